@@ -1,0 +1,3 @@
+"""LatentLab: explore the latent spaces of deep generative models."""
+
+__version__ = "0.1.0"

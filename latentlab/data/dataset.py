@@ -1,0 +1,53 @@
+"""The small containers every data loader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["DataError", "ImageDataset", "Split"]
+
+
+class DataError(Exception):
+    """Input data cannot be used; the message says why in one line."""
+
+
+@dataclass
+class ImageDataset:
+    """uint8 images ``N,C,H,W`` with values in 0..levels-1, and optional integer labels."""
+
+    images: np.ndarray
+    levels: int
+    labels: np.ndarray | None = None
+    label_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError("images must be a uint8 array N,C,H,W")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError("labels and images differ in length")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return (int(c), int(h), int(w))
+
+    def subset(self, index: slice | np.ndarray) -> ImageDataset:
+        labels = None if self.labels is None else self.labels[index]
+        return ImageDataset(self.images[index], self.levels, labels, self.label_names)
+
+    def as_float(self) -> np.ndarray:
+        """Images as float32 in [0, 1] (level / (levels - 1))."""
+        return self.images.astype(np.float32) / (self.levels - 1)
+
+
+@dataclass
+class Split:
+    name: str
+    train: ImageDataset
+    validation: ImageDataset
+    test: ImageDataset

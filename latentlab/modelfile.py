@@ -1,0 +1,365 @@
+"""Reading and writing LatentLab model files: the only code that touches them.
+
+A model file is one ``.safetensors`` file: tensors plus one JSON document stored in the
+safetensors metadata under the key ``latentlab`` (DESIGN.md "Model files"). Files are untrusted:
+the header, the metadata and every tensor's name, dtype, shape, offsets and values are checked
+before any model is built, and every failure raises one :class:`ModelFileError` with a message a
+user can act on. Nothing is ever unpickled. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+
+import latentlab
+from latentlab.models import FAMILIES, GenerativeModel
+from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LoadedModel",
+    "ModelFileError",
+    "Reference",
+    "load_model",
+    "read_metadata",
+    "save_model",
+]
+
+FORMAT_VERSION = 1
+METADATA_KEY = "latentlab"
+MAX_FILE_BYTES = 256 * 2**20
+MAX_HEADER_BYTES = 4 * 2**20
+MAX_PARAMETERS = 40_000_000
+MAX_REFERENCE = 20_000
+MAX_ATTRIBUTES = 256
+
+_DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "U8": torch.uint8}
+_DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
+_ITEM_BYTES = {"F32": 4, "F64": 8, "I64": 8, "U8": 1}
+
+
+class ModelFileError(Exception):
+    """A model file cannot be used; the message says why in one line."""
+
+
+@dataclass
+class Reference:
+    """A reference set for the map: latents, optional integer labels and uint8 thumbnails."""
+
+    latents: torch.Tensor  # N, latent_dim float32
+    images: torch.Tensor  # N, C, H, W uint8
+    labels: torch.Tensor | None = None  # N int64
+
+
+@dataclass
+class LoadedModel:
+    model: GenerativeModel
+    meta: dict[str, Any]
+    path: Path | None = None
+    attributes: dict[str, torch.Tensor] = field(default_factory=dict)
+    reference: Reference | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path else self.meta["family"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+
+def _fail(path: Path, why: str) -> ModelFileError:
+    return ModelFileError(f"{path.name}: {why}")
+
+
+def _read_header(path: Path, data: bytes) -> tuple[dict[str, Any], int]:
+    """Parse and check the safetensors header; returns (header, offset of the tensor data)."""
+    if len(data) == 0:
+        raise _fail(path, "the file is empty")
+    if data[:4] == b"PK\x03\x04":
+        raise _fail(path, "this is a zip archive (a PyTorch .pt checkpoint?), not a LatentLab "
+                          "model file; LatentLab reads only .safetensors model files")
+    if data[:1] == b"\x80" and len(data) > 1 and data[1] <= 5:
+        raise _fail(path, "this is a Python pickle; LatentLab never unpickles files "
+                          "(save the model with LatentLab's training scripts)")
+    if len(data) < 8:
+        raise _fail(path, "the file is truncated (shorter than a safetensors header)")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > MAX_HEADER_BYTES:
+        raise _fail(path, "not a safetensors model file (its header length is implausible)")
+    if 8 + header_len > len(data):
+        raise _fail(path, "the file is truncated (its header runs past the end)")
+    try:
+        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _fail(path, "not a safetensors model file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise _fail(path, "not a safetensors model file (its header is not a JSON object)")
+    return header, 8 + header_len
+
+
+def _check_tensor_entries(path: Path, header: dict[str, Any], body_len: int) -> dict[str, Any]:
+    """Check each tensor entry's dtype, shape and offsets; returns name -> (dtype, shape)."""
+    entries = {}
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise _fail(path, f"tensor {name!r} has a malformed header entry")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _DTYPES:
+            raise _fail(path, f"tensor {name!r} has unsupported dtype {dtype!r}")
+        if not (isinstance(shape, list) and all(type(s) is int and 0 <= s < 2**31 for s in shape)):
+            raise _fail(path, f"tensor {name!r} has an invalid shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1]):
+            raise _fail(path, f"tensor {name!r} has invalid data offsets")
+        if offsets[1] > body_len:
+            raise _fail(path, f"the file is truncated (tensor {name!r} runs past the end)")
+        if offsets[1] - offsets[0] != math.prod(shape) * _ITEM_BYTES[dtype]:
+            raise _fail(path, f"tensor {name!r} has a size that does not match its shape")
+        spans.append(tuple(offsets))
+        entries[name] = (_DTYPES[dtype], tuple(shape))
+    position = 0
+    for begin, end in sorted(spans):
+        if begin != position:
+            raise _fail(path, "tensor data overlaps or has gaps; the file is corrupt")
+        position = end
+    if position != body_len:
+        raise _fail(path, "the file has trailing bytes after its tensors; it is corrupt")
+    return entries
+
+
+def _parse_metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
+    raw = header.get("__metadata__")
+    if not isinstance(raw, dict) or METADATA_KEY not in raw:
+        raise _fail(path, "a safetensors file without LatentLab metadata; it was not written "
+                          "by LatentLab")
+    try:
+        meta = json.loads(raw[METADATA_KEY])
+    except (TypeError, json.JSONDecodeError):
+        raise _fail(path, "the LatentLab metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise _fail(path, "the LatentLab metadata is not a JSON object")
+    return meta
+
+
+def _require(path: Path, meta: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = meta.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise _fail(path, f"metadata field {key!r} is missing or of the wrong type")
+    return value
+
+
+def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[GenerativeModel], Any]:
+    """Check the metadata; returns the family's class and its validated config."""
+    version = _require(path, meta, "format_version", int)
+    if version != FORMAT_VERSION:
+        raise _fail(path, f"format version {version} is not supported (this LatentLab reads "
+                          f"version {FORMAT_VERSION}); update LatentLab or re-export the model")
+    family = _require(path, meta, "family", str)
+    if family not in FAMILIES:
+        raise _fail(path, f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+    cls = FAMILIES[family]
+    try:
+        config = config_from_dict(cls.config_class, meta.get("config"))
+    except ConfigError as exc:
+        raise _fail(path, f"invalid {family} config: {exc}") from None
+    image = _require(path, meta, "image", dict)
+    expected_image = {"channels": config.channels, "height": config.height,
+                      "width": config.width, "levels": config.levels}
+    if image != expected_image:
+        raise _fail(path, "metadata 'image' does not match the model config")
+    dataset = _require(path, meta, "dataset", dict)
+    for key in ("label_names", "attribute_names"):
+        names = dataset.get(key, [])
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)
+                and len(names) <= MAX_ATTRIBUTES):
+            raise _fail(path, f"metadata dataset.{key} must be a list of strings")
+    training = _require(path, meta, "training", dict)
+    metric = training.get("test_metric")
+    if metric is not None and not (
+        isinstance(metric, dict) and isinstance(metric.get("name"), str)
+        and isinstance(metric.get("value"), (int, float)) and math.isfinite(metric["value"])
+    ):
+        raise _fail(path, "metadata training.test_metric must have a name and a finite value")
+    _require(path, meta, "created", str)
+    _require(path, meta, "latentlab_version", str)
+    return cls, config
+
+
+def _expected_tensors(
+    path: Path, cls: type[GenerativeModel], config: Any, entries: dict[str, Any]
+) -> None:
+    """Compare the file's tensors with exactly those the config implies."""
+    with torch.device("meta"):
+        skeleton = cls(config)
+    if sum(p.numel() for p in skeleton.parameters()) > MAX_PARAMETERS:
+        raise _fail(path, f"the config asks for more than {MAX_PARAMETERS:,} parameters")
+    expected = {f"model.{k}": (v.dtype, tuple(v.shape)) for k, v in skeleton.state_dict().items()}
+    latent_dim = skeleton.latent_dim
+    reference_n = None
+    for name, (dtype, shape) in entries.items():
+        if name.startswith("model."):
+            continue
+        if name.startswith("attributes.") and latent_dim is not None:
+            if len(name) > 11 + 64 or not name[11:]:
+                raise _fail(path, f"attribute name {name[11:]!r} is empty or too long")
+            expected[name] = (torch.float32, (latent_dim,))
+        elif name.startswith("reference.") and latent_dim is not None:
+            reference_n = shape[0] if shape else -1
+            if not 0 < reference_n <= MAX_REFERENCE:
+                raise _fail(path, f"tensor {name!r}: reference set must hold 1 to "
+                                  f"{MAX_REFERENCE} items")
+            expected.update({
+                "reference.latents": (torch.float32, (reference_n, latent_dim)),
+                "reference.images": (torch.uint8, (reference_n, *skeleton.image_shape)),
+            })
+            if "reference.labels" in entries:
+                expected["reference.labels"] = (torch.int64, (reference_n,))
+    if sum(1 for n in expected if n.startswith("attributes.")) > MAX_ATTRIBUTES:
+        raise _fail(path, f"more than {MAX_ATTRIBUTES} attribute directions")
+    missing = sorted(set(expected) - set(entries))
+    if missing:
+        raise _fail(path, f"missing tensor(s): {', '.join(missing[:5])}"
+                          + (" ..." if len(missing) > 5 else ""))
+    extra = sorted(set(entries) - set(expected))
+    if extra:
+        raise _fail(path, f"unexpected tensor(s): {', '.join(extra[:5])}"
+                          + (" ..." if len(extra) > 5 else ""))
+    for name, (dtype, shape) in expected.items():
+        got_dtype, got_shape = entries[name]
+        if got_dtype != dtype:
+            raise _fail(path, f"tensor {name!r} has dtype {_DTYPE_NAMES.get(got_dtype)}, "
+                              f"expected {_DTYPE_NAMES.get(dtype, dtype)}")
+        if got_shape != shape:
+            raise _fail(path, f"tensor {name!r} has shape {list(got_shape)}, expected "
+                              f"{list(shape)} for this config")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _fail(path, f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise _fail(path, "this is a folder, not a model file") from None
+    except FileNotFoundError:
+        raise _fail(path, "no such file") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot read the file ({exc.strerror or exc})") from None
+
+
+def _checked_file(path: Path) -> tuple[bytes, dict[str, Any], dict[str, Any], type, Any]:
+    data = _read_bytes(path)
+    header, data_start = _read_header(path, data)
+    entries = _check_tensor_entries(path, header, len(data) - data_start)
+    meta = _parse_metadata(path, header)
+    cls, config = _validate_metadata(path, meta)
+    _expected_tensors(path, cls, config, entries)
+    return data, meta, entries, cls, config
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The validated metadata of a model file, without building the model."""
+    return _checked_file(Path(path))[1]
+
+
+def load_model(path: str | os.PathLike[str]) -> LoadedModel:
+    """Validate and load a model file; raises :class:`ModelFileError` on any problem."""
+    path = Path(path)
+    data, meta, _, cls, config = _checked_file(path)
+    try:
+        tensors = safetensors.torch.load(data)
+    except Exception as exc:  # the header was checked; this is a defence in depth
+        raise _fail(path, f"the tensor data cannot be read ({exc})") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise _fail(path, f"tensor {name!r} contains NaN or infinite values; the model "
+                              "diverged during training")
+    model = cls.from_config(config)
+    state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    attributes = {k[11:]: v for k, v in tensors.items() if k.startswith("attributes.")}
+    reference = None
+    if "reference.latents" in tensors:
+        reference = Reference(tensors["reference.latents"], tensors["reference.images"],
+                              tensors.get("reference.labels"))
+    return LoadedModel(model, meta, path, attributes, reference)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
+
+
+def build_metadata(
+    model: GenerativeModel, dataset: dict[str, Any], training: dict[str, Any]
+) -> dict[str, Any]:
+    """The metadata document for ``model``: its identity, config and image plus the given
+    dataset and training descriptions."""
+    c = model.config
+    return {
+        "format_version": FORMAT_VERSION,
+        "family": model.family,
+        "config": config_to_dict(c),
+        "image": {"channels": c.channels, "height": c.height, "width": c.width,
+                  "levels": c.levels},
+        "dataset": dataset,
+        "training": training,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "latentlab_version": latentlab.__version__,
+    }
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    model: GenerativeModel,
+    meta: dict[str, Any],
+    attributes: dict[str, torch.Tensor] | None = None,
+    reference: Reference | None = None,
+) -> None:
+    """Write ``model`` with ``meta`` (see :func:`build_metadata`) atomically to ``path``."""
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for name, direction in (attributes or {}).items():
+        tensors[f"attributes.{name}"] = direction.detach().float().cpu().contiguous()
+    if reference is not None:
+        tensors["reference.latents"] = reference.latents.detach().float().cpu().contiguous()
+        tensors["reference.images"] = reference.images.to(torch.uint8).cpu().contiguous()
+        if reference.labels is not None:
+            tensors["reference.labels"] = reference.labels.long().cpu().contiguous()
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(f"{path.name}: not saved: tensor {name!r} has NaN or Inf values")
+    payload = safetensors.torch.save(tensors, metadata={METADATA_KEY: json.dumps(meta)})
+    atomic_write_bytes(path, payload)
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+

@@ -1,0 +1,19 @@
+"""Generative model families (pure torch: no Qt, no file I/O) and their registry."""
+
+from __future__ import annotations
+
+from latentlab.models.base import GenerativeModel
+from latentlab.models.vae import VAE
+
+__all__ = ["FAMILIES", "GenerativeModel", "get_family"]
+
+#: family identifier (as in model files and the CLI) -> model class
+FAMILIES: dict[str, type[GenerativeModel]] = {cls.family: cls for cls in (VAE,)}
+
+
+def get_family(name: str) -> type[GenerativeModel]:
+    """The model class for a family identifier; ``KeyError`` names the known ones."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r} (known: {', '.join(FAMILIES)})") from None

@@ -1,0 +1,165 @@
+"""The protocol every generative model implements, and typed, bounded configs.
+
+Images cross every boundary as float tensors ``N,C,H,W`` in [0, 1]. A model declares what it
+can do in ``capabilities`` so that the app and the CLI offer only what it supports. Latent
+families expose a flat latent ``N, latent_dim`` whatever their internal layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CAPABILITIES",
+    "ConfigError",
+    "GenerativeModel",
+    "ImageConfig",
+    "bits_per_dim",
+    "bounded",
+    "config_from_dict",
+    "config_to_dict",
+    "to_levels",
+]
+
+CAPABILITIES = frozenset({"sample", "decode", "encode", "log_prob", "complete"})
+
+
+class ConfigError(ValueError):
+    """A config value is missing, of the wrong type or out of its bounds."""
+
+
+def bounded(default: Any, low: float, high: float, doc: str = "") -> Any:
+    """A dataclass field with inclusive bounds, checked by :func:`config_from_dict`."""
+    return field(default=default, metadata={"low": low, "high": high, "doc": doc})
+
+
+@dataclass
+class ImageConfig:
+    """The image shape and number of discrete levels per sub-pixel; every family has these."""
+
+    channels: int = bounded(1, 1, 4, "colour channels")
+    height: int = bounded(8, 4, 128, "image height in pixels")
+    width: int = bounded(8, 4, 128, "image width in pixels")
+    levels: int = bounded(17, 2, 256, "discrete levels per sub-pixel (17 for digits)")
+
+
+def config_from_dict(cls: type, values: Any) -> Any:
+    """Build config dataclass ``cls`` from plain values, checking names, types and bounds.
+
+    Every field must be present (a model file states its whole config), no unknown field is
+    accepted, ints must be ints (not bools), and each value must lie within its field's bounds.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError("config must be a JSON object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config value(s): {', '.join(unknown)}")
+    missing = sorted(set(fields) - set(values))
+    if missing:
+        raise ConfigError(f"missing config value(s): {', '.join(missing)}")
+    kwargs = {}
+    for name, f in fields.items():
+        value = values[name]
+        expected = f.type if isinstance(f.type, type) else {"int": int, "float": float,
+                                                           "bool": bool, "str": str}.get(f.type)
+        if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"config value {name} must be an integer, got {value!r}")
+        if expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"config value {name} must be a number, got {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"config value {name} must be finite, got {value!r}")
+        if expected is bool and not isinstance(value, bool):
+            raise ConfigError(f"config value {name} must be true or false, got {value!r}")
+        if expected is str:
+            choices = f.metadata.get("choices")
+            if not isinstance(value, str) or (choices and value not in choices):
+                raise ConfigError(f"config value {name} must be one of {choices}, got {value!r}")
+        low, high = f.metadata.get("low"), f.metadata.get("high")
+        if low is not None and not low <= value <= high:
+            raise ConfigError(f"config value {name}={value} is outside [{low}, {high}]")
+        kwargs[name] = value
+    config = cls(**kwargs)
+    check = getattr(config, "check", None)
+    if check is not None:
+        check()
+    return config
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def bits_per_dim(nats_per_image: float, image_shape: tuple[int, int, int]) -> float:
+    """Convert a negative log-likelihood in nats per image to bits per sub-pixel."""
+    return nats_per_image / (math.prod(image_shape) * math.log(2))
+
+
+def to_levels(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """Map images in [0, 1] to integer levels 0..levels-1 (int64)."""
+    return torch.round(x.clamp(0, 1) * (levels - 1)).long()
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every family. Subclasses set the class attributes and implement the
+    methods named in ``capabilities``; the rest raise ``NotImplementedError``."""
+
+    family: ClassVar[str]
+    config_class: ClassVar[type]
+    capabilities: ClassVar[frozenset[str]]
+    metric_name: ClassVar[str]  # what log_prob measures, e.g. "IWAE bound"
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    @classmethod
+    def from_config(cls, config: Any) -> GenerativeModel:
+        return cls(config)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c = self.config
+        return (c.channels, c.height, c.width)
+
+    @property
+    def levels(self) -> int:
+        return self.config.levels
+
+    @property
+    def latent_dim(self) -> int | None:
+        """Size of the flat latent, or None for families without one."""
+        return None
+
+    def sample_latent(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw ``n`` flat latents from the prior at ``temperature``."""
+        raise NotImplementedError(f"{self.family} has no latent space")
+
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return self.decode(self.sample_latent(n, temperature, generator))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{self.family} cannot decode")
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{self.family} cannot encode")
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{self.family} has no likelihood")
+
+    def complete(
+        self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        raise NotImplementedError(f"{self.family} cannot complete images")
