@@ -74,7 +74,10 @@ def config_from_dict(cls: type, values: Any) -> Any:
         if expected is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"config value {name} must be a number, got {value!r}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int too large for a float
+                raise ConfigError(f"config value {name} is far too large") from None
             if not math.isfinite(value):
                 raise ConfigError(f"config value {name} must be finite, got {value!r}")
         if expected is bool and not isinstance(value, bool):
@@ -84,7 +87,7 @@ def config_from_dict(cls: type, values: Any) -> Any:
             if not isinstance(value, str) or (choices and value not in choices):
                 raise ConfigError(f"config value {name} must be one of {choices}, got {value!r}")
         low, high = f.metadata.get("low"), f.metadata.get("high")
-        if low is not None and not low <= value <= high:
+        if low is not None and not (isinstance(value, (int, float)) and low <= value <= high):
             raise ConfigError(f"config value {name}={value} is outside [{low}, {high}]")
         kwargs[name] = value
     config = cls(**kwargs)

@@ -126,6 +126,10 @@ class VAE(GenerativeModel):
         kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)  # closed form
         return rec, kl
 
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training pass (what DistributedDataParallel wraps): :meth:`elbo_terms`."""
+        return self.elbo_terms(x)
+
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
         rec, kl = self.elbo_terms(x)
         return rec - kl

@@ -1,0 +1,46 @@
+"""The desktop app: PySide6 + pyqtgraph views and the model workers. No model math here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["create_main_window", "run_app"]
+
+
+def _configure_torch() -> None:
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def create_main_window(model_path: str | Path | None = None):  # -> MainWindow
+    """The main window opening ``model_path`` (default: the bundled default model).
+
+    Needs a ``QApplication``; starts no event loop. The model loads on a worker thread: the
+    window emits ``modelOpened`` when it is in place, then ``imageDisplayed`` once ``imageView``
+    shows the decode of the current point, which starts at the centre of ``mapView``.
+    """
+    import pyqtgraph as pg
+
+    from latentlab.app.main_window import MainWindow
+    from latentlab.resources import default_model_path
+
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    _configure_torch()
+    window = MainWindow()
+    window.open_model(model_path or default_model_path())
+    return window
+
+
+def run_app(model_path: str | Path | None = None) -> int:
+    """Start the GUI and run its event loop; returns the exit code."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("LatentLab")
+    app.setOrganizationName("LatentLab")
+    window = create_main_window(model_path)
+    window.show()
+    return app.exec()

@@ -1,0 +1,162 @@
+"""The map: a 2D plane of latent space with the reference set and a draggable current point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QWidget
+
+from latentlab.app.qimage import to_qpixmap
+
+__all__ = ["MapView"]
+
+_THUMBNAIL_PIXELS = 96
+
+
+class MapView(pg.PlotWidget):
+    """Scatter of reference latents projected on the plane, coloured by label, with a
+    thumbnail on hover and one draggable handle for the current point.
+
+    Signals (GUI thread): ``handleMoved(a, b)`` while the user drags the handle.
+    """
+
+    handleMoved = Signal(float, float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w")
+        self.setObjectName("mapView")
+        self.setToolTip("")
+        plot = self.getPlotItem()
+        plot.setAspectLocked(True)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None))
+        self.addItem(self.scatter)
+        self.handle = pg.TargetItem(pos=(0, 0), size=22, movable=True,
+                                    pen=pg.mkPen("#202020", width=2),
+                                    brush=pg.mkBrush(255, 200, 0, 200),
+                                    hoverBrush=pg.mkBrush(255, 150, 0, 230))
+        self.handle.setZValue(10)
+        self.handle.setToolTip("Drag me: the image shows the decode of this point")
+        self.addItem(self.handle)
+        self._label_items: list[pg.TextItem] = []
+        self._thumbnails: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+        self._label_names: list[str] = []
+        self._silent = False
+        self.handle.sigPositionChanged.connect(self._on_handle_moved)
+        self._hover = QLabel(self)
+        self._hover.setObjectName("mapHover")
+        self._hover.setStyleSheet("background: white; border: 1px solid #888; padding: 2px;")
+        self._hover.hide()
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def set_axes_labels(self, x: str, y: str) -> None:
+        self.getPlotItem().setLabel("bottom", x)
+        self.getPlotItem().setLabel("left", y)
+
+    def set_reference(self, points: np.ndarray, labels: np.ndarray | None,
+                      thumbnails: np.ndarray | None, label_names: list[str]) -> None:
+        """Show reference points ``N,2`` (updating the long-lived scatter in place)."""
+        self._thumbnails, self._labels, self._label_names = thumbnails, labels, label_names
+        if labels is None:
+            brushes = [pg.mkBrush(90, 90, 160, 160)] * len(points)
+        else:
+            palette = [pg.intColor(i, hues=max(10, len(label_names)), alpha=170)
+                       for i in range(max(10, len(label_names)))]
+            brushes = [pg.mkBrush(palette[int(k) % len(palette)]) for k in labels]
+        self.scatter.setData(pos=points, brush=brushes, data=np.arange(len(points)))
+        for item in self._label_items:
+            self.removeItem(item)
+        self._label_items = []
+        if labels is not None:
+            for k in np.unique(labels):
+                centre = np.median(points[labels == k], axis=0)
+                name = label_names[k] if k < len(label_names) else str(k)
+                text = pg.TextItem(name, color=pg.intColor(int(k), hues=max(10, len(label_names))),
+                                   anchor=(0.5, 0.5))
+                font = text.textItem.font()
+                font.setPointSize(14)
+                font.setBold(True)
+                text.setFont(font)
+                text.setPos(*centre)
+                self.addItem(text)
+                self._label_items.append(text)
+        self.fit_view(points)
+
+    def fit_view(self, points: np.ndarray) -> None:
+        if len(points):
+            low, high = points.min(axis=0), points.max(axis=0)
+        else:
+            low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
+        pad = 0.08 * max(float((high - low).max()), 1e-3)
+        self.getPlotItem().vb.setRange(xRange=(low[0] - pad, high[0] + pad),
+                                       yRange=(low[1] - pad, high[1] + pad), padding=0)
+
+    def view_centre(self) -> tuple[float, float]:
+        (x0, x1), (y0, y1) = self.getPlotItem().vb.viewRange()
+        return (x0 + x1) / 2, (y0 + y1) / 2
+
+    def handle_position(self) -> tuple[float, float]:
+        pos = self.handle.pos()
+        return pos.x(), pos.y()
+
+    def set_handle(self, a: float, b: float) -> None:
+        """Move the handle without emitting ``handleMoved``."""
+        self._silent = True
+        try:
+            self.handle.setPos(QPointF(a, b))
+        finally:
+            self._silent = False
+
+    def handle_scene_position(self) -> QPointF:
+        """The handle's centre in widget coordinates (for tests and benchmarks that drag it)."""
+        scene = self.getPlotItem().vb.mapViewToScene(self.handle.pos())
+        return self.mapFromScene(scene)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _on_handle_moved(self) -> None:
+        if not self._silent:
+            a, b = self.handle_position()
+            self.handleMoved.emit(a, b)
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if self._thumbnails is None or self.handle.mouseHovering:
+            self._hover.hide()
+            return
+        view_pos = self.getPlotItem().vb.mapSceneToView(scene_pos)
+        points = self.scatter.pointsAt(view_pos)
+        if len(points) == 0:
+            self._hover.hide()
+            return
+        index = int(points[0].data())
+        image = self._thumbnails[index]
+        scale = max(1, _THUMBNAIL_PIXELS // max(image.shape[1:]))
+        self._hover.setPixmap(to_qpixmap(image, scale))
+        if self._labels is not None:
+            k = int(self._labels[index])
+            name = self._label_names[k] if k < len(self._label_names) else str(k)
+            self._hover.setToolTip(f"reference #{index}, label {name}")
+        self._hover.adjustSize()
+        widget_pos = self.mapFromScene(scene_pos)
+        x = min(widget_pos.x() + 14, self.width() - self._hover.width())
+        y = min(widget_pos.y() + 14, self.height() - self._hover.height())
+        self._hover.move(int(x), int(y))
+        self._hover.show()
+        self._hover.raise_()
+
+    def leaveEvent(self, event) -> None:  # noqa: ANN001 (Qt event)
+        self._hover.hide()
+        super().leaveEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: ANN001 (Qt event)
+        # Space belongs to the window (resample); the plot would otherwise swallow it.
+        if event.key() == Qt.Key.Key_Space:
+            event.ignore()
+            return
+        super().keyPressEvent(event)

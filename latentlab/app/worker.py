@@ -1,0 +1,133 @@
+"""Workers that run model code and file loading off the GUI thread.
+
+Each :class:`Worker` owns a ``QThread``. Requests go in from the GUI thread by queued signal,
+each with a sequence number; results come back by signal, emitted on the worker thread and
+delivered queued to the GUI thread. A :class:`ModelWorker` also owns one open model and offers
+latest-wins decoding: while a decode runs, newer requests replace older ones, so the image
+follows the mouse without a queue building up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from latentlab.explore import ops
+from latentlab.modelfile import LoadedModel
+
+__all__ = ["ModelWorker", "Worker", "error_message", "live_workers"]
+
+_live: weakref.WeakSet[Worker] = weakref.WeakSet()
+
+
+def live_workers() -> list[Worker]:
+    """Workers whose thread is still running (tests assert none are left)."""
+    return [w for w in _live if w.running]
+
+
+def error_message(exc: BaseException) -> str:
+    """One line a user can read: expected errors speak for themselves, others name their type."""
+    from latentlab.data import DataError
+    from latentlab.modelfile import ModelFileError
+
+    if isinstance(exc, (ModelFileError, DataError, ValueError, OSError)):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+class Worker(QObject):
+    """Runs submitted callables one at a time on its own thread.
+
+    Signals (emitted on the worker thread):
+      ``finished(seq, result)`` when a job returned; ``failed(seq, message)`` when it raised.
+    """
+
+    finished = Signal(int, object)
+    failed = Signal(int, str)
+    _job_submitted = Signal(int, object)
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._thread = QThread()
+        self._thread.setObjectName(name)
+        self.moveToThread(self._thread)
+        self._job_submitted.connect(self._run_job)
+        self._thread.start()
+        _live.add(self)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.isRunning()
+
+    def submit(self, seq: int, job: Callable[[], Any]) -> None:
+        """Queue ``job`` (called with no arguments on the worker thread). GUI thread."""
+        self._job_submitted.emit(seq, job)
+
+    @Slot(int, object)
+    def _run_job(self, seq: int, job: Callable[[], Any]) -> None:
+        try:
+            result = job()
+        except Exception as exc:  # reported to the user, never raised into Qt
+            self.failed.emit(seq, error_message(exc))
+        else:
+            self.finished.emit(seq, result)
+
+    def shutdown(self) -> None:
+        """Stop the thread after the job in progress; blocks until it has stopped."""
+        if self._thread.isRunning():
+            self._thread.quit()
+            self._thread.wait()
+
+
+class ModelWorker(Worker):
+    """Owns one loaded model on its own thread.
+
+    Signals (emitted on the worker thread), besides :class:`Worker`'s:
+      ``decoded(seq, image, seconds)``: the decode of the newest requested latent, ``image``
+      a float32 ``C,H,W`` array in [0, 1], ``seconds`` the time the model took.
+    """
+
+    decoded = Signal(int, object, float)
+    _decode_wanted = Signal()
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self._lock = threading.Lock()
+        self._pending: tuple[int, np.ndarray] | None = None
+        super().__init__(f"model worker: {loaded.name}")
+        self._decode_wanted.connect(self._decode_latest)
+
+    def submit_model_job(self, seq: int, job: Callable[..., Any], *args: Any) -> None:
+        """Queue ``job(model, *args)``. GUI thread."""
+        model = self.loaded.model
+        self.submit(seq, lambda: job(model, *args))
+
+    def request_decode(self, seq: int, z: np.ndarray) -> None:
+        """Ask for the decode of flat latent ``z``; replaces any request not yet started.
+        GUI thread."""
+        with self._lock:
+            idle = self._pending is None
+            self._pending = (seq, np.array(z, dtype=np.float64))
+        if idle:
+            self._decode_wanted.emit()
+
+    @Slot()
+    def _decode_latest(self) -> None:
+        with self._lock:
+            request, self._pending = self._pending, None
+        if request is None:
+            return
+        seq, z = request
+        start = time.perf_counter()
+        try:
+            image = ops.decode(self.loaded.model, z[None])[0]
+        except Exception as exc:
+            self.failed.emit(seq, error_message(exc))
+            return
+        self.decoded.emit(seq, image, time.perf_counter() - start)

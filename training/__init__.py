@@ -1,0 +1,1 @@
+"""Training scripts, one per model family, sharing training.common."""
