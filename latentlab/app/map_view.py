@@ -116,7 +116,7 @@ class MapView(pg.PlotWidget):
     def handle_scene_position(self) -> QPointF:
         """The handle's centre in widget coordinates (for tests and benchmarks that drag it)."""
         scene = self.getPlotItem().vb.mapViewToScene(self.handle.pos())
-        return self.mapFromScene(scene)
+        return QPointF(self.mapFromScene(scene))
 
     # -- events --------------------------------------------------------------------------------
 

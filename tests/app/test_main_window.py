@@ -1,0 +1,137 @@
+"""Drive the real main window: open, drag, sample, open bad files, drop files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from latentlab.app.automation import drag_steps, send_mouse
+from latentlab.explore import ops
+
+
+def decode_of(window, z):
+    return ops.decode(window.loaded.model, np.asarray(z)[None])[0]
+
+
+def test_opens_with_handle_at_centre_and_shows_its_decode(open_window, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    assert window.findChild(type(window.map_view), "mapView") is window.map_view
+    cx, cy = window.map_view.view_centre()
+    assert window.map_view.handle_position() == pytest.approx((cx, cy))
+    shown = window.image_view.image()
+    assert shown.shape == (1, 8, 8)
+    np.testing.assert_array_equal(shown, decode_of(window, window.state.latent))
+    assert "decode" in window.statusBar().currentMessage()
+    assert "vae" in window.info_panel.text()
+
+
+def test_dragging_the_handle_changes_the_image(open_window, qtbot, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    before = window.image_view.image().copy()
+    start = window.map_view.handle_scene_position()
+    path = [QPointF(start.x() + dx, start.y() + dx / 2) for dx in range(0, 160, 8)]
+    for _ in drag_steps(window.map_view, path):
+        qtbot.wait(1)
+    qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
+    a, b = window.map_view.handle_position()
+    assert (a, b) != pytest.approx(window.map_view.view_centre())
+    assert window.state.point == pytest.approx((a, b))
+    after = window.image_view.image()
+    assert not np.array_equal(before, after)
+    np.testing.assert_array_equal(after, decode_of(window, window.state.latent))
+
+
+def test_sampling_and_choosing_a_sample(open_window, qtbot, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    panel = window.sample_panel
+    seed = panel.seed.value()
+    with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
+        qtbot.mouseClick(window.findChild(type(panel.button), "sampleButton"),
+                         Qt.MouseButton.LeftButton)
+    assert panel.seed.value() == seed + 1
+    assert all(tile.isEnabled() for tile in panel.tiles)
+    z = window._sample_latents[5]
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.mouseClick(panel.tiles[5], Qt.MouseButton.LeftButton)
+    np.testing.assert_allclose(window.state.latent, z, atol=1e-9)  # exact up to rounding
+    np.testing.assert_array_equal(window.image_view.image(), decode_of(window, z))
+    assert window.map_view.handle_position() == pytest.approx(tuple(window.state.point))
+
+
+def test_space_resamples_and_temperature_changes_samples(open_window, qtbot, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    panel = window.sample_panel
+    first = window._sample_latents.copy()
+    with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not np.allclose(window._sample_latents, first)
+    slider = window.findChild(type(panel.temperature), "temperatureSlider")
+    same_seed = window._sample_latents.copy()
+    with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
+        slider.setValue(50)
+        slider.sliderReleased.emit()
+    np.testing.assert_allclose(window._sample_latents, same_seed * 0.5)
+
+
+def test_bad_file_keeps_the_open_model(open_window, qtbot, tiny_vae_path, tmp_path):
+    window = open_window(tiny_vae_path)
+    before = window.loaded
+    image = window.image_view.image().copy()
+    bad = tmp_path / "garbage.safetensors"
+    bad.write_bytes(b"\x00" * 7 + b"not a model" * 50)
+    with qtbot.waitSignal(window.openFailed, timeout=5000) as blocker:
+        window.open_model(bad)
+    assert "garbage.safetensors" in blocker.args[0]
+    box = window.findChild(QMessageBox, "errorBox")
+    assert box.isVisible() and "garbage.safetensors" in box.text()
+    assert window.loaded is before
+    np.testing.assert_array_equal(window.image_view.image(), image)
+    box.close()
+    # the old model still works
+    start = window.map_view.handle_scene_position()
+    for _ in drag_steps(window.map_view, [start, QPointF(start.x() + 40, start.y() + 30)]):
+        pass
+    qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
+    assert not np.array_equal(window.image_view.image(), image)
+
+
+def test_open_with_ctrl_o_switches_model_and_plane(open_window, qtbot, tiny_vae_path,
+                                                   tiny_vae16_path, monkeypatch):
+    window = open_window(tiny_vae_path)
+    assert window.state.plane.name.startswith("latent axes")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (str(tiny_vae16_path), ""))
+    with qtbot.waitSignals([window.modelOpened, window.imageDisplayed], timeout=10_000):
+        qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert window.loaded.model.latent_dim == 16
+    assert window.state.plane.name.startswith("PCA")
+    assert window.image_view.image().shape == (1, 8, 8)
+    np.testing.assert_array_equal(window.image_view.image(),
+                                  decode_of(window, window.state.latent))
+
+
+def test_drop_a_model_file_opens_it(open_window, qtbot, tiny_vae_path, tiny_vae16_path):
+    window = open_window(tiny_vae_path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tiny_vae16_path))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.modelOpened, timeout=10_000):
+        window.dropEvent(event)
+    assert window.loaded.path == tiny_vae16_path
+
+
+def test_hover_shows_the_reference_thumbnail(open_window, qtbot, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    view = window.map_view
+    point = view.scatter.points()[3]
+    scene = view.getPlotItem().vb.mapViewToScene(point.pos())
+    pos = QPointF(view.mapFromScene(scene))
+    view.handle.setPos(point.pos() + QPointF(1000, 1000))  # keep the handle out of the way
+    send_mouse(view.viewport(), QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton)
+    hover = view.findChild(type(view._hover), "mapHover")
+    qtbot.waitUntil(hover.isVisible, timeout=2000)
+    assert hover.pixmap().width() >= 64
