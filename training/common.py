@@ -30,7 +30,16 @@ from latentlab.data import ImageDataset, Split, load_digits_split
 from latentlab.modelfile import Reference, atomic_write_bytes, build_metadata, save_model
 from latentlab.models import GenerativeModel
 
-__all__ = ["Run", "TrainingDiverged", "add_common_args", "finish", "fit", "load_split", "setup"]
+__all__ = [
+    "Run",
+    "TrainingDiverged",
+    "add_common_args",
+    "finish",
+    "fit",
+    "load_split",
+    "parse_args",
+    "setup",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -57,8 +66,19 @@ def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint beside --out (OUT with suffix .ckpt)")
     g.add_argument("--preset", choices=["smoke"], default=None,
-                   help="smoke: a tiny run in seconds (for CI); overrides size options")
+                   help="smoke: a tiny run in seconds (for CI); changes the defaults")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None,
+               smoke: dict[str, Any]) -> argparse.Namespace:
+    """Parse ``argv``; ``--preset smoke`` replaces the defaults with ``smoke`` (options given
+    explicitly still win)."""
+    args = parser.parse_args(argv)
+    if args.preset == "smoke":
+        parser.set_defaults(**smoke)
+        args = parser.parse_args(argv)
+    return args
 
 
 @dataclass

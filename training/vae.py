@@ -23,11 +23,12 @@ from training.common import (
     fit,
     load_split,
     main_wrapper,
+    parse_args,
     setup,
 )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_vae_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.vae", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=int, default=2, help="latent size (default: %(default)s)")
@@ -38,14 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--iwae-k", type=int, default=1000,
                         help="importance samples for the test bound (default: %(default)s)")
     add_common_args(parser, epochs=300, batch_size=64, lr=1e-3, patience=30)
-    args = parser.parse_args(argv)
-    if args.preset == "smoke":
-        args.epochs, args.hidden, args.dense, args.iwae_k = 2, 4, 16, 8
-    return args
+    return parse_args(parser, argv, smoke={"epochs": 2, "hidden": 4, "dense": 16, "iwae_k": 8})
 
 
 def train(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse_vae_args(argv)
     run = setup(args)
     split = load_split(args.data)
     if args.preset == "smoke":

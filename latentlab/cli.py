@@ -1,0 +1,404 @@
+"""The ``latentlab`` command: the GUI by default, plus headless subcommands.
+
+The headless subcommands run the same ``explore`` code as the app and never import Qt. Torch is
+imported inside the commands, so ``latentlab --help`` answers at once. Every failure prints one
+line, ``latentlab: error: ...``, and exits 1; usage errors exit 2; Ctrl+C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from latentlab import resources
+from latentlab.data import DataError, load_image, save_gif, save_png
+
+if TYPE_CHECKING:
+    from latentlab.modelfile import LoadedModel
+
+__all__ = ["CliError", "build_parser", "main", "model_info"]
+
+PROG = "latentlab"
+MAX_SAMPLES = 1024
+MAX_STEPS = 256
+
+
+class CliError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument types: a bad value is a usage error (exit 2), reported by argparse
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _output(*suffixes: str) -> Callable[[str], Path]:
+    def parse(text: str) -> Path:
+        if Path(text).suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"{text!r} must end in {' or '.join(suffixes)}")
+        return Path(text)
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Explore the latent spaces of deep generative models. Without a command, "
+                    "opens the app on the default bundled model.",
+        epilog="MODEL is a model file (.safetensors) or the name of a bundled model "
+               f"(see '{PROG} models'). '{PROG} COMMAND --help' describes each command.",
+    )
+    parser.set_defaults(handler=_cmd_gui, model=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary,
+                                   description=summary[0].upper() + summary[1:] + ".")
+
+    sub = command("open", "open the app on MODEL")
+    sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    sub.set_defaults(handler=_cmd_gui)
+
+    sub = command("models", "list the bundled models")
+    sub.set_defaults(handler=_cmd_models)
+
+    sub = command("info", "describe a model: family, data, training, capabilities")
+    sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    sub.add_argument("--json", action="store_true",
+                     help="print machine-readable JSON instead of text (default: text)")
+    sub.set_defaults(handler=_cmd_info)
+
+    sub = command("sample", "draw samples from a model and save them as a PNG grid")
+    sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    sub.add_argument("-n", type=_int_in(1, MAX_SAMPLES), default=16,
+                     help=f"number of samples, 1..{MAX_SAMPLES} (default: %(default)s)")
+    sub.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="S",
+                     help="random seed; the same seed gives the same samples "
+                          "(default: %(default)s)")
+    sub.add_argument("--temperature", type=_float_in(0.0, 10.0), default=1.0, metavar="T",
+                     help="scale of the prior's spread; lower gives more typical samples "
+                          "(default: %(default)s)")
+    sub.add_argument("--columns", type=_int_in(1, MAX_SAMPLES), default=None, metavar="C",
+                     help="images per row (default: a square grid)")
+    _add_scale(sub)
+    sub.add_argument("-o", "--output", type=_output(".png"), required=True, metavar="FILE",
+                     help="the PNG file to write")
+    sub.set_defaults(handler=_cmd_sample)
+
+    sub = command("encode", "encode image files to latents saved with numpy (.npy)")
+    sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    sub.add_argument("images", metavar="IMAGE", nargs="+",
+                     help="image files; any size or mode is converted to the model's shape")
+    sub.add_argument("-o", "--output", type=_output(".npy"), required=True, metavar="FILE",
+                     help="the .npy file to write: float32 latents, one row per image")
+    sub.set_defaults(handler=_cmd_encode)
+
+    sub = command("interpolate", "walk between two images in latent space; save a strip or GIF")
+    sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    sub.add_argument("start", metavar="A", help="image file at the start of the walk")
+    sub.add_argument("end", metavar="B", help="image file at the end of the walk")
+    sub.add_argument("--steps", type=_int_in(2, MAX_STEPS), default=8, metavar="N",
+                     help="images along the walk, both ends included (default: %(default)s)")
+    sub.add_argument("--slerp", action="store_true",
+                     help="walk along a great circle instead of a straight line "
+                          "(default: straight)")
+    sub.add_argument("--frame-ms", type=_int_in(10, 10_000), default=100, metavar="MS",
+                     help="milliseconds per frame of a GIF (default: %(default)s)")
+    _add_scale(sub)
+    sub.add_argument("-o", "--output", type=_output(".png", ".gif"), required=True, metavar="FILE",
+                     help="a .png file for a strip of images or a .gif file for an animation")
+    sub.set_defaults(handler=_cmd_interpolate)
+    return parser
+
+
+def _add_scale(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--scale", type=_int_in(1, 64), default=None,
+                     help="enlarge each pixel to KxK pixels (default: 4 for 8x8 images, "
+                          "2 for 16x16, 1 from 32x32)", metavar="K")
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _resolve_model(spec: str) -> Path:
+    """A model file path, or the path of the bundled model named ``spec``."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    bundled = resources.bundled_models()
+    if spec in bundled:
+        return bundled[spec]
+    known = ", ".join(bundled) or "none installed"
+    raise CliError(f"{spec}: no such model file, nor a bundled model of that name "
+                   f"(bundled: {known})")
+
+
+def _load(spec: str, *needs: str) -> LoadedModel:
+    """Load the model ``spec`` names and check that it can do each of ``needs``."""
+    from latentlab.modelfile import load_model
+
+    loaded = load_model(_resolve_model(spec))
+    missing = [c for c in needs if c not in loaded.model.capabilities]
+    if missing:
+        raise CliError(f"{loaded.name}: a {loaded.model.family} model cannot "
+                       f"{' or '.join(missing)}")
+    return loaded
+
+
+def _load_images(loaded: LoadedModel, paths: list[str]) -> np.ndarray:
+    """Images ``N,C,H,W`` in the model's shape; what was converted is reported on stderr."""
+    model = loaded.model
+    arrays = []
+    for path in paths:
+        array, notices = load_image(path, model.image_shape, model.levels)
+        for notice in notices:
+            print(f"{PROG}: {Path(path).name}: {notice}", file=sys.stderr)
+        arrays.append(array)
+    return np.stack(arrays)
+
+
+def _enlarge(images: np.ndarray, scale: int | None) -> np.ndarray:
+    """Nearest-neighbour enlargement of ``N,C,H,W`` images; ``None`` picks a scale that
+    makes small images visible (4 for 8x8)."""
+    if scale is None:
+        scale = max(1, 32 // max(images.shape[2:]))
+    return images.repeat(scale, axis=2).repeat(scale, axis=3)
+
+
+def _write_bytes(path: Path, payload: bytes) -> None:
+    from latentlab.modelfile import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, payload)
+    except OSError as exc:
+        raise CliError(f"{path.name}: cannot write the file ({exc.strerror or exc})") from None
+
+
+def model_info(loaded: LoadedModel) -> dict[str, Any]:
+    """A plain-JSON description of a loaded model (what ``latentlab info --json`` prints)."""
+    model, meta = loaded.model, loaded.meta
+    return {
+        "name": loaded.name,
+        "path": str(loaded.path) if loaded.path else None,
+        "family": model.family,
+        "config": meta["config"],
+        "image": meta["image"],
+        "dataset": meta["dataset"],
+        "training": meta["training"],
+        "test_metric": meta["training"].get("test_metric"),
+        "capabilities": sorted(model.capabilities),
+        "latent_dim": model.latent_dim,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "attributes": sorted(loaded.attributes),
+        "reference_size": 0 if loaded.reference is None else len(loaded.reference.latents),
+        "created": meta["created"],
+        "latentlab_version": meta["latentlab_version"],
+    }
+
+
+def _metric_text(metric: dict[str, Any] | None) -> str:
+    return "-" if not metric else f"{metric['name']} {metric['value']:.3f}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Commands: each returns the exit code
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    path = None if args.model is None else _resolve_model(args.model)
+    if sys.platform.startswith("linux") and not any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    ):  # without this check Qt aborts the process with a screenful of advice
+        raise CliError("no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); "
+                       f"the headless commands still work, see '{PROG} --help'")
+    try:
+        from latentlab.app import run_app  # imported here: the headless commands never load Qt
+    except ImportError as exc:
+        raise CliError(f"cannot start the app ({_one_line(exc)}); the headless commands "
+                       f"still work, see '{PROG} --help'") from None
+    return int(run_app(path) or 0)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from latentlab.modelfile import ModelFileError, read_metadata
+
+    bundled = resources.bundled_models()
+    if not bundled:
+        print(f"no bundled models in {resources.RESOURCES / 'models'}")
+        return 0
+    rows, failed = [("", "NAME", "FAMILY", "DATASET", "TEST METRIC")], False
+    for name, path in bundled.items():
+        try:
+            meta = read_metadata(path)
+        except ModelFileError as exc:
+            _error(_one_line(exc))
+            failed = True
+            continue
+        mark = "*" if name == resources.DEFAULT_MODEL else ""
+        rows.append((mark, name, meta["family"], str(meta["dataset"].get("name", "?")),
+                     _metric_text(meta["training"].get("test_metric"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
+    print(f"* the default model, opened when '{PROG}' starts without arguments")
+    return 1 if failed else 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    info = model_info(_load(args.model))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    image, dataset, training = info["image"], info["dataset"], info["training"]
+    labels = dataset.get("label_names") or []
+    lines = {
+        "name": info["name"],
+        "path": info["path"],
+        "family": info["family"],
+        "image": f"{image['channels']}x{image['height']}x{image['width']} "
+                 f"(channels x height x width), {image['levels']} levels",
+        "dataset": f"{dataset.get('name', '?')}, {dataset.get('size', '?')} images"
+                   + (f", labels {' '.join(map(str, labels))}" if labels else ""),
+        "training": f"{training.get('epochs', '?')} epochs, {training.get('steps', '?')} "
+                    f"steps, {training.get('seconds', '?')} s on {training.get('device', '?')}",
+        "command": training.get("command", "?"),
+        "test metric": _metric_text(info["test_metric"]),
+        "capabilities": ", ".join(info["capabilities"]),
+        "latent dim": info["latent_dim"] if info["latent_dim"] is not None else "none",
+        "parameters": f"{info['parameters']:,}",
+        "attributes": ", ".join(info["attributes"]) or "none",
+        "reference set": f"{info['reference_size']} images",
+        "config": ", ".join(f"{k}={v}" for k, v in info["config"].items()),
+        "created": f"{info['created']} by LatentLab {info['latentlab_version']}",
+    }
+    width = max(map(len, lines))
+    for key, value in lines.items():
+        print(f"{key.ljust(width)}  {value}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from latentlab.explore import ops
+    from latentlab.explore.images import image_grid
+
+    loaded = _load(args.model, "sample")
+    _, images = ops.sample(loaded.model, args.n, args.temperature, args.seed)
+    columns = args.columns or math.ceil(math.sqrt(args.n))
+    grid = image_grid(_enlarge(images, args.scale), columns)
+    save_png(args.output, grid)
+    print(f"wrote {args.n} samples to {args.output} ({grid.shape[1]}x{grid.shape[0]} pixels)")
+    return 0
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from latentlab.explore import ops
+
+    loaded = _load(args.model, "encode")
+    latents = ops.encode(loaded.model, _load_images(loaded, args.images)).astype(np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, latents)
+    _write_bytes(args.output, buffer.getvalue())
+    print(f"wrote {len(latents)} latents of dimension {latents.shape[1]} to {args.output}")
+    return 0
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    from latentlab.explore import ops
+    from latentlab.explore.images import image_grid, to_uint8_hwc
+    from latentlab.explore.interpolate import interpolation_path
+
+    loaded = _load(args.model, "encode", "decode")
+    za, zb = ops.encode(loaded.model, _load_images(loaded, [args.start, args.end]))
+    path = interpolation_path(za, zb, args.steps, spherical=args.slerp)
+    images = _enlarge(ops.decode(loaded.model, path), args.scale)
+    if args.output.suffix.lower() == ".gif":
+        save_gif(args.output, list(to_uint8_hwc(images)), args.frame_ms)
+        print(f"wrote an animation of {args.steps} frames to {args.output}")
+    else:
+        save_png(args.output, image_grid(images, columns=args.steps))
+        print(f"wrote a strip of {args.steps} images to {args.output}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from latentlab.modelfile import ModelFileError  # imported here: it imports torch
+
+    try:
+        return args.handler(args)
+    except BrokenPipeError:
+        # the reader of our output went away (``latentlab models | head -1``): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except (CliError, ModelFileError, DataError, OSError, ValueError) as exc:
+        _error(_one_line(exc))
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``latentlab`` command with ``argv`` (default: ``sys.argv[1:]``); returns the
+    exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug; still one line and no traceback
+        _error(f"unexpected {type(exc).__name__}: {_one_line(exc)}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentlab.explore.interpolate import interpolation_path
+from latentlab.explore.plane import LatentPlane
+from latentlab.explore.state import ExploreState, default_plane
+
+
+@pytest.fixture
+def latents():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(200, 6)) * np.array([5, 3, 1, 0.5, 0.2, 0.1]) + 2
+
+
+def test_pca_plane_is_orthonormal_and_spans_the_largest_variance(latents):
+    plane = LatentPlane.pca(latents)
+    assert plane.u @ plane.u == pytest.approx(1)
+    assert plane.v @ plane.v == pytest.approx(1)
+    assert plane.u @ plane.v == pytest.approx(0, abs=1e-12)
+    assert abs(plane.u[0]) > 0.95 and abs(plane.v[1]) > 0.95
+    np.testing.assert_allclose(plane.origin, latents.mean(axis=0))
+
+
+def test_project_then_lift_gives_back_every_latent_exactly(latents):
+    plane = LatentPlane.pca(latents)
+    ab, residual = plane.project(latents)
+    np.testing.assert_allclose(plane.lift(ab, residual), latents, atol=1e-12)
+    # residuals are orthogonal to the plane
+    np.testing.assert_allclose(residual @ plane.u, 0, atol=1e-12)
+    np.testing.assert_allclose(residual @ plane.v, 0, atol=1e-12)
+
+
+def test_axes_plane_and_through_plane():
+    plane = LatentPlane.axes(4, 1, 3)
+    np.testing.assert_array_equal(plane.lift([[2.0, -1.0]])[0], [0, 2, 0, -1])
+    with pytest.raises(ValueError):
+        LatentPlane.axes(4, 2, 2)
+    through = LatentPlane.through(np.zeros(3), np.array([1.0, 1, 0]), np.array([1.0, 0, 0]), "t")
+    assert through.u @ through.v == pytest.approx(0)
+    with pytest.raises(ValueError, match="parallel"):
+        LatentPlane.through(np.zeros(3), np.array([1.0, 0, 0]), np.array([2.0, 0, 0]), "t")
+
+
+def test_default_plane_uses_the_latent_itself_when_it_is_2d(latents):
+    assert default_plane(2, latents[:, :2]).name.startswith("latent axes")
+    assert default_plane(6, latents).name.startswith("PCA")
+    assert default_plane(6, None).name.startswith("latent axes")
+
+
+def test_state_keeps_the_residual_while_moving(latents):
+    state = ExploreState(LatentPlane.pca(latents))
+    seen = []
+    state.point_changed.connect(seen.append)
+    state.set_latent(latents[7])
+    np.testing.assert_allclose(state.latent, latents[7], atol=1e-12)
+    state.move_to(*(state.point + [1.0, 0.0]))
+    np.testing.assert_allclose(state.latent - latents[7], state.plane.u, atol=1e-12)
+    assert len(seen) == 2
+    new_plane = LatentPlane.axes(6)
+    state.set_plane(new_plane)
+    np.testing.assert_allclose(state.latent, seen[-1], atol=1e-12)
+
+
+def test_linear_and_spherical_paths():
+    a, b = np.array([3.0, 0.0]), np.array([0.0, 1.0])
+    lin = interpolation_path(a, b, 5)
+    np.testing.assert_allclose(lin[[0, -1]], [a, b])
+    np.testing.assert_allclose(lin[2], (a + b) / 2)
+    slerp = interpolation_path(a, b, 5, spherical=True)
+    np.testing.assert_allclose(slerp[[0, -1]], [a, b], atol=1e-12)
+    norms = np.linalg.norm(slerp, axis=1)
+    np.testing.assert_allclose(norms, np.linspace(3, 1, 5))  # norms interpolate linearly
+    angles = np.arctan2(slerp[:, 1], slerp[:, 0])
+    np.testing.assert_allclose(np.diff(angles), np.pi / 8)  # constant angular speed
+    with pytest.raises(ValueError):
+        interpolation_path(a, b, 1)
