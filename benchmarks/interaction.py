@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QApplication
 
-from latentlab.app import create_main_window  # noqa: E402
-from latentlab.app.automation import circle_path, drag_steps  # noqa: E402
-from latentlab.explore import ops  # noqa: E402
+from latentlab.app import create_main_window
+from latentlab.app.automation import circle_path, drag_steps
+from latentlab.explore import ops
 
 
 def bare_decode_ms(model, z: np.ndarray, repeats: int = 200) -> float:

@@ -26,7 +26,9 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from latentlab.data import ImageDataset, Split, load_digits_split
+from latentlab.data import DataError, ImageDataset, Split, load_digits_split
+from latentlab.data.folder import load_image_folder
+from latentlab.data.mnist import load_mnist
 from latentlab.modelfile import Reference, atomic_write_bytes, build_metadata, save_model
 from latentlab.models import GenerativeModel
 
@@ -38,6 +40,7 @@ __all__ = [
     "fit",
     "load_split",
     "parse_args",
+    "reference_set",
     "setup",
 ]
 
@@ -52,6 +55,10 @@ def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g = parser.add_argument_group("common training options")
     g.add_argument("--data", default="digits",
                    help="digits | mnist:PATH (IDX files) | folder:PATH (default: %(default)s)")
+    g.add_argument("--image-size", type=int, default=32,
+                   help="folder data: square size images are resized to (default: %(default)s)")
+    g.add_argument("--channels", type=int, choices=[1, 3], default=3,
+                   help="folder data: 1 for greyscale, 3 for colour (default: %(default)s)")
     g.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
     g.add_argument("--epochs", type=int, default=d["epochs"], help="epochs (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=d["batch_size"],
@@ -78,6 +85,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None,
     if args.preset == "smoke":
         parser.set_defaults(**smoke)
         args = parser.parse_args(argv)
+    args.command = f"{parser.prog} {shlex.join(sys.argv[1:] if argv is None else argv)}"
     return args
 
 
@@ -134,11 +142,33 @@ def setup(args: argparse.Namespace) -> Run:
     return Run(device, rank, world_size)
 
 
-def load_split(spec: str) -> Split:
-    """The train/validation/test split named by ``--data``."""
-    if spec == "digits":
-        return load_digits_split()
-    raise SystemExit(f"error: unknown --data {spec!r} (use digits)")
+def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
+    """The train/validation/test split named by ``--data``.
+
+    ``digits`` has its fixed split; MNIST's test files are its test split and the last 10% of
+    its training files validate; a folder is split 80/10/10 in a fixed shuffled order, its
+    images converted to ``channels`` x ``image_size`` x ``image_size`` with 256 levels.
+    """
+    kind, _, path = spec.partition(":")
+    try:
+        if kind == "digits" and not path:
+            return load_digits_split()
+        if kind == "mnist" and path:
+            train, test = load_mnist(path, "train"), load_mnist(path, "test")
+            cut = len(train) * 9 // 10
+            return Split("mnist", train.subset(slice(0, cut)), train.subset(slice(cut, None)),
+                         test)
+        if kind == "folder" and path:
+            data = load_image_folder(path, (channels, image_size, image_size), 256)
+            order = np.random.default_rng(0).permutation(len(data))
+            n_val = n_test = max(1, len(data) // 10)
+            if len(data) < 3 * n_test:
+                raise DataError(f"{path}: too few images to split ({len(data)})")
+            return Split(Path(path).name, data.subset(order[n_val + n_test:]),
+                         data.subset(order[:n_val]), data.subset(order[n_val:n_val + n_test]))
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    raise SystemExit(f"error: unknown --data {spec!r} (use digits, mnist:PATH or folder:PATH)")
 
 
 def _batches(n: int, batch_size: int, epoch: int, seed: int, run: Run) -> list[np.ndarray]:
@@ -278,7 +308,7 @@ def finish(
                                                                   split.test)),
                  "label_names": split.train.label_names, "attribute_names": []},
         training={
-            "command": shlex.join(["python", "-m", *sys.argv]) if sys.argv else "",
+            "command": args.command,
             "epochs": result.epochs, "steps": result.steps,
             "seconds": round(result.seconds, 1), "device": str(run.device),
             "world_size": run.world_size,
@@ -288,6 +318,16 @@ def finish(
     save_model(args.out, model, meta, attributes=attributes, reference=reference)
     run.log(f"{test_metric[0]}: {test_metric[1]:.3f}")
     run.log(f"wrote {args.out}")
+
+
+@torch.no_grad()
+def reference_set(model: GenerativeModel, data: ImageDataset, limit: int = 2000) -> Reference:
+    """Encoded latents, 8-bit thumbnails and labels of (up to ``limit`` of) ``data``."""
+    data = data.subset(slice(0, limit))
+    images = torch.from_numpy(data.as_float())
+    labels = None if data.labels is None else torch.from_numpy(data.labels).long()
+    thumbnails = (images * 255).round().to(torch.uint8)
+    return Reference(model.encode(images).float(), thumbnails, labels)
 
 
 def as_float_tensor(data: ImageDataset) -> torch.Tensor:

@@ -14,7 +14,6 @@ import sys
 
 import torch
 
-from latentlab.modelfile import Reference
 from latentlab.models.vae import VAE, VAEConfig
 from training.common import (
     add_common_args,
@@ -24,6 +23,7 @@ from training.common import (
     load_split,
     main_wrapper,
     parse_args,
+    reference_set,
     setup,
 )
 
@@ -45,7 +45,7 @@ def parse_vae_args(argv: list[str] | None) -> argparse.Namespace:
 def train(argv: list[str] | None = None) -> None:
     args = parse_vae_args(argv)
     run = setup(args)
-    split = load_split(args.data)
+    split = load_split(args.data, args.image_size, args.channels)
     if args.preset == "smoke":
         split.train, split.test = split.train.subset(slice(0, 256)), split.test.subset(slice(0, 64))
     c, h, w = split.train.image_shape
@@ -64,16 +64,11 @@ def train(argv: list[str] | None = None) -> None:
                  as_float_tensor(split.validation), loss_fn, validation_fn, optimizer)
     if run.main:
         model = result.model.cpu()
-        test = as_float_tensor(split.test)
         torch.manual_seed(args.seed)
         with torch.no_grad():
-            nll = -model.log_prob(test, samples=args.iwae_k).mean().item()
-            reference = Reference(model.encode(test), torch.from_numpy(split.test.images),
-                                  torch.from_numpy(split.test.labels))
-        # reference images are stored as 8-bit thumbnails
-        reference.images = (reference.images.float() * 255 / (split.test.levels - 1)).round().byte()
+            nll = -model.log_prob(as_float_tensor(split.test), samples=args.iwae_k).mean().item()
         finish(run, args, result, split, (f"test NLL bound, IWAE k={args.iwae_k} (nats)", nll),
-               reference=reference)
+               reference=reference_set(model, split.test))
     run.close()
 
 

@@ -150,11 +150,11 @@ class MapView(pg.PlotWidget):
         self._hover.show()
         self._hover.raise_()
 
-    def leaveEvent(self, event) -> None:  # noqa: ANN001 (Qt event)
+    def leaveEvent(self, event) -> None:
         self._hover.hide()
         super().leaveEvent(event)
 
-    def keyPressEvent(self, event) -> None:  # noqa: ANN001 (Qt event)
+    def keyPressEvent(self, event) -> None:
         # Space belongs to the window (resample); the plot would otherwise swallow it.
         if event.key() == Qt.Key.Key_Space:
             event.ignore()

@@ -7,7 +7,9 @@ import numpy as np
 __all__ = ["interpolation_path"]
 
 
-def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, spherical: bool = False) -> np.ndarray:
+def interpolation_path(
+    a: np.ndarray, b: np.ndarray, steps: int, spherical: bool = False
+) -> np.ndarray:
     """``steps`` latents from ``a`` to ``b`` inclusive, linearly or along a great circle.
 
     Spherical interpolation (Shoemake's slerp, as used by White, "Sampling Generative Networks",

@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded, to_levels

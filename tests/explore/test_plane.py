@@ -55,7 +55,7 @@ def test_state_keeps_the_residual_while_moving(latents):
     state.point_changed.connect(seen.append)
     state.set_latent(latents[7])
     np.testing.assert_allclose(state.latent, latents[7], atol=1e-12)
-    state.move_to(*(state.point + [1.0, 0.0]))
+    state.move_to(*(state.point + np.array([1.0, 0.0])))
     np.testing.assert_allclose(state.latent - latents[7], state.plane.u, atol=1e-12)
     assert len(seen) == 2
     new_plane = LatentPlane.axes(6)

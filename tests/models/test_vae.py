@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from latentlab.data import load_digits_split
 from latentlab.models.base import bits_per_dim
 from latentlab.models.vae import VAE, VAEConfig
-from latentlab.data import load_digits_split
 
 
 @pytest.fixture(scope="module")
