@@ -21,6 +21,7 @@ import numpy as np
 
 from latentlab import resources
 from latentlab.data import DataError, load_image, save_gif, save_png
+from latentlab.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
     from latentlab.modelfile import LoadedModel
@@ -210,8 +211,6 @@ def _enlarge(images: np.ndarray, scale: int | None) -> np.ndarray:
 
 
 def _write_bytes(path: Path, payload: bytes) -> None:
-    from latentlab.modelfile import atomic_write_bytes
-
     try:
         atomic_write_bytes(path, payload)
     except OSError as exc:

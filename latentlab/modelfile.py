@@ -10,11 +10,12 @@ user can act on. Nothing is ever unpickled. Writes are atomic.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import math
 import os
+import stat
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import safetensors.torch
 import torch
 
 import latentlab
+from latentlab.fileio import atomic_write_bytes
 from latentlab.models import FAMILIES, GenerativeModel
 from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
 
@@ -80,29 +82,52 @@ class LoadedModel:
 
 
 def _fail(path: Path, why: str) -> ModelFileError:
+    """The one error for a bad file: one line, the file's name first, of bounded length."""
+    why = " ".join(why.splitlines())
+    if len(why) > 300:
+        why = why[:297] + "..."
     return ModelFileError(f"{path.name}: {why}")
+
+
+def _short(value: Any) -> str:
+    """``repr`` of an untrusted value, cut short so it cannot swamp a message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """``json.loads`` that raises only ``ValueError`` on bad input (also for documents nested
+    too deeply or integers with too many digits, which raise other errors)."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _read_header(path: Path, data: bytes) -> tuple[dict[str, Any], int]:
     """Parse and check the safetensors header; returns (header, offset of the tensor data)."""
     if len(data) == 0:
         raise _fail(path, "the file is empty")
-    if data[:4] == b"PK\x03\x04":
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         raise _fail(path, "this is a zip archive (a PyTorch .pt checkpoint?), not a LatentLab "
                           "model file; LatentLab reads only .safetensors model files")
-    if data[:1] == b"\x80" and len(data) > 1 and data[1] <= 5:
+    header_len = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else None
+    # A safetensors header length can begin with the bytes of a pickle's magic (0x80, protocol),
+    # e.g. a 384-byte header; call it a pickle only if it does not look like safetensors.
+    plausible = (header_len is not None and header_len <= MAX_HEADER_BYTES
+                 and 8 + header_len <= len(data) and data[8:9] == b"{")
+    if not plausible and data[:1] == b"\x80" and len(data) > 1 and data[1] <= 5:
         raise _fail(path, "this is a Python pickle; LatentLab never unpickles files "
                           "(save the model with LatentLab's training scripts)")
-    if len(data) < 8:
+    if header_len is None:
         raise _fail(path, "the file is truncated (shorter than a safetensors header)")
-    (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > MAX_HEADER_BYTES:
         raise _fail(path, "not a safetensors model file (its header length is implausible)")
     if 8 + header_len > len(data):
         raise _fail(path, "the file is truncated (its header runs past the end)")
     try:
-        header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = _json_loads(data[8 : 8 + header_len].decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is a ValueError too
         raise _fail(path, "not a safetensors model file (its header is not JSON)") from None
     if not isinstance(header, dict):
         raise _fail(path, "not a safetensors model file (its header is not a JSON object)")
@@ -147,9 +172,11 @@ def _parse_metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, dict) or METADATA_KEY not in raw:
         raise _fail(path, "a safetensors file without LatentLab metadata; it was not written "
                           "by LatentLab")
+    if not all(isinstance(v, str) for v in raw.values()):
+        raise _fail(path, "not a safetensors model file (its metadata values are not strings)")
     try:
-        meta = json.loads(raw[METADATA_KEY])
-    except (TypeError, json.JSONDecodeError):
+        meta = _json_loads(raw[METADATA_KEY])
+    except ValueError:
         raise _fail(path, "the LatentLab metadata is not valid JSON") from None
     if not isinstance(meta, dict):
         raise _fail(path, "the LatentLab metadata is not a JSON object")
@@ -158,7 +185,7 @@ def _parse_metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
 
 def _require(path: Path, meta: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     value = meta.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise _fail(path, f"metadata field {key!r} is missing or of the wrong type")
     return value
 
@@ -167,11 +194,12 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
     """Check the metadata; returns the family's class and its validated config."""
     version = _require(path, meta, "format_version", int)
     if version != FORMAT_VERSION:
-        raise _fail(path, f"format version {version} is not supported (this LatentLab reads "
-                          f"version {FORMAT_VERSION}); update LatentLab or re-export the model")
+        raise _fail(path, f"format version {_short(version)} is not supported (this LatentLab "
+                          f"reads version {FORMAT_VERSION}); update LatentLab or re-export the "
+                          "model")
     family = _require(path, meta, "family", str)
     if family not in FAMILIES:
-        raise _fail(path, f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+        raise _fail(path, f"unknown model family {_short(family)} (known: {', '.join(FAMILIES)})")
     cls = FAMILIES[family]
     try:
         config = config_from_dict(cls.config_class, meta.get("config"))
@@ -180,19 +208,21 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
     image = _require(path, meta, "image", dict)
     expected_image = {"channels": config.channels, "height": config.height,
                       "width": config.width, "levels": config.levels}
-    if image != expected_image:
+    # Compare types too: in Python true == 1 and 8.0 == 8.
+    if image != expected_image or any(type(v) is not int for v in image.values()):
         raise _fail(path, "metadata 'image' does not match the model config")
     dataset = _require(path, meta, "dataset", dict)
     for key in ("label_names", "attribute_names"):
         names = dataset.get(key, [])
         if not (isinstance(names, list) and all(isinstance(n, str) for n in names)
                 and len(names) <= MAX_ATTRIBUTES):
-            raise _fail(path, f"metadata dataset.{key} must be a list of strings")
+            raise _fail(path, f"metadata dataset.{key} must be a list of at most "
+                              f"{MAX_ATTRIBUTES} strings")
     training = _require(path, meta, "training", dict)
     metric = training.get("test_metric")
     if metric is not None and not (
         isinstance(metric, dict) and isinstance(metric.get("name"), str)
-        and isinstance(metric.get("value"), (int, float)) and math.isfinite(metric["value"])
+        and _is_finite_number(metric.get("value"))
     ):
         raise _fail(path, "metadata training.test_metric must have a name and a finite value")
     _require(path, meta, "created", str)
@@ -200,18 +230,30 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
     return cls, config
 
 
+def _is_finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _expected_tensors(
     path: Path, cls: type[GenerativeModel], config: Any, entries: dict[str, Any]
 ) -> None:
     """Compare the file's tensors with exactly those the config implies."""
-    with torch.device("meta"):
-        skeleton = cls(config)
-    if sum(p.numel() for p in skeleton.parameters()) > MAX_PARAMETERS:
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            skeleton = cls(config)
+    except Exception as exc:
+        raise _fail(path, f"the {cls.family} config cannot be built ({exc})") from None
+    tensors = itertools.chain(skeleton.parameters(), skeleton.buffers())
+    if sum(t.numel() for t in tensors) > MAX_PARAMETERS:
         raise _fail(path, f"the config asks for more than {MAX_PARAMETERS:,} parameters")
     expected = {f"model.{k}": (v.dtype, tuple(v.shape)) for k, v in skeleton.state_dict().items()}
     latent_dim = skeleton.latent_dim
-    reference_n = None
-    for name, (dtype, shape) in entries.items():
+    for name, (_dtype, shape) in entries.items():
         if name.startswith("model."):
             continue
         if name.startswith("attributes.") and latent_dim is not None:
@@ -250,21 +292,36 @@ def _expected_tensors(
 
 
 def _read_bytes(path: Path) -> bytes:
+    too_large = _fail(path, f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(path, f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        return path.read_bytes()
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise _fail(path, "this is a folder, not a model file")
+        if not stat.S_ISREG(info.st_mode):  # a pipe or a device would never end
+            raise _fail(path, "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise too_large
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
     except IsADirectoryError:
         raise _fail(path, "this is a folder, not a model file") from None
     except FileNotFoundError:
         raise _fail(path, "no such file") from None
     except OSError as exc:
         raise _fail(path, f"cannot read the file ({exc.strerror or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise too_large
+    return data
 
 
 def _checked_file(path: Path) -> tuple[bytes, dict[str, Any], dict[str, Any], type, Any]:
-    data = _read_bytes(path)
+    return _checked_data(path, _read_bytes(path))
+
+
+def _checked_data(
+    path: Path, data: bytes
+) -> tuple[bytes, dict[str, Any], dict[str, Any], type, Any]:
+    """Every check short of reading the tensor values; ``path`` only names the file."""
     header, data_start = _read_header(path, data)
     entries = _check_tensor_entries(path, header, len(data) - data_start)
     meta = _parse_metadata(path, header)
@@ -345,21 +402,16 @@ def save_model(
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ModelFileError(f"{path.name}: not saved: tensor {name!r} has NaN or Inf values")
-    payload = safetensors.torch.save(tensors, metadata={METADATA_KEY: json.dumps(meta)})
-    atomic_write_bytes(path, payload)
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
+        text = json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path.name}: not saved: the metadata is not plain JSON "
+                             f"({exc})") from None
+    payload = safetensors.torch.save(tensors, metadata={METADATA_KEY: text})
+    # Never write a file that loading would refuse (wrong metadata, attribute shapes, ...).
+    try:
+        _checked_data(path, payload)
+    except ModelFileError as exc:
+        why = str(exc).removeprefix(f"{path.name}: ")
+        raise ModelFileError(f"{path.name}: not saved: {why}") from None
+    atomic_write_bytes(path, payload)

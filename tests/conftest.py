@@ -7,37 +7,8 @@ import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np
 import pytest
-import torch
-
-from latentlab.modelfile import Reference, build_metadata, save_model
-from latentlab.models.vae import VAE, VAEConfig
-
-
-def make_tiny_vae(latent_dim: int = 2, seed: int = 0) -> VAE:
-    torch.manual_seed(seed)
-    return VAE(VAEConfig(latent_dim=latent_dim, hidden=4, dense=16)).eval()
-
-
-def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = True):
-    """Save an untrained tiny VAE on 8x8 digits-like data, with a small reference set."""
-    model = make_tiny_vae(latent_dim, seed)
-    meta = build_metadata(
-        model,
-        dataset={"name": "digits", "size": 1797, "label_names": [str(i) for i in range(10)]},
-        training={"command": "tests", "epochs": 0, "steps": 0, "seconds": 0.0, "device": "cpu",
-                  "test_metric": {"name": "IWAE bound (nats)", "value": -150.0}},
-    )
-    ref = None
-    if reference:
-        rng = np.random.default_rng(seed)
-        images = rng.integers(0, 256, size=(30, 1, 8, 8), dtype=np.uint8)
-        with torch.no_grad():
-            latents = model.encode(torch.from_numpy(images).float() / 255)
-        ref = Reference(latents, torch.from_numpy(images), torch.arange(30) % 10)
-    save_model(path, model, meta, reference=ref)
-    return path
+from helpers import write_tiny_vae
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import write_tiny_vae
+from helpers import write_tiny_vae
 from PIL import Image
 
 from latentlab import resources

@@ -29,7 +29,8 @@ from tqdm import tqdm
 from latentlab.data import DataError, ImageDataset, Split, load_digits_split
 from latentlab.data.folder import load_image_folder
 from latentlab.data.mnist import load_mnist
-from latentlab.modelfile import Reference, atomic_write_bytes, build_metadata, save_model
+from latentlab.fileio import atomic_write_bytes
+from latentlab.modelfile import Reference, build_metadata, save_model
 from latentlab.models import GenerativeModel
 
 __all__ = [

@@ -23,6 +23,7 @@ class ImageView(QWidget):
         self.setToolTip("The decode of the current point: drag the handle on the map to move it")
         self._image: np.ndarray | None = None
         self._qimage: QImage | None = None
+        self._placeholder = "no image"
 
     def image(self) -> np.ndarray | None:
         """The image shown, ``C,H,W`` float in [0, 1], or None."""
@@ -31,6 +32,11 @@ class ImageView(QWidget):
     def set_image(self, image: np.ndarray | None) -> None:
         self._image = image
         self._qimage = None if image is None else to_qimage(image)
+        self.update()
+
+    def set_placeholder(self, text: str) -> None:
+        """What to say while there is no image."""
+        self._placeholder = text
         self.update()
 
     def sizeHint(self) -> QSize:
@@ -53,5 +59,5 @@ class ImageView(QWidget):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             painter.drawImage(self.target_rect(), self._qimage)
         else:
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "no image")
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
         painter.end()

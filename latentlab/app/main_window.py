@@ -133,6 +133,8 @@ class MainWindow(QMainWindow):
         self._load_seq += 1
         path = Path(path)
         self.statusBar().showMessage(f"Opening {path.name}…")
+        if self.loaded is None:
+            self.image_view.set_placeholder(f"Opening {path.name}…")
         self._loader.submit(self._load_seq, lambda: load_model(path))
 
     def _on_loaded(self, seq: int, loaded: LoadedModel) -> None:
@@ -143,6 +145,8 @@ class MainWindow(QMainWindow):
         if seq != self._load_seq:
             return
         self.statusBar().showMessage(f"Could not open model: {message}")
+        if self.loaded is None:
+            self.image_view.set_placeholder("No model open: File ▸ Open model… (Ctrl+O)")
         self.show_error("Cannot open model", message)
         self.openFailed.emit(message)
 

@@ -40,6 +40,7 @@ class MapView(pg.PlotWidget):
                                     hoverBrush=pg.mkBrush(255, 150, 0, 230))
         self.handle.setZValue(10)
         self.handle.setToolTip("Drag me: the image shows the decode of this point")
+        self.handle.hide()  # until a model is open
         self.addItem(self.handle)
         self._label_items: list[pg.TextItem] = []
         self._thumbnails: np.ndarray | None = None
@@ -87,6 +88,7 @@ class MapView(pg.PlotWidget):
                 self.addItem(text)
                 self._label_items.append(text)
         self.fit_view(points)
+        self.handle.show()
 
     def fit_view(self, points: np.ndarray) -> None:
         if len(points):

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from latentlab.data.dataset import DataError
+from latentlab.fileio import atomic_write_bytes
 
 __all__ = ["MAX_PIXELS", "load_image", "load_image_levels", "save_gif", "save_png"]
 
@@ -190,8 +191,6 @@ def _to_pil(path: Path, array: np.ndarray) -> Image.Image:
 
 
 def _write(path: Path, payload: bytes) -> None:
-    from latentlab.modelfile import atomic_write_bytes  # here: modelfile imports torch
-
     try:
         atomic_write_bytes(path, payload)
     except OSError as exc:

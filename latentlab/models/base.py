@@ -49,6 +49,12 @@ class ImageConfig:
     levels: int = bounded(17, 2, 256, "discrete levels per sub-pixel (17 for digits)")
 
 
+def _show(value: Any) -> str:
+    """``repr`` of a config value from an untrusted file, cut short for messages."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def config_from_dict(cls: type, values: Any) -> Any:
     """Build config dataclass ``cls`` from plain values, checking names, types and bounds.
 
@@ -60,7 +66,9 @@ def config_from_dict(cls: type, values: Any) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown config value(s): {', '.join(unknown)}")
+        names = ", ".join(unknown)
+        names = names if len(names) <= 60 else names[:57] + "..."
+        raise ConfigError(f"unknown config value(s): {names}")
     missing = sorted(set(fields) - set(values))
     if missing:
         raise ConfigError(f"missing config value(s): {', '.join(missing)}")
@@ -70,25 +78,26 @@ def config_from_dict(cls: type, values: Any) -> Any:
         expected = f.type if isinstance(f.type, type) else {"int": int, "float": float,
                                                            "bool": bool, "str": str}.get(f.type)
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"config value {name} must be an integer, got {value!r}")
+            raise ConfigError(f"config value {name} must be an integer, got {_show(value)}")
         if expected is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"config value {name} must be a number, got {value!r}")
+                raise ConfigError(f"config value {name} must be a number, got {_show(value)}")
             try:
                 value = float(value)
             except OverflowError:  # an int too large for a float
                 raise ConfigError(f"config value {name} is far too large") from None
             if not math.isfinite(value):
-                raise ConfigError(f"config value {name} must be finite, got {value!r}")
+                raise ConfigError(f"config value {name} must be finite, got {_show(value)}")
         if expected is bool and not isinstance(value, bool):
-            raise ConfigError(f"config value {name} must be true or false, got {value!r}")
+            raise ConfigError(f"config value {name} must be true or false, got {_show(value)}")
         if expected is str:
             choices = f.metadata.get("choices")
             if not isinstance(value, str) or (choices and value not in choices):
-                raise ConfigError(f"config value {name} must be one of {choices}, got {value!r}")
+                raise ConfigError(f"config value {name} must be one of {choices}, "
+                                  f"got {_show(value)}")
         low, high = f.metadata.get("low"), f.metadata.get("high")
         if low is not None and not (isinstance(value, (int, float)) and low <= value <= high):
-            raise ConfigError(f"config value {name}={value} is outside [{low}, {high}]")
+            raise ConfigError(f"config value {name}={_show(value)} is outside [{low}, {high}]")
         kwargs[name] = value
     config = cls(**kwargs)
     check = getattr(config, "check", None)

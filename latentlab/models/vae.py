@@ -86,7 +86,9 @@ class VAE(GenerativeModel):
         super().__init__(config)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
-        levels = torch.arange(config.levels, dtype=torch.float32) / (config.levels - 1)
+        # from a list, not arange: arange on the meta device (model-file checks) imports
+        # torch's decompositions, which costs seconds
+        levels = torch.tensor([k / (config.levels - 1) for k in range(config.levels)])
         self.register_buffer("level_values", levels.view(1, 1, -1, 1, 1), persistent=False)
 
     @property
