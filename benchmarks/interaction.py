@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from latentlab.app import create_main_window
@@ -54,10 +55,12 @@ def main() -> int:
     clock.start()
     now = lambda: clock.nsecsElapsed() / 1e6  # noqa: E731 (milliseconds)
 
-    opened = []
-    window.imageDisplayed.connect(lambda seq: opened.append(seq))
-    while not opened:
-        app.processEvents()
+    # Block in a real event loop (as the app does), never spin: a spinning GUI thread would
+    # hold the GIL and starve the model worker.
+    loop = QEventLoop()
+    window.imageDisplayed.connect(loop.quit)
+    loop.exec()
+    window.imageDisplayed.disconnect(loop.quit)
 
     # Time of the first paint showing each decode: wrap the image view's paintEvent.
     painted: list[tuple[float, int]] = []
@@ -89,6 +92,7 @@ def main() -> int:
             next(steps)
         except StopIteration:
             driver.stop()
+            QTimer.singleShot(500, loop.quit)  # time for the last decode to be painted
             return
         sent.append((now(), window._seq))
 
@@ -96,11 +100,7 @@ def main() -> int:
     driver.setInterval(round(1000 / args.hz))
     driver.timeout.connect(step)
     driver.start()
-    while driver.isActive():
-        app.processEvents()
-    deadline = now() + 2000
-    while (not painted or painted[-1][1] < window._seq) and now() < deadline:
-        app.processEvents()
+    loop.exec()
     ticker.stop()
 
     latencies = []
@@ -114,7 +114,8 @@ def main() -> int:
 
     lat = np.array(latencies)
     print(f"model: {window.loaded.name} ({window.loaded.model.family}), "
-          f"{len(sent)} drag steps at {args.hz:.0f} Hz, torch threads {os.cpu_count()}")
+          f"{len(sent)} drag steps at {args.hz:.0f} Hz, {os.cpu_count()} cores, "
+          f"torch threads {torch.get_num_threads()}")
     print(f"drag-to-displayed latency: median {np.median(lat):.1f} ms, "
           f"p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms "
           f"({len(lat)} of {len(sent)} moves measured)")

@@ -32,13 +32,13 @@ def parse_vae_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.vae", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", type=int, default=2, help="latent size (default: %(default)s)")
-    parser.add_argument("--hidden", type=int, default=32,
+    parser.add_argument("--hidden", type=int, default=16,
                         help="first conv layer's channels (default: %(default)s)")
-    parser.add_argument("--dense", type=int, default=256,
+    parser.add_argument("--dense", type=int, default=64,
                         help="fully connected width (default: %(default)s)")
     parser.add_argument("--iwae-k", type=int, default=1000,
                         help="importance samples for the test bound (default: %(default)s)")
-    add_common_args(parser, epochs=300, batch_size=64, lr=1e-3, patience=30)
+    add_common_args(parser, epochs=600, batch_size=64, lr=1e-3, patience=60)
     return parse_args(parser, argv, smoke={"epochs": 2, "hidden": 4, "dense": 16, "iwae_k": 8})
 
 

@@ -10,9 +10,11 @@ __all__ = ["create_main_window", "run_app"]
 
 
 def _configure_torch() -> None:
+    """Leave one core to the GUI thread: torch's intra-op threads spin while they wait, and on
+    two cores two of them made drag latency spike tenfold (benchmarks/interaction.py)."""
     import torch
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
 
 
 def create_main_window(model_path: str | Path | None = None):  # -> MainWindow
