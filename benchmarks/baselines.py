@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from latentlab.data import load_digits_split  # noqa: E402
+from latentlab.data import load_digits_split
 
 
 def main() -> int:

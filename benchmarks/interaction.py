@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--hz", type=float, default=60.0, help="mouse events per second")
     args = parser.parse_args()
 
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])  # kept alive until the end
     window = create_main_window(args.model)
     window.show()
     clock = QElapsedTimer()

@@ -39,6 +39,8 @@ __all__ = [
     "add_common_args",
     "finish",
     "fit",
+    "image_config",
+    "load_data",
     "load_split",
     "parse_args",
     "reference_set",
@@ -118,8 +120,17 @@ class Run:
             values /= self.world_size
         return values
 
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Leave the process group together: a rank that tears gloo down while another still
+        works (rank 0 evaluating and writing) aborts the run."""
         if self.distributed and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
 
@@ -170,6 +181,22 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
     raise SystemExit(f"error: unknown --data {spec!r} (use digits, mnist:PATH or folder:PATH)")
+
+
+def load_data(args: argparse.Namespace) -> Split:
+    """The split of ``--data``; with ``--preset smoke``, small slices of it."""
+    split = load_split(args.data, args.image_size, args.channels)
+    if args.preset == "smoke":
+        split.train = split.train.subset(slice(0, 256))
+        split.validation = split.validation.subset(slice(0, 64))
+        split.test = split.test.subset(slice(0, 64))
+    return split
+
+
+def image_config(data: ImageDataset) -> dict[str, int]:
+    """The image part of a family config (channels, height, width, levels) for ``data``."""
+    c, h, w = data.image_shape
+    return {"channels": c, "height": h, "width": w, "levels": data.levels}
 
 
 def _batches(n: int, batch_size: int, epoch: int, seed: int, run: Run) -> list[np.ndarray]:

@@ -20,7 +20,8 @@ from training.common import (
     as_float_tensor,
     finish,
     fit,
-    load_split,
+    image_config,
+    load_data,
     main_wrapper,
     parse_args,
     reference_set,
@@ -44,32 +45,29 @@ def parse_vae_args(argv: list[str] | None) -> argparse.Namespace:
 
 def train(argv: list[str] | None = None) -> None:
     args = parse_vae_args(argv)
-    run = setup(args)
-    split = load_split(args.data, args.image_size, args.channels)
-    if args.preset == "smoke":
-        split.train, split.test = split.train.subset(slice(0, 256)), split.test.subset(slice(0, 64))
-    c, h, w = split.train.image_shape
-    model = VAE(VAEConfig(channels=c, height=h, width=w, levels=split.train.levels,
-                          latent_dim=args.latent, hidden=args.hidden, dense=args.dense))
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    with setup(args) as run:
+        split = load_data(args)
+        model = VAE(VAEConfig(**image_config(split.train), latent_dim=args.latent,
+                              hidden=args.hidden, dense=args.dense))
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 
-    def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        rec, kl = module(x)
-        return (kl - rec).mean()  # negative ELBO, nats per image
+        def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+            rec, kl = module(x)
+            return (kl - rec).mean()  # negative ELBO, nats per image
 
-    def validation_fn(m: VAE, x: torch.Tensor) -> float:
-        return float(-m.elbo(x).mean())
+        def validation_fn(m: VAE, x: torch.Tensor) -> float:
+            return float(-m.elbo(x).mean())
 
-    result = fit(run, args, model, as_float_tensor(split.train),
-                 as_float_tensor(split.validation), loss_fn, validation_fn, optimizer)
-    if run.main:
-        model = result.model.cpu()
-        torch.manual_seed(args.seed)
-        with torch.no_grad():
-            nll = -model.log_prob(as_float_tensor(split.test), samples=args.iwae_k).mean().item()
-        finish(run, args, result, split, (f"test NLL bound, IWAE k={args.iwae_k} (nats)", nll),
-               reference=reference_set(model, split.test))
-    run.close()
+        result = fit(run, args, model, as_float_tensor(split.train),
+                     as_float_tensor(split.validation), loss_fn, validation_fn, optimizer)
+        if run.main:
+            model = result.model.cpu()
+            torch.manual_seed(args.seed)
+            with torch.no_grad():
+                test = as_float_tensor(split.test)
+                nll = -model.log_prob(test, samples=args.iwae_k).mean().item()
+            metric = (f"test NLL bound, IWAE k={args.iwae_k} (nats)", nll)
+            finish(run, args, result, split, metric, reference=reference_set(model, split.test))
 
 
 def main(argv: list[str] | None = None) -> int:
