@@ -1,0 +1,83 @@
+"""Attribute directions in latent space, and moving latents along them.
+
+Three ways to find a direction for an attribute from labelled latents:
+- the difference of mean latents with and without it (Kingma & Dhariwal, "Glow", 2018, §5.4);
+- the normal of a linear classifier's decision boundary (Shen et al., "InterFaceGAN", 2020),
+  scaled to the same class separation so that amount 1 means the same for both;
+- from two groups of points the user picked: mean of the second minus mean of the first.
+
+Amount 1 along a direction moves a latent by the gap between the two groups' means.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "apply_directions",
+    "binarize",
+    "classifier_direction",
+    "group_direction",
+    "mean_difference_direction",
+]
+
+
+def binarize(values: np.ndarray) -> np.ndarray:
+    """Has-the-attribute flags: binary labels as they are, continuous ones split at the median."""
+    values = np.asarray(values, dtype=np.float64)
+    if set(np.unique(values)) <= {0.0, 1.0}:
+        return values.astype(bool)
+    return values > np.median(values)
+
+
+def _check(latents: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    latents = np.asarray(latents, dtype=np.float64)
+    has = np.asarray(has, dtype=bool)
+    if latents.ndim != 2 or has.shape != (len(latents),):
+        raise ValueError("need latents N,D and one flag per latent")
+    if has.all() or not has.any():
+        raise ValueError("need latents both with and without the attribute")
+    return latents, has
+
+
+def mean_difference_direction(latents: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Mean latent with the attribute minus mean latent without it (Glow §5.4)."""
+    latents, has = _check(latents, has)
+    return latents[has].mean(axis=0) - latents[~has].mean(axis=0)
+
+
+def classifier_direction(latents: np.ndarray, has: np.ndarray, c: float = 1.0) -> np.ndarray:
+    """The unit normal of a logistic-regression boundary (InterFaceGAN), scaled by the class
+    means' separation along it."""
+    from sklearn.linear_model import LogisticRegression  # slow import, needed only here
+
+    latents, has = _check(latents, has)
+    classifier = LogisticRegression(C=c, max_iter=2000).fit(latents, has)
+    normal = classifier.coef_[0] / np.linalg.norm(classifier.coef_[0])
+    gap = (latents[has].mean(axis=0) - latents[~has].mean(axis=0)) @ normal
+    return normal * gap
+
+
+def group_direction(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """From the mean of the first group of latents to the mean of the second."""
+    first, second = np.atleast_2d(first), np.atleast_2d(second)
+    if len(first) == 0 or len(second) == 0:
+        raise ValueError("both groups need at least one point")
+    direction = second.mean(axis=0) - first.mean(axis=0)
+    if not np.any(direction):
+        raise ValueError("the two groups have the same mean; pick different points")
+    return direction
+
+
+def apply_directions(
+    z: np.ndarray, directions: dict[str, np.ndarray], amounts: dict[str, float],
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """``z`` moved by ``amounts[name]`` along each named direction, only in the latent
+    dimensions where ``mask`` is true (for example the coarse scales of a multi-scale flow)."""
+    z = np.array(z, dtype=np.float64)
+    for name, amount in amounts.items():
+        if amount:
+            step = amount * np.asarray(directions[name], dtype=np.float64)
+            z += step if mask is None else np.where(mask, step, 0.0)
+    return z

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentlab.explore.attributes import (
+    apply_directions,
+    binarize,
+    classifier_direction,
+    group_direction,
+    mean_difference_direction,
+)
+
+
+@pytest.fixture
+def labelled():
+    rng = np.random.default_rng(0)
+    has = rng.random(400) < 0.5
+    true = np.zeros(8)
+    true[2] = 3.0
+    latents = rng.normal(size=(400, 8)) + np.where(has[:, None], true, 0.0)
+    return latents, has, true
+
+
+def test_mean_difference_recovers_the_offset(labelled):
+    latents, has, true = labelled
+    direction = mean_difference_direction(latents, has)
+    np.testing.assert_allclose(direction, true, atol=0.35)
+
+
+def test_classifier_direction_points_the_same_way_with_the_same_gap(labelled):
+    latents, has, true = labelled
+    direction = classifier_direction(latents, has)
+    cos = direction @ true / (np.linalg.norm(direction) * np.linalg.norm(true))
+    assert cos > 0.95
+    assert np.linalg.norm(direction) == pytest.approx(3.0, rel=0.15)
+
+
+def test_moving_along_a_direction_changes_the_classification(labelled):
+    latents, has, _ = labelled
+    direction = mean_difference_direction(latents, has)
+    moved = apply_directions(latents[~has], {"a": direction}, {"a": 1.0})
+    # projected on the direction, the moved negatives sit where the positives are
+    proj = lambda x: x @ direction  # noqa: E731
+    assert proj(moved).mean() == pytest.approx(proj(latents[has]).mean(), rel=0.02)
+
+
+def test_mask_limits_the_edit_to_some_dimensions():
+    z = np.zeros(4)
+    out = apply_directions(z, {"d": np.ones(4)}, {"d": 2.0},
+                           mask=np.array([True, False, True, False]))
+    np.testing.assert_array_equal(out, [2, 0, 2, 0])
+    np.testing.assert_array_equal(apply_directions(z, {"d": np.ones(4)}, {"d": 0.0}), z)
+
+
+def test_binarize_and_groups_and_errors():
+    np.testing.assert_array_equal(binarize(np.array([0.0, 1, 1, 0])), [False, True, True, False])
+    np.testing.assert_array_equal(binarize(np.array([0.1, 0.9, 0.5, 0.2])),  # median 0.35
+                                  [False, True, True, False])
+    np.testing.assert_allclose(group_direction(np.zeros((2, 3)), np.ones((3, 3))), np.ones(3))
+    with pytest.raises(ValueError, match="same mean"):
+        group_direction(np.ones((2, 3)), np.ones((1, 3)))
+    with pytest.raises(ValueError, match="both with and without"):
+        mean_difference_direction(np.zeros((3, 2)), np.array([True, True, True]))
