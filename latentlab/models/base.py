@@ -151,6 +151,11 @@ class GenerativeModel(nn.Module):
         """Size of the flat latent, or None for families without one."""
         return None
 
+    def latent_groups(self) -> list[tuple[str, int]]:
+        """Named consecutive parts of the flat latent, e.g. the scales of a multi-scale flow,
+        so an edit can touch only some of them."""
+        return [("latent", self.latent_dim)] if self.latent_dim is not None else []
+
     def sample_latent(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:

@@ -76,3 +76,24 @@ def test_linear_and_spherical_paths():
     np.testing.assert_allclose(np.diff(angles), np.pi / 8)  # constant angular speed
     with pytest.raises(ValueError):
         interpolation_path(a, b, 1)
+
+
+def test_attribute_amounts_move_the_latent_and_reset_on_a_new_base(latents):
+    d = np.zeros(6)
+    d[5] = 1.0
+    state = ExploreState(LatentPlane.pca(latents), {"smile": d})
+    resets = []
+    state.amounts_changed.connect(resets.append)
+    state.set_latent(latents[3])
+    state.set_amount("smile", 2.0)
+    np.testing.assert_allclose(state.latent, latents[3] + 2 * d, atol=1e-12)
+    state.move_to(*(state.point + np.array([0.5, 0.0])))  # edits stay while dragging
+    np.testing.assert_allclose(state.latent - state.base_latent, 2 * d, atol=1e-12)
+    state.set_edit_mask(np.zeros(6, dtype=bool))
+    np.testing.assert_allclose(state.latent, state.base_latent)
+    state.set_edit_mask(None)
+    state.set_latent(latents[4])  # a new base clears the edits
+    assert resets == [{"smile": 0.0}]
+    np.testing.assert_allclose(state.latent, latents[4], atol=1e-12)
+    with pytest.raises(KeyError):
+        state.set_amount("frown", 1.0)
