@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from latentlab import resources
-from latentlab.data import DataError, load_image, save_gif, save_png
+from latentlab.data import DataError, load_image, save_png
 from latentlab.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -202,14 +202,6 @@ def _load_images(loaded: LoadedModel, paths: list[str]) -> np.ndarray:
     return np.stack(arrays)
 
 
-def _enlarge(images: np.ndarray, scale: int | None) -> np.ndarray:
-    """Nearest-neighbour enlargement of ``N,C,H,W`` images; ``None`` picks a scale that
-    makes small images visible (4 for 8x8)."""
-    if scale is None:
-        scale = max(1, 32 // max(images.shape[2:]))
-    return images.repeat(scale, axis=2).repeat(scale, axis=3)
-
-
 def _write_bytes(path: Path, payload: bytes) -> None:
     try:
         atomic_write_bytes(path, payload)
@@ -323,12 +315,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from latentlab.explore import ops
+    from latentlab.explore.export import enlarge
     from latentlab.explore.images import image_grid
 
     loaded = _load(args.model, "sample")
     _, images = ops.sample(loaded.model, args.n, args.temperature, args.seed)
     columns = args.columns or math.ceil(math.sqrt(args.n))
-    grid = image_grid(_enlarge(images, args.scale), columns)
+    grid = image_grid(enlarge(images, args.scale), columns)
     save_png(args.output, grid)
     print(f"wrote {args.n} samples to {args.output} ({grid.shape[1]}x{grid.shape[0]} pixels)")
     return 0
@@ -348,19 +341,14 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     from latentlab.explore import ops
-    from latentlab.explore.images import image_grid, to_uint8_hwc
+    from latentlab.explore.export import save_walk
     from latentlab.explore.interpolate import interpolation_path
 
     loaded = _load(args.model, "encode", "decode")
     za, zb = ops.encode(loaded.model, _load_images(loaded, [args.start, args.end]))
     path = interpolation_path(za, zb, args.steps, spherical=args.slerp)
-    images = _enlarge(ops.decode(loaded.model, path), args.scale)
-    if args.output.suffix.lower() == ".gif":
-        save_gif(args.output, list(to_uint8_hwc(images)), args.frame_ms)
-        print(f"wrote an animation of {args.steps} frames to {args.output}")
-    else:
-        save_png(args.output, image_grid(images, columns=args.steps))
-        print(f"wrote a strip of {args.steps} images to {args.output}")
+    written = save_walk(args.output, ops.decode(loaded.model, path), args.frame_ms, args.scale)
+    print(f"wrote {written}")
     return 0
 
 

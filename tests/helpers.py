@@ -14,7 +14,8 @@ def make_tiny_vae(latent_dim: int = 2, seed: int = 0) -> VAE:
     return VAE(VAEConfig(latent_dim=latent_dim, hidden=4, dense=16)).eval()
 
 
-def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = True):
+def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = True,
+                   attributes: dict | None = None):
     """Save an untrained tiny VAE on 8x8 digits-like data, with a small reference set."""
     model = make_tiny_vae(latent_dim, seed)
     meta = build_metadata(
@@ -30,5 +31,5 @@ def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = T
         with torch.no_grad():
             latents = model.encode(torch.from_numpy(images).float() / 255)
         ref = Reference(latents, torch.from_numpy(images), torch.arange(30) % 10)
-    save_model(path, model, meta, reference=ref)
+    save_model(path, model, meta, attributes=attributes, reference=ref)
     return path

@@ -14,23 +14,32 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from latentlab.app.attribute_panel import AttributePanel
 from latentlab.app.image_view import ImageView
 from latentlab.app.info_panel import InfoPanel
+from latentlab.app.interpolation_panel import InterpolationPanel
 from latentlab.app.map_view import MapView
 from latentlab.app.sample_panel import ROWS, SamplePanel
 from latentlab.app.worker import ModelWorker, Worker
+from latentlab.data.folder import IMAGE_SUFFIXES
 from latentlab.explore import ops
+from latentlab.explore.export import export_walk
+from latentlab.explore.interpolate import interpolation_path
 from latentlab.explore.state import ExploreState, default_plane
 from latentlab.modelfile import LoadedModel, load_model
 
 __all__ = ["MainWindow"]
 
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
+IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
+                "All files (*)")
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -45,12 +54,18 @@ class MainWindow(QMainWindow):
     """Signals (GUI thread): ``modelOpened(path)`` once a model is installed;
     ``openFailed(message)`` when a file could not be opened (the old model stays);
     ``imageDisplayed(seq)`` each time ``imageView`` shows a new decode;
-    ``samplesDisplayed()`` each time the sampling grid is filled."""
+    ``samplesDisplayed()`` each time the sampling grid is filled;
+    ``imagesEncoded(count)`` when the user's image files were encoded and placed on the map;
+    ``stripDisplayed()`` when the interpolation strip shows a new path;
+    ``jobEnded(message)`` when a long job (export) finished, failed or was cancelled."""
 
     modelOpened = Signal(str)
     openFailed = Signal(str)
     imageDisplayed = Signal(int)
     samplesDisplayed = Signal()
+    imagesEncoded = Signal(int)
+    stripDisplayed = Signal()
+    jobEnded = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
@@ -70,19 +85,38 @@ class MainWindow(QMainWindow):
         self._sample_latents: np.ndarray | None = None
         self._decode_ms = 0.0
         self._error_box: QMessageBox | None = None
+        self._progress: dict[int, QProgressDialog] = {}
+        self._user: ops.EncodedImages | None = None  # the user's encoded images
+        self._user_points = np.zeros((0, 2))  # their markers' positions on the map
+        self._user_residuals = np.zeros((0, 0))
+        self._endpoints: dict[str, np.ndarray] = {}
+        self._strip_seq = 0
 
         self.info_panel = InfoPanel()
         self.map_view = MapView()
         self.image_view = ImageView()
         self.sample_panel = SamplePanel()
+        self.attribute_panel = AttributePanel()
+        self.interpolation_panel = InterpolationPanel()
         self.map_view.handleMoved.connect(self._on_handle_moved)
+        self.map_view.imagePicked.connect(self._on_image_picked)
+        self.map_view.imageDragged.connect(self._on_image_dragged)
+        self.attribute_panel.amountChanged.connect(self._on_amount_changed)
+        self.attribute_panel.groupsChanged.connect(self._on_groups_changed)
+        self.interpolation_panel.endpointRequested.connect(self.set_endpoint)
+        self.interpolation_panel.pathChanged.connect(self._update_strip)
+        self.interpolation_panel.exportRequested.connect(self.export_walk)
         self.sample_panel.sampleRequested.connect(self.request_samples)
         self.sample_panel.sampleChosen.connect(self._on_sample_chosen)
         self.sample_panel.set_enabled(False)
 
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.sample_panel, "Samples")
+        self.tabs.addTab(self.attribute_panel, "Attributes")
+        self.tabs.addTab(self.interpolation_panel, "Interpolation")
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(_boxed("Image", self.image_view))
-        right.addWidget(_boxed("Samples", self.sample_panel))
+        right.addWidget(self.tabs)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
         main = QSplitter(Qt.Orientation.Horizontal)
@@ -107,6 +141,15 @@ class MainWindow(QMainWindow):
         open_action.setStatusTip("Open a LatentLab model file (.safetensors)")
         open_action.triggered.connect(self.choose_model)
         file_menu.addAction(open_action)
+        images_action = QAction("Open &images to encode…", self)
+        images_action.setShortcut(QKeySequence("Ctrl+I"))
+        images_action.setStatusTip("Encode image files and place them on the map")
+        images_action.triggered.connect(self.choose_images)
+        file_menu.addAction(images_action)
+        export_action = QAction("&Export interpolation…", self)
+        export_action.setShortcut(QKeySequence("Ctrl+E"))
+        export_action.triggered.connect(lambda: self.export_walk("png"))
+        file_menu.addAction(export_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -120,6 +163,11 @@ class MainWindow(QMainWindow):
         sample_menu.addAction(resample)
         self.addAction(resample)
         QShortcut(QKeySequence("Ctrl+W"), self, activated=self.close)
+
+    def choose_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images to encode", "", IMAGE_FILTER)
+        if paths:
+            self.encode_images([Path(p) for p in paths])
 
     def choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", "", MODEL_FILTER)
@@ -174,12 +222,25 @@ class MainWindow(QMainWindow):
         self.worker.decoded.connect(self._on_decoded)
         self.worker.finished.connect(self._on_job_finished)
         self.worker.failed.connect(self._on_job_failed)
+        self.worker.progressed.connect(self._on_job_progressed)
+        self.worker.cancelled.connect(self._on_job_cancelled)
 
         ref = loaded.reference
         ref_latents = None if ref is None else ref.latents.double().numpy()
         plane = default_plane(model.latent_dim, ref_latents)
-        self.state = ExploreState(plane)
+        directions = {k: v.double().numpy() for k, v in loaded.attributes.items()}
+        self.state = ExploreState(plane, directions)
         self.state.point_changed.connect(self._on_point_changed)
+        self.state.amounts_changed.connect(self.attribute_panel.set_amounts)
+        self.attribute_panel.set_directions(sorted(directions),
+                                            [name for name, _ in model.latent_groups()])
+        self._user = None
+        self.map_view.set_user_images(np.zeros((0, 2)), np.zeros((0, *model.image_shape)))
+        self._endpoints.clear()
+        for which in "AB":
+            self.interpolation_panel.set_endpoint(which, None)
+        self.interpolation_panel.set_strip(None)
+        self.tabs.setTabEnabled(1, model.latent_dim is not None)
         if ref is not None:
             points = plane.project(ref_latents)[0]
             labels = None if ref.labels is None else ref.labels.numpy()
@@ -253,26 +314,168 @@ class MainWindow(QMainWindow):
 
     def _on_job_failed(self, seq: int, message: str) -> None:
         self._jobs.pop(seq, None)
+        if seq in self._progress:  # a long job the user is waiting for: say so clearly
+            self._close_progress(seq)
+            self.show_error("The job failed", message)
+            self.jobEnded.emit(message)
         self.statusBar().showMessage(f"Error: {message}")
+
+    # -- long jobs -----------------------------------------------------------------------------
+
+    def run_long_job(self, title: str, handler: Callable[[int, Any], None],
+                     job: Callable[..., Any], *args: Any) -> int:
+        """Run generator ``job(model, *args)`` on the worker with a progress dialog that can
+        cancel it; ``handler(seq, result)`` gets the result."""
+        seq = self._next_seq()
+        dialog = QProgressDialog(title, "Cancel", 0, 100, self)
+        dialog.setObjectName("progressDialog")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(400)
+        dialog.setValue(0)
+        dialog.canceled.connect(lambda: self.worker.cancel(seq))
+        self._progress[seq] = dialog
+        self._jobs[seq] = handler
+        self.worker.submit_model_job(seq, job, *args)
+        return seq
+
+    def _close_progress(self, seq: int) -> None:
+        dialog = self._progress.pop(seq, None)
+        if dialog is not None:
+            dialog.reset()
+            dialog.deleteLater()
+
+    def _on_job_progressed(self, seq: int, fraction: float) -> None:
+        dialog = self._progress.get(seq)
+        if dialog is not None and not dialog.wasCanceled():
+            dialog.setValue(round(100 * fraction))
+
+    def _on_job_cancelled(self, seq: int) -> None:
+        self._jobs.pop(seq, None)
+        self._close_progress(seq)
+        self.statusBar().showMessage("Cancelled; nothing was changed", 5000)
+        self.jobEnded.emit("cancelled")
+
+    # -- the user's images ---------------------------------------------------------------------
+
+    def encode_images(self, paths: list[Path]) -> None:
+        """Read, convert and encode image files on the worker; place them on the map."""
+        if self.worker is None or "encode" not in self.loaded.model.capabilities:
+            self.show_error("Cannot encode images", "This model cannot encode images.")
+            return
+        self.run_long_job(f"Encoding {len(paths)} image(s)…", self._on_encoded,
+                          ops.encode_files, paths)
+
+    def _on_encoded(self, seq: int, encoded: ops.EncodedImages) -> None:
+        self._close_progress(seq)
+        if encoded.errors:
+            self.show_error("Some images could not be read", "\n".join(encoded.errors))
+        if len(encoded.latents) == 0:
+            return
+        points, residuals = self.state.plane.project(encoded.latents)
+        if self._user is not None:  # add to the images already on the map
+            encoded = ops.EncodedImages(
+                self._user.names + encoded.names,
+                np.concatenate([self._user.images, encoded.images]),
+                np.concatenate([self._user.latents, encoded.latents]), encoded.notices)
+            points = np.concatenate([self._user_points, points])
+            residuals = np.concatenate([self._user_residuals, residuals])
+        self._user, self._user_points, self._user_residuals = encoded, points, residuals
+        self.map_view.set_user_images(points, encoded.images)
+        self.state.set_latent(encoded.latents[-1])
+        notice = "; ".join(encoded.notices[:3]) + (" …" if len(encoded.notices) > 3 else "")
+        self.statusBar().showMessage(f"Encoded {len(encoded.names)} image(s). {notice}", 8000)
+        self.imagesEncoded.emit(len(encoded.names))
+
+    def _on_image_picked(self, index: int) -> None:
+        self.state.set_latent(self.state.plane.lift(self._user_points[index],
+                                                    self._user_residuals[index][None])[0])
+
+    def _on_image_dragged(self, index: int, a: float, b: float) -> None:
+        self._user_points[index] = (a, b)
+        self.state.move_to(a, b)
+
+    # -- attributes ----------------------------------------------------------------------------
+
+    def _on_amount_changed(self, name: str, amount: float) -> None:
+        if self.state is not None:
+            self.state.set_amount(name, amount)
+
+    def _on_groups_changed(self, flags: list[bool]) -> None:
+        sizes = [size for _, size in self.loaded.model.latent_groups()]
+        self.state.set_edit_mask(np.repeat(np.array(flags, dtype=bool), sizes))
+
+    # -- interpolation -------------------------------------------------------------------------
+
+    def set_endpoint(self, which: str) -> None:
+        """Take the current latent as endpoint ``which`` ("A" or "B") of the walk."""
+        if self.state is None:
+            return
+        self._endpoints[which] = self.state.latent.copy()
+        self.interpolation_panel.set_endpoint(which, self.image_view.image())
+        self._update_strip()
+
+    def _walk(self, steps: int) -> np.ndarray:
+        return interpolation_path(self._endpoints["A"], self._endpoints["B"], steps,
+                                  spherical=self.interpolation_panel.spherical.isChecked())
+
+    def _update_strip(self) -> None:
+        if len(self._endpoints) < 2 or self.worker is None:
+            return
+        seq = self._next_seq()
+        self._strip_seq = seq
+        self._jobs[seq] = self._on_strip
+        self.worker.submit_model_job(seq, ops.decode,
+                                     self._walk(self.interpolation_panel.steps.value()))
+
+    def _on_strip(self, seq: int, images: np.ndarray) -> None:
+        if seq == self._strip_seq:
+            self.interpolation_panel.set_strip(images)
+            self.stripDisplayed.emit()
+
+    def export_walk(self, kind: str) -> None:
+        """Ask where, then decode and save the walk as a PNG strip or GIF, with progress."""
+        if len(self._endpoints) < 2:
+            self.statusBar().showMessage("Pick endpoints A and B first (Interpolation tab)", 5000)
+            return
+        suffix = "GIF animations (*.gif)" if kind == "gif" else "PNG images (*.png)"
+        path, _ = QFileDialog.getSaveFileName(self, "Export interpolation", f"walk.{kind}",
+                                              suffix)
+        if not path:
+            return
+        path = Path(path)
+        if path.suffix.lower() not in (".png", ".gif"):
+            path = path.with_suffix(f".{kind}")
+        self.run_long_job(f"Exporting {path.name}…", self._on_exported, export_walk,
+                          self._walk(self.interpolation_panel.steps.value()), path)
+
+    def _on_exported(self, seq: int, written: str) -> None:
+        self._close_progress(seq)
+        self.statusBar().showMessage(f"Wrote {written}", 8000)
+        self.jobEnded.emit(written)
 
     # -- drag and drop, closing ----------------------------------------------------------------
 
     @staticmethod
-    def _dropped_model(event: QDragEnterEvent | QDropEvent) -> str | None:
-        for url in event.mimeData().urls():
-            if url.isLocalFile() and url.toLocalFile().endswith(".safetensors"):
-                return url.toLocalFile()
-        return None
+    def _dropped_files(event: QDragEnterEvent | QDropEvent) -> tuple[str | None, list[Path]]:
+        """A dropped model file (if any) and dropped image files."""
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        models = [p for p in paths if p.suffix == ".safetensors"]
+        images = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+        return (str(models[0]) if models else None), images
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._dropped_model(event):
+        model, images = self._dropped_files(event)
+        if model or images:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        path = self._dropped_model(event)
-        if path:
+        model, images = self._dropped_files(event)
+        if model:
             event.acceptProposedAction()
-            self.open_model(path)
+            self.open_model(model)
+        elif images:
+            event.acceptProposedAction()
+            self.encode_images(images)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

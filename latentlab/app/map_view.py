@@ -4,24 +4,87 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
 from latentlab.app.qimage import to_qpixmap
 
-__all__ = ["MapView"]
+__all__ = ["ImageMarker", "MapView"]
 
 _THUMBNAIL_PIXELS = 96
+_MARKER_PIXELS = 40
+
+
+class ImageMarker(pg.GraphicsObject):
+    """One of the user's images on the map, drawn at a fixed size in pixels whatever the zoom.
+    Clicking it makes it the current point; dragging it moves the current point with it."""
+
+    def __init__(self, view: MapView, index: int, thumbnail: np.ndarray) -> None:
+        super().__init__()
+        scale = max(1, _MARKER_PIXELS // max(thumbnail.shape[1:]))
+        self.pixmap = to_qpixmap(thumbnail, scale)
+        self.view, self.index = view, index
+        self._rect: QRectF | None = None
+        self.setZValue(5)
+        self.setToolTip("Your image: click to make it the current point, drag to move it")
+
+    def viewTransformChanged(self) -> None:
+        self.prepareGeometryChange()
+        self._rect = None
+
+    def boundingRect(self) -> QRectF:
+        # the pixmap's size in pixels, expressed in the view's (data) coordinates
+        if self._rect is None:
+            w = self.pixmap.width() * (self.pixelWidth() or 0)
+            h = self.pixmap.height() * (self.pixelHeight() or 0)
+            self._rect = QRectF(-w / 2, -h / 2, w, h)
+        return self._rect
+
+    def paint(self, painter: QPainter, *args) -> None:
+        centre = painter.transform().map(QPointF(0, 0))
+        painter.resetTransform()  # draw in device pixels: upright and crisp
+        x = int(centre.x() - self.pixmap.width() / 2)
+        y = int(centre.y() - self.pixmap.height() / 2)
+        painter.drawPixmap(x, y, self.pixmap)
+        painter.setPen(pg.mkPen("#ff9900", width=2))
+        painter.drawRect(x, y, self.pixmap.width(), self.pixmap.height())
+
+    def hoverEvent(self, ev) -> None:
+        # claim the left button so that pressing here drags the marker, not the view
+        if not ev.isExit():
+            ev.acceptDrags(Qt.MouseButton.LeftButton)
+            ev.acceptClicks(Qt.MouseButton.LeftButton)
+
+    def mouseClickEvent(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.view.imagePicked.emit(self.index)
+
+    def mouseDragEvent(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        if ev.isStart():
+            self.view.imagePicked.emit(self.index)
+        pos = self.view.getPlotItem().vb.mapSceneToView(ev.scenePos())
+        self.setPos(pos)
+        self.view.imageDragged.emit(self.index, pos.x(), pos.y())
 
 
 class MapView(pg.PlotWidget):
     """Scatter of reference latents projected on the plane, coloured by label, with a
     thumbnail on hover and one draggable handle for the current point.
 
-    Signals (GUI thread): ``handleMoved(a, b)`` while the user drags the handle.
+    Signals (GUI thread): ``handleMoved(a, b)`` while the user drags the handle;
+    ``imagePicked(index)`` when one of the user's images is clicked or starts a drag;
+    ``imageDragged(index, a, b)`` while it is dragged.
     """
 
     handleMoved = Signal(float, float)
+    imagePicked = Signal(int)
+    imageDragged = Signal(int, float, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
@@ -43,6 +106,7 @@ class MapView(pg.PlotWidget):
         self.handle.hide()  # until a model is open
         self.addItem(self.handle)
         self._label_items: list[pg.TextItem] = []
+        self.markers: list[ImageMarker] = []
         self._thumbnails: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._label_names: list[str] = []
@@ -89,6 +153,17 @@ class MapView(pg.PlotWidget):
                 self._label_items.append(text)
         self.fit_view(points)
         self.handle.show()
+
+    def set_user_images(self, points: np.ndarray, thumbnails: np.ndarray) -> None:
+        """Show the user's images as markers at ``points`` (``N,2``), replacing earlier ones."""
+        for marker in self.markers:
+            self.removeItem(marker)
+        self.markers = []
+        for i, (point, thumbnail) in enumerate(zip(points, thumbnails, strict=True)):
+            marker = ImageMarker(self, i, thumbnail)
+            marker.setPos(QPointF(*point))
+            self.addItem(marker)
+            self.markers.append(marker)
 
     def fit_view(self, points: np.ndarray) -> None:
         if len(points):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from latentlab.modelfile import LoadedModel
 __all__ = ["ModelWorker", "Worker", "error_message", "live_workers"]
 
 _live: weakref.WeakSet[Worker] = weakref.WeakSet()
+_CANCELLED = object()
 
 
 def live_workers() -> list[Worker]:
@@ -44,16 +45,25 @@ def error_message(exc: BaseException) -> str:
 class Worker(QObject):
     """Runs submitted callables one at a time on its own thread.
 
+    A job may be a generator (a long job): each value it yields is a progress fraction in
+    [0, 1], reported by ``progressed``; between steps it stops if :meth:`cancel` was called;
+    its return value is the result.
+
     Signals (emitted on the worker thread):
-      ``finished(seq, result)`` when a job returned; ``failed(seq, message)`` when it raised.
+      ``finished(seq, result)`` when a job returned; ``failed(seq, message)`` when it raised;
+      ``progressed(seq, fraction)`` as a long job goes; ``cancelled(seq)`` when one stopped.
     """
 
     finished = Signal(int, object)
     failed = Signal(int, str)
+    progressed = Signal(int, float)
+    cancelled = Signal(int)
     _job_submitted = Signal(int, object)
 
     def __init__(self, name: str) -> None:
         super().__init__()
+        self._cancel_lock = threading.Lock()
+        self._cancel_requests: set[int] = set()
         self._thread = QThread()
         self._thread.setObjectName(name)
         self.moveToThread(self._thread)
@@ -69,14 +79,42 @@ class Worker(QObject):
         """Queue ``job`` (called with no arguments on the worker thread). GUI thread."""
         self._job_submitted.emit(seq, job)
 
+    def cancel(self, seq: int) -> None:
+        """Ask the long job ``seq`` to stop at its next step. Any thread."""
+        with self._cancel_lock:
+            self._cancel_requests.add(seq)
+
+    def _cancel_requested(self, seq: int) -> bool:
+        with self._cancel_lock:
+            return seq in self._cancel_requests
+
     @Slot(int, object)
     def _run_job(self, seq: int, job: Callable[[], Any]) -> None:
         try:
             result = job()
+            if isinstance(result, Generator):
+                result = self._run_steps(seq, result)
+                if result is _CANCELLED:
+                    self.cancelled.emit(seq)
+                    return
         except Exception as exc:  # reported to the user, never raised into Qt
             self.failed.emit(seq, error_message(exc))
         else:
             self.finished.emit(seq, result)
+        finally:
+            with self._cancel_lock:
+                self._cancel_requests.discard(seq)
+
+    def _run_steps(self, seq: int, steps: Generator[float, None, Any]) -> Any:
+        while True:
+            if self._cancel_requested(seq):
+                steps.close()
+                return _CANCELLED
+            try:
+                fraction = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            self.progressed.emit(seq, float(fraction))
 
     def shutdown(self) -> None:
         """Stop the thread after the job in progress; blocks until it has stopped."""

@@ -15,18 +15,28 @@ class DataError(Exception):
 
 @dataclass
 class ImageDataset:
-    """uint8 images ``N,C,H,W`` with values in 0..levels-1, and optional integer labels."""
+    """uint8 images ``N,C,H,W`` with values in 0..levels-1, optional integer labels, and
+    optional named attributes (name -> float32 array of length N, e.g. ``smiling``)."""
 
     images: np.ndarray
     levels: int
     labels: np.ndarray | None = None
     label_names: list[str] = field(default_factory=list)
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
             raise ValueError("images must be a uint8 array N,C,H,W")
         if self.labels is not None and len(self.labels) != len(self.images):
             raise ValueError("labels and images differ in length")
+        for name, values in self.attributes.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"attribute name {name!r} is not a non-empty string")
+            if not isinstance(values, np.ndarray) or values.dtype != np.float32:
+                raise ValueError(f"attribute {name!r} must be a float32 array")
+            if values.shape != (len(self.images),):
+                raise ValueError(f"attribute {name!r} has shape {values.shape}, expected "
+                                 f"({len(self.images)},)")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -36,9 +46,16 @@ class ImageDataset:
         c, h, w = self.images.shape[1:]
         return (int(c), int(h), int(w))
 
+    @property
+    def attribute_names(self) -> list[str]:
+        """The attribute names in their stored order."""
+        return list(self.attributes)
+
     def subset(self, index: slice | np.ndarray) -> ImageDataset:
         labels = None if self.labels is None else self.labels[index]
-        return ImageDataset(self.images[index], self.levels, labels, self.label_names)
+        attributes = {name: values[index] for name, values in self.attributes.items()}
+        return ImageDataset(self.images[index], self.levels, labels, self.label_names,
+                            attributes)
 
     def as_float(self) -> np.ndarray:
         """Images as float32 in [0, 1] (level / (levels - 1))."""

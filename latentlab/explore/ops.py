@@ -5,12 +5,18 @@ Each function takes the model first; all run under ``torch.inference_mode()``.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from latentlab.data import DataError
+from latentlab.data.images import load_image
 from latentlab.models import GenerativeModel
 
-__all__ = ["decode", "encode", "sample"]
+__all__ = ["EncodedImages", "decode", "decode_path", "encode", "encode_files", "sample"]
 
 
 @torch.inference_mode()
@@ -36,3 +42,50 @@ def sample(
         return None, model.sample(n, temperature, generator).clamp(0, 1).numpy()
     z = model.sample_latent(n, temperature, generator)
     return z.double().numpy(), model.decode(z).clamp(0, 1).numpy()
+
+
+@dataclass
+class EncodedImages:
+    """Images read from files and encoded: ``images`` as the model sees them (N,C,H,W in
+    [0, 1]), their flat ``latents``, and what was noticed or went wrong per file."""
+
+    names: list[str]
+    images: np.ndarray
+    latents: np.ndarray
+    notices: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def encode_files(
+    model: GenerativeModel, paths: list[Path]
+) -> Generator[float, None, EncodedImages]:
+    """A long job: read each image file, convert it to the model's shape and levels, encode.
+
+    A file that cannot be read is reported in ``errors`` and skipped; the others go on.
+    """
+    names, images, notices, errors = [], [], [], []
+    for i, path in enumerate(paths):
+        try:
+            image, noticed = load_image(path, model.image_shape, model.levels)
+        except DataError as exc:
+            errors.append(str(exc))
+        else:
+            names.append(Path(path).name)
+            images.append(image)
+            notices += [f"{Path(path).name}: {n}" for n in noticed]
+        yield (i + 1) / (len(paths) + 1)
+    shape = (0, *model.image_shape)
+    batch = np.stack(images) if images else np.zeros(shape, dtype=np.float32)
+    latents = encode(model, batch) if images else np.zeros((0, model.latent_dim))
+    return EncodedImages(names, batch, latents, notices, errors)
+
+
+def decode_path(
+    model: GenerativeModel, latents: np.ndarray, batch: int = 16
+) -> Generator[float, None, np.ndarray]:
+    """A long job: decode latents ``N, D`` in batches, yielding progress."""
+    out = []
+    for start in range(0, len(latents), batch):
+        out.append(decode(model, latents[start : start + batch]))
+        yield min(1.0, (start + batch) / len(latents))
+    return np.concatenate(out)

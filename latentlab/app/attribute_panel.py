@@ -1,0 +1,107 @@
+"""One slider per attribute direction, applied live to the current point."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+__all__ = ["AttributePanel"]
+
+_STEPS_PER_UNIT = 100
+_RANGE = 3  # sliders span -3 .. +3
+
+
+class AttributePanel(QWidget):
+    """Signals (GUI thread): ``amountChanged(name, amount)`` while a slider moves;
+    ``groupsChanged(list of bool)`` when the user picks which latent groups edits touch."""
+
+    amountChanged = Signal(str, float)
+    groupsChanged = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("attributePanel")
+        self.sliders: dict[str, QSlider] = {}
+        self._values: dict[str, QLabel] = {}
+        self._group_boxes: list[QCheckBox] = []
+        self._rows = QGridLayout()
+        self._rows.setColumnStretch(1, 1)
+        self._groups = QHBoxLayout()
+        self._empty = QLabel("This model has no attribute directions.")
+        self._empty.setWordWrap(True)
+        self._empty.setStyleSheet("color: #666")
+        reset = QPushButton("Reset")
+        reset.setToolTip("Set every attribute back to 0")
+        reset.clicked.connect(self.reset)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._empty)
+        layout.addLayout(self._rows)
+        layout.addLayout(self._groups)
+        layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addStretch(1)
+
+    def set_directions(self, names: list[str], groups: list[str]) -> None:
+        """Rebuild the sliders for ``names``; offer group checkboxes when there are several."""
+        for widget in [*self.sliders.values(), *self._values.values(), *self._group_boxes]:
+            widget.deleteLater()
+        while self._rows.count():
+            item = self._rows.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self.sliders, self._values, self._group_boxes = {}, {}, []
+        for row, name in enumerate(names):
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setObjectName(f"attr:{name}")
+            slider.setRange(-_RANGE * _STEPS_PER_UNIT, _RANGE * _STEPS_PER_UNIT)
+            slider.setToolTip(f"Move the current image along '{name}' (0 = unchanged)")
+            value = QLabel("0.00")
+            value.setMinimumWidth(40)
+            slider.valueChanged.connect(lambda v, n=name: self._on_slider(n, v))
+            self._rows.addWidget(QLabel(name.replace("_", " ")), row, 0)
+            self._rows.addWidget(slider, row, 1)
+            self._rows.addWidget(value, row, 2)
+            self.sliders[name], self._values[name] = slider, value
+        self._empty.setVisible(not names)
+        if len(groups) > 1:
+            label = QLabel("edit scales:")
+            self._groups.addWidget(label)
+            self._group_boxes.append(label)
+            for group in groups:
+                box = QCheckBox(group)
+                box.setChecked(True)
+                box.setToolTip("Attribute edits change this part of the latent")
+                box.toggled.connect(self._on_groups)
+                self._groups.addWidget(box)
+                self._group_boxes.append(box)
+
+    def set_amounts(self, amounts: dict[str, float]) -> None:
+        """Show ``amounts`` without emitting ``amountChanged``."""
+        for name, amount in amounts.items():
+            slider = self.sliders.get(name)
+            if slider is not None:
+                slider.blockSignals(True)
+                slider.setValue(round(amount * _STEPS_PER_UNIT))
+                slider.blockSignals(False)
+                self._values[name].setText(f"{amount:+.2f}")
+
+    def reset(self) -> None:
+        for slider in self.sliders.values():
+            slider.setValue(0)
+
+    def _on_slider(self, name: str, value: int) -> None:
+        amount = value / _STEPS_PER_UNIT
+        self._values[name].setText(f"{amount:+.2f}")
+        self.amountChanged.emit(name, amount)
+
+    def _on_groups(self) -> None:
+        boxes = [b for b in self._group_boxes if isinstance(b, QCheckBox)]
+        self.groupsChanged.emit([b.isChecked() for b in boxes])

@@ -1,0 +1,168 @@
+"""The attribute sliders, the user's own images on the map, interpolation and export."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from helpers import write_tiny_vae
+from PIL import Image
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton, QSlider
+
+from latentlab.app.automation import send_mouse
+from latentlab.explore import ops
+from latentlab.resources import bundled_models
+
+
+@pytest.fixture
+def attr_model(tmp_path):
+    smile = torch.tensor([1.5, -0.5])
+    return write_tiny_vae(tmp_path / "attr.safetensors", attributes={"smiling": smile,
+                                                                     "eyes_open": -smile})
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (size, mode) in enumerate([((8, 8), "L"), ((40, 30), "RGB"), ((64, 64), "RGBA")]):
+        channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+        array = rng.integers(0, 256, size=(*size[::-1], channels), dtype=np.uint8)
+        path = tmp_path / f"image{i}.png"
+        Image.fromarray(array.squeeze(-1) if channels == 1 else array, mode).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_attribute_slider_moves_the_current_latent(open_window, qtbot, attr_model):
+    window = open_window(attr_model)
+    panel = window.findChild(type(window.attribute_panel), "attributePanel")
+    slider = panel.findChild(QSlider, "attr:smiling")
+    assert panel.findChild(QSlider, "attr:eyes_open") is not None
+    base = window.state.latent.copy()
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        slider.setValue(200)  # +2.00
+    np.testing.assert_allclose(window.state.latent, base + 2 * np.array([1.5, -0.5]), atol=1e-6)
+    np.testing.assert_array_equal(window.image_view.image(),
+                                  ops.decode(window.loaded.model, window.state.latent[None])[0])
+    # a new base (a sample) resets the sliders
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.mouseClick(window.sample_panel.tiles[0], Qt.MouseButton.LeftButton)
+    assert slider.value() == 0
+
+
+def test_model_without_attributes_says_so(open_window, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    assert window.attribute_panel.sliders == {}
+    assert not window.attribute_panel._empty.isHidden()
+
+
+def test_open_images_encodes_them_onto_the_map(open_window, qtbot, tiny_vae16_path,
+                                               image_files, tmp_path, monkeypatch):
+    window = open_window(tiny_vae16_path)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG not really")
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames",
+                        lambda *a, **k: ([str(p) for p in [*image_files, bad]], ""))
+    with qtbot.waitSignal(window.imagesEncoded, timeout=10_000) as blocker:
+        qtbot.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert blocker.args == [3]
+    box = window.findChild(QMessageBox, "errorBox")
+    assert box.isVisible() and "broken.png" in box.text()
+    assert len(window.map_view.markers) == 3
+    assert "converted RGB to greyscale" in window.statusBar().currentMessage()
+    # each image decodes to itself exactly: its latent round-trips through the map
+    expected = ops.encode(window.loaded.model, window._user.images)
+    for i in range(3):
+        with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+            window.map_view.imagePicked.emit(i)
+        np.testing.assert_allclose(window.state.latent, expected[i], atol=1e-9)
+        np.testing.assert_allclose(window.image_view.image(),  # up to float32 rounding
+                                   ops.decode(window.loaded.model, expected[i][None])[0],
+                                   atol=1e-5)
+
+
+def test_clicking_and_dragging_a_marker(open_window, qtbot, tiny_vae_path, image_files):
+    window = open_window(tiny_vae_path)
+    with qtbot.waitSignal(window.imagesEncoded, timeout=10_000):
+        window.encode_images(image_files[:1])
+    marker = window.map_view.markers[0]
+    view = window.map_view
+    (x0, x1), _ = view.getPlotItem().vb.viewRange()
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):  # the handle off the marker
+        window.state.move_to(marker.pos().x() + (x1 - x0) / 4, marker.pos().y())
+    start = QPointF(view.mapFromScene(marker.scenePos()))
+    z0 = window.state.latent.copy()
+    viewport = view.viewport()
+    send_mouse(viewport, QEvent.Type.MouseMove, start, Qt.MouseButton.NoButton)  # hover first
+    qtbot.wait(12)
+    send_mouse(viewport, QEvent.Type.MouseButtonPress, start)
+    for dx in range(1, 40, 4):
+        send_mouse(viewport, QEvent.Type.MouseMove, QPointF(start.x() + dx, start.y()))
+        qtbot.wait(12)  # pyqtgraph passes at most 100 moves per second
+    send_mouse(viewport, QEvent.Type.MouseButtonRelease, QPointF(start.x() + 39, start.y()),
+               Qt.MouseButton.NoButton)
+    qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
+    assert view.mapFromScene(marker.scenePos()).x() == pytest.approx(start.x() + 38, abs=3)
+    assert tuple(window._user_points[0]) == pytest.approx((marker.pos().x(), marker.pos().y()))
+    assert not np.allclose(window.state.latent, z0)
+    assert window.map_view.handle_position() == pytest.approx(tuple(window._user_points[0]))
+
+
+def test_interpolation_strip_and_export(open_window, qtbot, image_files, tmp_path, monkeypatch):
+    # a trained model, so that the frames differ (a GIF writer merges identical frames)
+    window = open_window(bundled_models()["vae-digits-latent16"])
+    with qtbot.waitSignal(window.imagesEncoded, timeout=10_000):
+        window.encode_images(image_files[:2])
+    panel = window.interpolation_panel
+    for which, index in (("A", 0), ("B", 1)):
+        with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+            window.map_view.imagePicked.emit(index)
+        window.findChild(QPushButton, f"endpoint{which}").click()
+    qtbot.waitSignal(window.stripDisplayed, timeout=5000).wait()
+    strip = panel.strip_images()
+    assert strip.shape == (8, 1, 8, 8)
+    a_image = ops.decode(window.loaded.model, window._user.latents[:1])[0]
+    np.testing.assert_allclose(strip[0], a_image, atol=1e-5)  # batched vs single decode
+    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
+        panel.steps.setValue(5)
+    assert panel.strip_images().shape[0] == 5
+    assert not panel.findChild(type(panel.strip), "interpolationStrip").pixmap().isNull()
+
+    for kind in ("png", "gif"):
+        out = tmp_path / f"walk.{kind}"
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, o=out, **k: (str(o), ""))
+        with qtbot.waitSignal(window.jobEnded, timeout=10_000):
+            panel.exportRequested.emit(kind)
+        with Image.open(out) as written:
+            assert written.format == kind.upper()
+            if kind == "gif":
+                assert written.n_frames == 5
+
+
+def test_cancelling_an_export_writes_nothing(open_window, qtbot, tiny_vae16_path, tmp_path,
+                                             monkeypatch):
+    window = open_window(tiny_vae16_path)
+    window.set_endpoint("A")
+    with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
+        window.sample_panel.resample()
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.sample_panel.tiles[3].click()
+    window.set_endpoint("B")
+    window.interpolation_panel.steps.setValue(64)
+    out = tmp_path / "never.gif"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    gate = threading.Event()
+    window.worker.submit(-1, lambda: gate.wait(10))  # hold the worker until we have cancelled
+    window.export_walk("gif")
+    seq = max(window._progress)
+    window._progress[seq].findChild(QPushButton).click()  # the dialog's Cancel button
+    gate.set()
+    with qtbot.waitSignal(window.jobEnded, timeout=10_000) as blocker:
+        pass
+    assert blocker.args == ["cancelled"]
+    assert not out.exists()
+    assert "Cancelled" in window.statusBar().currentMessage()
