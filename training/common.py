@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 import os
 import shlex
@@ -29,14 +30,18 @@ from tqdm import tqdm
 from latentlab.data import DataError, ImageDataset, Split, load_digits_split
 from latentlab.data.folder import load_image_folder
 from latentlab.data.mnist import load_mnist
+from latentlab.data.synthfaces import synthfaces_split
 from latentlab.fileio import atomic_write_bytes
 from latentlab.modelfile import Reference, build_metadata, save_model
 from latentlab.models import GenerativeModel
+from latentlab.models.base import ConfigError, config_from_dict
 
 __all__ = [
     "Run",
     "TrainingDiverged",
     "add_common_args",
+    "add_config_args",
+    "config_from_args",
     "finish",
     "fit",
     "image_config",
@@ -57,9 +62,10 @@ def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     d = {"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 20, **defaults}
     g = parser.add_argument_group("common training options")
     g.add_argument("--data", default="digits",
-                   help="digits | mnist:PATH (IDX files) | folder:PATH (default: %(default)s)")
+                   help="digits | synthfaces | mnist:PATH (IDX files) | folder:PATH "
+                        "(default: %(default)s)")
     g.add_argument("--image-size", type=int, default=32,
-                   help="folder data: square size images are resized to (default: %(default)s)")
+                   help="synthfaces and folder data: image size (default: %(default)s)")
     g.add_argument("--channels", type=int, choices=[1, 3], default=3,
                    help="folder data: 1 for greyscale, 3 for colour (default: %(default)s)")
     g.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
@@ -78,6 +84,40 @@ def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--preset", choices=["smoke"], default=None,
                    help="smoke: a tiny run in seconds (for CI); changes the defaults")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
+
+
+_IMAGE_FIELDS = {"channels", "height", "width", "levels"}
+
+
+def add_config_args(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One option per field of a family's config (the image fields come from the data), typed,
+    with the field's default and description: the config dataclass is the single source."""
+    group = parser.add_argument_group(f"{config_class.__name__} (the model)")
+    for f in dataclasses.fields(config_class):
+        if f.name in _IMAGE_FIELDS:
+            continue
+        option = "--" + f.name.replace("_", "-")
+        doc = f.metadata.get("doc", "")
+        kind = f.type if isinstance(f.type, type) else {"int": int, "float": float,
+                                                       "bool": bool, "str": str}[f.type]
+        if kind is bool:
+            group.add_argument(option, action=argparse.BooleanOptionalAction, default=f.default,
+                               help=f"{doc} (default: %(default)s)")
+        else:
+            group.add_argument(option, type=kind, default=f.default,
+                               choices=f.metadata.get("choices"),
+                               help=f"{doc} (default: %(default)s)")
+
+
+def config_from_args(config_class: type, args: argparse.Namespace, data: ImageDataset) -> Any:
+    """The family config from parsed options and the data's image shape, checked and bounded
+    exactly as a model file's config is."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
+              if f.name not in _IMAGE_FIELDS}
+    try:
+        return config_from_dict(config_class, {**values, **image_config(data)})
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None,
@@ -165,6 +205,8 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
     try:
         if kind == "digits" and not path:
             return load_digits_split()
+        if kind == "synthfaces" and not path:
+            return synthfaces_split(size=image_size)
         if kind == "mnist" and path:
             train, test = load_mnist(path, "train"), load_mnist(path, "test")
             cut = len(train) * 9 // 10
@@ -180,7 +222,8 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
                          data.subset(order[:n_val]), data.subset(order[n_val:n_val + n_test]))
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
-    raise SystemExit(f"error: unknown --data {spec!r} (use digits, mnist:PATH or folder:PATH)")
+    raise SystemExit(f"error: unknown --data {spec!r} "
+                     "(use digits, synthfaces, mnist:PATH or folder:PATH)")
 
 
 def load_data(args: argparse.Namespace) -> Split:
@@ -334,7 +377,8 @@ def finish(
         model,
         dataset={"name": split.name, "size": sum(len(d) for d in (split.train, split.validation,
                                                                   split.test)),
-                 "label_names": split.train.label_names, "attribute_names": []},
+                 "label_names": split.train.label_names,
+                 "attribute_names": split.train.attribute_names},
         training={
             "command": args.command,
             "epochs": result.epochs, "steps": result.steps,

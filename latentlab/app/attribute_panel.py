@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSlider,
     QVBoxLayout,
@@ -22,10 +25,16 @@ _RANGE = 3  # sliders span -3 .. +3
 
 class AttributePanel(QWidget):
     """Signals (GUI thread): ``amountChanged(name, amount)`` while a slider moves;
-    ``groupsChanged(list of bool)`` when the user picks which latent groups edits touch."""
+    ``groupsChanged(list of bool)`` when the user picks which latent groups edits touch;
+    ``groupTaken(which)`` ("A" or "B") to take the map's selected points as a group;
+    ``directionRequested(name)`` to add a direction from group A to group B;
+    ``saveRequested()`` to save a copy of the model file with the directions."""
 
     amountChanged = Signal(str, float)
     groupsChanged = Signal(list)
+    groupTaken = Signal(str)
+    directionRequested = Signal(str)
+    saveRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,6 +57,43 @@ class AttributePanel(QWidget):
         layout.addLayout(self._groups)
         layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
         layout.addStretch(1)
+        layout.addWidget(self._build_new_direction())
+
+    def _build_new_direction(self) -> QGroupBox:
+        box = QGroupBox("New direction from the map")
+        box.setToolTip("Click reference points on the map to select them, take them as group "
+                       "A (without the attribute) and group B (with it), then add.")
+        self.group_buttons: dict[str, QPushButton] = {}
+        row = QHBoxLayout()
+        for which in "AB":
+            button = QPushButton(f"{which} ← selected (0)")
+            button.setObjectName(f"group{which}")
+            button.clicked.connect(lambda _=False, w=which: self.groupTaken.emit(w))
+            row.addWidget(button)
+            self.group_buttons[which] = button
+        self.name_edit = QLineEdit()
+        self.name_edit.setObjectName("directionName")
+        self.name_edit.setPlaceholderText("name, e.g. thick_strokes")
+        self.name_edit.setValidator(QRegularExpressionValidator(QRegularExpression(r"\w{1,64}")))
+        add = QPushButton("Add")
+        add.setObjectName("addDirection")
+        add.setToolTip("Add the direction from the mean of group A to the mean of group B")
+        add.clicked.connect(lambda: self.directionRequested.emit(self.name_edit.text()))
+        save = QPushButton("Save model copy…")
+        save.setObjectName("saveDirections")
+        save.setToolTip("Save a copy of the model file that includes these directions")
+        save.clicked.connect(self.saveRequested)
+        name_row = QHBoxLayout()
+        name_row.addWidget(self.name_edit, 1)
+        name_row.addWidget(add)
+        layout = QVBoxLayout(box)
+        layout.addLayout(row)
+        layout.addLayout(name_row)
+        layout.addWidget(save, 0, Qt.AlignmentFlag.AlignRight)
+        return box
+
+    def set_group_size(self, which: str, count: int) -> None:
+        self.group_buttons[which].setText(f"{which} ← selected ({count})")
 
     def set_directions(self, names: list[str], groups: list[str]) -> None:
         """Rebuild the sliders for ``names``; offer group checkboxes when there are several."""

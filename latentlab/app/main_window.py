@@ -30,7 +30,8 @@ from latentlab.app.sample_panel import ROWS, SamplePanel
 from latentlab.app.worker import ModelWorker, Worker
 from latentlab.data.folder import IMAGE_SUFFIXES
 from latentlab.explore import ops
-from latentlab.explore.export import export_walk
+from latentlab.explore.attributes import group_direction
+from latentlab.explore.export import export_walk, save_model_copy
 from latentlab.explore.interpolate import interpolation_path
 from latentlab.explore.state import ExploreState, default_plane
 from latentlab.modelfile import LoadedModel, load_model
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self._decode_ms = 0.0
         self._error_box: QMessageBox | None = None
         self._progress: dict[int, QProgressDialog] = {}
+        self._watched: set[int] = set()  # jobs whose failure the user must be told about
         self._user: ops.EncodedImages | None = None  # the user's encoded images
         self._user_points = np.zeros((0, 2))  # their markers' positions on the map
         self._user_residuals = np.zeros((0, 0))
@@ -103,6 +105,10 @@ class MainWindow(QMainWindow):
         self.map_view.imageDragged.connect(self._on_image_dragged)
         self.attribute_panel.amountChanged.connect(self._on_amount_changed)
         self.attribute_panel.groupsChanged.connect(self._on_groups_changed)
+        self.attribute_panel.groupTaken.connect(self.take_group)
+        self.attribute_panel.directionRequested.connect(self.add_direction)
+        self.attribute_panel.saveRequested.connect(self.save_model_copy)
+        self._groups: dict[str, np.ndarray] = {}
         self.interpolation_panel.endpointRequested.connect(self.set_endpoint)
         self.interpolation_panel.pathChanged.connect(self._update_strip)
         self.interpolation_panel.exportRequested.connect(self.export_walk)
@@ -241,6 +247,9 @@ class MainWindow(QMainWindow):
             self.interpolation_panel.set_endpoint(which, None)
         self.interpolation_panel.set_strip(None)
         self.tabs.setTabEnabled(1, model.latent_dim is not None)
+        self._groups.clear()
+        for which in "AB":
+            self.attribute_panel.set_group_size(which, 0)
         if ref is not None:
             points = plane.project(ref_latents)[0]
             labels = None if ref.labels is None else ref.labels.numpy()
@@ -314,8 +323,9 @@ class MainWindow(QMainWindow):
 
     def _on_job_failed(self, seq: int, message: str) -> None:
         self._jobs.pop(seq, None)
-        if seq in self._progress:  # a long job the user is waiting for: say so clearly
-            self._close_progress(seq)
+        watched = seq in self._watched
+        self._close_progress(seq)
+        if watched:  # a job the user is waiting for: say so clearly
             self.show_error("The job failed", message)
             self.jobEnded.emit(message)
         self.statusBar().showMessage(f"Error: {message}")
@@ -334,11 +344,13 @@ class MainWindow(QMainWindow):
         dialog.setValue(0)
         dialog.canceled.connect(lambda: self.worker.cancel(seq))
         self._progress[seq] = dialog
+        self._watched.add(seq)
         self._jobs[seq] = handler
         self.worker.submit_model_job(seq, job, *args)
         return seq
 
     def _close_progress(self, seq: int) -> None:
+        self._watched.discard(seq)
         dialog = self._progress.pop(seq, None)
         if dialog is not None:
             dialog.reset()
@@ -403,6 +415,42 @@ class MainWindow(QMainWindow):
     def _on_groups_changed(self, flags: list[bool]) -> None:
         sizes = [size for _, size in self.loaded.model.latent_groups()]
         self.state.set_edit_mask(np.repeat(np.array(flags, dtype=bool), sizes))
+
+    def take_group(self, which: str) -> None:
+        """Take the reference points selected on the map as group ``which`` ("A" or "B")."""
+        self._groups[which] = np.array(sorted(self.map_view.selected), dtype=int)
+        self.attribute_panel.set_group_size(which, len(self._groups[which]))
+        self.map_view.clear_selection()
+
+    def add_direction(self, name: str) -> None:
+        """Add the direction from group A's mean latent to group B's as attribute ``name``."""
+        groups = [self._groups.get(w, np.zeros(0, dtype=int)) for w in "AB"]
+        if not name or self.loaded.reference is None:
+            self.show_error("Cannot add the direction", "Give the direction a name.")
+            return
+        try:
+            latents = self.loaded.reference.latents.double().numpy()
+            direction = group_direction(latents[groups[0]], latents[groups[1]])
+        except ValueError as exc:
+            self.show_error("Cannot add the direction", f"{exc} (select points on the map, "
+                                                        "then take them as groups A and B)")
+            return
+        self.state.add_direction(name, direction)
+        self.attribute_panel.set_directions(sorted(self.state.directions),
+                                            [g for g, _ in self.loaded.model.latent_groups()])
+        self.statusBar().showMessage(f"Added direction '{name}'", 5000)
+
+    def save_model_copy(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model copy with directions",
+                                              f"{self.loaded.name}-directions.safetensors",
+                                              MODEL_FILTER)
+        if not path:
+            return
+        seq = self._next_seq()
+        self._jobs[seq] = self._on_exported
+        self._watched.add(seq)
+        self.worker.submit_model_job(seq, save_model_copy, self.loaded, Path(path),
+                                     dict(self.state.directions))
 
     # -- interpolation -------------------------------------------------------------------------
 

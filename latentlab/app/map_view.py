@@ -14,6 +14,8 @@ __all__ = ["ImageMarker", "MapView"]
 
 _THUMBNAIL_PIXELS = 96
 _MARKER_PIXELS = 40
+_SELECTED_PEN = pg.mkPen("#000000", width=2.5)
+_NO_PEN = pg.mkPen(None)
 
 
 class ImageMarker(pg.GraphicsObject):
@@ -79,10 +81,12 @@ class MapView(pg.PlotWidget):
 
     Signals (GUI thread): ``handleMoved(a, b)`` while the user drags the handle;
     ``imagePicked(index)`` when one of the user's images is clicked or starts a drag;
-    ``imageDragged(index, a, b)`` while it is dragged.
+    ``imageDragged(index, a, b)`` while it is dragged; ``selectionChanged(count)`` when
+    clicking reference points selects or deselects them.
     """
 
     handleMoved = Signal(float, float)
+    selectionChanged = Signal(int)
     imagePicked = Signal(int)
     imageDragged = Signal(int, float, float)
 
@@ -111,7 +115,9 @@ class MapView(pg.PlotWidget):
         self._labels: np.ndarray | None = None
         self._label_names: list[str] = []
         self._silent = False
+        self.selected: set[int] = set()
         self.handle.sigPositionChanged.connect(self._on_handle_moved)
+        self.scatter.sigClicked.connect(self._on_points_clicked)
         self._hover = QLabel(self)
         self._hover.setObjectName("mapHover")
         self._hover.setStyleSheet("background: white; border: 1px solid #888; padding: 2px;")
@@ -135,6 +141,7 @@ class MapView(pg.PlotWidget):
                        for i in range(max(10, len(label_names)))]
             brushes = [pg.mkBrush(palette[int(k) % len(palette)]) for k in labels]
         self.scatter.setData(pos=points, brush=brushes, data=np.arange(len(points)))
+        self.clear_selection()
         for item in self._label_items:
             self.removeItem(item)
         self._label_items = []
@@ -153,6 +160,22 @@ class MapView(pg.PlotWidget):
                 self._label_items.append(text)
         self.fit_view(points)
         self.handle.show()
+
+    def clear_selection(self) -> None:
+        self.selected = set()
+        self._show_selection()
+
+    def _on_points_clicked(self, _item: pg.ScatterPlotItem, points: list, _ev: object) -> None:
+        index = int(points[0].data())
+        self.selected ^= {index}
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        n = len(self.scatter.data)
+        if n:
+            pens = [_SELECTED_PEN if i in self.selected else _NO_PEN for i in range(n)]
+            self.scatter.setPen(pens)
+        self.selectionChanged.emit(len(self.selected))
 
     def set_user_images(self, points: np.ndarray, thumbnails: np.ndarray) -> None:
         """Show the user's images as markers at ``points`` (``N,2``), replacing earlier ones."""

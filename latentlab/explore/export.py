@@ -6,13 +6,15 @@ from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from latentlab.data.images import save_gif, save_png
 from latentlab.explore.images import image_grid, to_uint8_hwc
 from latentlab.explore.ops import decode_path
+from latentlab.modelfile import LoadedModel, save_model
 from latentlab.models import GenerativeModel
 
-__all__ = ["enlarge", "export_walk", "save_walk"]
+__all__ = ["enlarge", "export_walk", "save_model_copy", "save_walk"]
 
 
 def enlarge(images: np.ndarray, scale: int | None = None) -> np.ndarray:
@@ -42,3 +44,18 @@ def export_walk(model: GenerativeModel, latents: np.ndarray, path: Path, frame_m
     :func:`save_walk`)."""
     images = yield from decode_path(model, latents)
     return save_walk(path, images, frame_ms, scale)
+
+
+def save_model_copy(model: GenerativeModel, loaded: LoadedModel, path: Path,
+                    directions: dict[str, np.ndarray]) -> str:
+    """Write a copy of the open model file to ``path`` with ``directions`` as its attribute
+    directions (the model's weights, metadata and reference set unchanged)."""
+    path = Path(path)
+    if loaded.path is not None and path.resolve() == loaded.path.resolve():
+        raise ValueError(f"{path.name}: choose a new file; the open model file stays as it is")
+    meta = dict(loaded.meta)
+    meta["dataset"] = {**meta["dataset"], "attribute_names": sorted(directions)}
+    attributes = {k: torch.from_numpy(np.asarray(v, dtype=np.float32))
+                  for k, v in directions.items()}
+    save_model(path, model, meta, attributes=attributes, reference=loaded.reference)
+    return f"a copy of {loaded.name} with {len(directions)} direction(s) to {path}"

@@ -166,3 +166,54 @@ def test_cancelling_an_export_writes_nothing(open_window, qtbot, tiny_vae16_path
     assert blocker.args == ["cancelled"]
     assert not out.exists()
     assert "Cancelled" in window.statusBar().currentMessage()
+
+
+def test_direction_from_two_groups_of_map_points_saved_in_a_copy(open_window, qtbot,
+                                                                 tiny_vae16_path, tmp_path,
+                                                                 monkeypatch):
+    from latentlab.modelfile import load_model
+
+    window = open_window(tiny_vae16_path)
+    view, panel = window.map_view, window.attribute_panel
+    points = view.scatter.points()
+    for which, picks in (("A", [0, 1, 2]), ("B", [5, 6])):
+        for i in picks:  # click reference points on the map to select them
+            view.scatter.sigClicked.emit(view.scatter, [points[i]], None)
+        assert len(view.selected) == len(picks)
+        panel.findChild(QPushButton, f"group{which}").click()
+        assert view.selected == set()
+    panel.name_edit.setText("thick")
+    panel.findChild(QPushButton, "addDirection").click()
+    slider = panel.findChild(QSlider, "attr:thick")
+    ref = window.loaded.reference.latents.double().numpy()
+    expected = ref[[5, 6]].mean(0) - ref[[0, 1, 2]].mean(0)
+    np.testing.assert_allclose(window.state.directions["thick"], expected)
+    base = window.state.latent.copy()
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        slider.setValue(100)
+    np.testing.assert_allclose(window.state.latent, base + expected, atol=1e-9)
+
+    # saving over the open file is refused; a copy keeps the weights and adds the direction
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tiny_vae16_path), ""))
+    with qtbot.waitSignal(window.jobEnded, timeout=5000) as blocker:
+        panel.findChild(QPushButton, "saveDirections").click()
+    assert "choose a new file" in blocker.args[0]
+    copy = tmp_path / "copy.safetensors"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(copy), ""))
+    with qtbot.waitSignal(window.jobEnded, timeout=5000):
+        panel.findChild(QPushButton, "saveDirections").click()
+    saved = load_model(copy)
+    np.testing.assert_allclose(saved.attributes["thick"].numpy(), expected, rtol=1e-6)
+    assert saved.meta["dataset"]["attribute_names"] == ["thick"]
+    z = torch.zeros(1, 16)
+    torch.testing.assert_close(saved.model.decode(z), window.loaded.model.decode(z))
+
+
+def test_adding_a_direction_without_groups_explains(open_window, qtbot, tiny_vae16_path):
+    window = open_window(tiny_vae16_path)
+    window.attribute_panel.name_edit.setText("nothing")
+    window.attribute_panel.findChild(QPushButton, "addDirection").click()
+    box = window.findChild(QMessageBox, "errorBox")
+    assert box.isVisible() and "group" in box.text()
+    assert "nothing" not in window.state.directions
