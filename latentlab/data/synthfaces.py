@@ -48,12 +48,12 @@ CHUNK = 64
 SPLIT_SEEDS = {"train": 20_240_001, "validation": 20_240_002, "test": 20_240_003}
 MIN_SIZE, MAX_SIZE = 16, 128
 NOISE_STD = 0.015
-_MAX_SAMPLES_PER_BATCH = 1_500_000  # supersampled pixels rendered at once: bounds memory
+_BATCH_SAMPLES = 32_768  # supersampled pixels rendered at once: small arrays are faster
 
 # Layers of the label map, painted in this order (later ones cover earlier ones).
-(BACKGROUND, SHIRT, NECK, HAIR, SKIN, SHADOW, EYE_WHITE, DARK, BROW, LIPS, MOUTH, TEETH,
- FRAME) = range(13)
-_LAYERS = 13
+(BACKGROUND, SHIRT, NECK, HAIR, SKIN, SHADOW, LID, EYE_WHITE, DARK, BROW, LIPS, MOUTH, TEETH,
+ FRAME) = range(14)
+_LAYERS = 14
 
 
 class _Coords(NamedTuple):
@@ -82,14 +82,14 @@ def _draw_parameters(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "face_width": uniform(0, 1), "head_tilt": uniform(-1, 1), "background": uniform(0, 1),
     }
     p |= {
-        "centre_x": uniform(-0.12, 0.12), "centre_y": uniform(-0.08, 0.12),
-        "scale": uniform(0.9, 1.1), "head_height": uniform(0.56, 0.62),
+        "centre_x": uniform(-0.09, 0.09), "centre_y": uniform(-0.05, 0.09),
+        "scale": uniform(0.95, 1.15), "head_height": uniform(0.56, 0.62),
         "eye_spacing": uniform(0.19, 0.25), "eye_height": uniform(-0.08, -0.02),
-        "eye_size": uniform(0.9, 1.1), "gaze": uniform(-0.025, 0.025),
+        "eye_size": uniform(1.0, 1.2), "gaze": uniform(-0.025, 0.025),
         "brows": coin(0.7), "brow_lift": uniform(0.0, 0.04),
         "nose": coin(0.8), "mouth_width": uniform(0.15, 0.21), "mouth_height": uniform(0.28, 0.34),
         "frown": uniform(-0.01, 0.05), "smile_curve": uniform(0.09, 0.13),
-        "smile_open": uniform(0.11, 0.15), "lip": uniform(0.05, 0.065),
+        "smile_open": uniform(0.13, 0.17), "lip": uniform(0.05, 0.065),
         "hairline": uniform(-0.40, -0.28), "parting": uniform(-0.3, 0.3),
         "frame_radius": uniform(0.135, 0.16), "frame_width": uniform(0.05, 0.065),
         "red_hair": uniform(0, 1) * coin(0.3),
@@ -103,6 +103,14 @@ def _draw_parameters(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return p
 
 
+def _with_derived(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The parameters plus their sines and cosines, taken over a whole chunk at once, so that
+    a face's values never depend on how many faces share its batch."""
+    tilt = math.radians(MAX_TILT_DEGREES) * p["head_tilt"]
+    return p | {"tilt_cos": np.cos(tilt), "tilt_sin": np.sin(tilt),
+                "light_x": np.cos(p["light_angle"]), "light_y": np.sin(p["light_angle"])}
+
+
 def _palette(p: dict[str, np.ndarray]) -> np.ndarray:
     """The colour of every layer for every face, ``B, _LAYERS, 3`` in [0, 1]."""
     def lerp(a: tuple[float, ...], b: tuple[float, ...], t: np.ndarray) -> np.ndarray:
@@ -114,7 +122,7 @@ def _palette(p: dict[str, np.ndarray]) -> np.ndarray:
                     lerp((0.06, 0.04, 0.03), (0.42, 0.26, 0.14), hair_t * 2),
                     lerp((0.42, 0.26, 0.14), (0.96, 0.82, 0.48), hair_t * 2 - 1))
     hair = hair + np.asarray([0.25, -0.02, -0.08]) * (p["red_hair"] * (0.3 + hair_t))[:, None]
-    skin = lerp((0.36, 0.22, 0.14), (0.99, 0.86, 0.76), p["skin_tone"]) + p["skin_jitter"]
+    skin = lerp((0.42, 0.27, 0.18), (0.99, 0.86, 0.76), p["skin_tone"]) + p["skin_jitter"]
     background = lerp((0.10, 0.14, 0.32), (0.92, 0.90, 0.70), p["background"])
     background = background + p["background_jitter"]
     palette = np.empty((len(hair_t), _LAYERS, 3))
@@ -124,6 +132,7 @@ def _palette(p: dict[str, np.ndarray]) -> np.ndarray:
     palette[:, HAIR] = hair
     palette[:, SKIN] = skin
     palette[:, SHADOW] = skin * 0.72
+    palette[:, LID] = skin * 0.6
     palette[:, EYE_WHITE] = (0.97, 0.97, 0.97)
     palette[:, DARK] = (0.08, 0.06, 0.06)
     palette[:, BROW] = hair * 0.6
@@ -137,7 +146,11 @@ def _palette(p: dict[str, np.ndarray]) -> np.ndarray:
 # ---------------------------------------------------------------------------------- features
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx, cy, rx, ry) -> np.ndarray:
+_Scalar = float | np.ndarray  # a number, or one per face shaped B,1,1
+
+
+def _ellipse(x: np.ndarray, y: np.ndarray, cx: _Scalar, cy: _Scalar, rx: _Scalar,
+             ry: _Scalar) -> np.ndarray:
     return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1
 
 
@@ -191,25 +204,28 @@ def _eyebrows(c: _Coords, p: dict[str, np.ndarray]) -> np.ndarray:
     return (np.abs(du) < 0.1) & (np.abs(c.v - centre) < 0.028) & (p["brows"] > 0)
 
 
-def _eyes(c: _Coords, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Open eyes: a white with a large dark pupil. Closed: a thin dark downward arc."""
+def _eyes(c: _Coords, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Open eyes: whites with large dark pupils. Closed: shaded lids over a dark lash line.
+    Open is brighter than closed on every skin tone (white vs shadow), so a linear classifier
+    can tell them apart. Returns whites, lids, dark parts."""
     size = p["eye_size"]
     du, dv = np.abs(c.u) - p["eye_spacing"], c.v - p["eye_height"]
     is_open = p["eyes_open"] > 0
-    white = _ellipse(du, dv, 0, 0, 0.11 * size, 0.08 * size) & is_open
+    eye = _ellipse(du, dv, 0, 0, 0.11 * size, 0.085 * size)
     gaze = np.sign(c.u) * p["gaze"]  # du is mirrored on the left: both eyes look one way
-    pupil = _ellipse(du, dv, gaze, 0.005, 0.058 * size, 0.062 * size) & is_open
-    arc = dv - 0.04 * (1 - (du / (0.11 * size)) ** 2)
-    closed = (np.abs(du) < 0.11 * size) & (np.abs(arc) < 0.022) & ~is_open
-    return white, pupil | closed
+    pupil = _ellipse(du, dv, gaze, 0.005, 0.05 * size, 0.056 * size) & is_open
+    lash_line = dv - 0.03 * (1 - (du / (0.11 * size)) ** 2)  # a downward arc
+    lash = (np.abs(du) < 0.11 * size) & (np.abs(lash_line) < 0.022 * size) & ~is_open
+    lid = eye & (lash_line < 0) & ~is_open
+    return eye & is_open, lid, pupil | lash
 
 
 def _mouth(c: _Coords, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neutral: a closed line, flat or with the corners slightly down. Smiling: corners well
     up and an open crescent with a row of teeth. Returns lips, inside, teeth."""
-    t = c.u / p["mouth_width"]
-    inside_width = np.abs(t) < 1
     smiling = p["smiling"] > 0
+    t = c.u / (p["mouth_width"] * (1 + 0.2 * p["smiling"]))
+    inside_width = np.abs(t) < 1
     curve = np.where(smiling, -p["smile_curve"], p["frown"]) * t ** 2  # v offset of the lip line
     lip = p["lip"]
     top = p["mouth_height"] + curve - lip / 2
@@ -218,7 +234,7 @@ def _mouth(c: _Coords, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
     lips = inside_width & (c.v > top) & (c.v < bottom)
     inner = lips & smiling & (c.v > top + 0.4 * lip) & (c.v < bottom - 0.6 * lip) & (
         np.abs(t) < 0.92)
-    teeth = inner & (c.v < top + 0.4 * lip + 0.45 * (depth - lip))
+    teeth = inner & (c.v < top + 0.4 * lip + 0.15 * (depth - lip))
     return lips, inner, teeth
 
 
@@ -237,7 +253,7 @@ def _glasses(c: _Coords, p: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _supersampling(size: int) -> int:
-    return 3 if size <= 32 else 2
+    return 3 if size < 32 else 2  # below 32 px, thin lines need finer coverage
 
 
 def _coords(p: dict[str, np.ndarray], size: int, ss: int) -> _Coords:
@@ -246,8 +262,7 @@ def _coords(p: dict[str, np.ndarray], size: int, ss: int) -> _Coords:
     x, y = axis[None, None, :], axis[None, :, None]
     bx = (x - p["centre_x"]) / p["scale"]
     by = (y - p["centre_y"]) / p["scale"]
-    angle = math.radians(MAX_TILT_DEGREES) * p["head_tilt"]  # a Python float keeps float32
-    cos, sin = np.cos(angle), np.sin(angle)
+    cos, sin = p["tilt_cos"], p["tilt_sin"]
     # positive tilt turns the head clockwise on screen (its top moves right)
     return _Coords(bx, by, cos * bx + sin * by, cos * by - sin * bx)
 
@@ -266,8 +281,9 @@ def _label_map(c: _Coords, p: dict[str, np.ndarray]) -> np.ndarray:
     paint(_fringe(c, p), HAIR)
     paint(_nose(c, p), SHADOW)
     paint(_eyebrows(c, p), BROW)
-    white, dark = _eyes(c, p)
+    white, lid, dark = _eyes(c, p)
     paint(white, EYE_WHITE)
+    paint(lid, LID)
     paint(dark, DARK)
     lips, inner, teeth = _mouth(c, p)
     paint(lips, LIPS)
@@ -281,26 +297,24 @@ def _lighting(p: dict[str, np.ndarray], size: int) -> np.ndarray:
     """A linear brightness gradient in a random direction, with a slight colour cast:
     a factor ``B,H,W,3`` to multiply the image by."""
     axis = (np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1
-    x, y = axis[None, None, :, None], axis[None, :, None, None]
-    angle = p["light_angle"][:, None, None, None]
-    ramp = np.cos(angle) * x + np.sin(angle) * y
-    return (1 + p["light_strength"][:, None, None, None] * ramp) * (
-        1 + p["light_tint"][:, None, None, :])
+    ramp = p["light_x"] * axis[None, None, :] + p["light_y"] * axis[None, :, None]  # B,H,W
+    return (1 + p["light_strength"] * ramp)[..., None] * (1 + p["light_tint"][:, None, None, :])
 
 
 def _render(p: dict[str, np.ndarray], noise: np.ndarray, size: int) -> np.ndarray:
     """Faces ``B,3,size,size`` uint8 from their parameters and unit pixel noise ``B,H,W,3``."""
     ss = _supersampling(size)
     b = len(p["smiling"])
+    # float32 throughout (half the memory traffic); per-face numbers shaped B,1,1
     flat = {k: (v[:, None, None] if v.ndim == 1 else v).astype(np.float32) for k, v in p.items()}
     labels = _label_map(_coords(flat, size, ss), flat)
-    # the ss x ss samples of each pixel side by side, offset into the faces' palettes
-    samples = labels.reshape(b, size, ss, size, ss).transpose(0, 1, 3, 2, 4)
-    index = samples.reshape(b, size, size, ss * ss).astype(np.intp)
-    index += (np.arange(b) * _LAYERS)[:, None, None, None]
+    # the ss x ss samples of each pixel first, offset into the faces' palettes
+    samples = labels.reshape(b, size, ss, size, ss).transpose(2, 4, 0, 1, 3)
+    index = samples.reshape(ss * ss, b, size, size).astype(np.intp)
+    index += (np.arange(b) * _LAYERS)[:, None, None]
     palette = _palette(p).reshape(b * _LAYERS, 3)
-    colour = np.stack([np.take(palette[:, k], index).mean(axis=3) for k in range(3)], axis=-1)
-    colour = colour * _lighting(p, size) + NOISE_STD * noise
+    colour = np.stack([np.take(palette[:, k], index).mean(axis=0) for k in range(3)], axis=-1)
+    colour = colour * _lighting(flat, size) + NOISE_STD * noise
     return np.round(np.clip(colour, 0, 1) * 255).astype(np.uint8).transpose(0, 3, 1, 2)
 
 
@@ -314,14 +328,15 @@ def make_faces(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, dict[str,
         raise ValueError(f"n must be a non-negative integer, not {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise ValueError(f"size must be between {MIN_SIZE} and {MAX_SIZE}, not {size}")
+    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
+            or not MIN_SIZE <= size <= MAX_SIZE):
+        raise ValueError(f"size must be an integer from {MIN_SIZE} to {MAX_SIZE}, not {size!r}")
     images = np.empty((n, 3, size, size), dtype=np.uint8)
     attributes = {name: np.empty(n, dtype=np.float32) for name in ATTRIBUTES}
-    batch = max(1, _MAX_SAMPLES_PER_BATCH // (size * _supersampling(size)) ** 2)
+    batch = max(4, _BATCH_SAMPLES // (size * _supersampling(size)) ** 2)
     for start in range(0, n, CHUNK):
         rng = np.random.default_rng([int(seed), start // CHUNK])
-        params = _draw_parameters(rng)
+        params = _with_derived(_draw_parameters(rng))
         noise = rng.standard_normal((CHUNK, size, size, 3), dtype=np.float32)
         stop = min(n, start + CHUNK)
         for name in ATTRIBUTES:
