@@ -1,0 +1,560 @@
+"""Invertible layers shared by NICE, RealNVP and Glow, and the protocol the three share.
+
+One contract for every layer (STYLE habit 8). ``forward`` goes from data towards the latent:
+
+    forward(x) -> (y, logdet)   logdet = log|det dy/dx| per sample, shape N
+    inverse(y) -> (x, logdet)   logdet = log|det dx/dy|, the negative of the forward one
+
+so log p(x) = log p_Z(f(x)) + the sum of the forward log-dets (change of variables, NICE
+§2, Dinh, Krueger & Bengio 2014). Learned priors are layers too: whitening
+eps = (h - mu) / sigma is an affine bijection with log-det -sum(log sigma), so every flow here
+ends in noise whose prior is exactly N(0, I) (NICE's logistic prior aside).
+
+Sources: NICE (Dinh, Krueger & Bengio 2014), RealNVP (Dinh, Sohl-Dickstein & Bengio 2017),
+Glow (Kingma & Dhariwal 2018) and its code (openai/glow); REFERENCES.md section 4.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from latentlab.models.base import GenerativeModel, to_levels
+
+__all__ = [
+    "TRANSFORMS", "ActNorm", "Centre", "Coupling", "DiagonalAffine", "Flatten", "FlowChain",
+    "FlowModel", "InvConv1x1", "Logit", "MultiScale", "Permute", "Split", "Squeeze",
+    "ZeroConv2d", "mask_tensor", "mask_values",
+]
+
+TRANSFORMS = ("additive", "affine-tanh", "affine-sigmoid")
+
+
+def _sum(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).sum(1)  # N, ... -> N
+
+
+def _on_meta() -> bool:
+    """True while building under ``with torch.device("meta")`` (model-file checks): there we
+    only need shapes, and ops such as sign or QR would load torch's slow meta decompositions."""
+    return torch.empty(0).device.type == "meta"
+
+
+def mask_values(kind: str, channels: int, height: int, width: int, parity: int) -> list[float]:
+    """A binary partition of C*H*W positions (1 = kept, conditions the coupling), in C,H,W order.
+
+    "checkerboard": (i + j) even (RealNVP Fig. 3, left); "channel": the first half of the
+    channels (Fig. 3, right); "alternate": even indices of the flattened vector (NICE §5.1).
+    ``parity`` 1 swaps the roles. Built from Python lists so that it works on the meta device.
+    """
+    def kept(c: int, i: int, j: int) -> bool:
+        if kind == "checkerboard":
+            return (i + j) % 2 == 0
+        if kind == "channel":
+            return c < channels // 2
+        if kind == "alternate":
+            return ((c * height + i) * width + j) % 2 == 0
+        raise ValueError(f"unknown mask kind {kind!r}")
+
+    return [float(kept(c, i, j) != bool(parity))
+            for c in range(channels) for i in range(height) for j in range(width)]
+
+
+def mask_tensor(kind: str, channels: int, height: int, width: int, parity: int) -> torch.Tensor:
+    values = mask_values(kind, channels, height, width, parity)
+    return torch.tensor(values).view(1, channels, height, width)  # 1, C, H, W
+
+
+class FlowChain(nn.Module):
+    """Layers applied in order; the inverse runs them backwards and the log-dets add up."""
+
+    def __init__(self, layers: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logdet = x.new_zeros(x.shape[0])
+        for layer in self.layers:
+            x, ld = layer(x)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logdet = y.new_zeros(y.shape[0])
+        for layer in reversed(self.layers):
+            y, ld = layer.inverse(y)
+            logdet = logdet + ld
+        return y, logdet
+
+
+class Squeeze(nn.Module):
+    """2x2 space-to-depth, N,C,H,W -> N,4C,H/2,W/2 (RealNVP §3.6); a permutation, log-det 0."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c, h, w = x.shape
+        y = x.reshape(n, c, h // 2, 2, w // 2, 2)  # N, C, H/2, dy, W/2, dx
+        y = y.permute(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, h // 2, w // 2)  # N, (C dy dx), H/2, W/2
+        return y, x.new_zeros(n)
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c4, h, w = y.shape
+        x = y.reshape(n, c4 // 4, 2, 2, h, w)  # N, C, dy, dx, H/2, W/2
+        x = x.permute(0, 1, 4, 2, 5, 3).reshape(n, c4 // 4, 2 * h, 2 * w)  # N, C, H, W
+        return x, y.new_zeros(n)
+
+
+class Flatten(nn.Module):
+    """N,C,H,W <-> N,C*H*W, so that a flow can end in the flat latent of the protocol."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.flatten(1), x.new_zeros(x.shape[0])  # N, D
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return y.reshape(y.shape[0], *self.shape), y.new_zeros(y.shape[0])  # N, C, H, W
+
+
+class Centre(nn.Module):
+    """x - 1/2: maps dequantized images in [0, 1) to [-1/2, 1/2) as Glow does; log-det 0."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x - 0.5, x.new_zeros(x.shape[0])
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return y + 0.5, y.new_zeros(y.shape[0])
+
+
+class Logit(nn.Module):
+    """y = logit(alpha + (1 - 2 alpha) x), RealNVP's preprocessing (§4.1) with its log-det.
+
+    The symmetric form keeps p inside [alpha, 1 - alpha]; it is chrischute/real-nvp's
+    ``data_constraint = 0.9`` for alpha = 0.05. (The paper's alpha + (1 - alpha) x reaches
+    p = 1.0 in float32 when x is near 1, where the logit is infinite.)
+    d logit(p)/dp = 1 / (p (1 - p)), and -log p - log(1 - p) = softplus(-y) + softplus(y).
+    """
+
+    def __init__(self, alpha: float = 0.05) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def _logdet(self, y: torch.Tensor) -> torch.Tensor:
+        return _sum(math.log(1 - 2 * self.alpha) + F.softplus(y) + F.softplus(-y))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.alpha + (1 - 2 * self.alpha) * x
+        y = torch.log(p) - torch.log1p(-p)
+        return y, self._logdet(y)
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (torch.sigmoid(y) - self.alpha) / (1 - 2 * self.alpha)
+        return x, -self._logdet(y)
+
+
+class DiagonalAffine(nn.Module):
+    """y = (x + b) * exp(s) with b, s learned per position and channel, zero at init.
+
+    NICE's diagonal scaling layer (§3.4, log-det = sum s) when ``shift`` is False; Glow's
+    learned top prior (learntop) when True: eps = (h - mu) / sigma, i.e. b = -mu, s = -log sigma.
+    """
+
+    def __init__(self, shape: tuple[int, ...], shift: bool = False) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.zeros(1, *shape))
+        self.bias = nn.Parameter(torch.zeros(1, *shape)) if shift else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = (x + self.bias if self.bias is not None else x) * self.log_scale.exp()
+        return y, self.log_scale.sum().expand(x.shape[0])
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = y * (-self.log_scale).exp()
+        x = x - self.bias if self.bias is not None else x
+        return x, -self.log_scale.sum().expand(y.shape[0])
+
+
+class ActNorm(nn.Module):
+    """Per-channel y = (x + b) * exp(logscale_factor * logs) (Glow §3.1), log-det H*W*sum(log s).
+
+    Data-dependent init on the first batch seen in training mode (or by the model's
+    ``initialize``): outputs get zero mean and unit std per channel, s = 1 / (std + 1e-6).
+    ``initialized`` is a buffer, so a reloaded model never re-initialises.
+    """
+
+    def __init__(self, channels: int, logscale_factor: float = 1.0) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.logs = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.logscale_factor = logscale_factor
+        self.register_buffer("initialized", torch.zeros(1, dtype=torch.uint8))
+        self._known = False  # initialized read as 1 already: saves a device sync per step
+
+    def reset(self) -> None:
+        """Forget the init, so the next training-mode forward initialises from its batch."""
+        self.initialized.zero_()
+        self._known = False
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._known = False  # the loaded flag decides
+        super()._load_from_state_dict(*args, **kwargs)
+
+    @torch.no_grad()
+    def _initialize(self, x: torch.Tensor) -> None:
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)  # 1, C, 1, 1
+        std = x.std(dim=(0, 2, 3), keepdim=True, correction=0)
+        self.bias.copy_(-mean)
+        self.logs.copy_(-torch.log(std + 1e-6) / self.logscale_factor)
+        self.initialized.fill_(1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.training and not self._known:
+            if not self.initialized.item():
+                self._initialize(x)
+            self._known = True
+        logs = self.logs * self.logscale_factor
+        y = (x + self.bias) * logs.exp()
+        return y, (x.shape[2] * x.shape[3] * logs.sum()).expand(x.shape[0])
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logs = self.logs * self.logscale_factor
+        x = y * (-logs).exp() - self.bias
+        return x, (-y.shape[2] * y.shape[3] * logs.sum()).expand(y.shape[0])
+
+
+class InvConv1x1(nn.Module):
+    """Invertible 1x1 convolution (Glow §3.2), log-det H*W*log|det W|, initialised to a random
+    rotation. ``lu``: W = P L (U + diag(sign(s) exp(log|s|))) with P and sign(s) fixed, L unit
+    lower, U strictly upper (Glow §3.2), log-det H*W*sum(log|s|); otherwise a full W.
+    W, its log-det and its inverse are computed in float64, as openai/glow does."""
+
+    def __init__(self, channels: int, lu: bool = True) -> None:
+        super().__init__()
+        self.channels, self.lu = channels, lu
+        c = channels
+        if _on_meta():  # shapes only
+            w, p, lower, upper, sign, log_s = *(torch.empty(c, c) for _ in range(4)), None, None
+        else:
+            w = torch.linalg.qr(torch.randn(c, c))[0]  # a random rotation
+            p, lower, upper = torch.linalg.lu(w)
+            s = torch.diagonal(upper)
+            sign, log_s, lower, upper = s.sign(), s.abs().log(), lower.tril(-1), upper.triu(1)
+        if not lu:
+            self.weight = nn.Parameter(w)
+            return
+        self.register_buffer("perm", p)
+        self.register_buffer("sign_s", torch.empty(c) if sign is None else sign)
+        self.lower, self.upper = nn.Parameter(lower), nn.Parameter(upper)
+        self.log_s = nn.Parameter(torch.empty(c) if log_s is None else log_s)
+
+    def _factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """P, L, U in float64."""
+        eye = torch.eye(self.channels, dtype=torch.float64, device=self.log_s.device)
+        lower = torch.tril(self.lower.double(), -1) + eye
+        upper = torch.triu(self.upper.double(), 1) + torch.diag(
+            self.sign_s.double() * self.log_s.double().exp())
+        return self.perm.double(), lower, upper
+
+    def _logdet(self, pixels: int, n: int, dtype: torch.dtype) -> torch.Tensor:
+        if self.lu:
+            logabsdet = self.log_s.double().sum()
+        else:
+            logabsdet = torch.linalg.slogdet(self.weight.double())[1]
+        return (pixels * logabsdet).to(dtype).expand(n)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.lu:
+            p, lower, upper = self._factors()
+            w = p @ lower @ upper
+        else:
+            w = self.weight.double()
+        y = F.conv2d(x, w.to(x.dtype).view(self.channels, self.channels, 1, 1))
+        return y, self._logdet(x.shape[2] * x.shape[3], x.shape[0], x.dtype)
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.lu:  # W^-1 = U^-1 L^-1 P^T by triangular solves
+            p, lower, upper = self._factors()
+            eye = torch.eye(self.channels, dtype=torch.float64, device=y.device)
+            l_inv = torch.linalg.solve_triangular(lower, eye, upper=False, unitriangular=True)
+            w_inv = torch.linalg.solve_triangular(upper, l_inv, upper=True) @ p.T
+        else:
+            w_inv = torch.linalg.inv(self.weight.double())
+        x = F.conv2d(y, w_inv.to(y.dtype).view(self.channels, self.channels, 1, 1))
+        return x, -self._logdet(y.shape[2] * y.shape[3], y.shape[0], y.dtype)
+
+
+class Permute(nn.Module):
+    """A fixed channel permutation: "reverse" (RealNVP-style) or a random "shuffle", Glow's
+    baselines for the 1x1 convolution (Glow §3.2, Fig. 3). Log-det 0."""
+
+    def __init__(self, channels: int, mode: str) -> None:
+        super().__init__()
+        order = (list(range(channels))[::-1] if mode == "reverse"
+                 else torch.randperm(channels, device="cpu").tolist())  # cpu: works on meta
+        self.register_buffer("order", torch.tensor(order, dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x[:, self.order], x.new_zeros(x.shape[0])
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return y[:, torch.argsort(self.order)], y.new_zeros(y.shape[0])
+
+
+class ZeroConv2d(nn.Module):
+    """3x3 convolution with zero-initialised weights and bias and a learned per-channel output
+    gain exp(3 g), g = 0 at init (openai/glow ``conv2d_zeros``): outputs start at exactly 0."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        self.gain = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) * (3 * self.gain).exp()
+
+
+class Coupling(nn.Module):
+    """A coupling layer: part of the input is kept and conditions ``net``; the rest is shifted
+    (and scaled). Serves NICE, RealNVP and Glow.
+
+    Split: by ``mask`` (1 = kept; ``net`` sees x * mask and its outputs are masked by 1 - mask,
+    RealNVP §3.4), or, with ``mask=None``, by channel halves (Glow: ``net`` sees the kept half;
+    ``parity`` 0 keeps the first half). ``net`` returns the shift, or for the affine transforms
+    (raw scale, shift) stacked along channels; its last layer is zero-initialised, so at init the
+    layer is the identity (additive, affine-tanh) or a fixed scale sigmoid(2) (affine-sigmoid).
+
+    - "additive": y = x + t (NICE §3.2; Glow's additive coupling), log-det 0.
+    - "affine-tanh": y = x * exp(s) + t, s = scale * tanh(raw) with a learned per-channel scale
+      (RealNVP §3.3 and §4.1), log-det sum(s).
+    - "affine-sigmoid": y = (x + t) * sigmoid(raw + 2) (openai/glow's coupling; the paper writes
+      exp), log-det sum(log sigmoid(raw + 2)).
+    """
+
+    def __init__(self, net: nn.Module, transform: str, channels: int,
+                 mask: torch.Tensor | None = None, parity: int = 0) -> None:
+        super().__init__()
+        if transform not in TRANSFORMS:
+            raise ValueError(f"unknown coupling transform {transform!r}")
+        self.net, self.transform, self.parity = net, transform, parity
+        self.register_buffer("mask", mask, persistent=False)  # rebuilt from the config
+        half = channels // 2
+        changed = channels if mask is not None else (channels - half if parity == 0 else half)
+        if transform == "affine-tanh":
+            self.scale = nn.Parameter(torch.ones(1, changed, 1, 1))
+
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(net input, the part to change)."""
+        if self.mask is not None:
+            return x * self.mask, x
+        half = x.shape[1] // 2
+        first, second = x[:, :half], x[:, half:]
+        return (first, second) if self.parity == 0 else (second, first)
+
+    def _merge(self, kept: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+        if self.mask is not None:  # kept entries already pass through unchanged
+            return changed
+        return torch.cat([kept, changed] if self.parity == 0 else [changed, kept], dim=1)
+
+    def _shift_logscale(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.net(kept)
+        logs = None
+        if self.transform == "additive":
+            shift = h
+        else:
+            raw, shift = h.chunk(2, dim=1)
+            logs = (self.scale * torch.tanh(raw) if self.transform == "affine-tanh"
+                    else F.logsigmoid(raw + 2.0))
+        if self.mask is not None:
+            shift = shift * (1 - self.mask)
+            logs = logs * (1 - self.mask) if logs is not None else None
+        return shift, logs
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        kept, active = self._split(x)
+        shift, logs = self._shift_logscale(kept)
+        if logs is None:
+            return self._merge(kept, active + shift), x.new_zeros(x.shape[0])
+        if self.transform == "affine-tanh":
+            out = active * logs.exp() + shift
+        else:
+            out = (active + shift) * logs.exp()
+        return self._merge(kept, out), _sum(logs)
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        kept, active = self._split(y)
+        shift, logs = self._shift_logscale(kept)
+        if logs is None:
+            return self._merge(kept, active - shift), y.new_zeros(y.shape[0])
+        if self.transform == "affine-tanh":
+            out = (active - shift) * (-logs).exp()
+        else:
+            out = active * (-logs).exp() - shift
+        return self._merge(kept, out), -_sum(logs)
+
+
+class Split(nn.Module):
+    """Factor-out of the multi-scale architecture (RealNVP §3.6, Glow §3): the second half of
+    the channels leaves the flow. With ``learned`` it is whitened under Glow's conditional prior
+    N(mu, sigma) from a zero-initialised conv of the kept half (openai/glow ``split2d_prior``):
+    eps = (x2 - mu) * exp(-log sigma), log-det -sum(log sigma). Without, the prior is N(0, I)
+    (RealNVP) and the layer is the identity. Output: cat(kept, eps), same shape as the input."""
+
+    def __init__(self, channels: int, learned: bool) -> None:
+        super().__init__()
+        self.keep = channels // 2
+        self.prior = ZeroConv2d(self.keep, 2 * (channels - self.keep)) if learned else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.prior is None:
+            return x, x.new_zeros(x.shape[0])
+        kept, out = x[:, :self.keep], x[:, self.keep:]
+        mean, logsd = self.prior(kept).chunk(2, dim=1)
+        eps = (out - mean) * (-logsd).exp()
+        return torch.cat([kept, eps], dim=1), -_sum(logsd)
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.prior is None:
+            return y, y.new_zeros(y.shape[0])
+        kept, eps = y[:, :self.keep], y[:, self.keep:]
+        mean, logsd = self.prior(kept).chunk(2, dim=1)
+        return torch.cat([kept, mean + eps * logsd.exp()], dim=1), _sum(logsd)
+
+
+class MultiScale(nn.Module):
+    """The multi-scale flow (RealNVP §3.6, Glow Fig. 2): ``pre``, then per scale its block and
+    (all but the last) a :class:`Split` whose second half leaves the flow, then the optional
+    ``top`` (Glow's learned prior). Maps N,C,H,W to the flat latent N,D: the factored-out parts,
+    finest scale first, then the top, each flattened in C,H,W order. ``shapes`` are the C,H,W of
+    those parts in that order."""
+
+    def __init__(self, pre: nn.Module, blocks: Sequence[nn.Module], splits: Sequence[Split],
+                 shapes: Sequence[tuple[int, int, int]], top: nn.Module | None = None) -> None:
+        super().__init__()
+        assert len(splits) == len(blocks) - 1 == len(shapes) - 1
+        self.pre, self.top = pre, top
+        self.blocks, self.splits = nn.ModuleList(blocks), nn.ModuleList(splits)
+        self.shapes = [tuple(s) for s in shapes]
+        self.part_sizes = [math.prod(s) for s in self.shapes]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, logdet = self.pre(x)
+        parts = []
+        for i, block in enumerate(self.blocks):
+            h, ld = block(h)
+            logdet = logdet + ld
+            if i < len(self.splits):
+                y, ld = self.splits[i](h)
+                logdet = logdet + ld
+                keep = self.splits[i].keep
+                parts.append(y[:, keep:].flatten(1))  # N, C_out*H*W
+                h = y[:, :keep]  # N, C_keep, H, W
+        if self.top is not None:
+            h, ld = self.top(h)
+            logdet = logdet + ld
+        parts.append(h.flatten(1))  # N, C_top*H*W
+        return torch.cat(parts, dim=1), logdet  # N, D
+
+    def inverse(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = z.shape[0]
+        parts = z.split(self.part_sizes, dim=1)
+        h = parts[-1].reshape(n, *self.shapes[-1])  # N, C_top, H, W
+        logdet = z.new_zeros(n)
+        if self.top is not None:
+            h, logdet = self.top.inverse(h)
+        for i in reversed(range(len(self.blocks))):
+            if i < len(self.splits):
+                out = parts[i].reshape(n, *self.shapes[i])  # N, C_out, H, W
+                h, ld = self.splits[i].inverse(torch.cat([h, out], dim=1))
+                logdet = logdet + ld
+            h, ld = self.blocks[i].inverse(h)
+            logdet = logdet + ld
+        x, ld = self.pre.inverse(h)
+        return x, logdet + ld
+
+
+class FlowModel(GenerativeModel):
+    """The protocol for flows. Subclasses set ``self.flow``: a layer from dequantized images
+    x~ in [0, 1)^D (N,C,H,W) to the flat latent (N, D) whose prior is :meth:`prior_log_prob`.
+
+    Dequantization (REFERENCES §0.2): x~ = (k + u) / levels with k the integer level and
+    u ~ U[0, 1) drawn afresh on each call, so log p(x~) - D log(levels) bounds the discrete
+    log-likelihood in nats. ``encode`` uses u = 1/2 (the bin centre) and ``decode`` floors back
+    to the bin, so decode(encode(x)) == x for images on the level grid.
+    """
+
+    capabilities = frozenset({"sample", "decode", "encode", "log_prob"})
+    metric_name = "bits/dim"
+    flow: nn.Module
+
+    @property
+    def latent_dim(self) -> int:
+        return math.prod(self.image_shape)
+
+    def latent_groups(self) -> list[tuple[str, int]]:
+        sizes = getattr(self.flow, "part_sizes", None)
+        if not sizes or len(sizes) == 1:
+            return super().latent_groups()
+        return [(f"scale {i + 1}", s) for i, s in enumerate(sizes[:-1])] + [("top", sizes[-1])]
+
+    def _like(self) -> torch.Tensor:
+        return next(self.parameters())
+
+    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log N(z; 0, I) in nats per row."""
+        return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(1)
+
+    def sample_latent(self, n: int, temperature: float = 1.0,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """temperature * N(0, I): for Glow this is z = mu + T sigma eps at every level (§5)."""
+        p = self._like()
+        return temperature * torch.randn(n, self.latent_dim, generator=generator,
+                                         device=p.device, dtype=p.dtype)
+
+    def dequantize(self, x: torch.Tensor, noise: bool = True) -> torch.Tensor:
+        """Images on the level grid -> x~ = (k + u) / levels in [0, 1), u ~ U[0, 1) or 1/2."""
+        k = to_levels(x, self.levels).to(self._like().dtype)
+        u = torch.rand_like(k) if noise else 0.5
+        return (k + u) / self.levels
+
+    def log_density(self, x_tilde: torch.Tensor) -> torch.Tensor:
+        """log p(x~) of the continuous model in nats per image (change of variables)."""
+        z, logdet = self.flow(x_tilde)
+        return self.prior_log_prob(z) + logdet
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Dequantization bound on log P(x) in nats per image: log p(x~) - D log(levels)."""
+        return self.log_density(self.dequantize(x)) - self.latent_dim * math.log(self.levels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training pass (what DistributedDataParallel wraps): :meth:`log_prob`, fresh noise."""
+        return self.log_prob(x)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flow(self.dequantize(x, noise=False))[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        x_tilde = self.flow.inverse(z.to(self._like().dtype))[0]
+        k = torch.floor(x_tilde * self.levels).clamp(0, self.levels - 1)
+        return k / (self.levels - 1)
+
+    @torch.no_grad()
+    def initialize(self, x: torch.Tensor) -> None:
+        """Data-dependent init of every ActNorm from the images ``x`` (Glow §3.1); a no-op for
+        flows without ActNorm. Call it on one process before wrapping in DDP."""
+        norms = [m for m in self.modules() if isinstance(m, ActNorm)]
+        if not norms:
+            return
+        for m in norms:
+            m.reset()
+        was_training = self.training
+        self.train()
+        self.flow(self.dequantize(x))
+        self.train(was_training)
