@@ -27,15 +27,14 @@ import torch
 from torch import nn
 
 from latentlab.models.base import ConfigError, ImageConfig, bounded
+from latentlab.models.flow import FlowModel, MultiScale
 from latentlab.models.flow_layers import (
     ActNorm,
     Centre,
     Coupling,
     DiagonalAffine,
     FlowChain,
-    FlowModel,
     InvConv1x1,
-    MultiScale,
     Permute,
     Split,
     Squeeze,

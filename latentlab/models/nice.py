@@ -24,13 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentlab.models.base import ConfigError, ImageConfig, bounded
+from latentlab.models.flow import FlowModel
 from latentlab.models.flow_layers import (
     Centre,
     Coupling,
     DiagonalAffine,
     Flatten,
     FlowChain,
-    FlowModel,
     mask_values,
 )
 

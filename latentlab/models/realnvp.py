@@ -28,12 +28,11 @@ import torch
 from torch import nn
 
 from latentlab.models.base import ConfigError, ImageConfig, bounded
+from latentlab.models.flow import FlowModel, MultiScale
 from latentlab.models.flow_layers import (
     Coupling,
     FlowChain,
-    FlowModel,
     Logit,
-    MultiScale,
     Split,
     Squeeze,
     mask_tensor,
