@@ -144,6 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-o", "--output", type=_output(".png", ".gif"), required=True, metavar="FILE",
                      help="a .png file for a strip of images or a .gif file for an animation")
     sub.set_defaults(handler=_cmd_interpolate)
+
+    sub = command("attribute", "move an image along a named attribute direction (the smile "
+                               "slider); save the result")
+    sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    sub.add_argument("image", metavar="IMAGE", help="the image file to edit")
+    sub.add_argument("--name", required=True, help="attribute direction stored in the model "
+                                                   "(see 'latentlab info MODEL')")
+    sub.add_argument("--amount", type=_float_in(-10, 10), default=None, metavar="X",
+                     help="how far along the direction; several values give a strip, e.g. "
+                          "--amount -2 --amount 0 --amount 2 (default: 1)", action="append")
+    _add_scale(sub)
+    sub.add_argument("-o", "--output", type=_output(".png"), required=True, metavar="FILE",
+                     help="the PNG file to write (a strip when several amounts are given)")
+    sub.set_defaults(handler=_cmd_attribute)
     return parser
 
 
@@ -349,6 +363,24 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     path = interpolation_path(za, zb, args.steps, spherical=args.slerp)
     written = save_walk(args.output, ops.decode(loaded.model, path), args.frame_ms, args.scale)
     print(f"wrote {written}")
+    return 0
+
+
+def _cmd_attribute(args: argparse.Namespace) -> int:
+    from latentlab.explore import ops
+    from latentlab.explore.attributes import apply_directions
+    from latentlab.explore.export import save_walk
+
+    loaded = _load(args.model, "encode", "decode")
+    if args.name not in loaded.attributes:
+        known = ", ".join(sorted(loaded.attributes)) or "none"
+        raise CliError(f"{loaded.name} has no attribute {args.name!r} (it has: {known})")
+    amounts = args.amount or [1.0]
+    z = ops.encode(loaded.model, _load_images(loaded, [args.image]))[0]
+    direction = {args.name: loaded.attributes[args.name].double().numpy()}
+    moved = np.stack([apply_directions(z, direction, {args.name: a}) for a in amounts])
+    written = save_walk(args.output, ops.decode(loaded.model, moved), scale=args.scale)
+    print(f"wrote {written} ({args.name} at {', '.join(f'{a:+g}' for a in amounts)})")
     return 0
 
 

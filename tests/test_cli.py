@@ -294,3 +294,21 @@ def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_pa
     assert len(messages) == 1, result.stderr
     assert messages[0].startswith("latentlab: error: bad.safetensors: the file is truncated")
     assert imports and not any("PySide6" in line or "latentlab.app" in line for line in imports)
+
+
+def test_attribute_moves_an_image_along_a_stored_direction(tmp_path, capsys):
+    import torch
+
+    model = write_tiny_vae(tmp_path / "attr.safetensors",
+                           attributes={"smiling": torch.tensor([2.0, -1.0])})
+    image = tmp_path / "in.png"
+    Image.fromarray(np.full((8, 8), 200, dtype=np.uint8), "L").save(image)
+    out = tmp_path / "strip.png"
+    assert main(["attribute", str(model), str(image), "--name", "smiling", "--amount", "-2",
+                 "--amount", "0", "--amount", "2", "--scale", "1", "-o", str(out)]) == 0
+    with Image.open(out) as strip:
+        assert strip.size == (3 * 9 + 1, 10)  # three 8x8 images with 1-pixel padding
+    assert "smiling at -2, +0, +2" in capsys.readouterr().out
+    assert main(["attribute", str(model), str(image), "--name", "frown", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "has no attribute 'frown'" in err and "smiling" in err and err.count("\n") == 1
