@@ -228,6 +228,8 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
 
 def load_data(args: argparse.Namespace) -> Split:
     """The split of ``--data``; with ``--preset smoke``, small slices of it."""
+    if args.preset == "smoke" and args.data == "synthfaces":  # draw only what is used
+        return synthfaces_split(256, 64, 64, size=args.image_size)
     split = load_split(args.data, args.image_size, args.channels)
     if args.preset == "smoke":
         split.train = split.train.subset(slice(0, 256))

@@ -7,7 +7,8 @@
 The loss is the negative log-likelihood of uniformly dequantized data in nats per image; the
 test metric is bits per dimension on the test split at the data's number of levels
 (REFERENCES §0.2). With attribute labels (synthetic faces) the model file also gets one
-direction per attribute: the difference of mean latents with and without it (Glow §5.4).
+direction per attribute: the difference of mean latents with and without it (Glow §5.4), or
+the normal of a linear classifier's boundary (InterFaceGAN) with --direction-method classifier.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import sys
 import numpy as np
 import torch
 
-from latentlab.explore.attributes import binarize, mean_difference_direction
+from latentlab.explore.attributes import (
+    binarize,
+    classifier_direction,
+    mean_difference_direction,
+)
 from latentlab.models import GenerativeModel
 from latentlab.models.base import bits_per_dim
 from latentlab.models.glow import Glow
@@ -58,17 +63,28 @@ def parse_flow_args(argv: list[str] | None) -> tuple[argparse.Namespace, type[Ge
     parser.add_argument("--attribute-samples", type=int, default=5000,
                         help="training images encoded to find attribute directions "
                              "(default: %(default)s)")
+    parser.add_argument("--direction-method", choices=sorted(DIRECTION_METHODS),
+                        default="mean-difference",
+                        help="attribute directions: the difference of mean latents (Glow) or "
+                             "a linear classifier's boundary normal (InterFaceGAN) "
+                             "(default: %(default)s)")
     add_config_args(parser, arch.config_class)
     add_common_args(parser, epochs=100, batch_size=64, lr=1e-3, patience=10)
     return parse_args(parser, argv, smoke=SMOKE[arch.family]), arch
 
 
+DIRECTION_METHODS = {"mean-difference": mean_difference_direction,
+                     "classifier": classifier_direction}
+
+
 @torch.no_grad()
 def attribute_directions(model: GenerativeModel, images: torch.Tensor,
-                         attributes: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+                         attributes: dict[str, np.ndarray], method: str
+                         ) -> dict[str, torch.Tensor]:
     """One direction per attribute from the latents of labelled images."""
     latents = torch.cat([model.encode(b) for b in images.split(256)]).double().numpy()
-    return {name: torch.from_numpy(mean_difference_direction(latents, binarize(values))).float()
+    find = DIRECTION_METHODS[method]
+    return {name: torch.from_numpy(find(latents, binarize(values))).float()
             for name, values in attributes.items()}
 
 
@@ -102,7 +118,8 @@ def train(argv: list[str] | None = None) -> None:
                 n = args.attribute_samples
                 directions = attribute_directions(
                     model, train_images[:n],
-                    {k: v[:n] for k, v in split.train.attributes.items()})
+                    {k: v[:n] for k, v in split.train.attributes.items()},
+                    args.direction_method)
             finish(run, args, result, split, ("test bits/dim", bpd),
                    reference=reference_set(model, split.test), attributes=directions)
 
