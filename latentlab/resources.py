@@ -7,7 +7,7 @@ from pathlib import Path
 __all__ = ["DEFAULT_MODEL", "RESOURCES", "bundled_models", "default_model_path"]
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
-DEFAULT_MODEL = "vae-digits-latent2"
+DEFAULT_MODEL = "glow-synthfaces"
 
 
 def bundled_models() -> dict[str, Path]:

@@ -60,7 +60,10 @@ def parse_flow_args(argv: list[str] | None) -> tuple[argparse.Namespace, type[Ge
     parser.add_argument("--arch", choices=sorted(ARCHS), default="glow",
                         help="which flow (default: %(default)s); --help with --arch lists "
                              "that flow's options")
-    parser.add_argument("--attribute-samples", type=int, default=5000,
+    parser.add_argument("--reference-size", type=int, default=1000,
+                        help="test images encoded as the map's reference set; each costs "
+                             "a latent of C*H*W floats in the file (default: %(default)s)")
+    parser.add_argument("--attribute-samples", type=int, default=10000,
                         help="training images encoded to find attribute directions "
                              "(default: %(default)s)")
     parser.add_argument("--direction-method", choices=sorted(DIRECTION_METHODS),
@@ -121,7 +124,8 @@ def train(argv: list[str] | None = None) -> None:
                     {k: v[:n] for k, v in split.train.attributes.items()},
                     args.direction_method)
             finish(run, args, result, split, ("test bits/dim", bpd),
-                   reference=reference_set(model, split.test), attributes=directions)
+                   reference=reference_set(model, split.test, args.reference_size),
+                   attributes=directions)
 
 
 def main(argv: list[str] | None = None) -> int:

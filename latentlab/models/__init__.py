@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from latentlab.models.base import GenerativeModel
 from latentlab.models.glow import Glow
+from latentlab.models.gmm import GMM
 from latentlab.models.nice import NICE
 from latentlab.models.realnvp import RealNVP
 from latentlab.models.vae import VAE
@@ -11,7 +12,8 @@ from latentlab.models.vae import VAE
 __all__ = ["FAMILIES", "GenerativeModel", "get_family"]
 
 #: family identifier (as in model files and the CLI) -> model class
-FAMILIES: dict[str, type[GenerativeModel]] = {cls.family: cls for cls in (VAE, NICE, RealNVP, Glow)}
+FAMILIES: dict[str, type[GenerativeModel]] = {cls.family: cls for cls in (VAE, NICE, RealNVP, Glow,
+                                                                        GMM)}
 
 
 def get_family(name: str) -> type[GenerativeModel]:

@@ -133,6 +133,9 @@ class FlowModel(GenerativeModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         x_tilde = self.flow.inverse(z.to(self._like().dtype))[0]
+        # far from the data an inverse can overflow (a coupling divides by its scale); show
+        # such pixels saturated rather than let NaN reach the image
+        x_tilde = torch.nan_to_num(x_tilde, nan=0.0, posinf=1.0, neginf=0.0)
         k = torch.floor(x_tilde * self.levels).clamp(0, self.levels - 1)
         return k / (self.levels - 1)
 

@@ -85,7 +85,7 @@ class FlowChain(nn.Module):
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logdet = y.new_zeros(y.shape[0])
-        for layer in reversed(self.layers):
+        for layer in reversed(list(self.layers)):  # list(): ModuleList indexing is slow
             y, ld = layer.inverse(y)
             logdet = logdet + ld
         return y, logdet
@@ -252,6 +252,27 @@ class InvConv1x1(nn.Module):
         self.lower, self.upper = nn.Parameter(lower), nn.Parameter(upper)
         self.log_s = nn.Parameter(torch.empty(c) if log_s is None else log_s)
 
+    def _matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """W and W^-1 in float64. Without gradients (sampling, dragging) they are cached until
+        a parameter changes: recomputing them at every layer of every decode was a large part
+        of the cost of decoding one image."""
+        key = tuple((t.data_ptr(), t._version) for t in [*self.parameters(), *self.buffers()])
+        cached = getattr(self, "_cached", None)
+        if cached is not None and cached[0] == key and not torch.is_grad_enabled():
+            return cached[1], cached[2]
+        if self.lu:  # W^-1 = U^-1 L^-1 P^T by triangular solves
+            p, lower, upper = self._factors()
+            w = p @ lower @ upper
+            eye = torch.eye(self.channels, dtype=torch.float64, device=w.device)
+            l_inv = torch.linalg.solve_triangular(lower, eye, upper=False, unitriangular=True)
+            w_inv = torch.linalg.solve_triangular(upper, l_inv, upper=True) @ p.T
+        else:
+            w = self.weight.double()
+            w_inv = torch.linalg.inv(w)
+        if not torch.is_grad_enabled():
+            self._cached = (key, w.detach(), w_inv.detach())
+        return w, w_inv
+
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """P, L, U in float64."""
         eye = torch.eye(self.channels, dtype=torch.float64, device=self.log_s.device)
@@ -259,6 +280,10 @@ class InvConv1x1(nn.Module):
         upper = torch.triu(self.upper.double(), 1) + torch.diag(
             self.sign_s.double() * self.log_s.double().exp())
         return self.perm.double(), lower, upper
+
+    def _factors_product(self) -> torch.Tensor:
+        p, lower, upper = self._factors()
+        return p @ lower @ upper
 
     def _logdet(self, pixels: int, n: int, dtype: torch.dtype) -> torch.Tensor:
         if self.lu:
@@ -268,22 +293,15 @@ class InvConv1x1(nn.Module):
         return (pixels * logabsdet).to(dtype).expand(n)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.lu:
-            p, lower, upper = self._factors()
-            w = p @ lower @ upper
+        if torch.is_grad_enabled():  # training: W from its factors, gradients flow
+            w = self._factors_product() if self.lu else self.weight.double()
         else:
-            w = self.weight.double()
+            w = self._matrices()[0]
         y = F.conv2d(x, w.to(x.dtype).view(self.channels, self.channels, 1, 1))
         return y, self._logdet(x.shape[2] * x.shape[3], x.shape[0], x.dtype)
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.lu:  # W^-1 = U^-1 L^-1 P^T by triangular solves
-            p, lower, upper = self._factors()
-            eye = torch.eye(self.channels, dtype=torch.float64, device=y.device)
-            l_inv = torch.linalg.solve_triangular(lower, eye, upper=False, unitriangular=True)
-            w_inv = torch.linalg.solve_triangular(upper, l_inv, upper=True) @ p.T
-        else:
-            w_inv = torch.linalg.inv(self.weight.double())
+        w_inv = self._matrices()[1]
         x = F.conv2d(y, w_inv.to(y.dtype).view(self.channels, self.channels, 1, 1))
         return x, -self._logdet(y.shape[2] * y.shape[3], y.shape[0], y.dtype)
 

@@ -1,0 +1,347 @@
+"""The Gaussian mixture: EM against scikit-learn from the same start, EM's invariants, and the
+image model's protocol (latent view, encode/decode, likelihood, model files)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from latentlab.data import load_digits_split
+from latentlab.data.baselines import gaussian_nats
+from latentlab.modelfile import Reference, build_metadata, load_model, save_model
+from latentlab.models import FAMILIES
+from latentlab.models.base import ConfigError, bits_per_dim, config_from_dict, config_to_dict
+from latentlab.models.gmm import (
+    GMM,
+    EMConvergenceWarning,
+    GMMConfig,
+    Mixture,
+    dequantize,
+    em_steps,
+    fit_em,
+    initial_mixture,
+    kmeans_plusplus,
+)
+
+COVARIANCES = ["full", "diag"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These problems are small: one thread is fastest for torch and for scikit-learn, and it
+    keeps the tests quick on a machine whose cores are busy with other work (threads that
+    wait for a descheduled sibling at every parallel region are many times slower)."""
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def split():
+    return load_digits_split()
+
+
+@pytest.fixture(scope="module")
+def dequantized(split):
+    """The train split on [0, 1) with fixed dequantization noise: 1000, 64 float64."""
+    images = torch.from_numpy(split.train.as_float())
+    return dequantize(images, split.train.levels, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def models(split, dequantized):
+    """Image models fitted to the dequantized train split, one per covariance type."""
+    return {cov: GMM.from_mixture(fit_em(dequantized, 8, cov, max_iter=300),
+                                  split.train.image_shape, split.train.levels)
+            for cov in COVARIANCES}
+
+
+def blobs(n: int = 300, d: int = 3, k: int = 3, seed: int = 0) -> torch.Tensor:
+    """``k`` well separated Gaussian blobs with random full covariances: n, d float64."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 6 * torch.randn(k, d, generator=g, dtype=torch.float64)
+    mixing = 0.5 * torch.randn(k, d, d, generator=g, dtype=torch.float64)
+    labels = torch.arange(n) % k
+    noise = torch.randn(n, d, 1, generator=g, dtype=torch.float64)
+    return centres[labels] + (mixing[labels] @ noise).squeeze(2)
+
+
+def sklearn_from(start: Mixture, **options) -> GaussianMixture:
+    """scikit-learn's GaussianMixture set to start exactly where :func:`em_steps` starts."""
+    return GaussianMixture(start.components, covariance_type=start.covariance,
+                           init_params="random_from_data", random_state=0,
+                           weights_init=start.weights.numpy(), means_init=start.means.numpy(),
+                           precisions_init=start.precisions().numpy(), **options)
+
+
+# ----------------------------------------------------------------------------------------------
+# EM against scikit-learn
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_follows_sklearn_iteration_by_iteration(covariance, dequantized):
+    """From the same start, after the same number of iterations, the same parameters."""
+    x = dequantized[:500]
+    seeds = kmeans_plusplus(x, 4, torch.Generator().manual_seed(1))
+    start = initial_mixture(x, seeds, covariance, 1e-3)
+    with pytest.warns(EMConvergenceWarning, match="did not converge in 12"):
+        fit = fit_em(x, 4, covariance, 1e-3, tol=0.0, max_iter=12, init_means=seeds)
+    with pytest.warns(ConvergenceWarning):
+        gm = sklearn_from(start, reg_covar=1e-3, tol=0.0, max_iter=12).fit(x.numpy())
+    assert fit.n_iter == gm.n_iter_ == 12 and not fit.converged
+    torch.testing.assert_close(fit.weights, torch.from_numpy(gm.weights_), rtol=0, atol=1e-9)
+    torch.testing.assert_close(fit.means, torch.from_numpy(gm.means_), rtol=0, atol=1e-9)
+    torch.testing.assert_close(fit.covariances(), torch.from_numpy(gm.covariances_), rtol=0,
+                               atol=1e-9)
+    assert fit.score(x) == pytest.approx(gm.score(x.numpy()), abs=1e-8)
+    torch.testing.assert_close(fit.log_prob(x), torch.from_numpy(gm.score_samples(x.numpy())))
+    assert torch.equal(fit.predict(x), torch.from_numpy(gm.predict(x.numpy())))
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_reaches_sklearns_log_likelihood(covariance, dequantized):
+    x = dequantized[:600]
+    seeds = kmeans_plusplus(x, 5, torch.Generator().manual_seed(0))
+    fit = fit_em(x, 5, covariance, 1e-3, tol=1e-6, max_iter=1000, init_means=seeds)
+    start = initial_mixture(x, seeds, covariance, 1e-3)
+    gm = sklearn_from(start, reg_covar=1e-3, tol=1e-6, max_iter=1000).fit(x.numpy())
+    assert fit.converged and gm.converged_
+    assert fit.log_likelihood == pytest.approx(gm.score(x.numpy()), abs=1e-3)
+
+
+# ----------------------------------------------------------------------------------------------
+# EM's own invariants
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_log_likelihood_never_decreases(covariance, dequantized):
+    """EM's guarantee (Dempster et al. 1977, Theorem 1) holds exactly without reg_covar."""
+    with pytest.warns(EMConvergenceWarning):
+        fit = fit_em(dequantized[:400], 3, covariance, reg_covar=0.0, tol=0.0, max_iter=25)
+    steps = torch.tensor(fit.history).diff()
+    assert len(steps) == 25 and bool((steps >= -1e-9).all()), steps.min()
+
+
+def test_steps_can_be_followed_and_cancelled(dequantized):
+    x = dequantized[:300]
+    seen = []
+    for step in em_steps(x, 3, "diag", tol=0.0, max_iter=50):
+        seen.append(step)
+        if step.iteration == 4:
+            break  # cancel: no warning, and the last state is usable
+    assert [s.iteration for s in seen] == [0, 1, 2, 3, 4]
+    last = seen[-1].mixture
+    assert last.n_iter == 4 and not last.converged
+    # every state comes with the log-likelihood of its own parameters (the final E-step)
+    for step in seen:
+        assert step.mixture.score(x) == pytest.approx(step.log_likelihood, abs=1e-10)
+    calls = []
+    fit = fit_em(x, 3, "diag", max_iter=500, callback=calls.append)
+    assert fit.converged and len(calls) == len(fit.history) == fit.n_iter + 1
+    assert fit.history[-1] == fit.log_likelihood == calls[-1].log_likelihood
+    assert torch.equal(fit.predict(x), fit.responsibilities(x).argmax(1))
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_far_away_points_stay_finite(covariance):
+    x = blobs()
+    far = torch.cat([x[:100], x[100:] + 1e4])  # one more cluster far from the others
+    fit = fit_em(far, 4, covariance, reg_covar=1e-6, tol=1e-6)
+    assert math.isfinite(fit.log_likelihood)
+    probe = torch.cat([torch.full((2, 3), 1e6, dtype=torch.float64),
+                       torch.full((2, 3), -1e8, dtype=torch.float64), far[:2]])
+    log_p = fit.log_prob(probe)
+    assert bool(torch.isfinite(log_p).all()) and bool((log_p[:4] < -1e6).all())
+    resp = fit.responsibilities(probe)
+    assert bool(torch.isfinite(resp).all())
+    torch.testing.assert_close(resp.sum(1), torch.ones(6, dtype=torch.float64))
+    z = fit.encode(probe)
+    assert bool(torch.isfinite(z).all())
+    torch.testing.assert_close(fit.decode(z), probe, rtol=1e-9, atol=1e-6)
+
+
+def test_kmeans_plusplus_is_reproducible_per_seed(dequantized):
+    x = dequantized[:200]
+
+    def seeds(seed: int) -> torch.Tensor:
+        return kmeans_plusplus(x, 6, torch.Generator().manual_seed(seed))
+
+    assert torch.equal(seeds(3), seeds(3))
+    assert not torch.equal(seeds(3), seeds(4))
+    assert all(bool((x == s).all(1).any()) for s in seeds(3))  # the seeds are data points
+    twice = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64).repeat(5, 1)
+    assert len(kmeans_plusplus(twice, 3)) == 3  # fewer distinct points than seeds
+    a = fit_em(x, 4, "diag", seed=7)
+    b = fit_em(x, 4, "diag", seed=7)
+    assert torch.equal(a.means, b.means) and a.history == b.history
+
+
+def test_one_component_is_the_sample_mean_and_covariance():
+    x = blobs(k=1, seed=2)
+    full = fit_em(x, 1, "full", reg_covar=1e-3)
+    diag = fit_em(x, 1, "diag", reg_covar=1e-3)
+    assert full.converged and full.n_iter == 1
+    centred = x - x.mean(0)
+    covariance = centred.T @ centred / len(x) + 1e-3 * torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(full.means[0], x.mean(0))
+    torch.testing.assert_close(full.covariances()[0], covariance)
+    torch.testing.assert_close(diag.covariances()[0], covariance.diagonal())
+    torch.testing.assert_close(full.weights, torch.ones(1, dtype=torch.float64))
+    assert full.log_likelihood > diag.log_likelihood  # the blob is correlated
+
+
+def test_bad_input_is_refused():
+    x = blobs(n=30)
+    with pytest.raises(ValueError, match="cannot fit 31 components"):
+        fit_em(x, 31)
+    with pytest.raises(ValueError, match="covariance must be one of"):
+        fit_em(x, 2, "spherical")
+    with pytest.raises(ValueError, match="init_means must have shape"):
+        fit_em(x, 2, init_means=torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        fit_em(torch.full((10, 2), math.nan), 2)
+    duplicates = torch.tensor([[0.0, 0.0], [1.0, 2.0]]).repeat(10, 1)
+    with pytest.raises(ValueError, match="singular"):
+        fit_em(duplicates, 2, "full", reg_covar=0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The image model
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_samples_lie_on_the_level_grid(covariance, models):
+    model = models[covariance]
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    x = model.sample(12, 0.8, g1)
+    assert x.shape == (12, 1, 8, 8) and x.dtype == torch.float32
+    assert x.min() >= 0 and x.max() <= 1 and torch.equal(x * 16, (x * 16).round())
+    assert torch.equal(x, model.sample(12, 0.8, g2))
+    z = model.sample_latent(2000, 0.5, torch.Generator().manual_seed(0))
+    assert z.shape == (2000, model.latent_dim) and model.latent_dim == 8 + 64
+    assert model.latent_groups() == [("component", 8), ("noise", 64)]
+    one_hot = z[:, :8]
+    assert torch.equal(one_hot.sum(1), torch.ones(2000)) and set(one_hot.unique().tolist()) == {
+        0.0, 1.0}
+    assert z[:, 8:].std().item() == pytest.approx(0.5, rel=0.05)
+    # the components are drawn with the mixture's weights
+    counts = one_hot.mean(0).double()
+    torch.testing.assert_close(counts, model.mixture.weights, rtol=0, atol=0.05)
+    # at temperature 0 every sample is a component mean
+    means = model.component_images()
+    cold = model.sample(20, 0.0, torch.Generator().manual_seed(1))
+    assert all(any(torch.equal(c, m) for m in means) for c in cold)
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_decode_of_encode_is_exact(covariance, models, split):
+    model = models[covariance]
+    x = torch.from_numpy(split.test.as_float())
+    z = model.encode(x)
+    assert z.shape == (len(x), model.latent_dim) and z.dtype == torch.float32
+    assert torch.equal(model.decode(z), x)
+    # the component is the most responsible one
+    assert torch.equal(z[:, :8].argmax(1), model.responsibilities(x).argmax(1))
+    untrained = GMM(GMMConfig(components=3, covariance=covariance)).eval()
+    assert torch.equal(untrained.decode(untrained.encode(x)), x)
+
+
+def test_the_component_jumps_where_a_vae_would_glide(models):
+    """Halfway between two one-hot latents decodes to one component's image, not a blend."""
+    model = models["full"]
+    means = model.component_images()
+    i, j = 0, next(j for j in range(1, 8) if not torch.equal(means[0], means[j]))
+    z = torch.zeros(2, model.latent_dim)
+    z[0, i] = z[1, j] = 1.0
+    z[:, 8:] = torch.randn(1, 64, generator=torch.Generator().manual_seed(0))  # same noise e
+    ends = model.decode(z)
+    assert not torch.equal(ends[0], ends[1])
+    for t in (0.1, 0.4, 0.5, 0.6, 0.9):
+        image = model.decode(torch.lerp(z[0], z[1], t).unsqueeze(0))[0]
+        assert torch.equal(image, ends[0]) or torch.equal(image, ends[1])
+    assert torch.equal(model.decode(torch.lerp(z[0], z[1], 0.4)[None])[0], ends[0])
+    assert torch.equal(model.decode(torch.lerp(z[0], z[1], 0.6)[None])[0], ends[1])
+
+
+def test_log_prob_is_the_dequantization_bound(models, split):
+    model = models["diag"]
+    x = torch.from_numpy(split.test.as_float())
+    torch.manual_seed(0)
+    nats = model.log_prob(x)
+    torch.manual_seed(0)  # the same noise: log p(x~) - D log(levels), as the flows
+    expected = model.mixture.log_prob(dequantize(x, 17)) - 64 * math.log(17)
+    torch.testing.assert_close(nats, expected.float())
+    assert nats.shape == (len(x),) and bool(torch.isfinite(nats).all())
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_beats_the_uniform_and_the_independent_gaussian_baselines(covariance, models, split):
+    torch.manual_seed(0)
+    nats = -models[covariance].log_prob(torch.from_numpy(split.test.as_float())).mean().item()
+    bpd = bits_per_dim(nats, (1, 8, 8))
+    assert bpd < math.log2(17)  # 4.087, REFERENCES §0.3
+    # pixels that know each other beat pixels that do not (about 3.36 bits/dim)
+    assert bpd < bits_per_dim(gaussian_nats(split.train, split.test), (1, 8, 8))
+
+
+# ----------------------------------------------------------------------------------------------
+# Config and model files
+
+
+def test_config_is_bounded_and_builds_fast_on_meta():
+    config = GMMConfig(components=20, covariance="diag")
+    assert config_from_dict(GMMConfig, config_to_dict(config)) == config
+    assert FAMILIES["gmm"] is GMM
+    start = time.perf_counter()
+    with torch.device("meta"):
+        model = GMM(GMMConfig(components=256))
+    assert time.perf_counter() - start < 1.0
+    assert model.scale_tril.device.type == "meta" and model.latent_dim == 256 + 64
+    for change, message in [({"components": 0}, "outside"), ({"components": 257}, "outside"),
+                            ({"components": 2.0}, "must be an integer"),
+                            ({"covariance": "spherical"}, "must be one of"),
+                            ({"channels": 3, "height": 32, "width": 32}, "too large")]:
+        with pytest.raises(ConfigError, match=message):
+            config_from_dict(GMMConfig, {**config_to_dict(GMMConfig()), **change})
+    big = {**config_to_dict(GMMConfig()), "channels": 4, "height": 128, "width": 128,
+           "covariance": "diag", "components": 256}
+    with torch.device("meta"):
+        model = GMM(config_from_dict(GMMConfig, big))
+    assert sum(p.numel() for p in model.parameters()) < 40_000_000  # modelfile's limit
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_model_file_round_trip(covariance, models, split, tmp_path):
+    model = models[covariance]
+    meta = build_metadata(
+        model, dataset={"name": "digits", "size": 1797, "label_names": split.train.label_names},
+        training={"command": "tests", "epochs": 3, "steps": 3, "seconds": 0.0, "device": "cpu",
+                  "test_metric": {"name": "test bits/dim", "value": 3.0}})
+    images = torch.from_numpy(split.test.as_float()[:20])
+    reference = Reference(model.encode(images), (images * 255).round().to(torch.uint8),
+                          torch.from_numpy(split.test.labels[:20]))
+    save_model(tmp_path / "gmm.safetensors", model, meta, reference=reference)
+    loaded = load_model(tmp_path / "gmm.safetensors")
+    assert type(loaded.model) is GMM and not loaded.model.training
+    assert loaded.model.config == model.config
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], value), name
+    assert torch.equal(loaded.model.decode(loaded.reference.latents), images)
+    z = model.sample_latent(5, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(loaded.model.decode(z), model.decode(z))
+
+
+def test_from_mixture_checks_the_image_size(dequantized):
+    fit = fit_em(dequantized[:100, :16], 2, "diag")
+    with pytest.raises(ValueError, match="16 dimensions"):
+        GMM.from_mixture(fit, (1, 8, 8), 17)
+    assert GMM.from_mixture(fit, (1, 4, 4), 17).latent_dim == 2 + 16
