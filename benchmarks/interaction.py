@@ -57,10 +57,11 @@ def main() -> int:
 
     # Block in a real event loop (as the app does), never spin: a spinning GUI thread would
     # hold the GIL and starve the model worker.
+    # Start once the window has settled: first image and sample grid shown.
     loop = QEventLoop()
-    window.imageDisplayed.connect(loop.quit)
+    window.samplesDisplayed.connect(loop.quit)
     loop.exec()
-    window.imageDisplayed.disconnect(loop.quit)
+    window.samplesDisplayed.disconnect(loop.quit)
 
     # Time of the first paint showing each decode: wrap the image view's paintEvent.
     painted: list[tuple[float, int]] = []
