@@ -41,6 +41,7 @@ __all__ = [
     "TrainingDiverged",
     "add_common_args",
     "add_config_args",
+    "add_data_args",
     "config_from_args",
     "finish",
     "fit",
@@ -57,10 +58,9 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
-    """Options every trainer has; ``defaults`` overrides the family-independent defaults."""
-    d = {"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 20, **defaults}
-    g = parser.add_argument_group("common training options")
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    """Options every trainer has: data, output, seed, preset, device."""
+    g = parser.add_argument_group("data and output")
     g.add_argument("--data", default="digits",
                    help="digits | synthfaces | mnist:PATH (IDX files) | folder:PATH "
                         "(default: %(default)s)")
@@ -69,6 +69,18 @@ def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--channels", type=int, choices=[1, 3], default=3,
                    help="folder data: 1 for greyscale, 3 for colour (default: %(default)s)")
     g.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    g.add_argument("--preset", choices=["smoke"], default=None,
+                   help="smoke: a tiny run in seconds (for CI); changes the defaults")
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
+
+
+def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+    """The data options and those of gradient training; ``defaults`` overrides the
+    family-independent defaults."""
+    add_data_args(parser)
+    d = {"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 20, **defaults}
+    g = parser.add_argument_group("gradient training")
     g.add_argument("--epochs", type=int, default=d["epochs"], help="epochs (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=d["batch_size"],
                    help="global batch size, split across ranks (default: %(default)s)")
@@ -76,14 +88,10 @@ def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     g.add_argument("--patience", type=int, default=d["patience"],
                    help="stop after this many epochs without a better validation loss "
                         "(default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     g.add_argument("--checkpoint-every", type=int, default=1,
                    help="epochs between checkpoints (default: %(default)s)")
     g.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint beside --out (OUT with suffix .ckpt)")
-    g.add_argument("--preset", choices=["smoke"], default=None,
-                   help="smoke: a tiny run in seconds (for CI); changes the defaults")
-    g.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
 
 
 _IMAGE_FIELDS = {"channels", "height", "width", "levels"}

@@ -18,7 +18,6 @@ import math
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -31,6 +30,7 @@ from training.common import (
     Run,
     TrainingDiverged,
     add_config_args,
+    add_data_args,
     as_float_tensor,
     config_from_args,
     finish,
@@ -47,21 +47,7 @@ SMOKE = {"components": 3, "max_iter": 5}
 def parse_gmm_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.gmm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = parser.add_argument_group("data and output")
-    g.add_argument("--data", default="digits",
-                   help="digits | synthfaces | mnist:PATH (IDX files) | folder:PATH "
-                        "(default: %(default)s)")
-    g.add_argument("--image-size", type=int, default=32,
-                   help="synthfaces and folder data: image size (default: %(default)s)")
-    g.add_argument("--channels", type=int, choices=[1, 3], default=3,
-                   help="folder data: 1 for greyscale, 3 for colour (default: %(default)s)")
-    g.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
-    g.add_argument("--seed", type=int, default=0,
-                   help="seed of the k-means++ start and the dequantization noise "
-                        "(default: %(default)s)")
-    g.add_argument("--preset", choices=["smoke"], default=None,
-                   help=f"smoke: a tiny run in seconds (for CI): {SMOKE} and small data slices")
-    g.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
+    add_data_args(parser)
     add_config_args(parser, GMMConfig)
     em = parser.add_argument_group("EM")
     em.add_argument("--reg-covar", type=float, default=1e-3,
