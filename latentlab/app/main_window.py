@@ -246,7 +246,6 @@ class MainWindow(QMainWindow):
         for which in "AB":
             self.interpolation_panel.set_endpoint(which, None)
         self.interpolation_panel.set_strip(None)
-        self.tabs.setTabEnabled(1, model.latent_dim is not None)
         self._groups.clear()
         for which in "AB":
             self.attribute_panel.set_group_size(which, 0)

@@ -24,6 +24,8 @@ __all__ = [
     "bounded",
     "config_from_dict",
     "config_to_dict",
+    "dequantize",
+    "level_bins",
     "to_levels",
 ]
 
@@ -118,6 +120,25 @@ def bits_per_dim(nats_per_image: float, image_shape: tuple[int, int, int]) -> fl
 def to_levels(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Map images in [0, 1] to integer levels 0..levels-1 (int64)."""
     return torch.round(x.clamp(0, 1) * (levels - 1)).long()
+
+
+def dequantize(x: torch.Tensor, levels: int, noise: bool = True,
+               dtype: torch.dtype = torch.float32,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Images on the level grid -> x~ = (k + u) / levels in [0, 1), same shape, with
+    u ~ U[0, 1) drawn afresh, or u = 1/2 (the bin centre) when ``noise`` is False
+    (uniform dequantization, REFERENCES §0.2)."""
+    k = to_levels(x, levels).to(dtype)
+    u = torch.rand(k.shape, generator=generator, dtype=dtype, device=k.device) if noise else 0.5
+    return (k + u) / levels
+
+
+def level_bins(x_tilde: torch.Tensor, levels: int) -> torch.Tensor:
+    """The level (as a float) of the bin each value of continuous x~ falls in: the inverse of
+    :func:`dequantize`. Far from the data a model's inverse can overflow; such values are
+    saturated rather than let NaN reach an image."""
+    x_tilde = torch.nan_to_num(x_tilde, nan=0.0, posinf=1.0, neginf=0.0)
+    return torch.floor(x_tilde * levels).clamp(0, levels - 1)
 
 
 class GenerativeModel(nn.Module):

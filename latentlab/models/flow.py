@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from latentlab.models.base import GenerativeModel, to_levels
+from latentlab.models.base import GenerativeModel, dequantize, level_bins
 from latentlab.models.flow_layers import ActNorm, Split
 
 __all__ = ["FlowModel", "MultiScale"]
@@ -111,9 +111,7 @@ class FlowModel(GenerativeModel):
 
     def dequantize(self, x: torch.Tensor, noise: bool = True) -> torch.Tensor:
         """Images on the level grid -> x~ = (k + u) / levels in [0, 1), u ~ U[0, 1) or 1/2."""
-        k = to_levels(x, self.levels).to(self._like().dtype)
-        u = torch.rand_like(k) if noise else 0.5
-        return (k + u) / self.levels
+        return dequantize(x, self.levels, noise, self._like().dtype)
 
     def log_density(self, x_tilde: torch.Tensor) -> torch.Tensor:
         """log p(x~) of the continuous model in nats per image (change of variables)."""
@@ -133,11 +131,7 @@ class FlowModel(GenerativeModel):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         x_tilde = self.flow.inverse(z.to(self._like().dtype))[0]
-        # far from the data an inverse can overflow (a coupling divides by its scale); show
-        # such pixels saturated rather than let NaN reach the image
-        x_tilde = torch.nan_to_num(x_tilde, nan=0.0, posinf=1.0, neginf=0.0)
-        k = torch.floor(x_tilde * self.levels).clamp(0, self.levels - 1)
-        return k / (self.levels - 1)
+        return level_bins(x_tilde, self.levels) / (self.levels - 1)
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:

@@ -33,7 +33,14 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded, to_levels
+from latentlab.models.base import (
+    ConfigError,
+    GenerativeModel,
+    ImageConfig,
+    bounded,
+    level_bins,
+)
+from latentlab.models.base import dequantize as base_dequantize
 
 __all__ = [
     "COVARIANCES",
@@ -472,9 +479,7 @@ def dequantize(x: torch.Tensor, levels: int, noise: bool = True,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """Images on the level grid (N,C,H,W in [0, 1]) -> x~ = (k + u) / levels, N, D float64,
     with u ~ U[0, 1) drawn afresh or u = 1/2 (the bin centre) when ``noise`` is False."""
-    k = to_levels(x, levels).flatten(1).to(torch.float64)  # N, D
-    u = torch.rand(k.shape, generator=generator, dtype=k.dtype, device=k.device) if noise else 0.5
-    return (k + u) / levels
+    return base_dequantize(x, levels, noise, torch.float64, generator).flatten(1)  # N, D
 
 
 @dataclass
@@ -585,7 +590,7 @@ class GMM(GenerativeModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images on the level grid: x~ = mu_k + L_k e floored to its bin (as the flows)."""
         x_tilde = self.mixture.decode(z)
-        k = torch.floor(x_tilde * self.levels).clamp(0, self.levels - 1)  # N, D
+        k = level_bins(x_tilde, self.levels)  # N, D
         # divide in float32, as ImageDataset.as_float does, so encode/decode round-trips exactly
         return (k.float() / (self.levels - 1)).view(-1, *self.image_shape)
 
