@@ -1,0 +1,451 @@
+"""Gaussian mixtures on raw vectors fitted by expectation-maximisation (EM), in torch.
+
+Dempster, Laird & Rubin, "Maximum likelihood from incomplete data via the EM algorithm" (1977);
+Bishop, "Pattern Recognition and Machine Learning" (2006) §9.2, eqs. 9.23-9.28; k-means++ seeding
+from Arthur & Vassilvitskii (2007). REFERENCES.md §3 is the checklist this follows.
+
+:func:`em_steps` runs EM on an ``N, D`` float tensor one iteration at a time (a generator, so a
+caller can show a rising log-likelihood and stop whenever it likes); :func:`fit_em` runs it to
+the end. Both give a :class:`Mixture` with ``log_prob`` (nats per sample), ``responsibilities``,
+``predict``, ``sample`` and the latent view ``[one-hot(k), e]`` with x = mu_k + L_k e, where L_k
+is the Cholesky factor of Sigma_k ("full") or diag(sigma_k) ("diag"). Nothing is dequantized
+here, so a fit compares number for number with other implementations. All arithmetic is
+float64: the components of a mixture fitted to image data are narrow, and float32 loses their
+Cholesky factors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+
+__all__ = [
+    "COVARIANCES",
+    "EMConvergenceWarning",
+    "EMStep",
+    "Mixture",
+    "em_steps",
+    "fit_em",
+    "initial_mixture",
+    "kmeans_plusplus",
+]
+
+COVARIANCES = ("full", "diag")
+_CHUNK = 2**22  # values in one N,K,D temporary (32 MiB of float64); bigger inputs go in chunks
+_LOG_2PI = math.log(2 * math.pi)
+_NEGLIGIBLE = 1e-17  # see _full_statistics
+
+
+class EMConvergenceWarning(UserWarning):
+    """EM reached ``max_iter`` before the mean log-likelihood changed by less than ``tol``."""
+
+
+def _rows(n: int, per_row: int) -> list[slice]:
+    """Row slices so that each chunk's temporaries hold about ``_CHUNK`` values."""
+    step = max(1, _CHUNK // max(1, per_row))
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+def _cat(parts: list[torch.Tensor], empty: torch.Tensor) -> torch.Tensor:
+    """The chunks put back together, or ``empty`` when there were no rows."""
+    return torch.cat(parts) if parts else empty
+
+
+@dataclass(eq=False)
+class Mixture:
+    """A Gaussian mixture on raw ``D``-vectors: p(x) = sum_k w_k N(x; mu_k, L_k L_k^T)."""
+
+    log_weights: torch.Tensor  # K
+    means: torch.Tensor  # K, D
+    scale: torch.Tensor  # K, D, D lower-triangular L_k ("full") or K, D sigma_k ("diag")
+    covariance: str = "full"
+    n_iter: int = 0  # EM iterations (M-steps after the initial one) that produced this state
+    converged: bool = False
+    log_likelihood: float = math.nan  # mean log p(x) of the data it was fitted to, nats
+    history: tuple[float, ...] = field(default=(), repr=False)  # log_likelihood per iteration
+
+    @property
+    def components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self.log_weights.exp()
+
+    def covariances(self) -> torch.Tensor:
+        """Sigma_k: K, D, D ("full") or the variances K, D ("diag")."""
+        if self.covariance == "diag":
+            return self.scale.square()
+        return self.scale @ self.scale.transpose(1, 2)
+
+    def precisions(self) -> torch.Tensor:
+        """Sigma_k^-1: K, D, D ("full") or K, D ("diag"), from the Cholesky factor."""
+        if self.covariance == "diag":
+            return self.scale.square().reciprocal()
+        return torch.cholesky_inverse(self.scale)
+
+    def moved(self, shift: torch.Tensor, **changes: object) -> Mixture:
+        """The same mixture translated by ``shift`` (D), with ``changes`` to its other fields."""
+        return dataclasses.replace(self, means=self.means + shift, **changes)
+
+    @functools.cached_property
+    def _const(self) -> torch.Tensor:
+        """log w_k - log |Sigma_k|^(1/2) - (D/2) log 2 pi: K (|Sigma_k|^(1/2) = prod_i L_k,ii)."""
+        diag = self.scale if self.covariance == "diag" else self.scale.diagonal(dim1=1, dim2=2)
+        return self.log_weights - diag.log().sum(1) - 0.5 * self.dim * _LOG_2PI
+
+    @functools.cached_property
+    def _coefficients(self) -> torch.Tensor:
+        """The matrix M that turns :func:`_features` rows into what the E-step needs with one
+        matrix product. "full": [x, 1] M = the whitened e_k = L_k^-1 (x - mu_k) of every
+        component side by side (M is D+1, K*D). "diag": [x^2, x, 1] M = log w_k + log N(x; k)
+        (M is 2D+1, K)."""
+        k, d = self.components, self.dim
+        if self.covariance == "diag":
+            precision = self.scale.square().reciprocal()  # K, D
+            # -1/2 sum_d (x_d - mu_d)^2 / s_d^2 expanded in x^2, x and 1
+            last = self._const - 0.5 * (self.means.square() * precision).sum(1)
+            return torch.cat([-0.5 * precision, self.means * precision, last.unsqueeze(1)], 1).T
+        eye = torch.eye(d, dtype=self.scale.dtype, device=self.scale.device).expand(k, d, d)
+        inverse = torch.linalg.solve_triangular(self.scale, eye, upper=False)  # K, D, D: L_k^-1
+        # as rows, e = (x - mu) L^-T: stack the L_k^-T side by side, the offsets as a last row
+        stacked = inverse.transpose(1, 2).permute(1, 0, 2).reshape(d, k * d)  # D, K*D
+        offsets = (inverse @ self.means.unsqueeze(2)).reshape(1, k * d)  # 1, K*D
+        return torch.cat([stacked, -offsets])
+
+    def _joint(self, features: torch.Tensor) -> torch.Tensor:
+        """log w_k + log N(x_n; mu_k, Sigma_k) (Bishop eq. 9.7 in log space) from
+        :func:`_features` rows: N, K."""
+        if self.covariance == "diag":
+            return (self._coefficients.T @ features.T).T  # K, N computed, N, K returned
+        k, d = self.components, self.dim
+        out = []
+        for r in _rows(len(features), k * d):
+            e = (features[r] @ self._coefficients).view(-1, k, d)  # N, K*D -> N, K, D
+            out.append(self._const - 0.5 * torch.linalg.vector_norm(e, dim=2).square())
+        return _cat(out, features.new_zeros(0, k))
+
+    def _whiten(self, x: torch.Tensor) -> torch.Tensor:
+        """e_nk = L_k^-1 (x_n - mu_k): N, K, D (for one chunk of rows)."""
+        if self.covariance == "diag":
+            return (x.unsqueeze(1) - self.means) / self.scale
+        return (_features(x, "full") @ self._coefficients).view(len(x), self.components, self.dim)
+
+    def _data(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(dtype=self.means.dtype, device=self.means.device)
+
+    def log_joint(self, x: torch.Tensor) -> torch.Tensor:
+        """log w_k + log N(x_n; mu_k, Sigma_k): N, K."""
+        x = self._data(x)
+        if self.covariance == "full":
+            return self._joint(_features(x, "full"))
+        # from the residuals, not EM's expanded squares (which want centred data): exact
+        # wherever x lies
+        return _cat([self._const - 0.5 * self._whiten(x[r]).square().sum(2)
+                     for r in _rows(len(x), self.components * self.dim)],
+                    x.new_zeros(0, self.components))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x_n) in nats per sample: N (log-sum-exp over components)."""
+        return torch.logsumexp(self.log_joint(x), dim=1)
+
+    def score(self, x: torch.Tensor) -> float:
+        """Mean log p(x) in nats per sample."""
+        return float(self.log_prob(x).mean())
+
+    def log_responsibilities(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(k | x_n): N, K (Bishop eq. 9.23, normalised in log space)."""
+        joint = self.log_joint(x)
+        return joint - torch.logsumexp(joint, dim=1, keepdim=True)
+
+    def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
+        return self.log_responsibilities(x).exp()
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The most responsible component of each sample: N int64."""
+        return self.log_joint(x).argmax(1)
+
+    def sample_latent(self, n: int, temperature: float = 1.0,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """[one-hot(k), e] with k ~ Categorical(w) and e ~ N(0, T^2 I): n, K + D."""
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        e = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype,
+                        device=self.means.device)
+        one_hot = torch.nn.functional.one_hot(k, self.components).to(e.dtype)
+        return torch.cat([one_hot, temperature * e], dim=1)
+
+    def sample(self, n: int, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode(self.sample_latent(n, temperature, generator))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """x = mu_k + L_k e with k the argmax of the first K values: N, D."""
+        z = self._data(z)
+        k = z[:, : self.components].argmax(1)  # N
+        e = z[:, self.components :]  # N, D
+        if self.covariance == "diag":
+            return self.means[k] + self.scale[k] * e
+        return _cat([  # N, D, D @ N, D, 1 in chunks of rows
+            self.means[k[r]] + (self.scale[k[r]] @ e[r].unsqueeze(2)).squeeze(2)
+            for r in _rows(len(z), self.dim * self.dim)], e.new_zeros(0, self.dim))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """[one-hot(k*), L_k*^-1 (x - mu_k*)] with k* the most responsible component: N, K + D.
+        (L_k^-1 comes from a triangular solve; e = L_k^-1 (x - mu_k) is then one product.)"""
+        x = self._data(x)
+        out = []
+        for r in _rows(len(x), self.components * self.dim):
+            e = self._whiten(x[r])  # N, K, D for every component
+            joint = self._const - 0.5 * e.square().sum(2)
+            k = joint.argmax(1)
+            one_hot = torch.nn.functional.one_hot(k, self.components).to(x.dtype)
+            out.append(torch.cat([one_hot, e[torch.arange(len(k), device=k.device), k]], 1))
+        return _cat(out, x.new_zeros(0, self.components + self.dim))
+
+
+# ----------------------------------------------------------------------------------------------
+# EM
+
+
+class EMStep(NamedTuple):
+    """One state of an EM run: iteration 0 is the initial state."""
+
+    iteration: int
+    log_likelihood: float  # mean log p(x) of ``mixture`` on the data, nats per sample
+    mixture: Mixture
+
+
+def kmeans_plusplus(x: torch.Tensor, k: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): ``k`` rows of ``x`` (N, D), the first
+    uniformly at random, each next one with probability proportional to its squared distance
+    from the nearest seed so far. Returns k, D."""
+    first = torch.randint(len(x), (1,), generator=generator, device=x.device)
+    seeds = [x[first]]  # 1, D each
+    nearest = (x - seeds[0]).square().sum(1)  # N
+    for _ in range(1, k):
+        # all points already chosen (fewer distinct points than k): fall back to uniform
+        weights = nearest if bool(nearest.sum() > 0) else torch.ones_like(nearest)
+        seeds.append(x[torch.multinomial(weights, 1, generator=generator)])
+        nearest = torch.minimum(nearest, (x - seeds[-1]).square().sum(1))
+    return torch.cat(seeds)
+
+
+def _features(x: torch.Tensor, covariance: str) -> torch.Tensor:
+    """The rows EM multiplies with: [x, 1] (N, D+1) for "full", [x^2, x, 1] (N, 2D+1) for
+    "diag". With them each E-step and each M-step is one matrix product (per chunk of rows)."""
+    if covariance == "full":
+        return torch.cat([x, x.new_ones(len(x), 1)], dim=1)
+    # stored transposed (2D+1, N contiguous): MKL multiplies the skinny products of the
+    # diagonal E- and M-steps about twice as fast in that orientation
+    return torch.cat([x.T * x.T, x.T, x.new_ones(1, len(x))]).T
+
+
+def _full_statistics(features: torch.Tensor, resp: torch.Tensor) -> torch.Tensor:
+    """sum_n r_nk f_n f_n^T for every component k, with f = [x, 1]: K, D+1, D+1 (the second
+    moments, the first moments and N_k in one matrix).
+
+    In high dimensions the responsibilities are nearly hard: most r_nk fall below
+    ``_NEGLIGIBLE`` * N_k / N, where a term changes the sums by about float64 rounding. On the
+    CPU, when most do, each component sums only its own rows (K small products, a K-th of the
+    work); otherwise one product serves every component at once."""
+    n, k = resp.shape
+    width = features.shape[1]
+    negligible = resp.sum(0).unsqueeze(1) * (_NEGLIGIBLE / n)  # K, 1
+    keep = resp.t() > negligible  # K, N
+    if features.device.type == "cpu" and bool(keep.sum() < n * k // 4):
+        pairs = keep.nonzero()  # (k, n) pairs, ordered by k
+        counts = torch.bincount(pairs[:, 0], minlength=k).tolist()
+        stats = features.new_empty(k, width, width)
+        for c, rows in enumerate(pairs[:, 1].split(counts)):
+            f = features[rows]  # N_c, D+1
+            torch.mm((f * resp[rows, c].unsqueeze(1)).T, f, out=stats[c])
+        return stats
+    stats = features.new_zeros(width, k * width)
+    for r in _rows(n, k * width):
+        f = features[r]
+        weighted = (resp[r].unsqueeze(2) * f.unsqueeze(1)).view(len(f), -1)  # N, K*(D+1)
+        stats.addmm_(f.T, weighted)  # sum_n f_n (r_nk f_n)^T for every k side by side
+    return stats.view(width, k, width).permute(1, 0, 2)
+
+
+def _m_step(features: torch.Tensor, resp: torch.Tensor, covariance: str,
+            reg_covar: float) -> Mixture:
+    """Weights, means and covariances from responsibilities ``resp`` (N, K) and the data as
+    :func:`_features` rows: Bishop eqs. 9.24-9.27 through the sufficient statistics N_k,
+    sum_n r_nk x_n and sum_n r_nk x_n x_n^T, with reg_covar added to every variance and 10 eps
+    to N_k so that an emptied component stays finite (REFERENCES §3.2). The second moment
+    minus mu mu^T cancels digits when the data lie far from the origin relative to a
+    component's width; EM centres the data first, which keeps that harmless."""
+    n, k = resp.shape
+    if covariance == "diag":
+        d = (features.shape[1] - 1) // 2
+        stats = resp.T @ features  # K, 2D+1: sum_n r_nk [x_n^2, x_n, 1]
+        second, first, nk = stats[:, :d], stats[:, d : 2 * d], stats[:, 2 * d]
+    else:
+        d = features.shape[1] - 1
+        stats = _full_statistics(features, resp)  # K, D+1, D+1
+        second, first, nk = stats[:, :d, :d], stats[:, :d, d], stats[:, d, d]
+    nk = nk + 10 * torch.finfo(features.dtype).eps  # K
+    means = first / nk.unsqueeze(1)  # K, D
+    log_weights = nk.log() - math.log(n)
+    if covariance == "diag":
+        var = second / nk.unsqueeze(1) - means.square() + reg_covar  # K, D
+        if not bool((var > 0).all()):
+            raise _ill_defined()
+        return Mixture(log_weights, means, var.sqrt(), "diag")
+    cov = second / nk.view(k, 1, 1) - means.unsqueeze(2) * means.unsqueeze(1)  # K, D, D
+    cov.diagonal(dim1=1, dim2=2).add_(reg_covar)
+    scale, info = torch.linalg.cholesky_ex(cov)  # K, D, D, lower
+    if bool((info != 0).any()):
+        raise _ill_defined()
+    return Mixture(log_weights, means, scale, "full")
+
+
+def _ill_defined() -> ValueError:
+    return ValueError("EM failed: a component's covariance is singular (it holds too few "
+                      "distinct samples); raise reg_covar, use fewer components, or rescale "
+                      "the data")
+
+
+def _nearest(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre for every row, by exact distances (no |x|^2 expansion)."""
+    return torch.cdist(x, centres, compute_mode="donot_use_mm_for_euclid_dist").argmin(1)
+
+
+def _checked_means(init_means: torch.Tensor, k: int, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(init_means, torch.Tensor) or init_means.shape != (k, x.shape[1]):
+        raise ValueError(f"init_means must have shape {k}, {x.shape[1]}")
+    init_means = init_means.to(x)
+    if not bool(torch.isfinite(init_means).all()):
+        raise ValueError("init_means contain NaN or infinite values")
+    return init_means
+
+
+def _checked(x: torch.Tensor, k: int, covariance: str, reg_covar: float) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.is_floating_point():
+        raise ValueError("EM needs a float tensor of shape N, D")
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
+    if not 1 <= k <= len(x):
+        raise ValueError(f"cannot fit {k} components to {len(x)} samples")
+    if not reg_covar >= 0:
+        raise ValueError(f"reg_covar must be >= 0, got {reg_covar}")
+    x = x.to(torch.float64)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("the data contain NaN or infinite values")
+    return x
+
+
+def _start(x: torch.Tensor, features: torch.Tensor, init_means: torch.Tensor, covariance: str,
+           reg_covar: float) -> Mixture:
+    """Each sample assigned to its nearest initial mean, then one M-step."""
+    resp = torch.nn.functional.one_hot(_nearest(x, init_means), len(init_means)).to(x.dtype)
+    return _m_step(features, resp, covariance, reg_covar)
+
+
+def initial_mixture(x: torch.Tensor, init_means: torch.Tensor, covariance: str = "full",
+                    reg_covar: float = 1e-3) -> Mixture:
+    """The state :func:`em_steps` starts from for ``init_means`` (K, D): each sample of ``x``
+    assigned to its nearest initial mean, then one M-step. Other implementations started from
+    these weights, means and covariances follow the same path."""
+    x = _checked(x, len(init_means), covariance, reg_covar)
+    init_means = _checked_means(init_means, len(init_means), x)
+    centre = x.mean(0)
+    x = x - centre
+    start = _start(x, _features(x, covariance), init_means - centre, covariance, reg_covar)
+    return start.moved(centre)
+
+
+def _posterior(joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p(x_n) (N) and the responsibilities p(k | x_n) (N, K) from the log joint (N, K), by
+    log-sum-exp: the largest term is taken out before exponentiating, so nothing overflows and
+    the largest term never underflows (Bishop eq. 9.23 in log space)."""
+    top = joint.amax(1, keepdim=True)  # N, 1
+    p = (joint - top).exp_()  # in (0, 1], 1 at the largest
+    total = p.sum(1, keepdim=True)
+    return (top + total.log()).squeeze(1), p.div_(total)
+
+
+def _mean(log_px: torch.Tensor) -> float:
+    value = float(log_px.mean())
+    if not math.isfinite(value):
+        raise FloatingPointError("EM produced a non-finite log-likelihood; rescale the data or "
+                                 "raise reg_covar")
+    return value
+
+
+def em_steps(x: torch.Tensor, k: int, covariance: str = "full", reg_covar: float = 1e-3,
+             tol: float = 1e-4, max_iter: int = 200, seed: int = 0,
+             init_means: torch.Tensor | None = None) -> Iterator[EMStep]:
+    """Fit a ``k``-component mixture to ``x`` (N, D) by EM, yielding after every iteration.
+
+    Yields :class:`EMStep` (iteration, mean log-likelihood, mixture), first for the initial
+    state (iteration 0) and then after each EM iteration; each mixture comes with the
+    log-likelihood of its own parameters, so the last one yielded is consistent with its
+    predictions (the final E-step). Stop iterating at any time to cancel: the last mixture
+    received is a usable fit. The run ends when the mean log-likelihood changes by less than
+    ``tol`` (that mixture has ``converged``) or after ``max_iter`` iterations, with an
+    :class:`EMConvergenceWarning`.
+
+    Start: ``init_means`` (K, D) if given, else k-means++ seeds drawn with ``seed``; each sample
+    is assigned to its nearest initial mean and one M-step gives the starting weights, means
+    and covariances. ``reg_covar`` is added to every variance. Computation is float64 on the
+    device of ``x``.
+    """
+    x = _checked(x, k, covariance, reg_covar)
+    if init_means is None:
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+        init_means = kmeans_plusplus(x, k, generator)
+    init_means = _checked_means(init_means, k, x)
+    # EM on centred data: the diagonal M-step and the E-step's products expand squares, and
+    # centring keeps those from cancelling when the data sit far from the origin
+    centre = x.mean(0)
+    x = x - centre
+    features = _features(x, covariance)  # N, D+1 or N, 2D+1
+    mixture = _start(x, features, init_means - centre, covariance, reg_covar)
+    log_px, resp = _posterior(mixture._joint(features))  # N and N, K
+    ll = _mean(log_px)
+    yield EMStep(0, ll, mixture.moved(centre, log_likelihood=ll))
+    change = math.inf
+    for iteration in range(1, max_iter + 1):
+        mixture = _m_step(features, resp, covariance, reg_covar)
+        log_px, resp = _posterior(mixture._joint(features))  # the E-step of the new parameters
+        previous, ll = ll, _mean(log_px)
+        change = ll - previous
+        converged = abs(change) < tol
+        yield EMStep(iteration, ll, mixture.moved(centre, n_iter=iteration, log_likelihood=ll,
+                                                  converged=converged))
+        if converged:
+            return
+    if max_iter > 0:
+        warnings.warn(f"EM did not converge in {max_iter} iterations (the mean log-likelihood "
+                      f"last changed by {change:.3g} nats, tol is {tol:g}); the last parameters "
+                      "are kept: raise max_iter or tol", EMConvergenceWarning, stacklevel=2)
+
+
+def fit_em(x: torch.Tensor, k: int, covariance: str = "full", reg_covar: float = 1e-3,
+           tol: float = 1e-4, max_iter: int = 200, seed: int = 0,
+           init_means: torch.Tensor | None = None,
+           callback: Callable[[EMStep], object] | None = None) -> Mixture:
+    """:func:`em_steps` run to the end; ``callback`` sees every step. The mixture returned
+    holds the log-likelihood of every iteration in ``history``."""
+    history, last = [], None
+    for step in em_steps(x, k, covariance, reg_covar, tol, max_iter, seed, init_means):
+        history.append(step.log_likelihood)
+        last = step.mixture
+        if callback is not None:
+            callback(step)
+    assert last is not None
+    return dataclasses.replace(last, history=tuple(history))
