@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from latentlab.app.attribute_panel import AttributePanel
+from latentlab.app.family_panel import FamilyPanel
+from latentlab.app.family_panels import FAMILY_PANELS
 from latentlab.app.image_view import ImageView
 from latentlab.app.info_panel import InfoPanel
 from latentlab.app.interpolation_panel import InterpolationPanel
@@ -41,6 +44,20 @@ __all__ = ["MainWindow"]
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
 IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
                 "All files (*)")
+
+
+@dataclass
+class Job:
+    """What to do with the outcome of one job on the model worker (GUI thread): ``done`` gets
+    the result; ``progressed`` each progress fraction; ``previewed`` each partial result;
+    ``ended`` the message when it failed or was cancelled. A ``watched`` job's failure is
+    shown in a dialog (the user is waiting for it)."""
+
+    done: Callable[[Any], None]
+    progressed: Callable[[float], None] | None = None
+    previewed: Callable[[Any], None] | None = None
+    ended: Callable[[str], None] | None = None
+    watched: bool = False
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -82,17 +99,17 @@ class MainWindow(QMainWindow):
         self._load_seq = 0
         self._sample_seq = 0
         self._shown_seq = 0
-        self._jobs: dict[int, Callable[[int, Any], None]] = {}
+        self._jobs: dict[int, Job] = {}
         self._sample_latents: np.ndarray | None = None
+        self._sample_images: np.ndarray | None = None
         self._decode_ms = 0.0
         self._error_box: QMessageBox | None = None
-        self._progress: dict[int, QProgressDialog] = {}
-        self._watched: set[int] = set()  # jobs whose failure the user must be told about
         self._user: ops.EncodedImages | None = None  # the user's encoded images
         self._user_points = np.zeros((0, 2))  # their markers' positions on the map
         self._user_residuals = np.zeros((0, 0))
         self._endpoints: dict[str, np.ndarray] = {}
         self._strip_seq = 0
+        self.family_panel: FamilyPanel | None = None
 
         self.info_panel = InfoPanel()
         self.map_view = MapView()
@@ -127,7 +144,8 @@ class MainWindow(QMainWindow):
         right.setStretchFactor(1, 2)
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(_boxed("Model", self.info_panel))
-        main.addWidget(_boxed("Map", self.map_view))
+        self._map_box = _boxed("Map", self.map_view)
+        main.addWidget(self._map_box)
         main.addWidget(right)
         main.setStretchFactor(0, 0)
         main.setStretchFactor(1, 3)
@@ -152,6 +170,12 @@ class MainWindow(QMainWindow):
         images_action.setStatusTip("Encode image files and place them on the map")
         images_action.triggered.connect(self.choose_images)
         file_menu.addAction(images_action)
+        save_action = QAction("&Save model as…", self)
+        save_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        save_action.setStatusTip("Write the open model, with its attribute directions, to a new "
+                                 "file")
+        save_action.triggered.connect(self.save_model_copy)
+        file_menu.addAction(save_action)
         export_action = QAction("&Export interpolation…", self)
         export_action.setShortcut(QKeySequence("Ctrl+E"))
         export_action.triggered.connect(lambda: self.export_walk("png"))
@@ -214,10 +238,8 @@ class MainWindow(QMainWindow):
         self._error_box.open()
 
     def _install(self, loaded: LoadedModel) -> None:
+        """Make ``loaded`` the open model: a new worker, fresh explore state and views."""
         model = loaded.model
-        if model.latent_dim is None:
-            self.show_error("Cannot open model", f"{loaded.name}: this view needs a latent model")
-            return
         if self.worker is not None:
             self.worker.shutdown()
             self.worker.deleteLater()
@@ -229,8 +251,39 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_job_finished)
         self.worker.failed.connect(self._on_job_failed)
         self.worker.progressed.connect(self._on_job_progressed)
+        self.worker.previewed.connect(self._on_job_previewed)
         self.worker.cancelled.connect(self._on_job_cancelled)
+        self._user = None
+        self._endpoints.clear()
+        self._groups.clear()
+        self.interpolation_panel.set_strip(None)
+        for which in "AB":
+            self.interpolation_panel.set_endpoint(which, None)
+            self.attribute_panel.set_group_size(which, 0)
+        has_latent = model.latent_dim is not None
+        self._map_box.setVisible(has_latent)
+        for panel in (self.attribute_panel, self.interpolation_panel):
+            self.tabs.setTabEnabled(self.tabs.indexOf(panel), has_latent)
+        self.state = None
+        self.image_view.set_image(None)
+        if has_latent:
+            self._install_latent(loaded)
+        else:
+            self.image_view.set_placeholder("This model has no latent space to explore: "
+                                            "click a sample")
+        self._install_family_panel(loaded)
+        self.info_panel.show_model(loaded)
+        self.setWindowTitle(f"LatentLab — {loaded.name}")
+        self.sample_panel.set_enabled("sample" in model.capabilities)
+        if has_latent:
+            self.state.move_to(*self.map_view.view_centre())
+        self.request_samples(self.sample_panel.temperature_value, self.sample_panel.seed.value())
+        self.statusBar().showMessage(f"Opened {loaded.name}", 3000)
+        self.modelOpened.emit(str(loaded.path))
 
+    def _install_latent(self, loaded: LoadedModel) -> None:
+        """The plane, explore state, map and attribute sliders of a latent model."""
+        model = loaded.model
         ref = loaded.reference
         ref_latents = None if ref is None else ref.latents.double().numpy()
         plane = default_plane(model.latent_dim, ref_latents)
@@ -240,15 +293,7 @@ class MainWindow(QMainWindow):
         self.state.amounts_changed.connect(self.attribute_panel.set_amounts)
         self.attribute_panel.set_directions(sorted(directions),
                                             [name for name, _ in model.latent_groups()])
-        self._user = None
         self.map_view.set_user_images(np.zeros((0, 2)), np.zeros((0, *model.image_shape)))
-        self._endpoints.clear()
-        for which in "AB":
-            self.interpolation_panel.set_endpoint(which, None)
-        self.interpolation_panel.set_strip(None)
-        self._groups.clear()
-        for which in "AB":
-            self.attribute_panel.set_group_size(which, 0)
         if ref is not None:
             points = plane.project(ref_latents)[0]
             labels = None if ref.labels is None else ref.labels.numpy()
@@ -258,13 +303,40 @@ class MainWindow(QMainWindow):
             self.map_view.set_reference(np.zeros((0, 2)), None, None, [])
         axis = "z" if plane.name.startswith("latent axes") else "PC"
         self.map_view.set_axes_labels(f"{axis}1", f"{axis}2")
-        self.info_panel.show_model(loaded)
-        self.setWindowTitle(f"LatentLab — {loaded.name}")
-        self.sample_panel.set_enabled("sample" in model.capabilities)
-        self.state.move_to(*self.map_view.view_centre())
-        self.request_samples(self.sample_panel.temperature_value, self.sample_panel.seed.value())
-        self.statusBar().showMessage(f"Opened {loaded.name}", 3000)
-        self.modelOpened.emit(str(loaded.path))
+
+    def _install_family_panel(self, loaded: LoadedModel) -> None:
+        """Show the panel of the model's own family (if it has one) as the first tab."""
+        panel_class = FAMILY_PANELS.get(loaded.model.family)
+        if self.family_panel is not None and type(self.family_panel) is not panel_class:
+            self.tabs.removeTab(self.tabs.indexOf(self.family_panel))
+            self.family_panel.deleteLater()
+            self.family_panel = None
+        if panel_class is None:
+            self.tabs.setCurrentWidget(self.sample_panel)
+            return
+        if self.family_panel is None:
+            self.family_panel = panel_class(self)
+            self.tabs.insertTab(0, self.family_panel, panel_class.title)
+        self.family_panel.show_model(loaded)
+        self.tabs.setCurrentWidget(self.family_panel)
+
+    def install_model(self, loaded: LoadedModel, message: str) -> None:
+        """Make a model built in the app (not read from a file) the open one."""
+        self._load_seq += 1  # a file still loading must not replace it
+        self._install(loaded)
+        self.statusBar().showMessage(message, 8000)
+
+    def show_status(self, message: str, milliseconds: int = 0) -> None:
+        self.statusBar().showMessage(message, milliseconds)
+
+    def show_image(self, image: np.ndarray) -> None:
+        """Show ``image`` (C,H,W in [0, 1]) in ``imageView``, e.g. a family panel's result."""
+        self.image_view.set_image(image)
+
+    def set_latent(self, z: np.ndarray) -> None:
+        """Make flat latent ``z`` the current point (it is decoded and shown)."""
+        if self.state is not None:
+            self.state.set_latent(z)
 
     # -- the current point ---------------------------------------------------------------------
 
@@ -296,75 +368,102 @@ class MainWindow(QMainWindow):
     def request_samples(self, temperature: float, seed: int) -> None:
         if self.worker is None or "sample" not in self.loaded.model.capabilities:
             return
-        seq = self._next_seq()
+        seq = self.submit_job(ops.sample, ROWS * ROWS, temperature, seed,
+                              done=lambda result: self._on_sampled(seq, result))
         self._sample_seq = seq
-        self._jobs[seq] = self._on_sampled
-        self.worker.submit_model_job(seq, ops.sample, ROWS * ROWS, temperature, seed)
 
     def _on_sampled(self, seq: int, result: tuple[np.ndarray | None, np.ndarray]) -> None:
         if seq != self._sample_seq:
             return  # a newer request is on its way
         latents, images = result
         self._sample_latents = latents
-        self.sample_panel.set_samples(images, clickable=latents is not None)
+        self._sample_images = images
+        self.sample_panel.set_samples(images, clickable=True)
+        if self.state is None and self.image_view.image() is None:
+            self.image_view.set_image(images[0])
         self.samplesDisplayed.emit()
 
     def _on_sample_chosen(self, index: int) -> None:
-        if self._sample_latents is not None and self.state is not None:
+        if self.state is not None and self._sample_latents is not None:
             self.state.set_latent(self._sample_latents[index])
+        elif self._sample_images is not None:
+            self.image_view.set_image(self._sample_images[index])
 
-    # -- job results ---------------------------------------------------------------------------
+    # -- jobs on the model worker --------------------------------------------------------------
+
+    def submit_job(self, job: Callable[..., Any], *args: Any, done: Callable[[Any], None],
+                   progressed: Callable[[float], None] | None = None,
+                   previewed: Callable[[Any], None] | None = None,
+                   ended: Callable[[str], None] | None = None, watched: bool = False) -> int:
+        """Run ``job(model, *args)`` on the model worker; the callbacks (see :class:`Job`) run
+        on the GUI thread. Returns the job's number, for :meth:`cancel_job`."""
+        seq = self._next_seq()
+        self._jobs[seq] = Job(done, progressed, previewed, ended, watched)
+        self.worker.submit_model_job(seq, job, *args)
+        return seq
+
+    def cancel_job(self, seq: int) -> None:
+        """Ask job ``seq`` to stop at its next step; its ``ended`` callback says when it has."""
+        if self.worker is not None:
+            self.worker.cancel(seq)
 
     def _on_job_finished(self, seq: int, result: Any) -> None:
-        handler = self._jobs.pop(seq, None)
-        if handler is not None:
-            handler(seq, result)
+        job = self._jobs.pop(seq, None)
+        if job is not None:
+            job.done(result)
 
     def _on_job_failed(self, seq: int, message: str) -> None:
-        self._jobs.pop(seq, None)
-        watched = seq in self._watched
-        self._close_progress(seq)
-        if watched:  # a job the user is waiting for: say so clearly
+        job = self._jobs.pop(seq, None)
+        if job is not None and job.ended is not None:
+            job.ended(message)
+        if job is not None and job.watched:  # a job the user is waiting for: say so clearly
             self.show_error("The job failed", message)
             self.jobEnded.emit(message)
         self.statusBar().showMessage(f"Error: {message}")
 
-    # -- long jobs -----------------------------------------------------------------------------
+    def _on_job_progressed(self, seq: int, fraction: float) -> None:
+        job = self._jobs.get(seq)
+        if job is not None and job.progressed is not None:
+            job.progressed(fraction)
 
-    def run_long_job(self, title: str, handler: Callable[[int, Any], None],
+    def _on_job_previewed(self, seq: int, partial: Any) -> None:
+        job = self._jobs.get(seq)
+        if job is not None and job.previewed is not None:
+            job.previewed(partial)
+
+    def _on_job_cancelled(self, seq: int) -> None:
+        job = self._jobs.pop(seq, None)
+        if job is not None and job.ended is not None:
+            job.ended("cancelled")
+        self.statusBar().showMessage("Cancelled; nothing was changed", 5000)
+        self.jobEnded.emit("cancelled")
+
+    def run_long_job(self, title: str, done: Callable[[Any], None],
                      job: Callable[..., Any], *args: Any) -> int:
-        """Run generator ``job(model, *args)`` on the worker with a progress dialog that can
-        cancel it; ``handler(seq, result)`` gets the result."""
-        seq = self._next_seq()
+        """Run generator ``job(model, *args)`` on the worker behind a progress dialog that can
+        cancel it; ``done(result)`` gets the result."""
         dialog = QProgressDialog(title, "Cancel", 0, 100, self)
         dialog.setObjectName("progressDialog")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(400)
         dialog.setValue(0)
-        dialog.canceled.connect(lambda: self.worker.cancel(seq))
-        self._progress[seq] = dialog
-        self._watched.add(seq)
-        self._jobs[seq] = handler
-        self.worker.submit_model_job(seq, job, *args)
-        return seq
 
-    def _close_progress(self, seq: int) -> None:
-        self._watched.discard(seq)
-        dialog = self._progress.pop(seq, None)
-        if dialog is not None:
+        def close() -> None:
             dialog.reset()
             dialog.deleteLater()
 
-    def _on_job_progressed(self, seq: int, fraction: float) -> None:
-        dialog = self._progress.get(seq)
-        if dialog is not None and not dialog.wasCanceled():
-            dialog.setValue(round(100 * fraction))
+        def finish(result: Any) -> None:
+            close()
+            done(result)
 
-    def _on_job_cancelled(self, seq: int) -> None:
-        self._jobs.pop(seq, None)
-        self._close_progress(seq)
-        self.statusBar().showMessage("Cancelled; nothing was changed", 5000)
-        self.jobEnded.emit("cancelled")
+        def progress(fraction: float) -> None:
+            if not dialog.wasCanceled():
+                dialog.setValue(round(100 * fraction))
+
+        seq = self.submit_job(job, *args, done=finish, progressed=progress,
+                              ended=lambda _message: close(), watched=True)
+        dialog.canceled.connect(lambda: self.cancel_job(seq))
+        return seq
 
     # -- the user's images ---------------------------------------------------------------------
 
@@ -376,8 +475,7 @@ class MainWindow(QMainWindow):
         self.run_long_job(f"Encoding {len(paths)} image(s)…", self._on_encoded,
                           ops.encode_files, paths)
 
-    def _on_encoded(self, seq: int, encoded: ops.EncodedImages) -> None:
-        self._close_progress(seq)
+    def _on_encoded(self, encoded: ops.EncodedImages) -> None:
         if encoded.errors:
             self.show_error("Some images could not be read", "\n".join(encoded.errors))
         if len(encoded.latents) == 0:
@@ -440,16 +538,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Added direction '{name}'", 5000)
 
     def save_model_copy(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save model copy with directions",
-                                              f"{self.loaded.name}-directions.safetensors",
+        """Ask where, then write the open model with the directions it has now."""
+        if self.loaded is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save model as",
+                                              f"{self.loaded.name}-copy.safetensors",
                                               MODEL_FILTER)
         if not path:
             return
-        seq = self._next_seq()
-        self._jobs[seq] = self._on_exported
-        self._watched.add(seq)
-        self.worker.submit_model_job(seq, save_model_copy, self.loaded, Path(path),
-                                     dict(self.state.directions))
+        directions = {} if self.state is None else dict(self.state.directions)
+        self.submit_job(save_model_copy, self.loaded, Path(path), directions,
+                        done=self._on_exported, watched=True)
 
     # -- interpolation -------------------------------------------------------------------------
 
@@ -468,11 +567,9 @@ class MainWindow(QMainWindow):
     def _update_strip(self) -> None:
         if len(self._endpoints) < 2 or self.worker is None:
             return
-        seq = self._next_seq()
+        seq = self.submit_job(ops.decode, self._walk(self.interpolation_panel.steps.value()),
+                              done=lambda images: self._on_strip(seq, images))
         self._strip_seq = seq
-        self._jobs[seq] = self._on_strip
-        self.worker.submit_model_job(seq, ops.decode,
-                                     self._walk(self.interpolation_panel.steps.value()))
 
     def _on_strip(self, seq: int, images: np.ndarray) -> None:
         if seq == self._strip_seq:
@@ -495,8 +592,7 @@ class MainWindow(QMainWindow):
         self.run_long_job(f"Exporting {path.name}…", self._on_exported, export_walk,
                           self._walk(self.interpolation_panel.steps.value()), path)
 
-    def _on_exported(self, seq: int, written: str) -> None:
-        self._close_progress(seq)
+    def _on_exported(self, written: str) -> None:
         self.statusBar().showMessage(f"Wrote {written}", 8000)
         self.jobEnded.emit(written)
 

@@ -46,17 +46,20 @@ class Worker(QObject):
     """Runs submitted callables one at a time on its own thread.
 
     A job may be a generator (a long job): each value it yields is a progress fraction in
-    [0, 1], reported by ``progressed``; between steps it stops if :meth:`cancel` was called;
+    [0, 1], or a pair (fraction, partial result) for jobs worth watching as they go (EM
+    fitting, pixel-by-pixel sampling); between steps it stops if :meth:`cancel` was called;
     its return value is the result.
 
     Signals (emitted on the worker thread):
       ``finished(seq, result)`` when a job returned; ``failed(seq, message)`` when it raised;
-      ``progressed(seq, fraction)`` as a long job goes; ``cancelled(seq)`` when one stopped.
+      ``progressed(seq, fraction)`` as a long job goes; ``previewed(seq, partial)`` with each
+      partial result; ``cancelled(seq)`` when one stopped.
     """
 
     finished = Signal(int, object)
     failed = Signal(int, str)
     progressed = Signal(int, float)
+    previewed = Signal(int, object)
     cancelled = Signal(int)
     _job_submitted = Signal(int, object)
 
@@ -105,15 +108,20 @@ class Worker(QObject):
             with self._cancel_lock:
                 self._cancel_requests.discard(seq)
 
-    def _run_steps(self, seq: int, steps: Generator[float, None, Any]) -> Any:
+    def _run_steps(self, seq: int, steps: Generator[Any, None, Any]) -> Any:
         while True:
             if self._cancel_requested(seq):
                 steps.close()
                 return _CANCELLED
             try:
-                fraction = next(steps)
+                step = next(steps)
             except StopIteration as stop:
                 return stop.value
+            if isinstance(step, tuple):
+                fraction, partial = step
+                self.previewed.emit(seq, partial)
+            else:
+                fraction = step
             self.progressed.emit(seq, float(fraction))
 
     def shutdown(self) -> None:

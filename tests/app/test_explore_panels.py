@@ -10,7 +10,7 @@ import torch
 from helpers import write_tiny_vae
 from PIL import Image
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton, QSlider
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QPushButton, QSlider
 
 from latentlab.app.automation import send_mouse
 from latentlab.explore import ops
@@ -158,8 +158,8 @@ def test_cancelling_an_export_writes_nothing(open_window, qtbot, tiny_vae16_path
     gate = threading.Event()
     window.worker.submit(-1, lambda: gate.wait(10))  # hold the worker until we have cancelled
     window.export_walk("gif")
-    seq = max(window._progress)
-    window._progress[seq].findChild(QPushButton).click()  # the dialog's Cancel button
+    dialog = window.findChild(QProgressDialog, "progressDialog")
+    dialog.findChild(QPushButton).click()  # the dialog's Cancel button
     gate.set()
     with qtbot.waitSignal(window.jobEnded, timeout=10_000) as blocker:
         pass

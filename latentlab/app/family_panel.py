@@ -1,0 +1,51 @@
+"""The base of the panels that only one family's models have (GMM components and EM, PixelRNN
+painting, GAN inversion). The main window shows one, as its first tab, for models of its family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+from PySide6.QtWidgets import QWidget
+
+from latentlab.modelfile import LoadedModel
+
+__all__ = ["FamilyPanel", "PanelHost"]
+
+
+class PanelHost(Protocol):
+    """What a family panel may ask of the main window (all on the GUI thread)."""
+
+    def submit_job(self, job: Callable[..., Any], *args: Any, done: Callable[[Any], None],
+                   progressed: Callable[[float], None] | None = None,
+                   previewed: Callable[[Any], None] | None = None,
+                   ended: Callable[[str], None] | None = None, watched: bool = False) -> int: ...
+
+    def cancel_job(self, seq: int) -> None: ...
+
+    def show_error(self, title: str, message: str) -> None: ...
+
+    def show_status(self, message: str, milliseconds: int = 0) -> None: ...
+
+    def show_image(self, image: np.ndarray) -> None: ...
+
+    def set_latent(self, z: np.ndarray) -> None: ...
+
+    def install_model(self, loaded: LoadedModel, message: str) -> None: ...
+
+
+class FamilyPanel(QWidget):
+    """A family's own panel. ``title`` names its tab; :meth:`show_model` is called with each
+    newly opened model of the family (the panel lives on while models of its family follow
+    one another, so what it shows, e.g. a fitting curve, survives the switch)."""
+
+    title: ClassVar[str]
+
+    def __init__(self, host: PanelHost, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+
+    def show_model(self, loaded: LoadedModel) -> None:
+        raise NotImplementedError

@@ -1,0 +1,229 @@
+"""The Gaussian mixture's own panel: its components as images with their weights, samples of one
+chosen component, and EM fitting live with the log-likelihood rising step by step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from latentlab.app.family_panel import FamilyPanel, PanelHost
+from latentlab.app.qimage import to_qpixmap
+from latentlab.explore.gmm import EMProgress, component_samples, fit_gmm
+from latentlab.explore.images import image_grid
+from latentlab.modelfile import LoadedModel
+from latentlab.models.gmm import COVARIANCES
+
+__all__ = ["GMMPanel"]
+
+_ICON_PIXELS = 48
+_SAMPLES = 8
+_PACE_S = 0.12  # at least this long per EM iteration, so that a fit can be watched
+
+
+class GMMPanel(FamilyPanel):
+    """Components (click one to explore its mean; sample it), and a live EM fit whose result
+    becomes the open model."""
+
+    title = "Mixture"
+
+    def __init__(self, host: PanelHost, parent: QWidget | None = None) -> None:
+        super().__init__(host, parent)
+        self.setObjectName("gmmPanel")
+        self.loaded: LoadedModel | None = None
+        self._fit_seq: int | None = None
+        self._history: list[tuple[int, float]] = []
+
+        self.components = QListWidget()
+        self.components.setObjectName("gmmComponents")
+        self.components.setViewMode(QListView.ViewMode.IconMode)
+        self.components.setIconSize(QSize(_ICON_PIXELS, _ICON_PIXELS))
+        self.components.setResizeMode(QListView.ResizeMode.Adjust)
+        self.components.setMovement(QListView.Movement.Static)
+        self.components.setSpacing(2)
+        self.components.setMinimumHeight(2 * (_ICON_PIXELS + 26))  # two rows of components
+        self.components.setToolTip("Each component's mean and weight. Click one to make its "
+                                   "mean the current point.")
+        self.components.currentRowChanged.connect(self._on_component_chosen)
+        self.components.itemClicked.connect(
+            lambda item: self._on_component_chosen(self.components.row(item)))
+
+        self.sample_button = QPushButton("Sample this component")
+        self.sample_button.setObjectName("gmmSampleComponent")
+        self.sample_button.setToolTip("Draw samples x = mu_k + L_k e from the chosen component")
+        self.sample_button.clicked.connect(self.sample_component)
+        self.samples = QLabel()
+        self.samples.setObjectName("gmmComponentSamples")
+        self.samples.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.samples.setMinimumHeight(40)
+        self._sample_seed = 0
+
+        top = QVBoxLayout()
+        top.addWidget(self.components, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.sample_button)
+        row.addWidget(self.samples, 1)
+        top.addLayout(row)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top, 1)
+        layout.addWidget(self._build_fit_box(), 1)
+
+    def _build_fit_box(self) -> QGroupBox:
+        box = QGroupBox("Fit by EM")
+        box.setToolTip("Fit a new mixture to this model's training images, one EM iteration "
+                       "at a time; the result becomes the open model (unsaved)")
+        self.k_spin = QSpinBox()
+        self.k_spin.setObjectName("gmmComponentsSpin")
+        self.k_spin.setRange(1, 100)
+        self.k_spin.setToolTip("Number of components K")
+        self.covariance = QComboBox()
+        self.covariance.setObjectName("gmmCovariance")
+        self.covariance.addItems(COVARIANCES)
+        self.covariance.setToolTip("A full covariance matrix per component, or a diagonal one")
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setObjectName("gmmFit")
+        self.fit_button.setToolTip("Start EM from k-means++ seeds; click again to cancel")
+        self.fit_button.clicked.connect(self._on_fit_clicked)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("gmmProgress")
+        self.progress.setRange(0, 100)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(8)
+        self.curve_view = pg.PlotWidget()
+        self.curve_view.setObjectName("gmmCurve")
+        self.curve_view.setBackground("w")
+        self.curve_view.setLabel("bottom", "EM iteration")
+        self.curve_view.setLabel("left", "log p (nats)")
+        self.curve_view.setMouseEnabled(False, False)
+        self.curve_view.setMinimumHeight(110)
+        self.curve = self.curve_view.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o",
+                                          symbolSize=4, symbolBrush="#1f77b4")
+        self.fit_label = QLabel("")
+        self.fit_label.setObjectName("gmmFitLabel")
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("K"))
+        controls.addWidget(self.k_spin)
+        controls.addWidget(self.covariance)
+        controls.addStretch(1)
+        controls.addWidget(self.fit_button)
+        layout = QVBoxLayout(box)
+        layout.addLayout(controls)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.curve_view, 1)
+        layout.addWidget(self.fit_label)
+        return box
+
+    # -- the open model ------------------------------------------------------------------------
+
+    def show_model(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        config = loaded.model.config
+        if self._fit_seq is None:
+            self.k_spin.setValue(config.components)
+            self.covariance.setCurrentText(config.covariance)
+        weights = np.exp(loaded.model.log_weights.detach().numpy())
+        self._show_components(loaded.model.component_images().numpy(), weights)
+        self.samples.clear()
+
+    def _show_components(self, means: np.ndarray, weights: np.ndarray) -> None:
+        current = self.components.currentRow()
+        self.components.blockSignals(True)
+        if self.components.count() != len(means):
+            self.components.clear()
+            for _ in means:
+                self.components.addItem(QListWidgetItem())
+        scale = max(1, _ICON_PIXELS // max(means.shape[2:]))
+        for k, (image, weight) in enumerate(zip(means, weights, strict=True)):
+            item = self.components.item(k)
+            item.setIcon(QIcon(to_qpixmap(image, scale)))
+            item.setText(f"{100 * weight:.1f}%")
+            item.setToolTip(f"component {k}: weight {weight:.3f}")
+        if 0 <= current < len(means):
+            self.components.setCurrentRow(current)
+        self.components.blockSignals(False)
+
+    def _on_component_chosen(self, k: int) -> None:
+        if self.loaded is None or k < 0:
+            return
+        config = self.loaded.model.config
+        z = np.zeros(config.components + config.dim)
+        z[k] = 1  # the component's mean: one-hot k and no noise
+        self.host.set_latent(z)
+
+    def sample_component(self) -> None:
+        """Draw samples of the chosen component (the first if none is chosen)."""
+        k = max(0, self.components.currentRow())
+        self._sample_seed += 1
+        self.host.submit_job(component_samples, k, _SAMPLES, 1.0, self._sample_seed,
+                             done=self._on_component_sampled)
+
+    def _on_component_sampled(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        _, images = result
+        grid = image_grid(images, columns=len(images))
+        scale = max(1, min(6, (self.samples.width() - 4) // grid.shape[1]))
+        self.samples.setPixmap(to_qpixmap(grid.transpose(2, 0, 1), scale))
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def _on_fit_clicked(self) -> None:
+        if self._fit_seq is not None:
+            self.host.cancel_job(self._fit_seq)
+        else:
+            self.fit()
+
+    def fit(self) -> None:
+        """Start a live EM fit with the chosen K and covariance."""
+        self._history = []
+        self.curve.setData([], [])
+        self.progress.setValue(0)
+        self.fit_label.setText("starting…")
+        self.fit_button.setText("Cancel")
+        self._fit_seq = self.host.submit_job(
+            fit_gmm, self.loaded, self.k_spin.value(), self.covariance.currentText(), 1e-3, 200,
+            0, _PACE_S, done=self._on_fitted, progressed=self._on_fit_progressed,
+            previewed=self._on_fit_step, ended=self._on_fit_ended, watched=True)
+
+    def _on_fit_progressed(self, fraction: float) -> None:
+        self.progress.setValue(round(100 * fraction))
+
+    def _on_fit_step(self, step: EMProgress) -> None:
+        self._history.append((step.iteration, step.log_likelihood))
+        iterations, values = zip(*self._history, strict=True)
+        self.curve.setData(list(iterations), list(values))
+        self.fit_label.setText(f"iteration {step.iteration}: {step.log_likelihood:.2f} "
+                               f"nats/image ({step.bits_per_dim:.3f} bits/dim)")
+        self._show_components(step.means, step.weights)
+
+    def _finish(self) -> None:
+        self._fit_seq = None
+        self.fit_button.setText("Fit")
+
+    def _on_fitted(self, loaded: LoadedModel) -> None:
+        self._finish()
+        self.progress.setValue(100)
+        config = loaded.model.config
+        done = (f"Fitted {config.components} {config.covariance} components in "
+                f"{loaded.meta['training']['epochs']} EM iterations")
+        self.host.install_model(loaded, f"{done} (unsaved: File ▸ Save model as…)")
+        self.fit_label.setText(f"{self.fit_label.text()}\n{done}; now the open model, unsaved "
+                               "(Ctrl+Shift+S saves it)")
+
+    def _on_fit_ended(self, message: str) -> None:
+        self._finish()
+        self.fit_label.setText("cancelled: the open model is unchanged" if message == "cancelled"
+                               else f"failed: {message}")
