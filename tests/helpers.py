@@ -33,3 +33,12 @@ def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = T
         ref = Reference(latents, torch.from_numpy(images), torch.arange(30) % 10)
     save_model(path, model, meta, attributes=attributes, reference=ref)
     return path
+
+
+def write_untrained(path, model, dataset: str = "digits"):
+    """Save an untrained model of any family with plain metadata and no reference set."""
+    meta = build_metadata(
+        model, dataset={"name": dataset, "size": 0},
+        training={"command": "tests", "epochs": 0, "steps": 0, "seconds": 0.0, "device": "cpu"})
+    save_model(path, model, meta)
+    return path

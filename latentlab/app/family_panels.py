@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from latentlab.app.family_panel import FamilyPanel
 from latentlab.app.gmm_panel import GMMPanel
+from latentlab.app.inversion_panel import InversionPanel
+from latentlab.app.pixelrnn_panel import PixelRNNPanel
 
 __all__ = ["FAMILY_PANELS"]
 
-FAMILY_PANELS: dict[str, type[FamilyPanel]] = {"gmm": GMMPanel}
+FAMILY_PANELS: dict[str, type[FamilyPanel]] = {"dcgan": InversionPanel, "gmm": GMMPanel,
+                                             "pixelrnn": PixelRNNPanel}

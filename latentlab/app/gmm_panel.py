@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
 )
 
 from latentlab.app.family_panel import FamilyPanel, PanelHost
+from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
 from latentlab.explore.gmm import EMProgress, component_samples, fit_gmm
-from latentlab.explore.images import image_grid
 from latentlab.modelfile import LoadedModel
 from latentlab.models.gmm import COVARIANCES
 
@@ -67,10 +67,12 @@ class GMMPanel(FamilyPanel):
         self.sample_button.setObjectName("gmmSampleComponent")
         self.sample_button.setToolTip("Draw samples x = mu_k + L_k e from the chosen component")
         self.sample_button.clicked.connect(self.sample_component)
-        self.samples = QLabel()
+        self.samples = ImageStrip("")
         self.samples.setObjectName("gmmComponentSamples")
-        self.samples.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.samples.setMinimumHeight(40)
+        self.samples.setToolTip("Samples of the chosen component: click one to explore it")
+        self.samples.imageClicked.connect(self._on_sample_clicked)
+        self._sample_latents: np.ndarray | None = None
         self._sample_seed = 0
 
         top = QVBoxLayout()
@@ -138,7 +140,7 @@ class GMMPanel(FamilyPanel):
             self.covariance.setCurrentText(config.covariance)
         weights = np.exp(loaded.model.log_weights.detach().numpy())
         self._show_components(loaded.model.component_images().numpy(), weights)
-        self.samples.clear()
+        self.samples.set_images(None)
 
     def _show_components(self, means: np.ndarray, weights: np.ndarray) -> None:
         current = self.components.currentRow()
@@ -173,10 +175,11 @@ class GMMPanel(FamilyPanel):
                              done=self._on_component_sampled)
 
     def _on_component_sampled(self, result: tuple[np.ndarray, np.ndarray]) -> None:
-        _, images = result
-        grid = image_grid(images, columns=len(images))
-        scale = max(1, min(6, (self.samples.width() - 4) // grid.shape[1]))
-        self.samples.setPixmap(to_qpixmap(grid.transpose(2, 0, 1), scale))
+        self._sample_latents, images = result
+        self.samples.set_images(images)
+
+    def _on_sample_clicked(self, index: int) -> None:
+        self.host.set_latent(self._sample_latents[index])
 
     # -- fitting -------------------------------------------------------------------------------
 

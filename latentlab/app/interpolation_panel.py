@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
-from latentlab.explore.images import image_grid
 
 __all__ = ["InterpolationPanel"]
 
@@ -24,11 +24,13 @@ __all__ = ["InterpolationPanel"]
 class InterpolationPanel(QWidget):
     """Signals (GUI thread): ``endpointRequested(which)`` ("A" or "B") when the user takes the
     current point as an endpoint; ``pathChanged()`` when steps or the path kind change;
-    ``exportRequested(kind)`` ("png" or "gif")."""
+    ``exportRequested(kind)`` ("png" or "gif"); ``stepChosen(index)`` when an image of the
+    strip is clicked."""
 
     endpointRequested = Signal(str)
     pathChanged = Signal()
     exportRequested = Signal(str)
+    stepChosen = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,12 +59,11 @@ class InterpolationPanel(QWidget):
         self.spherical.setObjectName("interpolationSpherical")
         self.spherical.setToolTip("Walk along a great circle (slerp) instead of a straight line")
         self.spherical.toggled.connect(self.pathChanged)
-        self.strip = QLabel()
+        self.strip = ImageStrip("Pick endpoints A and B")
         self.strip.setObjectName("interpolationStrip")
-        self.strip.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.strip.setMinimumHeight(72)
-        self.strip.setToolTip("The decodes along the path from A to B")
-        self._strip_images: np.ndarray | None = None
+        self.strip.setToolTip("The decodes along the path from A to B: click one to make it "
+                              "the current point")
+        self.strip.imageClicked.connect(self.stepChosen)
         png = QPushButton("Export PNG…")
         png.setToolTip("Save the strip as a PNG image (Ctrl+E)")
         png.clicked.connect(lambda: self.exportRequested.emit("png"))
@@ -95,15 +96,9 @@ class InterpolationPanel(QWidget):
 
     def strip_images(self) -> np.ndarray | None:
         """The images of the strip shown, ``N,C,H,W`` in [0, 1], or None."""
-        return self._strip_images
+        return self.strip.images()
 
     def set_strip(self, images: np.ndarray | None) -> None:
-        self._strip_images = images
         for button in self.export_buttons:
             button.setEnabled(images is not None)
-        if images is None:
-            self.strip.setText("Pick endpoints A and B")
-            return
-        grid = image_grid(images, columns=len(images))  # H, W, C uint8
-        scale = max(1, min(8, (self.strip.width() - 8) // grid.shape[1]))
-        self.strip.setPixmap(to_qpixmap(grid.transpose(2, 0, 1), scale))
+        self.strip.set_images(images)

@@ -71,7 +71,8 @@ def _boxed(title: str, widget: QWidget) -> QGroupBox:
 class MainWindow(QMainWindow):
     """Signals (GUI thread): ``modelOpened(path)`` once a model is installed;
     ``openFailed(message)`` when a file could not be opened (the old model stays);
-    ``imageDisplayed(seq)`` each time ``imageView`` shows a new decode;
+    ``imageDisplayed(seq)`` each time ``imageView`` shows a new decode (``seq`` 0: an image
+    that is not the decode of the current point);
     ``samplesDisplayed()`` each time the sampling grid is filled;
     ``imagesEncoded(count)`` when the user's image files were encoded and placed on the map;
     ``stripDisplayed()`` when the interpolation strip shows a new path;
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.interpolation_panel.endpointRequested.connect(self.set_endpoint)
         self.interpolation_panel.pathChanged.connect(self._update_strip)
         self.interpolation_panel.exportRequested.connect(self.export_walk)
+        self.interpolation_panel.stepChosen.connect(self._on_step_chosen)
         self.sample_panel.sampleRequested.connect(self.request_samples)
         self.sample_panel.sampleChosen.connect(self._on_sample_chosen)
         self.sample_panel.set_enabled(False)
@@ -330,8 +332,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, milliseconds)
 
     def show_image(self, image: np.ndarray) -> None:
-        """Show ``image`` (C,H,W in [0, 1]) in ``imageView``, e.g. a family panel's result."""
+        """Show ``image`` (C,H,W in [0, 1]) in ``imageView``, e.g. a family panel's result or a
+        sample of a model without a latent."""
         self.image_view.set_image(image)
+        self.imageDisplayed.emit(0)
+
+    def current_image(self) -> np.ndarray | None:
+        """The image ``imageView`` shows (C,H,W in [0, 1]), or None."""
+        return self.image_view.image()
 
     def set_latent(self, z: np.ndarray) -> None:
         """Make flat latent ``z`` the current point (it is decoded and shown)."""
@@ -380,14 +388,14 @@ class MainWindow(QMainWindow):
         self._sample_images = images
         self.sample_panel.set_samples(images, clickable=True)
         if self.state is None and self.image_view.image() is None:
-            self.image_view.set_image(images[0])
+            self.show_image(images[0])
         self.samplesDisplayed.emit()
 
     def _on_sample_chosen(self, index: int) -> None:
         if self.state is not None and self._sample_latents is not None:
             self.state.set_latent(self._sample_latents[index])
         elif self._sample_images is not None:
-            self.image_view.set_image(self._sample_images[index])
+            self.show_image(self._sample_images[index])
 
     # -- jobs on the model worker --------------------------------------------------------------
 
@@ -570,6 +578,10 @@ class MainWindow(QMainWindow):
         seq = self.submit_job(ops.decode, self._walk(self.interpolation_panel.steps.value()),
                               done=lambda images: self._on_strip(seq, images))
         self._strip_seq = seq
+
+    def _on_step_chosen(self, index: int) -> None:
+        if len(self._endpoints) == 2 and self.state is not None:
+            self.state.set_latent(self._walk(self.interpolation_panel.steps.value())[index])
 
     def _on_strip(self, seq: int, images: np.ndarray) -> None:
         if seq == self._strip_seq:

@@ -16,7 +16,8 @@ from latentlab.data import DataError
 from latentlab.data.images import load_image
 from latentlab.models import GenerativeModel
 
-__all__ = ["EncodedImages", "decode", "decode_path", "encode", "encode_files", "sample"]
+__all__ = ["EncodedImages", "decode", "decode_path", "encode", "encode_files", "read_image",
+           "sample"]
 
 
 @torch.inference_mode()
@@ -42,6 +43,12 @@ def sample(
         return None, model.sample(n, temperature, generator).clamp(0, 1).numpy()
     z = model.sample_latent(n, temperature, generator)
     return z.double().numpy(), model.decode(z).clamp(0, 1).numpy()
+
+
+def read_image(model: GenerativeModel, path: Path) -> tuple[np.ndarray, list[str]]:
+    """An image file converted to the model's shape and levels (``C,H,W`` in [0, 1]), and
+    notices of what the conversion changed."""
+    return load_image(path, model.image_shape, model.levels)
 
 
 @dataclass

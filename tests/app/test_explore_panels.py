@@ -130,7 +130,7 @@ def test_interpolation_strip_and_export(open_window, qtbot, image_files, tmp_pat
     with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
         panel.steps.setValue(5)
     assert panel.strip_images().shape[0] == 5
-    assert not panel.findChild(type(panel.strip), "interpolationStrip").pixmap().isNull()
+    assert panel.findChild(type(panel.strip), "interpolationStrip").tile_rects()
 
     for kind in ("png", "gif"):
         out = tmp_path / f"walk.{kind}"
@@ -217,3 +217,33 @@ def test_adding_a_direction_without_groups_explains(open_window, qtbot, tiny_vae
     box = window.findChild(QMessageBox, "errorBox")
     assert box.isVisible() and "group" in box.text()
     assert "nothing" not in window.state.directions
+
+
+def test_clicking_a_step_of_the_strip_makes_it_the_current_point(open_window, qtbot,
+                                                                  tiny_vae16_path):
+    from PySide6.QtCore import QEvent, QPointF
+
+    window = open_window(tiny_vae16_path)
+    window.set_endpoint("A")
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.sample_panel.tiles[3].click()
+    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
+        window.set_endpoint("B")
+    strip = window.interpolation_panel.strip
+    strip.resize(400, 120)
+    rects = strip.tile_rects()
+    assert len(rects) == 8 and rects[0].width() >= 8  # largest whole scale that fits
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        send_mouse(strip, QEvent.Type.MouseButtonPress, QPointF(rects[5].center()))
+    np.testing.assert_allclose(window.state.latent, window._walk(8)[5])
+    np.testing.assert_allclose(window.image_view.image(), strip.images()[5], atol=1e-6)
+
+
+def test_best_layout_wraps_to_make_tiles_largest():
+    from latentlab.app.image_strip import best_layout
+
+    assert best_layout(8, (32, 32), (80, 1000)) == (8, 2)  # one row: scale 2
+    assert best_layout(8, (32, 32), (300, 300))[0] in (3, 4)  # wraps onto rows
+    assert best_layout(8, (32, 32), (300, 300))[1] >= 2
+    _, scale = best_layout(64, (32, 32), (40, 40))
+    assert 0 < scale < 1  # shrunk to fit, never cut off
