@@ -43,13 +43,16 @@ __all__ = [
     "add_config_args",
     "add_data_args",
     "config_from_args",
+    "epoch_batches",
     "finish",
     "fit",
     "image_config",
+    "load_checkpoint",
     "load_data",
     "load_split",
     "parse_args",
     "reference_set",
+    "save_checkpoint",
     "setup",
 ]
 
@@ -252,7 +255,7 @@ def image_config(data: ImageDataset) -> dict[str, int]:
     return {"channels": c, "height": h, "width": w, "levels": data.levels}
 
 
-def _batches(n: int, batch_size: int, epoch: int, seed: int, run: Run) -> list[np.ndarray]:
+def epoch_batches(n: int, batch_size: int, epoch: int, seed: int, run: Run) -> list[np.ndarray]:
     """This rank's shuffled minibatch indices for one epoch; every rank gets the same count."""
     order = np.random.default_rng([seed, epoch]).permutation(n)
     per_rank = max(1, batch_size // run.world_size)
@@ -290,7 +293,7 @@ def fit(
     state = {"epoch": 0, "step": 0, "seconds": 0.0, "best": math.inf, "bad_epochs": 0}
     best_weights = copy.deepcopy(model.state_dict())
     if args.resume:
-        state, best_weights = _load_checkpoint(checkpoint, model, optimizer, run)
+        state, best_weights = load_checkpoint(checkpoint, model, optimizer, run)
         run.log(f"resumed from {checkpoint} at epoch {state['epoch']}")
     module: nn.Module = model
     if run.distributed:
@@ -303,7 +306,7 @@ def fit(
         epoch_start = time.perf_counter()
         model.train()
         losses = []
-        for index in _batches(len(train), args.batch_size, state["epoch"], args.seed, run):
+        for index in epoch_batches(len(train), args.batch_size, state["epoch"], args.seed, run):
             loss = loss_fn(module, train[index])
             mean_loss = run.all_mean(loss.detach().reshape(1))
             if not torch.isfinite(mean_loss).all():
@@ -334,7 +337,7 @@ def fit(
                         img_s=f"{len(losses) * args.batch_size / max(elapsed, 1e-9):.0f}")
         if run.main and (state["epoch"] % args.checkpoint_every == 0
                          or state["epoch"] == args.epochs):
-            _save_checkpoint(checkpoint, model, optimizer, state, best_weights, args)
+            save_checkpoint(checkpoint, model, optimizer, state, best_weights, args)
     bar.close()
     if state["bad_epochs"] >= args.patience:
         run.log(f"stopped early after {state['epoch']} epochs: no better validation loss in "
@@ -344,7 +347,7 @@ def fit(
     return FitResult(model, state["epoch"], state["step"], state["seconds"], state["best"])
 
 
-def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                      state: dict[str, Any], best_weights: dict[str, torch.Tensor],
                      args: argparse.Namespace) -> None:
     """Weights, optimiser state, counters and settings: tensors and plain values only."""
@@ -357,7 +360,7 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                      run: Run) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if not path.exists():
         raise SystemExit(f"error: --resume given but there is no checkpoint at {path}")

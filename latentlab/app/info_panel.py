@@ -27,7 +27,7 @@ def describe(loaded: LoadedModel) -> list[tuple[str, str]]:
     ]
     metric = training.get("test_metric")
     if metric:
-        rows.append((metric["name"], f"{metric['value']:.2f}"))
+        rows.append((metric["name"], f"{metric['value']:.4g}"))
     if "epochs" in training:
         rows.append(("trained", f"{training['epochs']} epochs, {training.get('seconds', 0):.0f} s "
                                 f"on {training.get('device', '?')}"))

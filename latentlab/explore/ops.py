@@ -64,9 +64,10 @@ class EncodedImages:
 
 
 def encode_files(
-    model: GenerativeModel, paths: list[Path]
+    model: GenerativeModel, paths: list[Path], batch: int = 8
 ) -> Generator[float, None, EncodedImages]:
-    """A long job: read each image file, convert it to the model's shape and levels, encode.
+    """A long job: read each image file, convert it to the model's shape and levels, encode
+    them ``batch`` at a time (some models encode by optimisation, seconds per image).
 
     A file that cannot be read is reported in ``errors`` and skipped; the others go on.
     """
@@ -80,11 +81,16 @@ def encode_files(
             names.append(Path(path).name)
             images.append(image)
             notices += [f"{Path(path).name}: {n}" for n in noticed]
-        yield (i + 1) / (len(paths) + 1)
-    shape = (0, *model.image_shape)
-    batch = np.stack(images) if images else np.zeros(shape, dtype=np.float32)
-    latents = encode(model, batch) if images else np.zeros((0, model.latent_dim))
-    return EncodedImages(names, batch, latents, notices, errors)
+        yield 0.2 * (i + 1) / len(paths)
+    if not images:
+        empty = np.zeros((0, *model.image_shape), dtype=np.float32)
+        return EncodedImages(names, empty, np.zeros((0, model.latent_dim)), notices, errors)
+    stacked = np.stack(images)
+    latents = []
+    for start in range(0, len(stacked), batch):
+        latents.append(encode(model, stacked[start : start + batch]))
+        yield 0.2 + 0.8 * min(1.0, (start + batch) / len(stacked))
+    return EncodedImages(names, stacked, np.concatenate(latents), notices, errors)
 
 
 def decode_path(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from latentlab.models.base import GenerativeModel
+from latentlab.models.dcgan import DCGAN
 from latentlab.models.glow import Glow
 from latentlab.models.gmm import GMM
 from latentlab.models.nice import NICE
+from latentlab.models.pixelrnn import PixelRNN
 from latentlab.models.realnvp import RealNVP
 from latentlab.models.vae import VAE
 
@@ -13,7 +15,7 @@ __all__ = ["FAMILIES", "GenerativeModel", "get_family"]
 
 #: family identifier (as in model files and the CLI) -> model class
 FAMILIES: dict[str, type[GenerativeModel]] = {cls.family: cls for cls in (VAE, NICE, RealNVP, Glow,
-                                                                        GMM)}
+                                                                        GMM, DCGAN, PixelRNN)}
 
 
 def get_family(name: str) -> type[GenerativeModel]:

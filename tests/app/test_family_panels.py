@@ -6,8 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
+from PySide6.QtCore import QEvent, QPointF
+from PySide6.QtWidgets import QMessageBox
 
 from latentlab.app import gmm_panel
+from latentlab.app.automation import send_mouse
 from latentlab.explore import ops
 from latentlab.resources import bundled_models
 
@@ -42,8 +46,12 @@ def test_samples_of_one_component_come_from_it(gmm_window, qtbot):
     window, panel = gmm_window
     panel.components.setCurrentRow(3)
     panel.sample_component()
-    qtbot.waitUntil(lambda: panel.samples.pixmap() is not None
-                    and not panel.samples.pixmap().isNull(), timeout=5000)
+    qtbot.waitUntil(lambda: panel.samples.images() is not None, timeout=5000)
+    assert len(panel.samples.tile_rects()) == 8
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        send_mouse(panel.samples, QEvent.Type.MouseButtonPress,
+                   QPointF(panel.samples.tile_rects()[2].center()))
+    assert window.state.latent[:20].argmax() == 3
     model = window.loaded.model
     latents, images = gmm_panel.component_samples(model, 3, 50, seed=1)
     assert (latents[:, :20].argmax(1) == 3).all()
@@ -89,3 +97,118 @@ def test_the_panel_leaves_with_its_family(gmm_window, qtbot, tiny_vae_path):
     assert window.family_panel is None
     assert window.tabs.indexOf(panel) == -1
     assert "Mixture" not in [window.tabs.tabText(i) for i in range(window.tabs.count())]
+
+
+@pytest.fixture
+def pixelrnn_window(open_window, tmp_path, monkeypatch):
+    from helpers import write_untrained
+
+    from latentlab.app import pixelrnn_panel
+    from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
+
+    monkeypatch.setattr(pixelrnn_panel, "_SECONDS", 0.0)
+    torch.manual_seed(0)
+    path = write_untrained(tmp_path / "tiny-pixelrnn.safetensors",
+                           PixelRNN(PixelRNNConfig(hidden=8, layers=1)).eval())
+    window = open_window(path)
+    return window, window.family_panel
+
+
+def test_a_model_without_latent_opens_with_its_paint_panel(pixelrnn_window):
+    window, panel = pixelrnn_window
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Paint"
+    assert not window._map_box.isVisible()
+    for title in ("Attributes", "Interpolation"):
+        index = [window.tabs.tabText(i) for i in range(window.tabs.count())].index(title)
+        assert not window.tabs.isTabEnabled(index)
+    assert window.image_view.image() is not None  # the first sample
+    assert panel.canvas.mask.all()  # a blank source: sample from scratch
+
+
+def test_clicking_a_sample_shows_it(pixelrnn_window, qtbot):
+    window, _ = pixelrnn_window
+    window.sample_panel.tiles[5].click()
+    np.testing.assert_array_equal(window.image_view.image(), window._sample_images[5])
+
+
+def test_completion_paints_only_the_mask_and_shows_progress(pixelrnn_window, qtbot):
+    window, panel = pixelrnn_window
+    window.sample_panel.tiles[2].click()
+    panel.source.use_current_image()
+    source = window.image_view.image().copy()
+    assert panel.preset.currentText() == "bottom half"
+    panel.canvas.mask[:, :] = False
+    panel.canvas.mask[6:, 2:] = True  # as if painted
+    frames = []
+    window.worker.previewed.connect(lambda _seq, images: frames.append(images))
+    panel.count.setValue(3)
+    panel.complete()
+    assert panel.paint_button.text() == "Stop"
+    qtbot.waitUntil(lambda: panel._job is None, timeout=10_000)
+    done = panel.completions()
+    assert done.shape == (3, 1, 8, 8) and len(frames) == 12
+    keep = ~panel.canvas.mask
+    for image in done:
+        np.testing.assert_array_equal(image[0][keep], source[0][keep])
+    assert panel.paint_button.text() == "Complete"
+
+
+def test_stopping_a_painting(pixelrnn_window, qtbot, monkeypatch):
+    from latentlab.app import pixelrnn_panel
+
+    window, panel = pixelrnn_window
+    monkeypatch.setattr(pixelrnn_panel, "_SECONDS", 30.0)
+    panel.complete()
+    qtbot.waitUntil(lambda: panel.completions() is not None, timeout=10_000)
+    with qtbot.waitSignal(window.jobEnded, timeout=10_000):
+        panel.paint_button.click()  # "Stop"
+    assert panel._job is None and panel.paint_button.text() == "Complete"
+    assert "Cancelled" in window.statusBar().currentMessage()
+
+
+def test_an_empty_mask_is_refused_with_a_message(pixelrnn_window):
+    window, panel = pixelrnn_window
+    panel.preset.setCurrentText("none")
+    panel._apply_preset()
+    panel.complete()
+    assert panel._job is None and "mask is empty" in window.statusBar().currentMessage()
+
+
+@pytest.fixture
+def dcgan_window(open_window, tmp_path):
+    from helpers import write_untrained
+
+    from latentlab.models.dcgan import DCGAN, DCGANConfig
+
+    torch.manual_seed(0)
+    path = write_untrained(tmp_path / "tiny-dcgan.safetensors",
+                           DCGAN(DCGANConfig(latent_dim=8, ngf=8, ndf=8)).eval())
+    window = open_window(path)
+    return window, window.family_panel
+
+
+def test_inverting_the_current_image_finds_a_close_latent(dcgan_window, qtbot):
+    window, panel = dcgan_window
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Invert"
+    assert not panel.invert_button.isEnabled()  # nothing to invert yet
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.sample_panel.tiles[1].click()  # a sample the generator can make exactly
+    panel.source.use_current_image()
+    panel.steps.setValue(60)
+    with qtbot.waitSignal(window.imageDisplayed, timeout=30_000):
+        panel.invert_button.click()
+        assert panel.invert_button.text() == "Stop"
+    assert len(panel._errors) == 60 and panel.result is not None
+    assert panel.result.mse < 0.01  # the generator made the target: it can be found again
+    np.testing.assert_array_equal(window.state.latent, panel.result.latent)
+    assert "now the current point" in panel.label.text()
+
+
+def test_an_unreadable_image_file_is_reported(dcgan_window, qtbot, tmp_path):
+    window, panel = dcgan_window
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    with qtbot.waitSignal(window.jobEnded, timeout=5000):
+        panel.source.open_file(bad)
+    assert window.findChild(QMessageBox, "errorBox").isVisible()
+    assert panel.target is None
