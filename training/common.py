@@ -76,6 +76,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=["smoke"], default=None,
                    help="smoke: a tiny run in seconds (for CI); changes the defaults")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="CPU threads per process; 0: the cores divided among the processes "
+                        "(default: %(default)s)")
 
 
 def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
@@ -197,7 +200,8 @@ def setup(args: argparse.Namespace) -> Run:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     else:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+        threads = args.threads or (os.cpu_count() or 1) // world_size
+        torch.set_num_threads(max(1, threads))
     if world_size > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(args.seed)

@@ -51,16 +51,17 @@ def paint(model: GenerativeModel, image: np.ndarray, mask: np.ndarray, n: int = 
     pause = seconds / todo
     generator = torch.Generator().manual_seed(seed)
     flat_mask = mask.reshape(-1)
-    with torch.inference_mode():
-        steps = model.fill_pixels(x, full_mask, temperature, generator)
-        done, position = 0, 0
-        while True:
+    steps = model.fill_pixels(x, full_mask, temperature, generator)
+    done, position = 0, 0
+    while True:
+        with torch.inference_mode():  # per step: the mode must not stay on between yields
             try:
                 images = next(steps)
             except StopIteration as stop:
                 return stop.value.clamp(0, 1).numpy()
-            if flat_mask[position]:  # positions outside the mask are not worth a frame
-                done += 1
-                yield done / todo, images.clamp(0, 1).numpy()
-                time.sleep(pause)
-            position += 1
+            frame = images.clamp(0, 1).numpy()
+        if flat_mask[position]:  # positions outside the mask are not worth a frame
+            done += 1
+            yield done / todo, frame
+            time.sleep(pause)
+        position += 1
