@@ -117,3 +117,11 @@ def test_bundled_gan_samples_are_closer_to_faces_than_independent_pixels():
     independent = (mean + std * torch.randn(400, *mean.shape, generator=generator)).clamp(0, 1)
     scale = median_distance(test)
     assert mmd2(gan, test, scale) < 0.5 * mmd2(independent, test, scale)  # measured: 0.013, 0.064
+
+
+def test_every_family_is_bundled_within_the_size_budget():
+    paths = bundled_models()
+    families = {read_metadata(path)["family"] for path in paths.values()}
+    assert families == set(FAMILIES)
+    sizes = [path.stat().st_size for path in paths.values()]
+    assert max(sizes) < 10 * 2**20 and sum(sizes) < 30 * 2**20
