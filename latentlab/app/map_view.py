@@ -123,6 +123,11 @@ class MapView(pg.PlotWidget):
         self._hover.setStyleSheet("background: white; border: 1px solid #888; padding: 2px;")
         self._hover.hide()
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._skip_hover_while_dragging()
+        for item in (self.scatter, plot.getAxis("left"), plot.getAxis("bottom")):
+            # Redrawn from a pixmap while the handle moves over them, not by Python paint code
+            # that would hold the GIL the model worker needs.
+            item.setCacheMode(item.CacheMode.DeviceCoordinateCache)
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -220,13 +225,29 @@ class MapView(pg.PlotWidget):
 
     # -- events --------------------------------------------------------------------------------
 
+    def dragging(self) -> bool:
+        """True while a mouse button drags something on the map."""
+        return bool(self.scene().dragButtons)
+
+    def _skip_hover_while_dragging(self) -> None:
+        """pyqtgraph looks for hovered items on every mouse move, also mid-drag when nothing
+        may accept the hover; that search was a quarter of the GUI thread's work per drag step."""
+        scene = self.scene()
+        send_hover_events = scene.sendHoverEvents
+
+        def send_unless_dragging(ev, exitOnly: bool = False) -> None:  # pyqtgraph's names
+            if exitOnly or not scene.dragButtons:
+                send_hover_events(ev, exitOnly)
+
+        scene.sendHoverEvents = send_unless_dragging
+
     def _on_handle_moved(self) -> None:
         if not self._silent:
             a, b = self.handle_position()
             self.handleMoved.emit(a, b)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        if self._thumbnails is None or self.handle.mouseHovering:
+        if self._thumbnails is None or self.handle.mouseHovering or self.dragging():
             self._hover.hide()
             return
         view_pos = self.getPlotItem().vb.mapSceneToView(scene_pos)

@@ -69,26 +69,86 @@ def mask_tensor(kind: str, channels: int, height: int, width: int, parity: int) 
     return torch.tensor(values).view(1, channels, height, width)  # 1, C, H, W
 
 
+def _state_key(module: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Changes whenever a parameter or buffer of ``module`` is replaced or changed in place."""
+    return tuple((t.data_ptr(), t._version) for t in [*module.parameters(), *module.buffers()])
+
+
 class FlowChain(nn.Module):
-    """Layers applied in order; the inverse runs them backwards and the log-dets add up."""
+    """Layers applied in order; the inverse runs them backwards and the log-dets add up.
+
+    Without gradients (encoding, decoding, sampling) each run of channel-affine layers (those
+    with ``channel_affine``: ActNorm, the 1x1 convolution) is applied as one 1x1 convolution,
+    cached until a parameter changes: decoding one image is mostly per-op overhead, and this
+    halves the ops outside the couplings. In training mode the layers always run one by one."""
 
     def __init__(self, layers: Sequence[nn.Module]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
+    def _layers(self) -> list[nn.Module | _ChannelAffineRun]:
+        if torch.is_grad_enabled() or self.training:  # training mode: ActNorm may initialise
+            return list(self.layers)  # list(): ModuleList indexing is slow
+        affine = [layer for layer in self.layers if hasattr(layer, "channel_affine")]
+        key = tuple(k for layer in affine for k in _state_key(layer))
+        cached = getattr(self, "_fused", None)
+        if cached is None or cached[0] != key:
+            runs: list[nn.Module | _ChannelAffineRun] = []
+            for layer in self.layers:
+                if not hasattr(layer, "channel_affine"):
+                    runs.append(layer)
+                elif runs and isinstance(runs[-1], _ChannelAffineRun):
+                    runs[-1] = _ChannelAffineRun([*runs[-1].layers, layer])
+                else:
+                    runs.append(_ChannelAffineRun([layer]))
+            cached = self._fused = (key, runs)
+        return cached[1]
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logdet = x.new_zeros(x.shape[0])
-        for layer in self.layers:
+        for layer in self._layers():
             x, ld = layer(x)
             logdet = logdet + ld
         return x, logdet
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logdet = y.new_zeros(y.shape[0])
-        for layer in reversed(list(self.layers)):  # list(): ModuleList indexing is slow
+        for layer in reversed(self._layers()):
             y, ld = layer.inverse(y)
             logdet = logdet + ld
         return y, logdet
+
+
+class _ChannelAffineRun:
+    """Consecutive channel-affine layers as one y = A x + c per pixel, applied as a 1x1
+    convolution with bias both ways; log-det H*W*log|det A|. Built and kept in float64; a copy
+    is made for each dtype and device it is called with. Inference only (no gradients)."""
+
+    def __init__(self, layers: list[nn.Module]) -> None:
+        self.layers = layers
+        a, c = layers[0].channel_affine()
+        for layer in layers[1:]:  # y2 = A2 (A1 x + c1) + c2
+            a2, c2 = layer.channel_affine()
+            a, c = a2 @ a, a2 @ c + c2
+        a_inv = torch.linalg.inv(a)
+        self._float64 = {"forward": (a, c), "inverse": (a_inv, -a_inv @ c)}
+        self._logabsdet = torch.linalg.slogdet(a)[1].item()
+        self._copies: dict[tuple[str, torch.dtype, torch.device], tuple[torch.Tensor, ...]] = {}
+
+    def _apply(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        key = (direction, x.dtype, x.device)
+        if key not in self._copies:
+            w, b = self._float64[direction]
+            self._copies[key] = (w.to(x).view(*w.shape, 1, 1), b.to(x))
+        return F.conv2d(x, *self._copies[key])
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ld = x.shape[2] * x.shape[3] * self._logabsdet
+        return self._apply(x, "forward"), x.new_full((x.shape[0],), ld)
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ld = -y.shape[2] * y.shape[3] * self._logabsdet
+        return self._apply(y, "inverse"), y.new_full((y.shape[0],), ld)
 
 
 class Squeeze(nn.Module):
@@ -221,6 +281,11 @@ class ActNorm(nn.Module):
         y = (x + self.bias) * logs.exp()
         return y, (x.shape[2] * x.shape[3] * logs.sum()).expand(x.shape[0])
 
+    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This layer as y = A x + c per pixel: A (C, C) and c (C,) in float64."""
+        scale = (self.logs.double() * self.logscale_factor).exp().flatten()
+        return torch.diag(scale), scale * self.bias.double().flatten()
+
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logs = self.logs * self.logscale_factor
         x = y * (-logs).exp() - self.bias
@@ -256,7 +321,7 @@ class InvConv1x1(nn.Module):
         """W and W^-1 in float64. Without gradients (sampling, dragging) they are cached until
         a parameter changes: recomputing them at every layer of every decode was a large part
         of the cost of decoding one image."""
-        key = tuple((t.data_ptr(), t._version) for t in [*self.parameters(), *self.buffers()])
+        key = _state_key(self)
         cached = getattr(self, "_cached", None)
         if cached is not None and cached[0] == key and not torch.is_grad_enabled():
             return cached[1], cached[2]
@@ -291,6 +356,11 @@ class InvConv1x1(nn.Module):
         else:
             logabsdet = torch.linalg.slogdet(self.weight.double())[1]
         return (pixels * logabsdet).to(dtype).expand(n)
+
+    def channel_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This layer as y = W x per pixel: W (C, C) and a zero c (C,) in float64."""
+        w = self._matrices()[0]
+        return w, w.new_zeros(self.channels)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if torch.is_grad_enabled():  # training: W from its factors, gradients flow
