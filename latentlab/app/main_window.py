@@ -29,6 +29,7 @@ from latentlab.app.image_view import ImageView
 from latentlab.app.info_panel import InfoPanel
 from latentlab.app.interpolation_panel import InterpolationPanel
 from latentlab.app.map_view import MapView
+from latentlab.app.plane_chooser import PlaneChooser
 from latentlab.app.sample_panel import ROWS, SamplePanel
 from latentlab.app.worker import ModelWorker, Worker
 from latentlab.data.folder import IMAGE_SUFFIXES
@@ -36,6 +37,7 @@ from latentlab.explore import ops
 from latentlab.explore.attributes import group_direction
 from latentlab.explore.export import export_walk, save_model_copy
 from latentlab.explore.interpolate import interpolation_path
+from latentlab.explore.plane import LatentPlane, make_plane
 from latentlab.explore.state import ExploreState, default_plane
 from latentlab.modelfile import LoadedModel, load_model
 
@@ -114,6 +116,8 @@ class MainWindow(QMainWindow):
 
         self.info_panel = InfoPanel()
         self.map_view = MapView()
+        self.plane_chooser = PlaneChooser()
+        self.plane_chooser.planeChosen.connect(self.choose_plane)
         self.image_view = ImageView()
         self.sample_panel = SamplePanel()
         self.attribute_panel = AttributePanel()
@@ -146,7 +150,12 @@ class MainWindow(QMainWindow):
         right.setStretchFactor(1, 2)
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(_boxed("Model", self.info_panel))
-        self._map_box = _boxed("Map", self.map_view)
+        map_area = QWidget()
+        map_layout = QVBoxLayout(map_area)
+        map_layout.setContentsMargins(0, 0, 0, 0)
+        map_layout.addWidget(self.plane_chooser)
+        map_layout.addWidget(self.map_view, 1)
+        self._map_box = _boxed("Map", map_area)
         main.addWidget(self._map_box)
         main.addWidget(right)
         main.setStretchFactor(0, 0)
@@ -295,16 +304,51 @@ class MainWindow(QMainWindow):
         self.state.amounts_changed.connect(self.attribute_panel.set_amounts)
         self.attribute_panel.set_directions(sorted(directions),
                                             [name for name, _ in model.latent_groups()])
-        self.map_view.set_user_images(np.zeros((0, 2)), np.zeros((0, *model.image_shape)))
+        self.plane_chooser.reset(model.latent_dim, sorted(directions), ref_latents is not None,
+                                 plane.kind)
+        self._show_plane(plane, np.zeros((0, model.latent_dim)))
+
+    def choose_plane(self, kind: str, x: str = "", y: str = "") -> None:
+        """Show the map on another plane (``make_plane``'s kinds), keeping the current image."""
+        if self.state is None:
+            return
+        ref = self.loaded.reference
+        user = self._user_latents()
+        try:
+            plane = make_plane(kind, x, y, current=self.state.base_latent,
+                               reference=None if ref is None else ref.latents.double().numpy(),
+                               directions=self.state.directions, images=user)
+        except ValueError as exc:
+            self.statusBar().showMessage(f"Cannot show that plane: {exc}", 8000)
+            return
+        self.state.set_plane(plane)
+        self._show_plane(plane, user)
+        self.statusBar().showMessage(f"Map: {plane.name}", 5000)
+
+    def _user_latents(self) -> np.ndarray:
+        """Where the user's images are now (dragging a marker moves its latent)."""
+        if self._user is None:
+            return np.zeros((0, self.state.plane.dim))
+        return self.state.plane.lift(self._user_points, self._user_residuals)
+
+    def _show_plane(self, plane: LatentPlane, user_latents: np.ndarray) -> None:
+        """Project the reference set and the user's images (latents ``N, D``) onto ``plane``."""
+        ref = self.loaded.reference
         if ref is not None:
-            points = plane.project(ref_latents)[0]
+            points = plane.project(ref.latents.double().numpy())[0]
             labels = None if ref.labels is None else ref.labels.numpy()
             self.map_view.set_reference(points, labels, ref.images.numpy(),
-                                        loaded.meta["dataset"].get("label_names", []))
+                                        self.loaded.meta["dataset"].get("label_names", []))
         else:
             self.map_view.set_reference(np.zeros((0, 2)), None, None, [])
-        axis = "z" if plane.name.startswith("latent axes") else "PC"
-        self.map_view.set_axes_labels(f"{axis}1", f"{axis}2")
+        self._user_points, self._user_residuals = plane.project(user_latents)
+        if self._user is not None:
+            self.map_view.set_user_images(self._user_points, self._user.images)
+        else:
+            self.map_view.set_user_images(np.zeros((0, 2)),
+                                          np.zeros((0, *self.loaded.model.image_shape)))
+        self.map_view.set_axes_labels(*plane.axis_labels)
+        self.map_view.set_handle(*self.state.point)
 
     def _install_family_panel(self, loaded: LoadedModel) -> None:
         """Show the panel of the model's own family (if it has one) as the first tab."""
@@ -498,6 +542,7 @@ class MainWindow(QMainWindow):
             residuals = np.concatenate([self._user_residuals, residuals])
         self._user, self._user_points, self._user_residuals = encoded, points, residuals
         self.map_view.set_user_images(points, encoded.images)
+        self.plane_chooser.set_image_count(len(encoded.names))
         self.state.set_latent(encoded.latents[-1])
         notice = "; ".join(encoded.notices[:3]) + (" …" if len(encoded.notices) > 3 else "")
         self.statusBar().showMessage(f"Encoded {len(encoded.names)} image(s). {notice}", 8000)
@@ -543,6 +588,7 @@ class MainWindow(QMainWindow):
         self.state.add_direction(name, direction)
         self.attribute_panel.set_directions(sorted(self.state.directions),
                                             [g for g, _ in self.loaded.model.latent_groups()])
+        self.plane_chooser.set_attributes(sorted(self.state.directions))
         self.statusBar().showMessage(f"Added direction '{name}'", 5000)
 
     def save_model_copy(self) -> None:

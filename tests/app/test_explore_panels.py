@@ -54,6 +54,42 @@ def test_attribute_slider_moves_the_current_latent(open_window, qtbot, attr_mode
     assert slider.value() == 0
 
 
+def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
+        open_window, qtbot, tmp_path):
+    rng = np.random.default_rng(3)
+    directions = {name: torch.from_numpy(rng.normal(size=16)).float()
+                  for name in ("smiling", "glasses", "parallel")}
+    directions["parallel"] = 2 * directions["smiling"]
+    window = open_window(write_tiny_vae(tmp_path / "m.safetensors", latent_dim=16,
+                                        attributes=directions))
+    chooser = window.plane_chooser
+    before = window.state.latent.copy()
+    shown = window.image_view.image().copy()
+    chooser.attribute_x.setCurrentText("glasses")
+    chooser.attribute_y.setCurrentText("smiling")
+    chooser.kind.setCurrentIndex(chooser.kind.findData("attributes"))
+    chooser.kind.activated.emit(chooser.kind.currentIndex())  # as a user's pick does
+    assert window.state.plane.axis_labels == ("glasses", "smiling")
+    assert window.map_view.getPlotItem().getAxis("bottom").labelText == "glasses"
+    np.testing.assert_allclose(window.state.latent, before, atol=1e-9)  # same image
+    np.testing.assert_array_equal(window.image_view.image(), shown)
+    assert window.map_view.handle_position() == pytest.approx((0, 0), abs=1e-9)
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.map_view.handleMoved.emit(0.8, 0.0)  # as dragging the handle does
+    glasses = directions["glasses"].double().numpy()
+    np.testing.assert_allclose(window.state.latent - before,
+                               0.8 * glasses / np.linalg.norm(glasses), atol=1e-9)
+    # a plane that cannot be made is explained, and the map stays as it was
+    plane = window.state.plane
+    chooser.attribute_y.setCurrentText("parallel")
+    window.choose_plane("attributes", "smiling", "parallel")
+    assert window.state.plane is plane
+    assert "parallel" in window.statusBar().currentMessage()
+    window.choose_plane("pca")
+    assert window.state.plane.kind == "pca"
+    assert window.map_view.getPlotItem().getAxis("bottom").labelText == "PC1"
+
+
 def test_model_without_attributes_says_so(open_window, tiny_vae_path):
     window = open_window(tiny_vae_path)
     assert window.attribute_panel.sliders == {}
@@ -83,6 +119,16 @@ def test_open_images_encodes_them_onto_the_map(open_window, qtbot, tiny_vae16_pa
         np.testing.assert_allclose(window.image_view.image(),  # up to float32 rounding
                                    ops.decode(window.loaded.model, expected[i][None])[0],
                                    atol=1e-5)
+    # the plane through the three images holds them exactly, and they still decode to themselves
+    window.choose_plane("images")
+    assert window.state.plane.kind == "images"
+    np.testing.assert_allclose(window._user_residuals, 0, atol=1e-9)
+    for i in range(3):
+        with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+            window.map_view.imagePicked.emit(i)
+        np.testing.assert_allclose(window.state.latent, expected[i], atol=1e-9)
+        marker = window.map_view.markers[i].pos()
+        assert (marker.x(), marker.y()) == pytest.approx(tuple(window.state.point))
 
 
 def test_clicking_and_dragging_a_marker(open_window, qtbot, tiny_vae_path, image_files):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from latentlab.explore.interpolate import interpolation_path
-from latentlab.explore.plane import LatentPlane
+from latentlab.explore.plane import LatentPlane, make_plane
 from latentlab.explore.state import ExploreState, default_plane
 
 
@@ -97,3 +97,49 @@ def test_attribute_amounts_move_the_latent_and_reset_on_a_new_base(latents):
     np.testing.assert_allclose(state.latent, latents[4], atol=1e-12)
     with pytest.raises(KeyError):
         state.set_amount("frown", 1.0)
+
+
+def test_attribute_plane_goes_through_the_current_latent_along_the_directions(latents):
+    rng = np.random.default_rng(1)
+    current = latents[0]
+    directions = {"smiling": rng.normal(size=6), "glasses": rng.normal(size=6)}
+    plane = make_plane("attributes", "smiling", "glasses", current=current,
+                       directions=directions)
+    assert plane.kind == "attributes" and plane.axis_labels == ("smiling", "glasses")
+    ab, residual = plane.project(current)
+    np.testing.assert_allclose(ab, [[0, 0]], atol=1e-12)
+    np.testing.assert_allclose(residual, 0, atol=1e-12)
+    unit = directions["smiling"] / np.linalg.norm(directions["smiling"])
+    np.testing.assert_allclose(plane.lift([[1.5, 0]]) - current, 1.5 * unit[None], atol=1e-12)
+    glasses_only = plane.lift([[0.0, 1.0]])[0] - current  # orthogonal to smiling, in the span
+    assert glasses_only @ unit == pytest.approx(0, abs=1e-12)
+    basis = np.stack([directions["smiling"], directions["glasses"]], axis=1)
+    coefficients = np.linalg.lstsq(basis, glasses_only, rcond=None)[0]
+    np.testing.assert_allclose(basis @ coefficients, glasses_only, atol=1e-12)
+
+
+def test_plane_through_three_images_holds_each_of_them_exactly(latents):
+    images = latents[:5]
+    plane = make_plane("images", current=latents[9], images=images)
+    ab, residual = plane.project(images[-3:])
+    np.testing.assert_allclose(residual, 0, atol=1e-10)
+    np.testing.assert_allclose(ab[0], [0, 0], atol=1e-12)
+    assert plane.kind == "images"
+
+
+def test_other_planes_and_what_cannot_be_made(latents):
+    assert make_plane("pca", current=latents[0], reference=latents).kind == "pca"
+    axes = make_plane("axes", "2", "4", current=latents[0])
+    assert axes.kind == "axes" and axes.axis_labels == ("z2", "z4")
+    directions = {"a": np.ones(6), "b": -np.ones(6)}
+    for kind, x, y, kwargs, message in [
+        ("pca", "", "", {}, "no reference set"),
+        ("attributes", "a", "a", {"directions": directions}, "two different"),
+        ("attributes", "a", "c", {"directions": directions}, "pick two attribute"),
+        ("attributes", "a", "b", {"directions": directions}, "parallel"),
+        ("axes", "1", "1", {}, "two different axes"),
+        ("images", "", "", {"images": latents[:2]}, "three of your images"),
+        ("spiral", "", "", {}, "unknown kind"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make_plane(kind, x, y, current=latents[0], **kwargs)
