@@ -1,0 +1,94 @@
+"""Take the README's screenshots of the default model in the real window.
+
+    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshots.py [--out DIR]
+
+Writes main-window.png, smile-2.png, smile+0.png, smile+2.png (a face loaded from a file moved
+along "smiling"), interpolation-faces.png (a walk between two loaded faces) and
+attribute-plane.png (the map on the plane of "smiling" and "glasses"). Without a display it
+renders offscreen, where fonts may differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QTimer, SignalInstance  # noqa: E402
+from PySide6.QtWidgets import QApplication, QSlider  # noqa: E402
+
+from latentlab.app import create_main_window  # noqa: E402
+
+FACES = [ROOT / "resources" / "images" / f"face-{i}.png" for i in (1, 4)]
+
+
+def wait_for(signal: SignalInstance, then: object = None, settle_ms: int = 300) -> None:
+    """Run ``then()`` (if given) and block in an event loop until ``signal`` fires, then let
+    the window settle and repaint."""
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    if callable(then):
+        then()
+    loop.exec()
+    signal.disconnect(loop.quit)
+    QTimer.singleShot(settle_ms, loop.quit)
+    loop.exec()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    _app = QApplication.instance() or QApplication([])
+    window = create_main_window()
+    window.resize(1280, 760)
+    window.show()
+    wait_for(window.samplesDisplayed)
+    window.grab().save(str(args.out / "main-window.png"))
+
+    # the smile slider on a face loaded from a file
+    wait_for(window.imagesEncoded, lambda: window.encode_images(FACES))
+    wait_for(window.imageDisplayed, lambda: window.map_view.imagePicked.emit(0))
+    window.tabs.setCurrentWidget(window.attribute_panel)
+    slider = window.attribute_panel.findChild(QSlider, "attr:smiling")
+    for amount, name in ((-2, "smile-2"), (0, "smile+0"), (2, "smile+2")):
+        if slider.value() != amount * 100:
+            wait_for(window.imageDisplayed, lambda a=amount: slider.setValue(a * 100))
+        window.grab().save(str(args.out / f"{name}.png"))
+    slider.setValue(0)
+
+    # a walk between the two loaded faces
+    window.tabs.setCurrentWidget(window.interpolation_panel)
+    for which, index in (("A", 0), ("B", 1)):
+        wait_for(window.imageDisplayed, lambda i=index: window.map_view.imagePicked.emit(i))
+        if which == "A":
+            window.set_endpoint("A")
+        else:
+            wait_for(window.stripDisplayed, lambda: window.set_endpoint("B"))
+    window.grab().save(str(args.out / "interpolation-faces.png"))
+
+    # the map on the plane of two attributes through the first face
+    wait_for(window.imageDisplayed, lambda: window.map_view.imagePicked.emit(0))
+    chooser = window.plane_chooser
+    chooser.attribute_x.setCurrentText("smiling")
+    chooser.attribute_y.setCurrentText("glasses")
+    chooser.show_kind("attributes")
+    window.choose_plane("attributes", "smiling", "glasses")
+    window.tabs.setCurrentWidget(window.sample_panel)
+    wait_for(window.imageDisplayed, lambda: window.state.move_to(2.5, 2.5))
+    window.grab().save(str(args.out / "attribute-plane.png"))
+    window.close()
+    print(f"screenshots written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
