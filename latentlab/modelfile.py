@@ -45,6 +45,7 @@ MAX_HEADER_BYTES = 4 * 2**20
 MAX_PARAMETERS = 40_000_000
 MAX_REFERENCE = 20_000
 MAX_ATTRIBUTES = 256
+_REFERENCE_ATTRIBUTE = "reference.attribute."  # + name: one value per reference item
 
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "U8": torch.uint8}
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
@@ -57,11 +58,13 @@ class ModelFileError(Exception):
 
 @dataclass
 class Reference:
-    """A reference set for the map: latents, optional integer labels and uint8 thumbnails."""
+    """A reference set for the map: latents, uint8 thumbnails, optional integer labels and
+    optional attribute values (name -> N float32, e.g. each face's ``smiling``)."""
 
     latents: torch.Tensor  # N, latent_dim float32
     images: torch.Tensor  # N, C, H, W uint8
     labels: torch.Tensor | None = None  # N int64
+    attributes: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -261,6 +264,8 @@ def _expected_tensors(
                 raise _fail(path, f"attribute name {name[11:]!r} is empty or too long")
             expected[name] = (torch.float32, (latent_dim,))
         elif name.startswith("reference.") and latent_dim is not None:
+            # the set's size is that of its latents, so a disagreeing tensor is the one named
+            shape = entries["reference.latents"][1] if "reference.latents" in entries else shape
             reference_n = shape[0] if shape else -1
             if not 0 < reference_n <= MAX_REFERENCE:
                 raise _fail(path, f"tensor {name!r}: reference set must hold 1 to "
@@ -271,8 +276,15 @@ def _expected_tensors(
             })
             if "reference.labels" in entries:
                 expected["reference.labels"] = (torch.int64, (reference_n,))
+            if name.startswith(_REFERENCE_ATTRIBUTE):
+                if len(name) > len(_REFERENCE_ATTRIBUTE) + 64 or name == _REFERENCE_ATTRIBUTE:
+                    raise _fail(path, f"reference attribute name "
+                                      f"{name[len(_REFERENCE_ATTRIBUTE):]!r} is empty or too long")
+                expected[name] = (torch.float32, (reference_n,))
     if sum(1 for n in expected if n.startswith("attributes.")) > MAX_ATTRIBUTES:
         raise _fail(path, f"more than {MAX_ATTRIBUTES} attribute directions")
+    if sum(1 for n in expected if n.startswith(_REFERENCE_ATTRIBUTE)) > MAX_ATTRIBUTES:
+        raise _fail(path, f"more than {MAX_ATTRIBUTES} reference attributes")
     missing = sorted(set(expected) - set(entries))
     if missing:
         raise _fail(path, f"missing tensor(s): {', '.join(missing[:5])}"
@@ -354,8 +366,10 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     attributes = {k[11:]: v for k, v in tensors.items() if k.startswith("attributes.")}
     reference = None
     if "reference.latents" in tensors:
+        values = {k[len(_REFERENCE_ATTRIBUTE):]: v for k, v in tensors.items()
+                  if k.startswith(_REFERENCE_ATTRIBUTE)}
         reference = Reference(tensors["reference.latents"], tensors["reference.images"],
-                              tensors.get("reference.labels"))
+                              tensors.get("reference.labels"), values)
     return LoadedModel(model, meta, path, attributes, reference)
 
 
@@ -399,6 +413,8 @@ def save_model(
         tensors["reference.images"] = reference.images.to(torch.uint8).cpu().contiguous()
         if reference.labels is not None:
             tensors["reference.labels"] = reference.labels.long().cpu().contiguous()
+        for name, values in reference.attributes.items():
+            tensors[_REFERENCE_ATTRIBUTE + name] = values.detach().float().cpu().contiguous()
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ModelFileError(f"{path.name}: not saved: tensor {name!r} has NaN or Inf values")

@@ -77,7 +77,7 @@ def main() -> int:
 
     # the map on the plane of two attributes through the first face
     wait_for(window.imageDisplayed, lambda: window.map_view.imagePicked.emit(0))
-    chooser = window.plane_chooser
+    chooser = window.map_controls
     chooser.attribute_x.setCurrentText("smiling")
     chooser.attribute_y.setCurrentText("glasses")
     chooser.show_kind("attributes")

@@ -15,8 +15,9 @@ def make_tiny_vae(latent_dim: int = 2, seed: int = 0) -> VAE:
 
 
 def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = True,
-                   attributes: dict | None = None):
-    """Save an untrained tiny VAE on 8x8 digits-like data, with a small reference set."""
+                   attributes: dict | None = None, reference_attributes: dict | None = None):
+    """Save an untrained tiny VAE on 8x8 digits-like data, with a small reference set of 30
+    (``reference_attributes``: name -> 30 values)."""
     model = make_tiny_vae(latent_dim, seed)
     meta = build_metadata(
         model,
@@ -30,7 +31,9 @@ def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = T
         images = rng.integers(0, 256, size=(30, 1, 8, 8), dtype=np.uint8)
         with torch.no_grad():
             latents = model.encode(torch.from_numpy(images).float() / 255)
-        ref = Reference(latents, torch.from_numpy(images), torch.arange(30) % 10)
+        ref = Reference(latents, torch.from_numpy(images), torch.arange(30) % 10,
+                        {k: torch.as_tensor(v, dtype=torch.float32)
+                         for k, v in (reference_attributes or {}).items()})
     save_model(path, model, meta, attributes=attributes, reference=ref)
     return path
 

@@ -181,7 +181,8 @@ def test_round_trip_tiny_vae_with_attributes_and_reference(tmp_path):
     generator = torch.Generator().manual_seed(0)
     smile = torch.randn(3, generator=generator)
     images = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8, generator=generator)
-    reference = Reference(torch.randn(5, 3, generator=generator), images, torch.arange(5))
+    reference = Reference(torch.randn(5, 3, generator=generator), images, torch.arange(5),
+                          {"smile": torch.rand(5, generator=generator)})
     path = tmp_path / "faces" / "vae.safetensors"  # the folder is created
     save_model(path, model, meta, attributes={"smile": smile}, reference=reference)
 
@@ -205,6 +206,8 @@ def test_round_trip_tiny_vae_with_attributes_and_reference(tmp_path):
     assert torch.equal(loaded.reference.images, images)
     assert loaded.reference.images.dtype == torch.uint8
     assert torch.equal(loaded.reference.labels, reference.labels)
+    assert set(loaded.reference.attributes) == {"smile"}
+    assert torch.equal(loaded.reference.attributes["smile"], reference.attributes["smile"])
     assert read_metadata(path) == meta
     # no temporary file left beside it; readable by others like any file the user makes
     assert [p.name for p in path.parent.iterdir()] == ["vae.safetensors"]
@@ -508,6 +511,18 @@ BAD_FILES: dict[str, Bad] = {
         r"missing tensor\(s\): reference.images, reference.latents"),
     "reference-scalar": tensor_case(_put("reference.latents", np.zeros((), np.float32)),
                                     "reference set must hold"),
+    "reference-attribute-wrong-length": tensor_case(
+        _put("reference.attribute.smile", np.zeros(29, np.float32)),
+        r"'reference.attribute.smile' has shape \[29\], expected \[30\]"),
+    "reference-attribute-int": tensor_case(
+        _put("reference.attribute.smile", np.zeros(30, np.int64)),
+        "'reference.attribute.smile' has dtype I64, expected F32"),
+    "reference-attribute-name-empty": tensor_case(
+        _put("reference.attribute.", np.zeros(30, np.float32)),
+        "reference attribute name '' is empty or too long"),
+    "reference-attribute-nan": tensor_case(
+        _put("reference.attribute.smile", np.full(30, np.nan, np.float32)),
+        "'reference.attribute.smile' contains NaN", values=True),
     "attribute-wrong-shape": tensor_case(_put("attributes.smile", np.zeros(3, np.float32)),
                                          r"'attributes.smile' has shape \[3\], expected \[2\]"),
     "attribute-name-empty": tensor_case(_put("attributes.", np.zeros(2, np.float32)),

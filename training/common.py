@@ -411,12 +411,14 @@ def finish(
 
 @torch.no_grad()
 def reference_set(model: GenerativeModel, data: ImageDataset, limit: int = 2000) -> Reference:
-    """Encoded latents, 8-bit thumbnails and labels of (up to ``limit`` of) ``data``."""
+    """Encoded latents, 8-bit thumbnails, labels and attribute values of (up to ``limit`` of)
+    ``data``."""
     data = data.subset(slice(0, limit))
     images = torch.from_numpy(data.as_float())
     labels = None if data.labels is None else torch.from_numpy(data.labels).long()
     thumbnails = (images * 255).round().to(torch.uint8)
-    return Reference(model.encode(images).float(), thumbnails, labels)
+    attributes = {name: torch.from_numpy(values) for name, values in data.attributes.items()}
+    return Reference(model.encode(images).float(), thumbnails, labels, attributes)
 
 
 def as_float_tensor(data: ImageDataset) -> torch.Tensor:

@@ -28,8 +28,8 @@ from latentlab.app.family_panels import FAMILY_PANELS
 from latentlab.app.image_view import ImageView
 from latentlab.app.info_panel import InfoPanel
 from latentlab.app.interpolation_panel import InterpolationPanel
+from latentlab.app.map_controls import BY_LABEL, MapControls
 from latentlab.app.map_view import MapView
-from latentlab.app.plane_chooser import PlaneChooser
 from latentlab.app.sample_panel import ROWS, SamplePanel
 from latentlab.app.worker import ModelWorker, Worker
 from latentlab.data.folder import IMAGE_SUFFIXES
@@ -116,8 +116,9 @@ class MainWindow(QMainWindow):
 
         self.info_panel = InfoPanel()
         self.map_view = MapView()
-        self.plane_chooser = PlaneChooser()
-        self.plane_chooser.planeChosen.connect(self.choose_plane)
+        self.map_controls = MapControls()
+        self.map_controls.planeChosen.connect(self.choose_plane)
+        self.map_controls.colourChosen.connect(self.colour_map_by)
         self.image_view = ImageView()
         self.sample_panel = SamplePanel()
         self.attribute_panel = AttributePanel()
@@ -153,7 +154,7 @@ class MainWindow(QMainWindow):
         map_area = QWidget()
         map_layout = QVBoxLayout(map_area)
         map_layout.setContentsMargins(0, 0, 0, 0)
-        map_layout.addWidget(self.plane_chooser)
+        map_layout.addWidget(self.map_controls)
         map_layout.addWidget(self.map_view, 1)
         self._map_box = _boxed("Map", map_area)
         main.addWidget(self._map_box)
@@ -304,8 +305,10 @@ class MainWindow(QMainWindow):
         self.state.amounts_changed.connect(self.attribute_panel.set_amounts)
         self.attribute_panel.set_directions(sorted(directions),
                                             [name for name, _ in model.latent_groups()])
-        self.plane_chooser.reset(model.latent_dim, sorted(directions), ref_latents is not None,
-                                 plane.kind)
+        colourings = [BY_LABEL] + ([] if ref is None else sorted(ref.attributes))
+        self.map_controls.reset(model.latent_dim, sorted(directions), ref_latents is not None,
+                                plane.kind, colourings)
+        self.map_view.colour_by(None)
         self._show_plane(plane, np.zeros((0, model.latent_dim)))
 
     def choose_plane(self, kind: str, x: str = "", y: str = "") -> None:
@@ -324,6 +327,16 @@ class MainWindow(QMainWindow):
         self.state.set_plane(plane)
         self._show_plane(plane, user)
         self.statusBar().showMessage(f"Map: {plane.name}", 5000)
+
+    def colour_map_by(self, name: str) -> None:
+        """Colour the reference points by their labels (``BY_LABEL``) or by the values of the
+        attribute ``name`` that the reference images were drawn with."""
+        ref = self.loaded.reference if self.loaded is not None else None
+        if ref is None or name not in ref.attributes:
+            self.map_view.colour_by(None)
+            self.map_controls.show_key(None)
+            return
+        self.map_controls.show_key(self.map_view.colour_by(ref.attributes[name].numpy()))
 
     def _user_latents(self) -> np.ndarray:
         """Where the user's images are now (dragging a marker moves its latent)."""
@@ -542,7 +555,7 @@ class MainWindow(QMainWindow):
             residuals = np.concatenate([self._user_residuals, residuals])
         self._user, self._user_points, self._user_residuals = encoded, points, residuals
         self.map_view.set_user_images(points, encoded.images)
-        self.plane_chooser.set_image_count(len(encoded.names))
+        self.map_controls.set_image_count(len(encoded.names))
         self.state.set_latent(encoded.latents[-1])
         notice = "; ".join(encoded.notices[:3]) + (" …" if len(encoded.notices) > 3 else "")
         self.statusBar().showMessage(f"Encoded {len(encoded.names)} image(s). {notice}", 8000)
@@ -588,7 +601,7 @@ class MainWindow(QMainWindow):
         self.state.add_direction(name, direction)
         self.attribute_panel.set_directions(sorted(self.state.directions),
                                             [g for g, _ in self.loaded.model.latent_groups()])
-        self.plane_chooser.set_attributes(sorted(self.state.directions))
+        self.map_controls.set_attributes(sorted(self.state.directions))
         self.statusBar().showMessage(f"Added direction '{name}'", 5000)
 
     def save_model_copy(self) -> None:

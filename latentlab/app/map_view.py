@@ -14,6 +14,7 @@ __all__ = ["ImageMarker", "MapView"]
 
 _THUMBNAIL_PIXELS = 96
 _MARKER_PIXELS = 40
+_VALUE_COLOURS = pg.colormap.get("CET-D1")  # blue (low) to red (high) through grey
 _SELECTED_PEN = pg.mkPen("#000000", width=2.5)
 _NO_PEN = pg.mkPen(None)
 
@@ -113,6 +114,8 @@ class MapView(pg.PlotWidget):
         self.markers: list[ImageMarker] = []
         self._thumbnails: np.ndarray | None = None
         self._labels: np.ndarray | None = None
+        self._label_brushes: list = []
+        self._values: np.ndarray | None = None  # what colours the points, if not labels
         self._label_names: list[str] = []
         self._silent = False
         self.selected: set[int] = set()
@@ -145,7 +148,10 @@ class MapView(pg.PlotWidget):
             palette = [pg.intColor(i, hues=max(10, len(label_names)), alpha=170)
                        for i in range(max(10, len(label_names)))]
             brushes = [pg.mkBrush(palette[int(k) % len(palette)]) for k in labels]
-        self.scatter.setData(pos=points, brush=brushes, data=np.arange(len(points)))
+        self._label_brushes = brushes
+        if self._values is not None and len(self._values) != len(points):
+            self._values = None
+        self.scatter.setData(pos=points, brush=self._brushes(), data=np.arange(len(points)))
         self.clear_selection()
         for item in self._label_items:
             self.removeItem(item)
@@ -161,10 +167,34 @@ class MapView(pg.PlotWidget):
                 font.setBold(True)
                 text.setFont(font)
                 text.setPos(*centre)
+                text.setVisible(self._values is None)
                 self.addItem(text)
                 self._label_items.append(text)
         self.fit_view(points)
         self.handle.show()
+
+    def colour_by(self, values: np.ndarray | None) -> tuple[str, str] | None:
+        """Colour the reference points by ``values`` (one per point, e.g. an attribute's) from
+        blue (lowest) to red (highest), or by label again with None. Returns the colours of the
+        two ends (``#rrggbb``) when colouring by values."""
+        self._values = None if values is None else np.asarray(values, dtype=np.float64)
+        for item in self._label_items:
+            item.setVisible(values is None)
+        if len(self._label_brushes):
+            self.scatter.setBrush(self._brushes())
+        if values is None:
+            return None
+        return tuple(_VALUE_COLOURS.map(t, mode="qcolor").name() for t in (0.0, 1.0))
+
+    def _brushes(self) -> list:
+        if self._values is None:
+            return self._label_brushes
+        low, high = self._values.min(), self._values.max()
+        t = (self._values - low) / (high - low) if high > low else np.full(len(self._values), 0.5)
+        colours = _VALUE_COLOURS.map(t, mode="qcolor")
+        for colour in colours:
+            colour.setAlpha(200)
+        return [pg.mkBrush(colour) for colour in colours]
 
     def clear_selection(self) -> None:
         self.selected = set()

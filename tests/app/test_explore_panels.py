@@ -62,7 +62,7 @@ def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
     directions["parallel"] = 2 * directions["smiling"]
     window = open_window(write_tiny_vae(tmp_path / "m.safetensors", latent_dim=16,
                                         attributes=directions))
-    chooser = window.plane_chooser
+    chooser = window.map_controls
     before = window.state.latent.copy()
     shown = window.image_view.image().copy()
     chooser.attribute_x.setCurrentText("glasses")
@@ -88,6 +88,29 @@ def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
     window.choose_plane("pca")
     assert window.state.plane.kind == "pca"
     assert window.map_view.getPlotItem().getAxis("bottom").labelText == "PC1"
+
+
+def test_reference_points_can_be_coloured_by_an_attribute(open_window, qtbot, tmp_path):
+    smile = np.linspace(0, 1, 30)
+    window = open_window(write_tiny_vae(tmp_path / "m.safetensors",
+                                        reference_attributes={"smiling": smile}))
+    controls, scatter = window.map_controls, window.map_view.scatter
+    assert [controls.colour.itemText(i) for i in range(controls.colour.count())] == [
+        "label", "smiling"]
+    by_label = [b.color().name() for b in scatter.data["brush"]]
+    assert len(set(by_label)) == 10 and controls.key.isHidden()
+    controls.colour.setCurrentText("smiling")
+    controls.colour.activated.emit(1)  # as a user's pick does
+    by_smile = [b.color().name() for b in scatter.data["brush"]]
+    low, high = by_smile[0], by_smile[-1]
+    assert low != high and not controls.key.isHidden()
+    assert low in controls.key.text() and high in controls.key.text()
+    assert all(not item.isVisible() for item in window.map_view._label_items)
+    window.choose_plane("axes", "1", "0")  # the colouring survives a change of plane
+    assert [b.color().name() for b in scatter.data["brush"]] == by_smile
+    controls.colour.setCurrentText("label")
+    controls.colour.activated.emit(0)
+    assert [b.color().name() for b in scatter.data["brush"]] == by_label
 
 
 def test_model_without_attributes_says_so(open_window, tiny_vae_path):

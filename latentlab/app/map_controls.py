@@ -1,5 +1,6 @@
-"""Which plane of latent space the map shows: principal components, two attribute directions,
-two latent axes, or the plane through three of the user's images (DESIGN "Latent planes")."""
+"""The map's controls: which plane of latent space it shows (principal components, two
+attribute directions, two latent axes, or the plane through three of the user's images; DESIGN
+"Latent planes") and what colours its reference points (their labels or an attribute)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from latentlab.explore.plane import PLANE_KINDS
 
-__all__ = ["PlaneChooser"]
+__all__ = ["MapControls"]
+
+BY_LABEL = "label"
 
 _KIND_TEXT = {  # what the menu says for each of PLANE_KINDS
     "pca": "principal components",
@@ -18,19 +21,22 @@ _KIND_TEXT = {  # what the menu says for each of PLANE_KINDS
 }
 
 
-class PlaneChooser(QWidget):
-    """A menu of plane kinds and, for the kinds that need them, the two axes.
+class MapControls(QWidget):
+    """A menu of plane kinds and, for the kinds that need them, the two axes; a menu of what
+    colours the reference points, with a key.
 
     Signals (GUI thread): ``planeChosen(kind, x, y)`` when the user picks a plane; ``x`` and
     ``y`` are attribute names for "attributes", latent indices (as text) for "axes", and empty
-    otherwise.
+    otherwise. ``colourChosen(name)`` when the user picks what colours the points:
+    ``BY_LABEL`` or an attribute name.
     """
 
     planeChosen = Signal(str, str, str)
+    colourChosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("planeChooser")
+        self.setObjectName("mapControls")
         self.kind = QComboBox()
         self.kind.setObjectName("planeKind")
         self.kind.setToolTip("The plane of latent space shown on the map. Changing it keeps "
@@ -48,6 +54,13 @@ class PlaneChooser(QWidget):
             spin.setToolTip(f"The latent coordinate along the map's {axis} axis")
             spin.valueChanged.connect(self._emit)
         self.kind.activated.connect(self._on_kind)
+        self.colour = QComboBox()
+        self.colour.setObjectName("mapColour")
+        self.colour.setToolTip("What colours the reference points: their labels, or the value "
+                               "of an attribute the reference images were drawn with")
+        self.colour.activated.connect(lambda: self.colourChosen.emit(self.colour.currentText()))
+        self.key = QLabel()
+        self.key.setObjectName("mapColourKey")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("plane"))
@@ -55,14 +68,22 @@ class PlaneChooser(QWidget):
         for widget in (self.attribute_x, self.attribute_y, self.axis_x, self.axis_y):
             layout.addWidget(widget)
         layout.addStretch(1)
+        self.colour_label = QLabel("colour")
+        for widget in (self.colour_label, self.colour, self.key):
+            layout.addWidget(widget)
         self._show_axes_of("pca")
 
     def reset(self, latent_dim: int, attributes: list[str], has_reference: bool,
-              shown: str) -> None:
-        """Offer the planes a new model allows, showing the kind ``shown``, without emitting
-        ``planeChosen``."""
+              shown: str, colourings: list[str]) -> None:
+        """Offer the planes a new model allows, showing the kind ``shown``, and the
+        ``colourings`` of its reference points (the first one shown), without emitting."""
         self.blockSignals(True)
         try:
+            self.colour.clear()
+            self.colour.addItems(colourings)
+            for widget in (self.colour_label, self.colour):
+                widget.setVisible(len(colourings) > 1)
+            self.show_key(None)
             self._enable("pca", has_reference)
             self.set_attributes(attributes)
             for spin, value in ((self.axis_x, 0), (self.axis_y, 1)):
@@ -86,6 +107,14 @@ class PlaneChooser(QWidget):
     def set_image_count(self, count: int) -> None:
         """How many of the user's images are on the map (the "images" plane needs three)."""
         self._enable("images", count >= 3)
+
+    def show_key(self, ends: tuple[str, str] | None) -> None:
+        """The colours of the low and high ends of an attribute's values (``#rrggbb``), or no
+        key (colouring by label)."""
+        self.key.setVisible(ends is not None)
+        if ends is not None:
+            low, high = (f'<span style="color:{c}">&#9632;</span>' for c in ends)
+            self.key.setText(f"{low} low &nbsp;{high} high")
 
     def show_kind(self, kind: str) -> None:
         """Show ``kind`` as chosen, without emitting ``planeChosen``."""
