@@ -4,7 +4,8 @@
 
 Writes main-window.png, smile-2.png, smile+0.png, smile+2.png (a face loaded from a file moved
 along "smiling"), interpolation-faces.png (a walk between two loaded faces) and
-attribute-plane.png (the map on the plane of "smiling" and "glasses"). Without a display it
+attribute-plane.png (the map on the plane of "smiling" and "glasses", its reference faces
+coloured by how much they smile). Without a display it
 renders offscreen, where fonts may differ.
 """
 
@@ -82,6 +83,8 @@ def main() -> int:
     chooser.attribute_y.setCurrentText("glasses")
     chooser.show_kind("attributes")
     window.choose_plane("attributes", "smiling", "glasses")
+    window.map_controls.colour.setCurrentText("smiling")
+    window.colour_map_by("smiling")
     window.tabs.setCurrentWidget(window.sample_panel)
     wait_for(window.imageDisplayed, lambda: window.state.move_to(2.5, 2.5))
     window.grab().save(str(args.out / "attribute-plane.png"))
