@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QGroupBox,
     QMainWindow,
@@ -144,13 +145,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.sample_panel, "Samples")
         self.tabs.addTab(self.attribute_panel, "Attributes")
         self.tabs.addTab(self.interpolation_panel, "Interpolation")
-        right = QSplitter(Qt.Orientation.Vertical)
+        right = self._right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(_boxed("Image", self.image_view))
         right.addWidget(self.tabs)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
         main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(_boxed("Model", self.info_panel))
+        self._model_box = _boxed("Model", self.info_panel)
+        main.addWidget(self._model_box)
         map_area = QWidget()
         map_layout = QVBoxLayout(map_area)
         map_layout.setContentsMargins(0, 0, 0, 0)
@@ -205,6 +207,44 @@ class MainWindow(QMainWindow):
         sample_menu.addAction(resample)
         self.addAction(resample)
         QShortcut(QKeySequence("Ctrl+W"), self, activated=self.close)
+        view_menu = self.menuBar().addMenu("&View")
+        self.presentation_action = QAction("&Presentation mode", self, checkable=True)
+        self.presentation_action.setShortcut(QKeySequence("F11"))
+        self.presentation_action.setStatusTip("Full screen, large text, the model panel hidden; "
+                                              "arrow keys move the point (F11 or Esc to leave)")
+        self.presentation_action.toggled.connect(self.set_presentation)
+        view_menu.addAction(self.presentation_action)
+        self.addAction(self.presentation_action)  # works while the menu bar is hidden
+        leave = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        leave.activated.connect(lambda: self.presentation_action.setChecked(False))
+
+    def set_presentation(self, on: bool) -> None:
+        """Presentation mode, for talks: full screen, text 1.5 times larger, the model panel
+        and menu bar hidden, and the keyboard on the map (arrow keys move the point, Space
+        samples)."""
+        if self.presentation_action.isChecked() != on:
+            self.presentation_action.setChecked(on)  # comes back here through toggled
+            return
+        if on:
+            self._normal_sizes = self._right.sizes()
+        font = self.font()
+        size = QApplication.font().pointSizeF()
+        font.setPointSizeF(size * 1.5 if on else size)
+        self.centralWidget().setFont(font)
+        for name in ("left", "bottom"):
+            axis = self.map_view.getPlotItem().getAxis(name)
+            axis.setStyle(tickFont=font if on else None)
+            axis.label.setFont(font)
+        self._model_box.setVisible(not on)
+        self.menuBar().setVisible(not on)
+        if on:
+            total = sum(self._normal_sizes)
+            self._right.setSizes([total * 3 // 4, total - total * 3 // 4])  # a large image
+            self.showFullScreen()
+            self.map_view.setFocus()
+        else:
+            self._right.setSizes(self._normal_sizes)
+            self.showNormal()
 
     def choose_images(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Open images to encode", "", IMAGE_FILTER)

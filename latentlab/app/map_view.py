@@ -95,6 +95,7 @@ class MapView(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.setObjectName("mapView")
         self.setToolTip("")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys move the handle
         plot = self.getPlotItem()
         plot.setAspectLocked(True)
         plot.showGrid(x=True, y=True, alpha=0.15)
@@ -107,7 +108,8 @@ class MapView(pg.PlotWidget):
                                     brush=pg.mkBrush(255, 200, 0, 200),
                                     hoverBrush=pg.mkBrush(255, 150, 0, 230))
         self.handle.setZValue(10)
-        self.handle.setToolTip("Drag me: the image shows the decode of this point")
+        self.handle.setToolTip("Drag me (or click the map and use the arrow keys; Shift for "
+                               "small steps): the image shows the decode of this point")
         self.handle.hide()  # until a model is open
         self.addItem(self.handle)
         self._label_items: list[pg.TextItem] = []
@@ -305,9 +307,23 @@ class MapView(pg.PlotWidget):
         self._hover.hide()
         super().leaveEvent(event)
 
+    def nudge_handle(self, dx: float, dy: float) -> None:
+        """Move the handle by ``dx``, ``dy`` twentieths of the visible range, as dragging it
+        would (``handleMoved`` is emitted)."""
+        (x0, x1), (y0, y1) = self.getPlotItem().vb.viewRange()
+        a, b = self.handle_position()
+        self.handle.setPos(QPointF(a + dx * (x1 - x0) / 20, b + dy * (y1 - y0) / 20))
+
     def keyPressEvent(self, event) -> None:
         # Space belongs to the window (resample); the plot would otherwise swallow it.
         if event.key() == Qt.Key.Key_Space:
             event.ignore()
+            return
+        steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, 1),
+                 Qt.Key.Key_Down: (0, -1)}
+        if event.key() in steps and self.handle.isVisible():
+            fine = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            dx, dy = steps[event.key()]
+            self.nudge_handle(dx / 5 if fine else dx, dy / 5 if fine else dy)
             return
         super().keyPressEvent(event)

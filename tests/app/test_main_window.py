@@ -135,3 +135,35 @@ def test_hover_shows_the_reference_thumbnail(open_window, qtbot, tiny_vae_path):
     hover = view.findChild(type(view._hover), "mapHover")
     qtbot.waitUntil(hover.isVisible, timeout=2000)
     assert hover.pixmap().width() >= 64
+
+
+def test_arrow_keys_move_the_point_on_the_map(open_window, qtbot, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    view = window.map_view
+    (x0, x1), (y0, y1) = view.getPlotItem().vb.viewRange()
+    a, b = view.handle_position()
+    view.setFocus()
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert tuple(window.state.point) == pytest.approx((a + (x1 - x0) / 20, b))
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.keyClick(view, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    assert tuple(window.state.point) == pytest.approx((a + (x1 - x0) / 20, b - (y1 - y0) / 100))
+    np.testing.assert_array_equal(window.image_view.image(), decode_of(window, window.state.latent))
+
+
+def test_presentation_mode_enlarges_text_and_hides_the_model_panel(open_window, qtbot,
+                                                                     tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    size = window.centralWidget().font().pointSizeF()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.presentation_action.isChecked()
+    qtbot.waitUntil(window.isFullScreen, timeout=2000)
+    assert window.centralWidget().font().pointSizeF() == pytest.approx(1.5 * size)
+    assert window._model_box.isHidden() and window.menuBar().isHidden()
+    assert window.map_view.hasFocus()
+    qtbot.keyClick(window.map_view, Qt.Key.Key_Escape)
+    assert not window.presentation_action.isChecked()
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    assert window.centralWidget().font().pointSizeF() == pytest.approx(size)
+    assert not window._model_box.isHidden() and not window.menuBar().isHidden()
