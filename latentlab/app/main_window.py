@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -37,6 +37,7 @@ from latentlab.data.folder import IMAGE_SUFFIXES
 from latentlab.explore import ops
 from latentlab.explore.attributes import group_direction
 from latentlab.explore.export import export_walk, save_model_copy
+from latentlab.explore.history import History
 from latentlab.explore.interpolate import interpolation_path
 from latentlab.explore.plane import LatentPlane, make_plane
 from latentlab.explore.state import ExploreState, default_plane
@@ -44,6 +45,7 @@ from latentlab.modelfile import LoadedModel, load_model
 
 __all__ = ["MainWindow"]
 
+CHECKPOINT_MS = 300  # the point resting this long ends an action that undo goes back over
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
 IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
                 "All files (*)")
@@ -109,8 +111,14 @@ class MainWindow(QMainWindow):
         self._decode_ms = 0.0
         self._error_box: QMessageBox | None = None
         self._user: ops.EncodedImages | None = None  # the user's encoded images
-        self._user_points = np.zeros((0, 2))  # their markers' positions on the map
+        self._user_points = np.zeros((0, 2))  # their markers' positions on the map shown
         self._user_residuals = np.zeros((0, 0))
+        self._shown_plane: LatentPlane | None = None  # the plane the map shows
+        self.history: History | None = None
+        self._checkpoint_timer = QTimer(self)  # a checkpoint once the point rests
+        self._checkpoint_timer.setSingleShot(True)
+        self._checkpoint_timer.setInterval(CHECKPOINT_MS)
+        self._checkpoint_timer.timeout.connect(self._checkpoint)
         self._endpoints: dict[str, np.ndarray] = {}
         self._strip_seq = 0
         self.family_panel: FamilyPanel | None = None
@@ -207,6 +215,17 @@ class MainWindow(QMainWindow):
         sample_menu.addAction(resample)
         self.addAction(resample)
         QShortcut(QKeySequence("Ctrl+W"), self, activated=self.close)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        undo = QAction("&Undo", self)
+        undo.setShortcut(QKeySequence("Ctrl+Z"))
+        undo.setStatusTip("Go back to where the current point was before the last action")
+        undo.triggered.connect(self.undo)
+        redo = QAction("&Redo", self)
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        redo.triggered.connect(self.redo)
+        for action in (undo, redo):
+            edit_menu.addAction(action)
+            self.addAction(action)
         view_menu = self.menuBar().addMenu("&View")
         self.presentation_action = QAction("&Presentation mode", self, checkable=True)
         self.presentation_action.setShortcut(QKeySequence("F11"))
@@ -217,6 +236,19 @@ class MainWindow(QMainWindow):
         self.addAction(self.presentation_action)  # works while the menu bar is hidden
         leave = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         leave.activated.connect(lambda: self.presentation_action.setChecked(False))
+
+    def _checkpoint(self) -> None:
+        if self.history is not None:
+            self.history.checkpoint()
+
+    def undo(self) -> None:
+        """Back to the previous resting place of the current point, plane and sliders."""
+        if self.history is None or not self.history.undo():
+            self.statusBar().showMessage("Nothing to undo", 3000)
+
+    def redo(self) -> None:
+        if self.history is None or not self.history.redo():
+            self.statusBar().showMessage("Nothing to redo", 3000)
 
     def set_presentation(self, on: bool) -> None:
         """Presentation mode, for talks: full screen, text 1.5 times larger, the model panel
@@ -306,6 +338,7 @@ class MainWindow(QMainWindow):
         self.worker.previewed.connect(self._on_job_previewed)
         self.worker.cancelled.connect(self._on_job_cancelled)
         self._user = None
+        self.history = None
         self._endpoints.clear()
         self._groups.clear()
         self.interpolation_panel.set_strip(None)
@@ -329,6 +362,7 @@ class MainWindow(QMainWindow):
         self.sample_panel.set_enabled("sample" in model.capabilities)
         if has_latent:
             self.state.move_to(*self.map_view.view_centre())
+            self.history = History(self.state)  # from where the model opens
         self.request_samples(self.sample_panel.temperature_value, self.sample_panel.seed.value())
         self.statusBar().showMessage(f"Opened {loaded.name}", 3000)
         self.modelOpened.emit(str(loaded.path))
@@ -342,6 +376,7 @@ class MainWindow(QMainWindow):
         directions = {k: v.double().numpy() for k, v in loaded.attributes.items()}
         self.state = ExploreState(plane, directions)
         self.state.point_changed.connect(self._on_point_changed)
+        self.state.plane_changed.connect(self._show_plane)
         self.state.amounts_changed.connect(self.attribute_panel.set_amounts)
         self.attribute_panel.set_directions(sorted(directions),
                                             [name for name, _ in model.latent_groups()])
@@ -349,23 +384,24 @@ class MainWindow(QMainWindow):
         self.map_controls.reset(model.latent_dim, sorted(directions), ref_latents is not None,
                                 plane.kind, colourings)
         self.map_view.colour_by(None)
-        self._show_plane(plane, np.zeros((0, model.latent_dim)))
+        self._shown_plane = plane
+        self._show_plane(plane)
 
     def choose_plane(self, kind: str, x: str = "", y: str = "") -> None:
         """Show the map on another plane (``make_plane``'s kinds), keeping the current image."""
         if self.state is None:
             return
         ref = self.loaded.reference
-        user = self._user_latents()
         try:
             plane = make_plane(kind, x, y, current=self.state.base_latent,
                                reference=None if ref is None else ref.latents.double().numpy(),
-                               directions=self.state.directions, images=user)
+                               directions=self.state.directions, images=self._user_latents())
         except ValueError as exc:
             self.statusBar().showMessage(f"Cannot show that plane: {exc}", 8000)
             return
-        self.state.set_plane(plane)
-        self._show_plane(plane, user)
+        self.history.checkpoint()
+        self.state.set_plane(plane)  # the map follows through plane_changed
+        self.history.checkpoint()
         self.statusBar().showMessage(f"Map: {plane.name}", 5000)
 
     def colour_map_by(self, name: str) -> None:
@@ -381,11 +417,13 @@ class MainWindow(QMainWindow):
     def _user_latents(self) -> np.ndarray:
         """Where the user's images are now (dragging a marker moves its latent)."""
         if self._user is None:
-            return np.zeros((0, self.state.plane.dim))
-        return self.state.plane.lift(self._user_points, self._user_residuals)
+            return np.zeros((0, self._shown_plane.dim))
+        return self._shown_plane.lift(self._user_points, self._user_residuals)
 
-    def _show_plane(self, plane: LatentPlane, user_latents: np.ndarray) -> None:
-        """Project the reference set and the user's images (latents ``N, D``) onto ``plane``."""
+    def _show_plane(self, plane: LatentPlane) -> None:
+        """Show the map on ``plane``: the reference set and the user's images projected."""
+        user_latents = self._user_latents()
+        self._shown_plane = plane
         ref = self.loaded.reference
         if ref is not None:
             points = plane.project(ref.latents.double().numpy())[0]
@@ -402,6 +440,8 @@ class MainWindow(QMainWindow):
                                           np.zeros((0, *self.loaded.model.image_shape)))
         self.map_view.set_axes_labels(*plane.axis_labels)
         self.map_view.set_handle(*self.state.point)
+        if plane.kind:
+            self.map_controls.show_kind(plane.kind)
 
     def _install_family_panel(self, loaded: LoadedModel) -> None:
         """Show the panel of the model's own family (if it has one) as the first tab."""
@@ -441,6 +481,7 @@ class MainWindow(QMainWindow):
     def set_latent(self, z: np.ndarray) -> None:
         """Make flat latent ``z`` the current point (it is decoded and shown)."""
         if self.state is not None:
+            self._checkpoint()  # a jump is an action of its own: undo comes back here
             self.state.set_latent(z)
 
     # -- the current point ---------------------------------------------------------------------
@@ -454,6 +495,7 @@ class MainWindow(QMainWindow):
             self.state.move_to(a, b)
 
     def _on_point_changed(self, z: np.ndarray) -> None:
+        self._checkpoint_timer.start()
         self.map_view.set_handle(*self.state.point)
         self.worker.request_decode(self._next_seq(), z)
 
@@ -490,7 +532,7 @@ class MainWindow(QMainWindow):
 
     def _on_sample_chosen(self, index: int) -> None:
         if self.state is not None and self._sample_latents is not None:
-            self.state.set_latent(self._sample_latents[index])
+            self.set_latent(self._sample_latents[index])
         elif self._sample_images is not None:
             self.show_image(self._sample_images[index])
 
@@ -596,13 +638,13 @@ class MainWindow(QMainWindow):
         self._user, self._user_points, self._user_residuals = encoded, points, residuals
         self.map_view.set_user_images(points, encoded.images)
         self.map_controls.set_image_count(len(encoded.names))
-        self.state.set_latent(encoded.latents[-1])
+        self.set_latent(encoded.latents[-1])
         notice = "; ".join(encoded.notices[:3]) + (" …" if len(encoded.notices) > 3 else "")
         self.statusBar().showMessage(f"Encoded {len(encoded.names)} image(s). {notice}", 8000)
         self.imagesEncoded.emit(len(encoded.names))
 
     def _on_image_picked(self, index: int) -> None:
-        self.state.set_latent(self.state.plane.lift(self._user_points[index],
+        self.set_latent(self.state.plane.lift(self._user_points[index],
                                                     self._user_residuals[index][None])[0])
 
     def _on_image_dragged(self, index: int, a: float, b: float) -> None:
@@ -680,7 +722,7 @@ class MainWindow(QMainWindow):
 
     def _on_step_chosen(self, index: int) -> None:
         if len(self._endpoints) == 2 and self.state is not None:
-            self.state.set_latent(self._walk(self.interpolation_panel.steps.value())[index])
+            self.set_latent(self._walk(self.interpolation_panel.steps.value())[index])
 
     def _on_strip(self, seq: int, images: np.ndarray) -> None:
         if seq == self._strip_seq:

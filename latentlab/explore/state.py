@@ -6,13 +6,15 @@ Views observe it through its events and edit it only through its methods; it kno
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from latentlab.explore.attributes import apply_directions
 from latentlab.explore.events import Event
 from latentlab.explore.plane import LatentPlane
 
-__all__ = ["ExploreState", "default_plane"]
+__all__ = ["ExploreState", "Snapshot", "default_plane"]
 
 
 def default_plane(latent_dim: int, reference_latents: np.ndarray | None) -> LatentPlane:
@@ -21,6 +23,21 @@ def default_plane(latent_dim: int, reference_latents: np.ndarray | None) -> Late
     if latent_dim == 2 or reference_latents is None or len(reference_latents) < 2:
         return LatentPlane.axes(latent_dim)
     return LatentPlane.pca(reference_latents)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where an :class:`ExploreState` was: its plane, point, residual and attribute amounts."""
+
+    plane: LatentPlane
+    point: tuple[float, float]
+    residual: np.ndarray
+    amounts: tuple[tuple[str, float], ...]
+
+    def same_as(self, other: Snapshot) -> bool:
+        return (self.plane is other.plane and self.point == other.point
+                and self.amounts == other.amounts
+                and np.array_equal(self.residual, other.residual))
 
 
 class ExploreState:
@@ -86,6 +103,23 @@ class ExploreState:
         self.directions[name] = np.asarray(direction, dtype=np.float64)
         self.amounts[name] = 0.0
         self.amounts_changed.emit(dict(self.amounts))
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.plane, (float(self.point[0]), float(self.point[1])),
+                        self.residual.copy(), tuple(sorted(self.amounts.items())))
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Go back to ``snapshot`` (directions added since keep amount 0)."""
+        if snapshot.plane is not self.plane:
+            self.plane = snapshot.plane
+            self.plane_changed.emit(self.plane)
+        self.point, self.residual = np.array(snapshot.point), snapshot.residual.copy()
+        amounts = dict.fromkeys(self.amounts, 0.0) | {
+            name: amount for name, amount in snapshot.amounts if name in self.amounts}
+        if amounts != self.amounts:
+            self.amounts = amounts
+            self.amounts_changed.emit(dict(amounts))
+        self.point_changed.emit(self.latent)
 
     def set_edit_mask(self, mask: np.ndarray | None) -> None:
         """Limit attribute edits to the latent dimensions where ``mask`` is true (None: all)."""

@@ -167,3 +167,33 @@ def test_presentation_mode_enlarges_text_and_hides_the_model_panel(open_window, 
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
     assert window.centralWidget().font().pointSizeF() == pytest.approx(size)
     assert not window._model_box.isHidden() and not window.menuBar().isHidden()
+
+
+def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(open_window, qtbot,
+                                                                          tiny_vae16_path):
+    window = open_window(tiny_vae16_path)
+    start = window.state.latent.copy()
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.map_view.handleMoved.emit(1.0, 0.5)  # as a drag does
+    qtbot.waitUntil(lambda: window.history.can_undo and not window._checkpoint_timer.isActive(),
+                    timeout=2000)
+    dragged = window.state.latent.copy()
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.mouseClick(window.sample_panel.tiles[3], Qt.MouseButton.LeftButton)
+    sample = window.state.latent.copy()
+    window.choose_plane("axes", "3", "7")
+    assert window.map_controls.kind.currentData() == "axes"
+    for expected, plane_kind in ((sample, "pca"), (dragged, "pca"), (start, "pca")):
+        with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+            qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        np.testing.assert_allclose(window.state.latent, expected, atol=1e-9)
+        assert window.state.plane.kind == plane_kind
+        assert window.map_controls.kind.currentData() == plane_kind
+        assert window.map_view.handle_position() == pytest.approx(tuple(window.state.point))
+    np.testing.assert_array_equal(window.image_view.image(), decode_of(window, start))
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.statusBar().currentMessage() == "Nothing to undo"
+    shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_Z, shift_ctrl)
+    np.testing.assert_allclose(window.state.latent, dragged, atol=1e-9)
