@@ -21,6 +21,7 @@ import numpy as np
 
 from latentlab import resources
 from latentlab.data import DataError, load_image, save_png
+from latentlab.explore.session import SESSION_SUFFIX
 from latentlab.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -91,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, help=summary,
                                    description=summary[0].upper() + summary[1:] + ".")
 
-    sub = command("open", "open the app on MODEL")
-    sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
+    sub = command("open", "open the app on MODEL, or resume a saved session")
+    sub.add_argument("model", metavar="MODEL", help="model file, bundled model name, or "
+                                                    f"session file (*{SESSION_SUFFIX})")
     sub.set_defaults(handler=_cmd_gui)
 
     sub = command("models", "list the bundled models")
@@ -254,7 +256,12 @@ def _metric_text(metric: dict[str, Any] | None) -> str:
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
-    path = None if args.model is None else _resolve_model(args.model)
+    session = None
+    if args.model is not None and args.model.endswith(SESSION_SUFFIX):
+        session = Path(args.model)
+        if not session.is_file():
+            raise CliError(f"{args.model}: no such session file")
+    path = None if args.model is None or session else _resolve_model(args.model)
     if sys.platform.startswith("linux") and not any(
         os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
     ):  # without this check Qt aborts the process with a screenful of advice
@@ -265,7 +272,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CliError(f"cannot start the app ({_one_line(exc)}); the headless commands "
                        f"still work, see '{PROG} --help'") from None
-    return int(run_app(path) or 0)
+    return int(run_app(path, session) or 0)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

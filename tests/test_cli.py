@@ -34,12 +34,13 @@ def photo(path, size=(40, 30), seed=0):
 
 @pytest.fixture
 def fake_app(monkeypatch):
-    """A stand-in for ``latentlab.app`` that records what ``run_app`` was asked to open."""
+    """A stand-in for ``latentlab.app`` that records what ``run_app`` was asked to open: the
+    model path, or ("session", path)."""
     app = types.ModuleType("latentlab.app")
     app.calls = []
 
-    def run_app(model_path):
-        app.calls.append(model_path)
+    def run_app(model_path, session=None):
+        app.calls.append(model_path if session is None else ("session", session))
         return 0
 
     app.run_app = run_app
@@ -72,6 +73,15 @@ def test_open_a_file_or_a_bundled_name(fake_app, tiny_vae_path, bundled):
     assert fake_app.calls == [tiny_vae_path, bundled / "another-vae.safetensors"]
 
 
+def test_open_a_session_file(fake_app, tmp_path, capsys):
+    session = tmp_path / "talk.latentlab-session.json"
+    assert main(["open", str(session)]) == 1
+    assert "no such session file" in one_error_line(capsys.readouterr().err)
+    session.write_text("{}")  # read by the app, which explains what is wrong with it
+    assert main(["open", str(session)]) == 0
+    assert fake_app.calls == [("session", session)]
+
+
 def test_open_an_unknown_model(fake_app, bundled, capsys):
     assert main(["open", "nope"]) == 1
     line = one_error_line(capsys.readouterr().err)
@@ -95,7 +105,7 @@ def test_no_display(fake_app, monkeypatch, capsys):
 
 
 def test_ctrl_c_exits_130_quietly(fake_app, capsys):
-    def interrupted(model_path):
+    def interrupted(model_path, session=None):
         raise KeyboardInterrupt
 
     fake_app.run_app = interrupted
@@ -104,7 +114,7 @@ def test_ctrl_c_exits_130_quietly(fake_app, capsys):
 
 
 def test_unexpected_errors_are_one_line(fake_app, capsys):
-    def broken(model_path):
+    def broken(model_path, session=None):
         raise RuntimeError("boom\nand more")
 
     fake_app.run_app = broken

@@ -17,8 +17,10 @@ def _configure_torch() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
 
 
-def create_main_window(model_path: str | Path | None = None):  # -> MainWindow
-    """The main window opening ``model_path`` (default: the bundled default model).
+def create_main_window(model_path: str | Path | None = None,
+                       session: str | Path | None = None):  # -> MainWindow
+    """The main window opening ``model_path`` (default: the bundled default model), or
+    resuming the session file ``session`` (the default model if it cannot be resumed).
 
     Needs a ``QApplication``; starts no event loop. The model loads on a worker thread: the
     window emits ``modelOpened`` when it is in place, then ``imageDisplayed`` once ``imageView``
@@ -32,17 +34,30 @@ def create_main_window(model_path: str | Path | None = None):  # -> MainWindow
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     _configure_torch()
     window = MainWindow()
-    window.open_model(model_path or default_model_path())
+    if session is not None:
+        window.open_session(session, fallback=default_model_path())
+    else:
+        window.open_model(model_path or default_model_path())
     return window
 
 
-def run_app(model_path: str | Path | None = None) -> int:
-    """Start the GUI and run its event loop; returns the exit code."""
+def run_app(model_path: str | Path | None = None, session: str | Path | None = None) -> int:
+    """Start the GUI and run its event loop; returns the exit code. Closing the window saves
+    the session in the user's configuration folder; started with neither a model nor a
+    session, the app resumes it."""
+    from PySide6.QtCore import QStandardPaths
     from PySide6.QtWidgets import QApplication
+
+    from latentlab.explore.session import SESSION_SUFFIX
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LatentLab")
     app.setOrganizationName("LatentLab")
-    window = create_main_window(model_path)
+    config = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
+    last = Path(config) / f"last{SESSION_SUFFIX}"
+    if model_path is None and session is None and last.is_file():
+        session = last
+    window = create_main_window(model_path, session)
+    window.autosave_path = last
     window.show()
     return app.exec()

@@ -40,12 +40,14 @@ from latentlab.explore.export import export_walk, save_model_copy
 from latentlab.explore.history import History
 from latentlab.explore.interpolate import interpolation_path
 from latentlab.explore.plane import LatentPlane, make_plane
+from latentlab.explore.session import SESSION_SUFFIX, Session, read_session, write_session
 from latentlab.explore.state import ExploreState, default_plane
 from latentlab.modelfile import LoadedModel, load_model
 
 __all__ = ["MainWindow"]
 
 CHECKPOINT_MS = 300  # the point resting this long ends an action that undo goes back over
+SESSION_FILTER = f"LatentLab sessions (*{SESSION_SUFFIX});;All files (*)"
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
 IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
                 "All files (*)")
@@ -115,6 +117,9 @@ class MainWindow(QMainWindow):
         self._user_residuals = np.zeros((0, 0))
         self._shown_plane: LatentPlane | None = None  # the plane the map shows
         self.history: History | None = None
+        self.autosave_path: Path | None = None  # where closing the window saves the session
+        self._fallback: Path | None = None  # the model to open if a session cannot be resumed
+        self._notice = ""  # said in the status bar once the next model is open
         self._checkpoint_timer = QTimer(self)  # a checkpoint once the point rests
         self._checkpoint_timer.setSingleShot(True)
         self._checkpoint_timer.setInterval(CHECKPOINT_MS)
@@ -192,6 +197,17 @@ class MainWindow(QMainWindow):
         images_action.setStatusTip("Encode image files and place them on the map")
         images_action.triggered.connect(self.choose_images)
         file_menu.addAction(images_action)
+        open_session = QAction("Open &session…", self)
+        open_session.setStatusTip("Open a saved session: its model, plane, point, sliders and "
+                                  "interpolation endpoints")
+        open_session.triggered.connect(self.choose_session)
+        file_menu.addAction(open_session)
+        save_session = QAction("Save s&ession…", self)
+        save_session.setShortcut(QKeySequence("Ctrl+S"))
+        save_session.setStatusTip("Save where you are: the model, plane, point, sliders and "
+                                  "interpolation endpoints")
+        save_session.triggered.connect(self.choose_session_file)
+        file_menu.addAction(save_session)
         save_action = QAction("&Save model as…", self)
         save_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
         save_action.setStatusTip("Write the open model, with its attribute directions, to a new "
@@ -293,18 +309,101 @@ class MainWindow(QMainWindow):
     def open_model(self, path: str | Path) -> None:
         """Load ``path`` on the loader thread; the current model stays until it succeeds."""
         self._load_seq += 1
+        self._fallback = None
         path = Path(path)
         self.statusBar().showMessage(f"Opening {path.name}…")
         if self.loaded is None:
             self.image_view.set_placeholder(f"Opening {path.name}…")
-        self._loader.submit(self._load_seq, lambda: load_model(path))
+        self._loader.submit(self._load_seq, lambda: (load_model(path), None))
 
-    def _on_loaded(self, seq: int, loaded: LoadedModel) -> None:
-        if seq == self._load_seq:
-            self._install(loaded)
+    def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
+        """Read a session file and open its model on the loader thread, then go where the
+        session was; if either cannot be read, the current model stays (or, with no model
+        open, the ``fallback`` model opens)."""
+        self._load_seq += 1
+        self._fallback = fallback
+        path = Path(path)
+        self.statusBar().showMessage(f"Opening session {path.name}…")
+
+        def load() -> tuple[LoadedModel, Session]:
+            session = read_session(path)
+            return load_model(session.model), session
+
+        self._loader.submit(self._load_seq, load)
+
+    def choose_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", SESSION_FILTER)
+        if path:
+            self.open_session(path)
+
+    def choose_session_file(self) -> None:
+        """Ask where, then save the session."""
+        if self.state is None or self.loaded.path is None:
+            self.statusBar().showMessage("Nothing to save: open a model with a latent space "
+                                         "from a file first", 5000)
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save session",
+                                              f"{self.loaded.name}{SESSION_SUFFIX}",
+                                              SESSION_FILTER)
+        if path:
+            self.save_session(path)
+
+    def save_session(self, path: str | Path) -> bool:
+        """Write the session to ``path``; False (with a message) when it cannot be saved."""
+        if self.state is None or self.loaded.path is None:
+            return False
+        try:
+            write_session(path, Session.of(self.loaded.path, self.state, self._endpoints))
+        except OSError as exc:
+            self.show_error("Cannot save the session", f"{Path(path).name}: "
+                                                       f"{exc.strerror or exc}")
+            return False
+        self.statusBar().showMessage(f"Saved session {Path(path).name}", 5000)
+        return True
+
+    def _on_loaded(self, seq: int, result: tuple[LoadedModel, Session | None]) -> None:
+        if seq != self._load_seq:
+            return
+        loaded, session = result
+        self._install(loaded)
+        if session is not None:
+            self._resume(session)
+
+    def _resume(self, session: Session) -> None:
+        """Go where ``session`` was in the model just opened."""
+        if self.state is None:
+            self.show_error("Cannot resume the session", "this model has no latent space")
+            return
+        try:
+            session.check_fits(self.loaded.model.latent_dim, list(self.state.directions))
+        except ValueError as exc:
+            self.show_error("Cannot resume the session", f"{exc}; the model is open as it "
+                                                         "starts")
+            return
+        self.state.restore(session.snapshot)
+        self.history = History(self.state)
+        if session.endpoints:
+            names = sorted(session.endpoints)
+            latents = np.stack([session.endpoints[k] for k in names])
+            self.submit_job(ops.decode, latents,
+                            done=lambda images: self._resume_endpoints(names, latents, images))
+        self.statusBar().showMessage(f"Resumed the session in {self.loaded.name}", 5000)
+
+    def _resume_endpoints(self, names: list[str], latents: np.ndarray,
+                          images: np.ndarray) -> None:
+        for name, z, image in zip(names, latents, images, strict=True):
+            self._endpoints[name] = z
+            self.interpolation_panel.set_endpoint(name, image)
+        self._update_strip()
 
     def _on_load_failed(self, seq: int, message: str) -> None:
         if seq != self._load_seq:
+            return
+        if self.loaded is None and self._fallback is not None:
+            fallback = self._fallback
+            self.open_model(fallback)
+            self._notice = f"Could not resume the last session ({message}); opened " \
+                           f"{fallback.stem}"
             return
         self.statusBar().showMessage(f"Could not open model: {message}")
         if self.loaded is None:
@@ -364,7 +463,9 @@ class MainWindow(QMainWindow):
             self.state.move_to(*self.map_view.view_centre())
             self.history = History(self.state)  # from where the model opens
         self.request_samples(self.sample_panel.temperature_value, self.sample_panel.seed.value())
-        self.statusBar().showMessage(f"Opened {loaded.name}", 3000)
+        self.statusBar().showMessage(self._notice or f"Opened {loaded.name}",
+                                     10_000 if self._notice else 3000)
+        self._notice = ""
         self.modelOpened.emit(str(loaded.path))
 
     def _install_latent(self, loaded: LoadedModel) -> None:
@@ -774,6 +875,8 @@ class MainWindow(QMainWindow):
             self.encode_images(images)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.autosave_path is not None:
+            self.save_session(self.autosave_path)
         self.shutdown()
         super().closeEvent(event)
 

@@ -316,3 +316,71 @@ def test_best_layout_wraps_to_make_tiles_largest():
     assert best_layout(8, (32, 32), (300, 300))[1] >= 2
     _, scale = best_layout(64, (32, 32), (40, 40))
     assert 0 < scale < 1  # shrunk to fit, never cut off
+
+
+def test_a_saved_session_resumes_in_a_new_window(open_window, qtbot, attr_model, tmp_path,
+                                                 monkeypatch):
+    from latentlab.app import create_main_window
+
+    window = open_window(attr_model)
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.map_view.handleMoved.emit(0.7, -0.4)
+    window.set_endpoint("A")
+    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
+        with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+            qtbot.mouseClick(window.sample_panel.tiles[2], Qt.MouseButton.LeftButton)
+        window.set_endpoint("B")
+    window.choose_plane("axes", "1", "0")
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.attribute_panel.findChild(QSlider, "attr:smiling").setValue(-50)
+    path = tmp_path / "talk.latentlab-session.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert path.is_file() and "Saved session" in window.statusBar().currentMessage()
+
+    resumed = create_main_window(session=path)
+    qtbot.addWidget(resumed)
+    with qtbot.waitSignal(resumed.stripDisplayed, timeout=10_000):
+        resumed.show()
+    np.testing.assert_allclose(resumed.state.latent, window.state.latent, atol=1e-12)
+    assert resumed.state.amounts == {"smiling": -0.5, "eyes_open": 0.0}
+    assert resumed.attribute_panel.findChild(QSlider, "attr:smiling").value() == -50
+    assert resumed.state.plane.kind == "axes"
+    assert resumed.map_controls.kind.currentData() == "axes"
+    assert resumed.map_view.getPlotItem().getAxis("bottom").labelText == "z1"
+    np.testing.assert_allclose(resumed.interpolation_panel.strip_images(),
+                               window.interpolation_panel.strip_images(), atol=1e-6)
+    assert not resumed.history.can_undo  # the session is where undo starts
+    resumed.close()
+
+
+def test_a_session_that_cannot_be_resumed(open_window, qtbot, attr_model, tiny_vae16_path,
+                                          tmp_path):
+    from latentlab.app import create_main_window
+
+    window = open_window(attr_model)
+    good = tmp_path / "good.latentlab-session.json"
+    assert window.save_session(good)
+    bad = tmp_path / "bad.latentlab-session.json"
+    bad.write_text('{"format": "latentlab-session", "version": 1}')
+    with qtbot.waitSignal(window.openFailed, timeout=5000):
+        window.open_session(bad)
+    box = window.findChild(QMessageBox, "errorBox")
+    assert box.isVisible() and "names no model file" in box.text()
+    assert window.loaded.path == attr_model  # the open model stays
+    box.close()
+    # a session of a 2-D latent cannot resume in a 16-D model: the model opens as it starts
+    text = good.read_text().replace(str(attr_model.resolve()), str(tiny_vae16_path.resolve()))
+    good.write_text(text)
+    with qtbot.waitSignal(window.modelOpened, timeout=5000):
+        window.open_session(good)
+    assert window.loaded.path == tiny_vae16_path.resolve()
+    assert "latent of size 2, this model has 16" in window._error_box.text()
+    window._error_box.close()
+    # nothing open yet and the session is gone: the fallback model opens instead
+    fresh = create_main_window(session=tmp_path / "gone.latentlab-session.json")
+    qtbot.addWidget(fresh)
+    with qtbot.waitSignal(fresh.modelOpened, timeout=10_000):
+        fresh.show()
+    assert "Could not resume the last session" in fresh.statusBar().currentMessage()
+    fresh.close()

@@ -1,0 +1,150 @@
+"""Sessions: where the user was in a model's latent space, saved as JSON and read back.
+
+A session file (``*.latentlab-session.json``) holds the model file's path, the map's plane, the
+current point and its residual, the attribute amounts and the interpolation endpoints. It is
+untrusted input like any file: it is read with a size limit, every value is checked, and a
+session that does not fit the model it names (another latent size, say) is refused with a
+message instead of half applied.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latentlab.explore.plane import PLANE_KINDS, LatentPlane
+from latentlab.explore.state import ExploreState, Snapshot
+from latentlab.fileio import atomic_write_bytes
+
+__all__ = ["SESSION_SUFFIX", "Session", "SessionError", "read_session", "write_session"]
+
+SESSION_SUFFIX = ".latentlab-session.json"
+FORMAT = "latentlab-session"
+VERSION = 1
+MAX_BYTES = 64 * 2**20
+
+
+class SessionError(ValueError):
+    """A session file cannot be used; the message says why in one line."""
+
+
+@dataclass
+class Session:
+    """A model file and where the user was in its latent space."""
+
+    model: Path
+    snapshot: Snapshot
+    endpoints: dict[str, np.ndarray] = field(default_factory=dict)  # "A"/"B" -> latent D
+
+    @classmethod
+    def of(cls, model: Path, state: ExploreState,
+           endpoints: dict[str, np.ndarray]) -> Session:
+        return cls(Path(model).resolve(), state.snapshot(), dict(endpoints))
+
+    def check_fits(self, latent_dim: int, directions: list[str]) -> None:
+        """Raise SessionError unless the session fits a model of ``latent_dim`` with these
+        attribute ``directions``."""
+        sizes = {self.snapshot.plane.dim, len(self.snapshot.residual),
+                 *(len(z) for z in self.endpoints.values())}
+        if sizes != {latent_dim}:
+            raise SessionError(f"the session is for a latent of size {min(sizes)}, this model "
+                               f"has {latent_dim}")
+        unknown = sorted({name for name, _ in self.snapshot.amounts} - set(directions))
+        if unknown:
+            raise SessionError(f"the model has no attribute direction {unknown[0]!r}")
+
+
+def write_session(path: str | Path, session: Session) -> None:
+    """Write ``session`` as JSON, atomically."""
+    snap, plane = session.snapshot, session.snapshot.plane
+    document = {
+        "format": FORMAT, "version": VERSION, "model": str(session.model),
+        "plane": {"name": plane.name, "kind": plane.kind, "axis_labels": list(plane.axis_labels),
+                  "origin": plane.origin.tolist(), "u": plane.u.tolist(), "v": plane.v.tolist()},
+        "point": list(snap.point), "residual": snap.residual.tolist(),
+        "amounts": dict(snap.amounts),
+        "endpoints": {k: np.asarray(v, dtype=np.float64).tolist()
+                      for k, v in session.endpoints.items()},
+    }
+    atomic_write_bytes(Path(path), json.dumps(document).encode())
+
+
+def read_session(path: str | Path) -> Session:
+    """Read and check a session file; raises SessionError with a one-line reason."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise SessionError(f"{path.name}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > MAX_BYTES:
+        raise SessionError(f"{path.name}: larger than {MAX_BYTES // 2**20} MiB")
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise SessionError(f"{path.name}: not a LatentLab session (not JSON)") from None
+    try:
+        return _parse(document)
+    except SessionError as exc:
+        raise SessionError(f"{path.name}: {exc}") from None
+
+
+def _parse(document: Any) -> Session:
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise SessionError("not a LatentLab session")
+    if document.get("version") != VERSION:
+        raise SessionError(f"session version {document.get('version')!r} is not supported")
+    model = document.get("model")
+    if not isinstance(model, str) or not model:
+        raise SessionError("it names no model file")
+    plane = document.get("plane")
+    if not isinstance(plane, dict):
+        raise SessionError("the plane is missing")
+    origin, u, v = (_vector(plane.get(key), f"plane {key}") for key in ("origin", "u", "v"))
+    if not len(origin) == len(u) == len(v) >= 2:
+        raise SessionError("the plane's vectors differ in size")
+    if abs(u @ u - 1) > 1e-6 or abs(v @ v - 1) > 1e-6 or abs(u @ v) > 1e-6:
+        raise SessionError("the plane's directions are not orthonormal")
+    labels = plane.get("axis_labels")
+    if not (isinstance(labels, list) and len(labels) == 2
+            and all(isinstance(x, str) for x in labels)):
+        raise SessionError("the plane's axis labels are not two strings")
+    kind, name = plane.get("kind"), plane.get("name")
+    if kind not in ("", *PLANE_KINDS) or not isinstance(name, str):
+        raise SessionError("the plane's kind or name is not valid")
+    point = _vector(document.get("point"), "point")
+    if len(point) != 2:
+        raise SessionError("the point is not two numbers")
+    amounts = document.get("amounts")
+    if not isinstance(amounts, dict) or not all(
+            isinstance(k, str) and _finite(a) for k, a in amounts.items()):
+        raise SessionError("the attribute amounts are not names with numbers")
+    endpoints = document.get("endpoints")
+    if not isinstance(endpoints, dict) or not set(endpoints) <= {"A", "B"}:
+        raise SessionError("the endpoints are not A and B")
+    snapshot = Snapshot(
+        LatentPlane(origin, u, v, name, (labels[0], labels[1]), kind),
+        (float(point[0]), float(point[1])), _vector(document.get("residual"), "residual"),
+        tuple(sorted((k, float(a)) for k, a in amounts.items())))
+    return Session(Path(model), snapshot,
+                   {k: _vector(z, f"endpoint {k}") for k, z in endpoints.items()})
+
+
+def _finite(x: Any) -> bool:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _vector(values: Any, what: str) -> np.ndarray:
+    if not isinstance(values, list) or not all(_finite(x) for x in values):
+        raise SessionError(f"the {what} is not a list of finite numbers")
+    return np.array(values, dtype=np.float64)

@@ -1,0 +1,103 @@
+"""Session files: a round trip, and every way one can be bad."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from latentlab.explore.plane import LatentPlane, make_plane
+from latentlab.explore.session import Session, SessionError, read_session, write_session
+from latentlab.explore.state import ExploreState
+
+
+@pytest.fixture
+def session(tmp_path):
+    rng = np.random.default_rng(0)
+    directions = {"smile": rng.normal(size=6), "glasses": rng.normal(size=6)}
+    state = ExploreState(LatentPlane.pca(rng.normal(size=(40, 6))), directions)
+    state.move_to(0.5, -1.25)
+    state.set_plane(make_plane("attributes", "smile", "glasses", current=state.latent,
+                               directions=directions))
+    state.set_amount("smile", 1.5)
+    endpoints = {"A": rng.normal(size=6), "B": rng.normal(size=6)}
+    return Session.of(tmp_path / "model.safetensors", state, endpoints), state
+
+
+def test_a_session_comes_back_as_it_was(session, tmp_path):
+    saved, state = session
+    path = tmp_path / "s.latentlab-session.json"
+    write_session(path, saved)
+    read = read_session(path)
+    assert read.model == saved.model and read.model.is_absolute()
+    restored = ExploreState(LatentPlane.axes(6), state.directions)
+    restored.restore(read.snapshot)
+    np.testing.assert_allclose(restored.latent, state.latent, atol=1e-12)
+    assert restored.plane.kind == "attributes"
+    assert restored.plane.axis_labels == ("smile", "glasses")
+    assert restored.amounts == {"smile": 1.5, "glasses": 0.0}
+    for k in "AB":
+        np.testing.assert_array_equal(read.endpoints[k], saved.endpoints[k])
+    read.check_fits(6, ["glasses", "smile"])
+    with pytest.raises(SessionError, match="latent of size 6, this model has 8"):
+        read.check_fits(8, ["glasses", "smile"])
+    with pytest.raises(SessionError, match="no attribute direction 'smile'"):
+        read.check_fits(6, ["glasses"])
+
+
+def edit(document, dotted, value):
+    *parents, last = dotted.split(".")
+    for key in parents:
+        document = document[key]
+    if value is KeyError:
+        del document[last]
+    else:
+        document[last] = value
+
+
+BAD = {
+    "format": ("format", "notebook", "not a LatentLab session"),
+    "version": ("version", 2, "session version 2 is not supported"),
+    "no-model": ("model", KeyError, "names no model file"),
+    "plane-missing": ("plane", KeyError, "the plane is missing"),
+    "origin-nan": ("plane.origin", [float("nan")] * 6, "plane origin is not a list of finite"),
+    "origin-huge-int": ("plane.origin", [10**400] * 6, "plane origin is not a list of finite"),
+    "u-short": ("plane.u", [1.0, 0.0], "vectors differ in size"),
+    "u-not-unit": ("plane.u", [2.0, 0, 0, 0, 0, 0], "not orthonormal"),
+    "labels": ("plane.axis_labels", ["x"], "axis labels are not two strings"),
+    "kind": ("plane.kind", "spiral", "kind or name is not valid"),
+    "point": ("point", [1.0], "the point is not two numbers"),
+    "point-strings": ("point", ["1", "2"], "point is not a list of finite numbers"),
+    "amounts": ("amounts", {"smile": "lots"}, "amounts are not names with numbers"),
+    "amounts-bool": ("amounts", {"smile": True}, "amounts are not names with numbers"),
+    "endpoints": ("endpoints", {"C": [0.0] * 6}, "endpoints are not A and B"),
+    "residual": ("residual", None, "residual is not a list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_bad_session_is_refused_with_one_line(session, tmp_path, case):
+    path = tmp_path / "s.latentlab-session.json"
+    write_session(path, session[0])
+    document = json.loads(path.read_text())
+    key, value, message = BAD[case]
+    edit(document, key, value)
+    path.write_text(json.dumps(document))
+    with pytest.raises(SessionError, match=message) as info:
+        read_session(path)
+    assert str(info.value).startswith("s.latentlab-session.json: ")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe not text", "not JSON"), (b"[1, 2", "not JSON"), (b"[]", "not a LatentLab"),
+    (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+])
+def test_files_that_are_not_sessions(tmp_path, content, message):
+    path = tmp_path / "x.latentlab-session.json"
+    path.write_bytes(content)
+    with pytest.raises(SessionError, match=message):
+        read_session(path)
+    with pytest.raises(SessionError, match="cannot read it"):
+        read_session(tmp_path / "missing.json")
