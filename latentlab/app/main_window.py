@@ -459,6 +459,7 @@ class MainWindow(QMainWindow):
         self.info_panel.show_model(loaded)
         self.setWindowTitle(f"LatentLab — {loaded.name}")
         self.sample_panel.set_enabled("sample" in model.capabilities)
+        self.sample_panel.set_temperature(model.default_temperature)
         if has_latent:
             self.state.move_to(*self.map_view.view_centre())
             self.history = History(self.state)  # from where the model opens

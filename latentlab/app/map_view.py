@@ -226,8 +226,10 @@ class MapView(pg.PlotWidget):
             self.markers.append(marker)
 
     def fit_view(self, points: np.ndarray) -> None:
+        """Show the middle 98% of ``points`` on each axis: a few outliers (a flow's latents
+        have some) would otherwise shrink the bulk, and the handle starts at the centre."""
         if len(points):
-            low, high = points.min(axis=0), points.max(axis=0)
+            low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
         else:
             low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
         pad = 0.08 * max(float((high - low).max()), 1e-3)

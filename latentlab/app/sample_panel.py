@@ -86,6 +86,10 @@ class SamplePanel(QWidget):
     def temperature_value(self) -> float:
         return self.temperature.value() / 100
 
+    def set_temperature(self, temperature: float) -> None:
+        """Show ``temperature`` without requesting samples."""
+        self.temperature.setValue(round(100 * temperature))
+
     def _update_temperature_label(self) -> None:
         self.temperature_label.setText(f"{self.temperature_value:.2f}")
 

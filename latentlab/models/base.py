@@ -149,6 +149,7 @@ class GenerativeModel(nn.Module):
     config_class: ClassVar[type]
     capabilities: ClassVar[frozenset[str]]
     metric_name: ClassVar[str]  # what log_prob measures, e.g. "IWAE bound"
+    default_temperature: ClassVar[float] = 1.0  # the app samples at this temperature at first
 
     def __init__(self, config: Any) -> None:
         super().__init__()

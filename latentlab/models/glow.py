@@ -86,6 +86,7 @@ class Glow(FlowModel):
 
     family = "glow"
     config_class = GlowConfig
+    default_temperature = 0.7  # the paper's samples use T = 0.7 (§5, Fig. 8): fewer artefacts
 
     def __init__(self, config: GlowConfig) -> None:
         super().__init__(config)
