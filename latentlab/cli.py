@@ -297,7 +297,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
               .rstrip())
-    print(f"* the default model, opened when '{PROG}' starts without arguments")
+    print(f"* the default model, opened when '{PROG}' starts without arguments and has no "
+          "session to resume")
     return 1 if failed else 0
 
 
