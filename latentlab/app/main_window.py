@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -31,6 +31,7 @@ from latentlab.app.info_panel import InfoPanel
 from latentlab.app.interpolation_panel import InterpolationPanel
 from latentlab.app.map_controls import BY_LABEL, MapControls
 from latentlab.app.map_view import MapView
+from latentlab.app.menus import build_menus
 from latentlab.app.sample_panel import ROWS, SamplePanel
 from latentlab.app.worker import ModelWorker, Worker
 from latentlab.data.folder import IMAGE_SUFFIXES
@@ -180,78 +181,10 @@ class MainWindow(QMainWindow):
         main.setSizes([220, 620, 420])
         self.setCentralWidget(main)
         self.statusBar().setObjectName("statusBar")
-        self._build_actions()
+        self.presentation_action = build_menus(self)
         self.resize(1280, 760)
 
     # -- actions -------------------------------------------------------------------------------
-
-    def _build_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open model…", self)
-        open_action.setShortcut(QKeySequence.StandardKey.Open)
-        open_action.setStatusTip("Open a LatentLab model file (.safetensors)")
-        open_action.triggered.connect(self.choose_model)
-        file_menu.addAction(open_action)
-        images_action = QAction("Open &images to encode…", self)
-        images_action.setShortcut(QKeySequence("Ctrl+I"))
-        images_action.setStatusTip("Encode image files and place them on the map")
-        images_action.triggered.connect(self.choose_images)
-        file_menu.addAction(images_action)
-        open_session = QAction("Open &session…", self)
-        open_session.setStatusTip("Open a saved session: its model, plane, point, sliders and "
-                                  "interpolation endpoints")
-        open_session.triggered.connect(self.choose_session)
-        file_menu.addAction(open_session)
-        save_session = QAction("Save s&ession…", self)
-        save_session.setShortcut(QKeySequence("Ctrl+S"))
-        save_session.setStatusTip("Save where you are: the model, plane, point, sliders and "
-                                  "interpolation endpoints")
-        save_session.triggered.connect(self.choose_session_file)
-        file_menu.addAction(save_session)
-        save_action = QAction("&Save model as…", self)
-        save_action.setShortcut(QKeySequence("Ctrl+Shift+S"))
-        save_action.setStatusTip("Write the open model, with its attribute directions, to a new "
-                                 "file")
-        save_action.triggered.connect(self.save_model_copy)
-        file_menu.addAction(save_action)
-        export_action = QAction("&Export interpolation…", self)
-        export_action.setShortcut(QKeySequence("Ctrl+E"))
-        export_action.triggered.connect(lambda: self.export_walk("png"))
-        file_menu.addAction(export_action)
-        file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        sample_menu = self.menuBar().addMenu("&Sample")
-        resample = QAction("&New samples", self)
-        resample.setShortcut(Qt.Key.Key_Space)
-        resample.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        resample.triggered.connect(self.sample_panel.resample)
-        sample_menu.addAction(resample)
-        self.addAction(resample)
-        QShortcut(QKeySequence("Ctrl+W"), self, activated=self.close)
-        edit_menu = self.menuBar().addMenu("&Edit")
-        undo = QAction("&Undo", self)
-        undo.setShortcut(QKeySequence("Ctrl+Z"))
-        undo.setStatusTip("Go back to where the current point was before the last action")
-        undo.triggered.connect(self.undo)
-        redo = QAction("&Redo", self)
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        redo.triggered.connect(self.redo)
-        for action in (undo, redo):
-            edit_menu.addAction(action)
-            self.addAction(action)
-        view_menu = self.menuBar().addMenu("&View")
-        self.presentation_action = QAction("&Presentation mode", self, checkable=True)
-        self.presentation_action.setShortcut(QKeySequence("F11"))
-        self.presentation_action.setStatusTip("Full screen, large text, the model panel hidden; "
-                                              "arrow keys move the point (F11 or Esc to leave)")
-        self.presentation_action.toggled.connect(self.set_presentation)
-        view_menu.addAction(self.presentation_action)
-        self.addAction(self.presentation_action)  # works while the menu bar is hidden
-        leave = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        leave.activated.connect(lambda: self.presentation_action.setChecked(False))
 
     def _checkpoint(self) -> None:
         if self.history is not None:
