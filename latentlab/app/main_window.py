@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QMainWindow,
     QMessageBox,
-    QProgressDialog,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -29,6 +27,7 @@ from latentlab.app.family_panels import FAMILY_PANELS
 from latentlab.app.image_view import ImageView
 from latentlab.app.info_panel import InfoPanel
 from latentlab.app.interpolation_panel import InterpolationPanel
+from latentlab.app.jobs import JobRunner
 from latentlab.app.map_controls import BY_LABEL, MapControls
 from latentlab.app.map_view import MapView
 from latentlab.app.menus import build_menus
@@ -52,20 +51,6 @@ SESSION_FILTER = f"LatentLab sessions (*{SESSION_SUFFIX});;All files (*)"
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
 IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
                 "All files (*)")
-
-
-@dataclass
-class Job:
-    """What to do with the outcome of one job on the model worker (GUI thread): ``done`` gets
-    the result; ``progressed`` each progress fraction; ``previewed`` each partial result;
-    ``ended`` the message when it failed or was cancelled. A ``watched`` job's failure is
-    shown in a dialog (the user is waiting for it)."""
-
-    done: Callable[[Any], None]
-    progressed: Callable[[float], None] | None = None
-    previewed: Callable[[Any], None] | None = None
-    ended: Callable[[str], None] | None = None
-    watched: bool = False
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -108,7 +93,7 @@ class MainWindow(QMainWindow):
         self._load_seq = 0
         self._sample_seq = 0
         self._shown_seq = 0
-        self._jobs: dict[int, Job] = {}
+        self.jobs = JobRunner(self, self._next_seq)
         self._sample_latents: np.ndarray | None = None
         self._sample_images: np.ndarray | None = None
         self._decode_ms = 0.0
@@ -360,15 +345,10 @@ class MainWindow(QMainWindow):
             self.worker.shutdown()
             self.worker.deleteLater()
         self.loaded = loaded
-        self._jobs.clear()
         self._sample_latents = None
         self.worker = ModelWorker(loaded)
         self.worker.decoded.connect(self._on_decoded)
-        self.worker.finished.connect(self._on_job_finished)
-        self.worker.failed.connect(self._on_job_failed)
-        self.worker.progressed.connect(self._on_job_progressed)
-        self.worker.previewed.connect(self._on_job_previewed)
-        self.worker.cancelled.connect(self._on_job_cancelled)
+        self.jobs.attach(self.worker)
         self._user = None
         self.history = None
         self._endpoints.clear()
@@ -571,81 +551,19 @@ class MainWindow(QMainWindow):
         elif self._sample_images is not None:
             self.show_image(self._sample_images[index])
 
-    # -- jobs on the model worker --------------------------------------------------------------
+    # -- jobs on the model worker (see JobRunner) ------------------------------------------------
 
-    def submit_job(self, job: Callable[..., Any], *args: Any, done: Callable[[Any], None],
-                   progressed: Callable[[float], None] | None = None,
-                   previewed: Callable[[Any], None] | None = None,
-                   ended: Callable[[str], None] | None = None, watched: bool = False) -> int:
-        """Run ``job(model, *args)`` on the model worker; the callbacks (see :class:`Job`) run
-        on the GUI thread. Returns the job's number, for :meth:`cancel_job`."""
-        seq = self._next_seq()
-        self._jobs[seq] = Job(done, progressed, previewed, ended, watched)
-        self.worker.submit_model_job(seq, job, *args)
-        return seq
+    def submit_job(self, job: Callable[..., Any], *args: Any, **callbacks: Any) -> int:
+        """Run ``job(model, *args)`` on the model worker: :meth:`JobRunner.submit`."""
+        return self.jobs.submit(job, *args, **callbacks)
 
     def cancel_job(self, seq: int) -> None:
-        """Ask job ``seq`` to stop at its next step; its ``ended`` callback says when it has."""
-        if self.worker is not None:
-            self.worker.cancel(seq)
-
-    def _on_job_finished(self, seq: int, result: Any) -> None:
-        job = self._jobs.pop(seq, None)
-        if job is not None:
-            job.done(result)
-
-    def _on_job_failed(self, seq: int, message: str) -> None:
-        job = self._jobs.pop(seq, None)
-        if job is not None and job.ended is not None:
-            job.ended(message)
-        if job is not None and job.watched:  # a job the user is waiting for: say so clearly
-            self.show_error("The job failed", message)
-            self.jobEnded.emit(message)
-        self.statusBar().showMessage(f"Error: {message}")
-
-    def _on_job_progressed(self, seq: int, fraction: float) -> None:
-        job = self._jobs.get(seq)
-        if job is not None and job.progressed is not None:
-            job.progressed(fraction)
-
-    def _on_job_previewed(self, seq: int, partial: Any) -> None:
-        job = self._jobs.get(seq)
-        if job is not None and job.previewed is not None:
-            job.previewed(partial)
-
-    def _on_job_cancelled(self, seq: int) -> None:
-        job = self._jobs.pop(seq, None)
-        if job is not None and job.ended is not None:
-            job.ended("cancelled")
-        self.statusBar().showMessage("Cancelled; nothing was changed", 5000)
-        self.jobEnded.emit("cancelled")
+        self.jobs.cancel(seq)
 
     def run_long_job(self, title: str, done: Callable[[Any], None],
                      job: Callable[..., Any], *args: Any) -> int:
-        """Run generator ``job(model, *args)`` on the worker behind a progress dialog that can
-        cancel it; ``done(result)`` gets the result."""
-        dialog = QProgressDialog(title, "Cancel", 0, 100, self)
-        dialog.setObjectName("progressDialog")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(400)
-        dialog.setValue(0)
-
-        def close() -> None:
-            dialog.reset()
-            dialog.deleteLater()
-
-        def finish(result: Any) -> None:
-            close()
-            done(result)
-
-        def progress(fraction: float) -> None:
-            if not dialog.wasCanceled():
-                dialog.setValue(round(100 * fraction))
-
-        seq = self.submit_job(job, *args, done=finish, progressed=progress,
-                              ended=lambda _message: close(), watched=True)
-        dialog.canceled.connect(lambda: self.cancel_job(seq))
-        return seq
+        """Run a generator job behind a progress dialog: :meth:`JobRunner.run_long`."""
+        return self.jobs.run_long(title, done, job, *args)
 
     # -- the user's images ---------------------------------------------------------------------
 

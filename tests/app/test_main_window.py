@@ -197,3 +197,24 @@ def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(open_win
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.keyClick(window, Qt.Key.Key_Z, shift_ctrl)
     np.testing.assert_allclose(window.state.latent, dragged, atol=1e-9)
+
+
+def test_job_callbacks_run_on_the_gui_thread(open_window, qtbot, tiny_vae_path):
+    from PySide6.QtCore import QThread
+    from PySide6.QtWidgets import QApplication
+
+    window = open_window(tiny_vae_path)
+    threads = []
+
+    def steps(_model):
+        yield 0.5, "partial"
+        return "done"
+
+    def note(*_args):
+        threads.append(QThread.currentThread())
+
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):  # any signal after the job
+        window.submit_job(steps, done=note, progressed=note, previewed=note)
+        window.map_view.handleMoved.emit(0.1, 0.1)
+    qtbot.waitUntil(lambda: len(threads) == 3, timeout=5000)
+    assert all(thread is QApplication.instance().thread() for thread in threads)
