@@ -51,6 +51,13 @@ def test_the_headless_cli_does_not_import_qt():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_the_cli_answers_help_without_loading_torch():
+    """`latentlab --help` and argument errors answer at once: torch loads only in commands."""
+    code = "import sys, latentlab.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_nothing_unpickles():
     bad = []
     for path in SOURCES:
