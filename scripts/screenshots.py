@@ -5,7 +5,8 @@
 Writes main-window.png, smile-2.png, smile+0.png, smile+2.png (a face loaded from a file moved
 along "smiling"), interpolation-faces.png (a walk between two loaded faces) and
 attribute-plane.png (the map on the plane of "smiling" and "glasses", its reference faces
-coloured by how much they smile). Without a display it
+coloured by how much they smile) and vae-panel.png (the VAE's posterior panel). Without a
+display it
 renders offscreen, where fonts may differ.
 """
 
@@ -25,6 +26,7 @@ from PySide6.QtCore import QEventLoop, QTimer, SignalInstance  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSlider  # noqa: E402
 
 from latentlab.app import create_main_window  # noqa: E402
+from latentlab.resources import bundled_models  # noqa: E402
 
 FACES = [ROOT / "resources" / "images" / f"face-{i}.png" for i in (1, 4)]
 
@@ -88,6 +90,19 @@ def main() -> int:
     window.tabs.setCurrentWidget(window.sample_panel)
     wait_for(window.imageDisplayed, lambda: window.state.move_to(2.5, 2.5))
     window.grab().save(str(args.out / "attribute-plane.png"))
+
+    # the VAE's own panel: the ELBO of a sample split into its terms, the KL of each dimension
+    wait_for(window.samplesDisplayed,
+             lambda: window.open_model(bundled_models()["vae-digits-latent16"]))
+    wait_for(window.imageDisplayed, lambda: window.sample_panel.tiles[5].click())
+    panel = window.family_panel
+    loop = QEventLoop()
+    QTimer.singleShot(0, panel.source.use_current_image)
+    while panel.report is None:
+        QTimer.singleShot(50, loop.quit)
+        loop.exec()
+    wait_for(window.imageDisplayed, lambda: window.state.move_to(*window.state.point))
+    window.grab().save(str(args.out / "vae-panel.png"))
     window.close()
     print(f"screenshots written to {args.out}")
     return 0

@@ -1,5 +1,6 @@
 """The base of the panels that only one family's models have (GMM components and EM, PixelRNN
-painting, GAN inversion). The main window shows one, as its first tab, for models of its family.
+painting, GAN inversion, the VAE's posterior). The main window shows one, as its first tab,
+for models of its family.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QEvent, QPointF
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from latentlab.app import gmm_panel
 from latentlab.app.automation import send_mouse
@@ -94,9 +94,28 @@ def test_the_panel_leaves_with_its_family(gmm_window, qtbot, tiny_vae_path):
     window, panel = gmm_window
     with qtbot.waitSignal(window.modelOpened, timeout=10_000):
         window.open_model(tiny_vae_path)
-    assert window.family_panel is None
+    assert window.family_panel is not panel and window.family_panel.title == "Posterior"
     assert window.tabs.indexOf(panel) == -1
-    assert "Mixture" not in [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert "Mixture" not in titles and titles[0] == "Posterior"
+
+
+def test_the_vae_panel_splits_the_elbo_and_shows_the_kl_of_each_dimension(open_window, qtbot):
+    window = open_window(bundled_models()["vae-digits-latent16"])
+    panel = window.family_panel
+    assert panel.objectName() == "posteriorPanel" and window.tabs.currentWidget() is panel
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.mouseClick(window.sample_panel.tiles[0], Qt.MouseButton.LeftButton)
+    panel.findChild(QPushButton, "useCurrentImage").click()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=5000)
+    report = panel.report
+    assert report.elbo == pytest.approx(report.reconstruction - report.kl)
+    assert report.kl == pytest.approx(report.kl_per_dim.sum(), rel=1e-5)
+    assert f"KL(q(z|x) ‖ p(z)): {report.kl:.1f} nats" in panel.terms.text()
+    heights = panel.image_bars.opts["height"]
+    np.testing.assert_allclose(heights, report.kl_per_dim)
+    # the bundled 16-D VAE uses 6 of its dimensions (measured): the others carry no KL
+    assert "dimensions in use: 6 of 16" in panel.terms.text()
 
 
 @pytest.fixture

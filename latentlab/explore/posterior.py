@@ -1,0 +1,55 @@
+"""What a VAE makes of one image: the two terms of its ELBO and how much of the KL each latent
+dimension carries, beside the same per dimension averaged over the reference set. Dimensions
+that carry no KL on average are ones the VAE does not use ("inactive units", Burda, Grosse &
+Salakhutdinov 2016, §5.2): their posterior is the prior whatever the image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from latentlab.models.base import to_levels
+from latentlab.models.vae import VAE
+
+__all__ = ["PosteriorReport", "posterior_report"]
+
+
+@dataclass
+class PosteriorReport:
+    reconstruction: float  # E_q[log p(x|z)] in nats, by Monte Carlo over ``samples`` draws
+    kl: float  # KL(q(z|x) || N(0, I)) in nats, exact
+    kl_per_dim: np.ndarray  # D: that KL dimension by dimension
+    reference_kl_per_dim: np.ndarray | None  # D: the mean over the reference images
+    mean: np.ndarray  # D: the posterior mean (the encoding) ...
+    std: np.ndarray  # D: ... and standard deviation
+
+    @property
+    def elbo(self) -> float:
+        return self.reconstruction - self.kl
+
+
+def _kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)  # closed form, N, D
+
+
+@torch.inference_mode()
+def posterior_report(model: VAE, image: np.ndarray, reference: np.ndarray | None = None,
+                     samples: int = 64, seed: int = 0) -> PosteriorReport:
+    """The report for ``image`` (``C,H,W`` in [0, 1]); ``reference`` (``N,C,H,W`` in [0, 1])
+    gives the average KL per dimension. Deterministic for a ``seed``."""
+    x = torch.as_tensor(image, dtype=torch.float32)[None]
+    mu, logvar = model.posterior(x)
+    std = (0.5 * logvar).exp()
+    generator = torch.Generator().manual_seed(seed)
+    z = mu + std * torch.randn(samples, mu.shape[1], generator=generator)
+    levels = to_levels(x, model.levels).expand(samples, *x.shape[1:])
+    reconstruction = model.log_likelihood(levels, z).mean().item()
+    kl = _kl_per_dim(mu, logvar)[0]
+    reference_kl = None
+    if reference is not None and len(reference):
+        ref_mu, ref_logvar = model.posterior(torch.as_tensor(reference, dtype=torch.float32))
+        reference_kl = _kl_per_dim(ref_mu, ref_logvar).mean(0).double().numpy()
+    return PosteriorReport(reconstruction, kl.sum().item(), kl.double().numpy(), reference_kl,
+                           mu[0].double().numpy(), std[0].double().numpy())

@@ -1,0 +1,33 @@
+"""The VAE's ELBO split and the KL of each latent dimension."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import make_tiny_vae
+
+from latentlab.explore.posterior import posterior_report
+
+
+def test_the_report_adds_up_and_follows_its_seed():
+    model = make_tiny_vae(latent_dim=4, seed=3).eval()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 17, size=(10, 1, 8, 8)) / 16
+    report = posterior_report(model, images[0], images)
+    x = torch.from_numpy(images[:1]).float()
+    with torch.no_grad():
+        mu, logvar = model.posterior(x)
+        closed_form_kl = model.elbo_terms(x)[1].item()  # its KL does not depend on the draw
+    assert report.kl == pytest.approx(closed_form_kl, rel=1e-5)
+    assert report.kl == pytest.approx(report.kl_per_dim.sum(), rel=1e-6)
+    np.testing.assert_allclose(report.mean, mu[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(report.std, (0.5 * logvar[0]).exp().numpy(), rtol=1e-6)
+    assert report.reference_kl_per_dim.shape == (4,) and (report.reference_kl_per_dim >= 0).all()
+    again = posterior_report(model, images[0], images)
+    assert again.reconstruction == report.reconstruction  # the same draws for the same seed
+    assert posterior_report(model, images[0], seed=1).reconstruction != report.reconstruction
+    with torch.no_grad():  # Monte Carlo ELBO close to a 4096-draw estimate of it
+        many = np.mean([model.elbo(x).item() for _ in range(4096)])
+    assert report.elbo == pytest.approx(many, abs=0.05 * abs(many))
+    assert posterior_report(model, images[0]).reference_kl_per_dim is None
