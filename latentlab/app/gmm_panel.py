@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from latentlab.app.charts import panel_chart
 from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
@@ -106,13 +107,7 @@ class GMMPanel(FamilyPanel):
         self.progress.setRange(0, 100)
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
-        self.curve_view = pg.PlotWidget()
-        self.curve_view.setObjectName("gmmCurve")
-        self.curve_view.setBackground("w")
-        self.curve_view.setLabel("bottom", "EM iteration")
-        self.curve_view.setLabel("left", "log p (nats)")
-        self.curve_view.setMouseEnabled(False, False)
-        self.curve_view.setMinimumHeight(110)
+        self.curve_view = panel_chart("gmmCurve", "EM iteration", "log p (nats)", 110)
         self.curve = self.curve_view.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o",
                                           symbolSize=4, symbolBrush="#1f77b4")
         self.fit_label = QLabel("")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from latentlab.app.charts import panel_chart
 from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_source import ImageSource
 from latentlab.app.qimage import to_qpixmap
@@ -60,14 +61,8 @@ class InversionPanel(FamilyPanel):
         self.progress.setObjectName("inversionProgress")
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
-        self.curve_view = pg.PlotWidget()
-        self.curve_view.setObjectName("inversionCurve")
-        self.curve_view.setBackground("w")
-        self.curve_view.setLabel("bottom", "step")
-        self.curve_view.setLabel("left", "MSE")
+        self.curve_view = panel_chart("inversionCurve", "step", "MSE")
         self.curve_view.setLogMode(False, True)
-        self.curve_view.setMouseEnabled(False, False)
-        self.curve_view.setMinimumHeight(100)
         self.curve = self.curve_view.plot([], [], pen=pg.mkPen("#d62728", width=2))
         self.label = QLabel("Choose an image to invert")
         self.label.setObjectName("inversionLabel")

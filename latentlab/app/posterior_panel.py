@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from latentlab.app.charts import panel_chart
 from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_source import ImageSource
 from latentlab.app.qimage import to_qpixmap
@@ -43,13 +44,7 @@ class PosteriorPanel(FamilyPanel):
         self.terms = QLabel("Choose an image: its ELBO is split into reconstruction and KL")
         self.terms.setObjectName("posteriorTerms")
         self.terms.setWordWrap(True)
-        self.chart = pg.PlotWidget()
-        self.chart.setObjectName("posteriorChart")
-        self.chart.setBackground("w")
-        self.chart.setLabel("bottom", "latent dimension")
-        self.chart.setLabel("left", "KL (nats)")
-        self.chart.setMouseEnabled(False, False)
-        self.chart.setMinimumHeight(120)
+        self.chart = panel_chart("posteriorChart", "latent dimension", "KL (nats)", 120)
         self.chart.setToolTip("KL(q(z|x) || N(0, 1)) of each latent dimension: orange for this "
                               "image, grey for the mean over the reference set. A dimension "
                               "with no KL on average is one the VAE does not use.")
