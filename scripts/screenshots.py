@@ -5,8 +5,8 @@
 Writes main-window.png, smile-2.png, smile+0.png, smile+2.png (a face loaded from a file moved
 along "smiling"), interpolation-faces.png (a walk between two loaded faces) and
 attribute-plane.png (the map on the plane of "smiling" and "glasses", its reference faces
-coloured by how much they smile) and vae-panel.png (the VAE's posterior panel). Without a
-display it
+coloured by how much they smile), vae-panel.png (the VAE's posterior panel) and
+nice-layers.png (NICE's layer-by-layer panel). Without a display it
 renders offscreen, where fonts may differ.
 """
 
@@ -103,6 +103,17 @@ def main() -> int:
         loop.exec()
     wait_for(window.imageDisplayed, lambda: window.state.move_to(*window.state.point))
     window.grab().save(str(args.out / "vae-panel.png"))
+
+    # NICE's own panel: the change of variables, layer by layer, for a sample
+    wait_for(window.samplesDisplayed, lambda: window.open_model(bundled_models()["nice-digits"]))
+    wait_for(window.imageDisplayed, lambda: window.sample_panel.tiles[2].click())
+    panel = window.family_panel
+    QTimer.singleShot(0, panel.source.use_current_image)
+    while panel.trace is None:
+        QTimer.singleShot(50, loop.quit)
+        loop.exec()
+    wait_for(window.imageDisplayed, lambda: window.state.move_to(*window.state.point))
+    window.grab().save(str(args.out / "nice-layers.png"))
     window.close()
     print(f"screenshots written to {args.out}")
     return 0

@@ -231,3 +231,17 @@ def test_an_unreadable_image_file_is_reported(dcgan_window, qtbot, tmp_path):
         panel.source.open_file(bad)
     assert window.findChild(QMessageBox, "errorBox").isVisible()
     assert panel.target is None
+
+
+@pytest.mark.parametrize("name", ["nice-digits", "realnvp-digits"])
+def test_the_flow_panel_follows_an_image_layer_by_layer(open_window, qtbot, name):
+    window = open_window(bundled_models()[name])
+    panel = window.family_panel
+    assert panel.objectName() == "flowLayersPanel" and window.tabs.tabText(0) == "Layers"
+    panel.findChild(QPushButton, "useCurrentImage").click()
+    qtbot.waitUntil(lambda: panel.trace is not None, timeout=5000)
+    trace = panel.trace
+    assert panel.table.rowCount() == len(trace.layers)
+    total = sum(layer.logdet for layer in trace.layers)
+    assert panel.table.item(len(trace.layers) - 1, 4).text() == f"{total:+.2f}"
+    assert f"{trace.bits_per_dim:.3f} bits/dim" in panel.summary.text()
