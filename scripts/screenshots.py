@@ -44,6 +44,20 @@ def wait_for(signal: SignalInstance, then: object = None, settle_ms: int = 300) 
     loop.exec()
 
 
+def shoot_family_panel(window, model: str, tile: int, result: str, out: Path) -> None:
+    """Open ``model``, choose sample ``tile``, let its family panel work on that image until
+    the panel's attribute ``result`` is set, and save the window."""
+    wait_for(window.samplesDisplayed, lambda: window.open_model(bundled_models()[model]))
+    wait_for(window.imageDisplayed, lambda: window.sample_panel.tiles[tile].click())
+    panel, loop = window.family_panel, QEventLoop()
+    QTimer.singleShot(0, panel.source.use_current_image)
+    while getattr(panel, result) is None:
+        QTimer.singleShot(50, loop.quit)
+        loop.exec()
+    wait_for(window.imageDisplayed, lambda: window.state.move_to(*window.state.point))
+    window.grab().save(str(out))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,29 +105,11 @@ def main() -> int:
     wait_for(window.imageDisplayed, lambda: window.state.move_to(2.5, 2.5))
     window.grab().save(str(args.out / "attribute-plane.png"))
 
-    # the VAE's own panel: the ELBO of a sample split into its terms, the KL of each dimension
-    wait_for(window.samplesDisplayed,
-             lambda: window.open_model(bundled_models()["vae-digits-latent16"]))
-    wait_for(window.imageDisplayed, lambda: window.sample_panel.tiles[5].click())
-    panel = window.family_panel
-    loop = QEventLoop()
-    QTimer.singleShot(0, panel.source.use_current_image)
-    while panel.report is None:
-        QTimer.singleShot(50, loop.quit)
-        loop.exec()
-    wait_for(window.imageDisplayed, lambda: window.state.move_to(*window.state.point))
-    window.grab().save(str(args.out / "vae-panel.png"))
-
-    # NICE's own panel: the change of variables, layer by layer, for a sample
-    wait_for(window.samplesDisplayed, lambda: window.open_model(bundled_models()["nice-digits"]))
-    wait_for(window.imageDisplayed, lambda: window.sample_panel.tiles[2].click())
-    panel = window.family_panel
-    QTimer.singleShot(0, panel.source.use_current_image)
-    while panel.trace is None:
-        QTimer.singleShot(50, loop.quit)
-        loop.exec()
-    wait_for(window.imageDisplayed, lambda: window.state.move_to(*window.state.point))
-    window.grab().save(str(args.out / "nice-layers.png"))
+    # the VAE's own panel (the ELBO of a sample split into its terms, the KL of each dimension)
+    # and NICE's (the change of variables, layer by layer)
+    for model, tile, result, name in (("vae-digits-latent16", 5, "report", "vae-panel"),
+                                      ("nice-digits", 2, "trace", "nice-layers")):
+        shoot_family_panel(window, model, tile, result, args.out / f"{name}.png")
     window.close()
     print(f"screenshots written to {args.out}")
     return 0
