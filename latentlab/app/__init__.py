@@ -8,6 +8,8 @@ from pathlib import Path
 
 __all__ = ["create_main_window", "run_app"]
 
+_collector = None  # the one GarbageCollector of the process, once a window exists
+
 
 def _configure_torch() -> None:
     """Leave one core to the GUI thread: torch's intra-op threads spin while they wait, and on
@@ -15,6 +17,19 @@ def _configure_torch() -> None:
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+
+
+def _collect_garbage_on_the_gui_thread() -> None:
+    """Python's cycle collector runs in whichever thread happens to allocate when it is due:
+    in a model worker it freed the GUI's Qt objects there, and Qt deadlocked (a worker thread
+    in ~QObject waiting for the GIL, the GUI thread holding it and waiting for that object's
+    lock). pyqtgraph's GarbageCollector turns automatic collection off and collects on a GUI
+    thread timer instead."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=1.0)
 
 
 def create_main_window(model_path: str | Path | None = None,
@@ -33,6 +48,7 @@ def create_main_window(model_path: str | Path | None = None,
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     _configure_torch()
+    _collect_garbage_on_the_gui_thread()
     window = MainWindow()
     if session is not None:
         window.open_session(session, fallback=default_model_path())

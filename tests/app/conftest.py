@@ -1,9 +1,26 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from latentlab.app import create_main_window
 from latentlab.app.worker import live_workers
+
+
+@pytest.fixture(autouse=True, scope="package")
+def automatic_garbage_collection_after_the_app_tests():
+    """The app turns automatic cycle collection off (it collects on a GUI-thread timer);
+    the tests outside this folder run with it on again."""
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_on_the_gui_thread():
+    """Free each test's Qt objects here, on the GUI thread, not in a later test's worker."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
@@ -18,6 +20,8 @@ def decode_of(window, z):
 
 def test_opens_with_handle_at_centre_and_shows_its_decode(open_window, tiny_vae_path):
     window = open_window(tiny_vae_path)
+    # cycles are collected on the GUI thread's timer, never in a worker (a Qt deadlock)
+    assert not gc.isenabled()
     assert window.findChild(type(window.map_view), "mapView") is window.map_view
     cx, cy = window.map_view.view_centre()
     assert window.map_view.handle_position() == pytest.approx((cx, cy))
