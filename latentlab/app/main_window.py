@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self._user_points = np.zeros((0, 2))  # their markers' positions on the map shown
         self._user_residuals = np.zeros((0, 0))
         self._shown_plane: LatentPlane | None = None  # the plane the map shows
+        self._ref_latents: np.ndarray | None = None  # the reference set's latents, float64
         self.history: History | None = None
         self.autosave_path: Path | None = None  # where closing the window saves the session
         self._fallback: Path | None = None  # the model to open if a session cannot be resumed
@@ -386,7 +387,7 @@ class MainWindow(QMainWindow):
         """The plane, explore state, map and attribute sliders of a latent model."""
         model = loaded.model
         ref = loaded.reference
-        ref_latents = None if ref is None else ref.latents.double().numpy()
+        self._ref_latents = ref_latents = None if ref is None else ref.latents.double().numpy()
         plane = default_plane(model.latent_dim, ref_latents)
         directions = {k: v.double().numpy() for k, v in loaded.attributes.items()}
         self.state = ExploreState(plane, directions)
@@ -406,11 +407,10 @@ class MainWindow(QMainWindow):
         """Show the map on another plane (``make_plane``'s kinds), keeping the current image."""
         if self.state is None:
             return
-        ref = self.loaded.reference
         try:
             plane = make_plane(kind, x, y, current=self.state.base_latent,
-                               reference=None if ref is None else ref.latents.double().numpy(),
-                               directions=self.state.directions, images=self._user_latents())
+                               reference=self._ref_latents, directions=self.state.directions,
+                               images=self._user_latents())
         except ValueError as exc:
             self.statusBar().showMessage(f"Cannot show that plane: {exc}", 8000)
             return
@@ -441,7 +441,7 @@ class MainWindow(QMainWindow):
         self._shown_plane = plane
         ref = self.loaded.reference
         if ref is not None:
-            points = plane.project(ref.latents.double().numpy())[0]
+            points = plane.project(self._ref_latents)[0]
             labels = None if ref.labels is None else ref.labels.numpy()
             self.map_view.set_reference(points, labels, ref.images.numpy(),
                                         self.loaded.meta["dataset"].get("label_names", []))
@@ -627,7 +627,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot add the direction", "Give the direction a name.")
             return
         try:
-            latents = self.loaded.reference.latents.double().numpy()
+            latents = self._ref_latents
             direction = group_direction(latents[groups[0]], latents[groups[1]])
         except ValueError as exc:
             self.show_error("Cannot add the direction", f"{exc} (select points on the map, "
