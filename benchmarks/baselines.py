@@ -22,14 +22,19 @@ from latentlab.data.baselines import categorical_nats, gaussian_nats, uniform_na
 def main() -> int:
     for split in (load_digits_split(), synthfaces_split()):
         dims = int(np.prod(split.train.image_shape))
-        rows = [("uniform", uniform_nats(split.test)),
-                ("independent pixels, categorical", categorical_nats(split.train, split.test)),
-                ("independent pixels, Gaussian", gaussian_nats(split.train, split.test))]
-        print(f"{split.name} (test split, {len(split.test)} images of "
-              f"{'x'.join(map(str, split.train.image_shape))}, {split.train.levels} levels)")
+        rows = [
+            ("uniform", uniform_nats(split.test)),
+            ("independent pixels, categorical", categorical_nats(split.train, split.test)),
+            ("independent pixels, Gaussian", gaussian_nats(split.train, split.test)),
+        ]
+        print(
+            f"{split.name} (test split, {len(split.test)} images of "
+            f"{'x'.join(map(str, split.train.image_shape))}, {split.train.levels} levels)"
+        )
         for name, nats in rows:
-            print(f"  {name:34s} {nats:9.2f} nats/image  {nats / (dims * math.log(2)):.3f} "
-                  "bits/dim")
+            print(
+                f"  {name:34s} {nats:9.2f} nats/image  {nats / (dims * math.log(2)):.3f} bits/dim"
+            )
     return 0
 
 

@@ -64,15 +64,15 @@ def training_throughput(model: GenerativeModel, repeats: int, batch: int = 64) -
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     loaded = load_model(args.model)
-    print(f"{loaded.name} ({loaded.model.family}, "
-          f"{'x'.join(map(str, loaded.model.image_shape))}):")
+    print(f"{loaded.name} ({loaded.model.family}, {'x'.join(map(str, loaded.model.image_shape))}):")
     encode_decode(loaded.model, args.repeats)
     print("training throughput, batch 64:")
     for name, path in bundled_models().items():

@@ -48,12 +48,12 @@ def datasets() -> dict[str, torch.Tensor]:
     levels = split.train.levels
     generator = torch.Generator().manual_seed(0)
     train = torch.from_numpy(split.train.as_float())
-    every = torch.from_numpy(np.concatenate([d.as_float() for d in
-                                             (split.train, split.validation, split.test)]))
+    every = torch.from_numpy(
+        np.concatenate([d.as_float() for d in (split.train, split.validation, split.test)])
+    )
     return {
         "digits train 1000x64": dequantize(train, levels, generator=generator),
-        "digits all x4 7188x64": dequantize(every.repeat(4, 1, 1, 1), levels,
-                                              generator=generator),
+        "digits all x4 7188x64": dequantize(every.repeat(4, 1, 1, 1), levels, generator=generator),
     }
 
 
@@ -68,12 +68,21 @@ def best_time(fn, repeats: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads for torch and for scikit-learn's BLAS (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed fits per side; the fastest counts (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for torch and for scikit-learn's BLAS (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed fits per side; the fastest counts (default: %(default)s)",
+    )
     parser.add_argument("--quick", action="store_true", help="only the smaller data set")
     args = parser.parse_args(argv)
 
@@ -87,12 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=args.threads):
         pools = ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info())
         print(f"threads: torch {torch.get_num_threads()}; scikit-learn's pools: {pools}")
-        print(f"torch {torch.__version__}, scikit-learn {__import__('sklearn').__version__}; "
-              f"reg_covar={REG_COVAR:g} tol={TOL:g} max_iter={MAX_ITER}; float64; best of "
-              f"{args.repeats}")
-        header = (f"{'data':23s} {'K':>3s} {'cov':4s} | {'torch it':>8s} {'log-lik':>9s} "
-                  f"{'time s':>6s} {'ms/it':>6s} | {'sklearn it':>10s} {'log-lik':>9s} "
-                  f"{'time s':>6s} {'ms/it':>6s} | {'dLL':>8s} {'ratio':>5s}")
+        print(
+            f"torch {torch.__version__}, scikit-learn {__import__('sklearn').__version__}; "
+            f"reg_covar={REG_COVAR:g} tol={TOL:g} max_iter={MAX_ITER}; float64; best of "
+            f"{args.repeats}"
+        )
+        header = (
+            f"{'data':23s} {'K':>3s} {'cov':4s} | {'torch it':>8s} {'log-lik':>9s} "
+            f"{'time s':>6s} {'ms/it':>6s} | {'sklearn it':>10s} {'log-lik':>9s} "
+            f"{'time s':>6s} {'ms/it':>6s} | {'dLL':>8s} {'ratio':>5s}"
+        )
         print(header)
         print("-" * len(header))
         ratios = []
@@ -106,33 +119,45 @@ def main(argv: list[str] | None = None) -> int:
                     def torch_fit(x=x, k=k, covariance=covariance, seeds=seeds):
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore", EMConvergenceWarning)  # see "it"
-                            return fit_em(x, k, covariance, REG_COVAR, TOL, MAX_ITER,
-                                          init_means=seeds)
+                            return fit_em(
+                                x, k, covariance, REG_COVAR, TOL, MAX_ITER, init_means=seeds
+                            )
 
                     def sklearn_fit(k=k, covariance=covariance, start=start, xn=xn):
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore")  # ConvergenceWarning: see "it"
                             return GaussianMixture(
-                                k, covariance_type=covariance, tol=TOL, reg_covar=REG_COVAR,
-                                max_iter=MAX_ITER, init_params="random_from_data",
+                                k,
+                                covariance_type=covariance,
+                                tol=TOL,
+                                reg_covar=REG_COVAR,
+                                max_iter=MAX_ITER,
+                                init_params="random_from_data",
                                 weights_init=start.weights.numpy(),
                                 means_init=start.means.numpy(),
                                 precisions_init=start.precisions().numpy(),
-                                random_state=0).fit(xn)
+                                random_state=0,
+                            ).fit(xn)
 
                     t_torch, fit = best_time(torch_fit, args.repeats)
                     t_sklearn, gm = best_time(sklearn_fit, args.repeats)
                     ll_torch, ll_sklearn = fit.score(x), float(gm.score(xn))
                     ratios.append(t_torch / t_sklearn)
-                    print(f"{name:23s} {k:3d} {covariance:4s} | {fit.n_iter:8d} {ll_torch:9.4f} "
-                          f"{t_torch:6.3f} {1e3 * t_torch / fit.n_iter:6.2f} | {gm.n_iter_:10d} "
-                          f"{ll_sklearn:9.4f} {t_sklearn:6.3f} {1e3 * t_sklearn / gm.n_iter_:6.2f}"
-                          f" | {ll_torch - ll_sklearn:8.1e} {t_torch / t_sklearn:5.2f}")
-    print(f"time ratio torch/sklearn: geometric mean {np.exp(np.mean(np.log(ratios))):.2f}, "
-          f"worst {max(ratios):.2f} (below 1: torch is faster)")
-    print("it: EM iterations (M-steps after the initial one); scikit-learn tests convergence on "
-          "the log-likelihood of the parameters before its last M-step, so it stops one M-step "
-          "later; ms/it = time / it, start-up included; dLL = torch - sklearn")
+                    print(
+                        f"{name:23s} {k:3d} {covariance:4s} | {fit.n_iter:8d} {ll_torch:9.4f} "
+                        f"{t_torch:6.3f} {1e3 * t_torch / fit.n_iter:6.2f} | {gm.n_iter_:10d} "
+                        f"{ll_sklearn:9.4f} {t_sklearn:6.3f} {1e3 * t_sklearn / gm.n_iter_:6.2f}"
+                        f" | {ll_torch - ll_sklearn:8.1e} {t_torch / t_sklearn:5.2f}"
+                    )
+    print(
+        f"time ratio torch/sklearn: geometric mean {np.exp(np.mean(np.log(ratios))):.2f}, "
+        f"worst {max(ratios):.2f} (below 1: torch is faster)"
+    )
+    print(
+        "it: EM iterations (M-steps after the initial one); scikit-learn tests convergence on "
+        "the log-likelihood of the parameters before its last M-step, so it stops one M-step "
+        "later; ms/it = time / it, start-up included; dLL = torch - sklearn"
+    )
     return 0
 
 

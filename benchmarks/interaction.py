@@ -42,8 +42,9 @@ def bare_decode_ms(model, z: np.ndarray, repeats: int = 200) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None, help="model file (default: the default model)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--hz", type=float, default=60.0, help="mouse events per second")
@@ -117,14 +118,20 @@ def main() -> int:
     window.close()
 
     lat = np.array(latencies)
-    print(f"model: {window.loaded.name} ({window.loaded.model.family}), "
-          f"{len(sent)} drag steps at {args.hz:.0f} Hz, {os.cpu_count()} cores, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"drag-to-displayed latency: median {np.median(lat):.1f} ms, "
-          f"p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms "
-          f"({len(lat)} of {len(sent)} moves measured)")
-    print(f"bare decode: median {decode_ms:.2f} ms; in the app while dragging: median "
-          f"{1000 * np.median(in_app):.2f} ms")
+    print(
+        f"model: {window.loaded.name} ({window.loaded.model.family}), "
+        f"{len(sent)} drag steps at {args.hz:.0f} Hz, {os.cpu_count()} cores, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"drag-to-displayed latency: median {np.median(lat):.1f} ms, "
+        f"p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms "
+        f"({len(lat)} of {len(sent)} moves measured)"
+    )
+    print(
+        f"bare decode: median {decode_ms:.2f} ms; in the app while dragging: median "
+        f"{1000 * np.median(in_app):.2f} ms"
+    )
     print(f"longest GUI-thread stall: {gaps.max():.1f} ms")
     ok = np.percentile(lat, 99) <= 30 and gaps.max() <= 16
     print("targets (p99 <= 30 ms, stall <= 16 ms):", "met" if ok else "NOT met")

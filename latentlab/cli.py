@@ -81,20 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Explore the latent spaces of deep generative models. Without a command, "
-                    "opens the app on the default bundled model.",
+        "opens the app on the default bundled model.",
         epilog="MODEL is a model file (.safetensors) or the name of a bundled model "
-               f"(see '{PROG} models'). '{PROG} COMMAND --help' describes each command.",
+        f"(see '{PROG} models'). '{PROG} COMMAND --help' describes each command.",
     )
     parser.set_defaults(handler=_cmd_gui, model=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=summary,
-                                   description=summary[0].upper() + summary[1:] + ".")
+        return commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
 
     sub = command("open", "open the app on MODEL, or resume a saved session")
-    sub.add_argument("model", metavar="MODEL", help="model file, bundled model name, or "
-                                                    f"session file (*{SESSION_SUFFIX})")
+    sub.add_argument(
+        "model",
+        metavar="MODEL",
+        help=f"model file, bundled model name, or session file (*{SESSION_SUFFIX})",
+    )
     sub.set_defaults(handler=_cmd_gui)
 
     sub = command("models", "list the bundled models")
@@ -102,71 +106,147 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("info", "describe a model: family, data, training, capabilities")
     sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
-    sub.add_argument("--json", action="store_true",
-                     help="print machine-readable JSON instead of text (default: text)")
+    sub.add_argument(
+        "--json",
+        action="store_true",
+        help="print machine-readable JSON instead of text (default: text)",
+    )
     sub.set_defaults(handler=_cmd_info)
 
     sub = command("sample", "draw samples from a model and save them as a PNG grid")
     sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
-    sub.add_argument("-n", type=_int_in(1, MAX_SAMPLES), default=16,
-                     help=f"number of samples, 1..{MAX_SAMPLES} (default: %(default)s)")
-    sub.add_argument("--seed", type=_int_in(0, 2**63 - 1), default=0, metavar="S",
-                     help="random seed; the same seed gives the same samples "
-                          "(default: %(default)s)")
-    sub.add_argument("--temperature", type=_float_in(0.0, 10.0), default=1.0, metavar="T",
-                     help="scale of the prior's spread; lower gives more typical samples "
-                          "(default: %(default)s)")
-    sub.add_argument("--columns", type=_int_in(1, MAX_SAMPLES), default=None, metavar="C",
-                     help="images per row (default: a square grid)")
+    sub.add_argument(
+        "-n",
+        type=_int_in(1, MAX_SAMPLES),
+        default=16,
+        help=f"number of samples, 1..{MAX_SAMPLES} (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--seed",
+        type=_int_in(0, 2**63 - 1),
+        default=0,
+        metavar="S",
+        help="random seed; the same seed gives the same samples (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--temperature",
+        type=_float_in(0.0, 10.0),
+        default=1.0,
+        metavar="T",
+        help="scale of the prior's spread; lower gives more typical samples (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--columns",
+        type=_int_in(1, MAX_SAMPLES),
+        default=None,
+        metavar="C",
+        help="images per row (default: a square grid)",
+    )
     _add_scale(sub)
-    sub.add_argument("-o", "--output", type=_output(".png"), required=True, metavar="FILE",
-                     help="the PNG file to write")
+    sub.add_argument(
+        "-o",
+        "--output",
+        type=_output(".png"),
+        required=True,
+        metavar="FILE",
+        help="the PNG file to write",
+    )
     sub.set_defaults(handler=_cmd_sample)
 
     sub = command("encode", "encode image files to latents saved with numpy (.npy)")
     sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
-    sub.add_argument("images", metavar="IMAGE", nargs="+",
-                     help="image files; any size or mode is converted to the model's shape")
-    sub.add_argument("-o", "--output", type=_output(".npy"), required=True, metavar="FILE",
-                     help="the .npy file to write: float32 latents, one row per image")
+    sub.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="+",
+        help="image files; any size or mode is converted to the model's shape",
+    )
+    sub.add_argument(
+        "-o",
+        "--output",
+        type=_output(".npy"),
+        required=True,
+        metavar="FILE",
+        help="the .npy file to write: float32 latents, one row per image",
+    )
     sub.set_defaults(handler=_cmd_encode)
 
     sub = command("interpolate", "walk between two images in latent space; save a strip or GIF")
     sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
     sub.add_argument("start", metavar="A", help="image file at the start of the walk")
     sub.add_argument("end", metavar="B", help="image file at the end of the walk")
-    sub.add_argument("--steps", type=_int_in(2, MAX_STEPS), default=8, metavar="N",
-                     help="images along the walk, both ends included (default: %(default)s)")
-    sub.add_argument("--slerp", action="store_true",
-                     help="walk along a great circle instead of a straight line "
-                          "(default: straight)")
-    sub.add_argument("--frame-ms", type=_int_in(10, 10_000), default=100, metavar="MS",
-                     help="milliseconds per frame of a GIF (default: %(default)s)")
+    sub.add_argument(
+        "--steps",
+        type=_int_in(2, MAX_STEPS),
+        default=8,
+        metavar="N",
+        help="images along the walk, both ends included (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--slerp",
+        action="store_true",
+        help="walk along a great circle instead of a straight line (default: straight)",
+    )
+    sub.add_argument(
+        "--frame-ms",
+        type=_int_in(10, 10_000),
+        default=100,
+        metavar="MS",
+        help="milliseconds per frame of a GIF (default: %(default)s)",
+    )
     _add_scale(sub)
-    sub.add_argument("-o", "--output", type=_output(".png", ".gif"), required=True, metavar="FILE",
-                     help="a .png file for a strip of images or a .gif file for an animation")
+    sub.add_argument(
+        "-o",
+        "--output",
+        type=_output(".png", ".gif"),
+        required=True,
+        metavar="FILE",
+        help="a .png file for a strip of images or a .gif file for an animation",
+    )
     sub.set_defaults(handler=_cmd_interpolate)
 
-    sub = command("attribute", "move an image along a named attribute direction (the smile "
-                               "slider); save the result")
+    sub = command(
+        "attribute",
+        "move an image along a named attribute direction (the smile slider); save the result",
+    )
     sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
     sub.add_argument("image", metavar="IMAGE", help="the image file to edit")
-    sub.add_argument("--name", required=True, help="attribute direction stored in the model "
-                                                   "(see 'latentlab info MODEL')")
-    sub.add_argument("--amount", type=_float_in(-10, 10), default=None, metavar="X",
-                     help="how far along the direction; several values give a strip, e.g. "
-                          "--amount -2 --amount 0 --amount 2 (default: 1)", action="append")
+    sub.add_argument(
+        "--name",
+        required=True,
+        help="attribute direction stored in the model (see 'latentlab info MODEL')",
+    )
+    sub.add_argument(
+        "--amount",
+        type=_float_in(-10, 10),
+        default=None,
+        metavar="X",
+        help="how far along the direction; several values give a strip, e.g. "
+        "--amount -2 --amount 0 --amount 2 (default: 1)",
+        action="append",
+    )
     _add_scale(sub)
-    sub.add_argument("-o", "--output", type=_output(".png"), required=True, metavar="FILE",
-                     help="the PNG file to write (a strip when several amounts are given)")
+    sub.add_argument(
+        "-o",
+        "--output",
+        type=_output(".png"),
+        required=True,
+        metavar="FILE",
+        help="the PNG file to write (a strip when several amounts are given)",
+    )
     sub.set_defaults(handler=_cmd_attribute)
     return parser
 
 
 def _add_scale(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--scale", type=_int_in(1, 64), default=None,
-                     help="enlarge each pixel to KxK pixels (default: 4 for 8x8 images, "
-                          "2 for 16x16, 1 from 32x32)", metavar="K")
+    sub.add_argument(
+        "--scale",
+        type=_int_in(1, 64),
+        default=None,
+        help="enlarge each pixel to KxK pixels (default: 4 for 8x8 images, "
+        "2 for 16x16, 1 from 32x32)",
+        metavar="K",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,8 +270,9 @@ def _resolve_model(spec: str) -> Path:
     if spec in bundled:
         return bundled[spec]
     known = ", ".join(bundled) or "none installed"
-    raise CliError(f"{spec}: no such model file, nor a bundled model of that name "
-                   f"(bundled: {known})")
+    raise CliError(
+        f"{spec}: no such model file, nor a bundled model of that name (bundled: {known})"
+    )
 
 
 def _load(spec: str, *needs: str) -> LoadedModel:
@@ -201,8 +282,9 @@ def _load(spec: str, *needs: str) -> LoadedModel:
     loaded = load_model(_resolve_model(spec))
     missing = [c for c in needs if c not in loaded.model.capabilities]
     if missing:
-        raise CliError(f"{loaded.name}: a {loaded.model.family} model cannot "
-                       f"{' or '.join(missing)}")
+        raise CliError(
+            f"{loaded.name}: a {loaded.model.family} model cannot {' or '.join(missing)}"
+        )
     return loaded
 
 
@@ -265,13 +347,17 @@ def _cmd_gui(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux") and not any(
         os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
     ):  # without this check Qt aborts the process with a screenful of advice
-        raise CliError("no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); "
-                       f"the headless commands still work, see '{PROG} --help'")
+        raise CliError(
+            "no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); "
+            f"the headless commands still work, see '{PROG} --help'"
+        )
     try:
         from latentlab.app import run_app  # imported here: the headless commands never load Qt
     except ImportError as exc:
-        raise CliError(f"cannot start the app ({_one_line(exc)}); the headless commands "
-                       f"still work, see '{PROG} --help'") from None
+        raise CliError(
+            f"cannot start the app ({_one_line(exc)}); the headless commands "
+            f"still work, see '{PROG} --help'"
+        ) from None
     return int(run_app(path, session) or 0)
 
 
@@ -291,14 +377,24 @@ def _cmd_models(args: argparse.Namespace) -> int:
             failed = True
             continue
         mark = "*" if name == resources.DEFAULT_MODEL else ""
-        rows.append((mark, name, meta["family"], str(meta["dataset"].get("name", "?")),
-                     _metric_text(meta["training"].get("test_metric"))))
+        rows.append(
+            (
+                mark,
+                name,
+                meta["family"],
+                str(meta["dataset"].get("name", "?")),
+                _metric_text(meta["training"].get("test_metric")),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-              .rstrip())
-    print(f"* the default model, opened when '{PROG}' starts without arguments and has no "
-          "session to resume")
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    print(
+        f"* the default model, opened when '{PROG}' starts without arguments and has no "
+        "session to resume"
+    )
     return 1 if failed else 0
 
 
@@ -314,11 +410,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "path": info["path"],
         "family": info["family"],
         "image": f"{image['channels']}x{image['height']}x{image['width']} "
-                 f"(channels x height x width), {image['levels']} levels",
+        f"(channels x height x width), {image['levels']} levels",
         "dataset": f"{dataset.get('name', '?')}, {dataset.get('size', '?')} images"
-                   + (f", labels {' '.join(map(str, labels))}" if labels else ""),
+        + (f", labels {' '.join(map(str, labels))}" if labels else ""),
         "training": f"{training.get('epochs', '?')} epochs, {training.get('steps', '?')} "
-                    f"steps, {training.get('seconds', '?')} s on {training.get('device', '?')}",
+        f"steps, {training.get('seconds', '?')} s on {training.get('device', '?')}",
         "command": training.get("command", "?"),
         "test metric": _metric_text(info["test_metric"]),
         "capabilities": ", ".join(info["capabilities"]),

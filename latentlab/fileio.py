@@ -44,4 +44,3 @@ def _fsync_directory(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-

@@ -112,16 +112,26 @@ def _read_header(path: Path, data: bytes) -> tuple[dict[str, Any], int]:
     if len(data) == 0:
         raise _fail(path, "the file is empty")
     if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        raise _fail(path, "this is a zip archive (a PyTorch .pt checkpoint?), not a LatentLab "
-                          "model file; LatentLab reads only .safetensors model files")
+        raise _fail(
+            path,
+            "this is a zip archive (a PyTorch .pt checkpoint?), not a LatentLab "
+            "model file; LatentLab reads only .safetensors model files",
+        )
     header_len = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else None
     # A safetensors header length can begin with the bytes of a pickle's magic (0x80, protocol),
     # e.g. a 384-byte header; call it a pickle only if it does not look like safetensors.
-    plausible = (header_len is not None and header_len <= MAX_HEADER_BYTES
-                 and 8 + header_len <= len(data) and data[8:9] == b"{")
+    plausible = (
+        header_len is not None
+        and header_len <= MAX_HEADER_BYTES
+        and 8 + header_len <= len(data)
+        and data[8:9] == b"{"
+    )
     if not plausible and data[:1] == b"\x80" and len(data) > 1 and data[1] <= 5:
-        raise _fail(path, "this is a Python pickle; LatentLab never unpickles files "
-                          "(save the model with LatentLab's training scripts)")
+        raise _fail(
+            path,
+            "this is a Python pickle; LatentLab never unpickles files "
+            "(save the model with LatentLab's training scripts)",
+        )
     if header_len is None:
         raise _fail(path, "the file is truncated (shorter than a safetensors header)")
     if header_len > MAX_HEADER_BYTES:
@@ -151,8 +161,12 @@ def _check_tensor_entries(path: Path, header: dict[str, Any], body_len: int) -> 
             raise _fail(path, f"tensor {name!r} has unsupported dtype {dtype!r}")
         if not (isinstance(shape, list) and all(type(s) is int and 0 <= s < 2**31 for s in shape)):
             raise _fail(path, f"tensor {name!r} has an invalid shape")
-        if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1]):
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]
+        ):
             raise _fail(path, f"tensor {name!r} has invalid data offsets")
         if offsets[1] > body_len:
             raise _fail(path, f"the file is truncated (tensor {name!r} runs past the end)")
@@ -173,8 +187,9 @@ def _check_tensor_entries(path: Path, header: dict[str, Any], body_len: int) -> 
 def _parse_metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
     raw = header.get("__metadata__")
     if not isinstance(raw, dict) or METADATA_KEY not in raw:
-        raise _fail(path, "a safetensors file without LatentLab metadata; it was not written "
-                          "by LatentLab")
+        raise _fail(
+            path, "a safetensors file without LatentLab metadata; it was not written by LatentLab"
+        )
     if not all(isinstance(v, str) for v in raw.values()):
         raise _fail(path, "not a safetensors model file (its metadata values are not strings)")
     try:
@@ -197,9 +212,12 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
     """Check the metadata; returns the family's class and its validated config."""
     version = _require(path, meta, "format_version", int)
     if version != FORMAT_VERSION:
-        raise _fail(path, f"format version {_short(version)} is not supported (this LatentLab "
-                          f"reads version {FORMAT_VERSION}); update LatentLab or re-export the "
-                          "model")
+        raise _fail(
+            path,
+            f"format version {_short(version)} is not supported (this LatentLab "
+            f"reads version {FORMAT_VERSION}); update LatentLab or re-export the "
+            "model",
+        )
     family = _require(path, meta, "family", str)
     if family not in FAMILIES:
         raise _fail(path, f"unknown model family {_short(family)} (known: {', '.join(FAMILIES)})")
@@ -209,22 +227,31 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
     except ConfigError as exc:
         raise _fail(path, f"invalid {family} config: {exc}") from None
     image = _require(path, meta, "image", dict)
-    expected_image = {"channels": config.channels, "height": config.height,
-                      "width": config.width, "levels": config.levels}
+    expected_image = {
+        "channels": config.channels,
+        "height": config.height,
+        "width": config.width,
+        "levels": config.levels,
+    }
     # Compare types too: in Python true == 1 and 8.0 == 8.
     if image != expected_image or any(type(v) is not int for v in image.values()):
         raise _fail(path, "metadata 'image' does not match the model config")
     dataset = _require(path, meta, "dataset", dict)
     for key in ("label_names", "attribute_names"):
         names = dataset.get(key, [])
-        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)
-                and len(names) <= MAX_ATTRIBUTES):
-            raise _fail(path, f"metadata dataset.{key} must be a list of at most "
-                              f"{MAX_ATTRIBUTES} strings")
+        if not (
+            isinstance(names, list)
+            and all(isinstance(n, str) for n in names)
+            and len(names) <= MAX_ATTRIBUTES
+        ):
+            raise _fail(
+                path, f"metadata dataset.{key} must be a list of at most {MAX_ATTRIBUTES} strings"
+            )
     training = _require(path, meta, "training", dict)
     metric = training.get("test_metric")
     if metric is not None and not (
-        isinstance(metric, dict) and isinstance(metric.get("name"), str)
+        isinstance(metric, dict)
+        and isinstance(metric.get("name"), str)
         and _is_finite_number(metric.get("value"))
     ):
         raise _fail(path, "metadata training.test_metric must have a name and a finite value")
@@ -268,18 +295,24 @@ def _expected_tensors(
             shape = entries["reference.latents"][1] if "reference.latents" in entries else shape
             reference_n = shape[0] if shape else -1
             if not 0 < reference_n <= MAX_REFERENCE:
-                raise _fail(path, f"tensor {name!r}: reference set must hold 1 to "
-                                  f"{MAX_REFERENCE} items")
-            expected.update({
-                "reference.latents": (torch.float32, (reference_n, latent_dim)),
-                "reference.images": (torch.uint8, (reference_n, *skeleton.image_shape)),
-            })
+                raise _fail(
+                    path, f"tensor {name!r}: reference set must hold 1 to {MAX_REFERENCE} items"
+                )
+            expected.update(
+                {
+                    "reference.latents": (torch.float32, (reference_n, latent_dim)),
+                    "reference.images": (torch.uint8, (reference_n, *skeleton.image_shape)),
+                }
+            )
             if "reference.labels" in entries:
                 expected["reference.labels"] = (torch.int64, (reference_n,))
             if name.startswith(_REFERENCE_ATTRIBUTE):
                 if len(name) > len(_REFERENCE_ATTRIBUTE) + 64 or name == _REFERENCE_ATTRIBUTE:
-                    raise _fail(path, f"reference attribute name "
-                                      f"{name[len(_REFERENCE_ATTRIBUTE):]!r} is empty or too long")
+                    raise _fail(
+                        path,
+                        f"reference attribute name "
+                        f"{name[len(_REFERENCE_ATTRIBUTE) :]!r} is empty or too long",
+                    )
                 expected[name] = (torch.float32, (reference_n,))
     if sum(1 for n in expected if n.startswith("attributes.")) > MAX_ATTRIBUTES:
         raise _fail(path, f"more than {MAX_ATTRIBUTES} attribute directions")
@@ -287,20 +320,30 @@ def _expected_tensors(
         raise _fail(path, f"more than {MAX_ATTRIBUTES} reference attributes")
     missing = sorted(set(expected) - set(entries))
     if missing:
-        raise _fail(path, f"missing tensor(s): {', '.join(missing[:5])}"
-                          + (" ..." if len(missing) > 5 else ""))
+        raise _fail(
+            path,
+            f"missing tensor(s): {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+        )
     extra = sorted(set(entries) - set(expected))
     if extra:
-        raise _fail(path, f"unexpected tensor(s): {', '.join(extra[:5])}"
-                          + (" ..." if len(extra) > 5 else ""))
+        raise _fail(
+            path,
+            f"unexpected tensor(s): {', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""),
+        )
     for name, (dtype, shape) in expected.items():
         got_dtype, got_shape = entries[name]
         if got_dtype != dtype:
-            raise _fail(path, f"tensor {name!r} has dtype {_DTYPE_NAMES.get(got_dtype)}, "
-                              f"expected {_DTYPE_NAMES.get(dtype, dtype)}")
+            raise _fail(
+                path,
+                f"tensor {name!r} has dtype {_DTYPE_NAMES.get(got_dtype)}, "
+                f"expected {_DTYPE_NAMES.get(dtype, dtype)}",
+            )
         if got_shape != shape:
-            raise _fail(path, f"tensor {name!r} has shape {list(got_shape)}, expected "
-                              f"{list(shape)} for this config")
+            raise _fail(
+                path,
+                f"tensor {name!r} has shape {list(got_shape)}, expected "
+                f"{list(shape)} for this config",
+            )
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -357,8 +400,11 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         raise _fail(path, f"the tensor data cannot be read ({exc})") from None
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise _fail(path, f"tensor {name!r} contains NaN or infinite values; the model "
-                              "diverged during training")
+            raise _fail(
+                path,
+                f"tensor {name!r} contains NaN or infinite values; the model "
+                "diverged during training",
+            )
     model = cls.from_config(config)
     state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(state, strict=True)
@@ -366,10 +412,17 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
     attributes = {k[11:]: v for k, v in tensors.items() if k.startswith("attributes.")}
     reference = None
     if "reference.latents" in tensors:
-        values = {k[len(_REFERENCE_ATTRIBUTE):]: v for k, v in tensors.items()
-                  if k.startswith(_REFERENCE_ATTRIBUTE)}
-        reference = Reference(tensors["reference.latents"], tensors["reference.images"],
-                              tensors.get("reference.labels"), values)
+        values = {
+            k[len(_REFERENCE_ATTRIBUTE) :]: v
+            for k, v in tensors.items()
+            if k.startswith(_REFERENCE_ATTRIBUTE)
+        }
+        reference = Reference(
+            tensors["reference.latents"],
+            tensors["reference.images"],
+            tensors.get("reference.labels"),
+            values,
+        )
     return LoadedModel(model, meta, path, attributes, reference)
 
 
@@ -387,8 +440,7 @@ def build_metadata(
         "format_version": FORMAT_VERSION,
         "family": model.family,
         "config": config_to_dict(c),
-        "image": {"channels": c.channels, "height": c.height, "width": c.width,
-                  "levels": c.levels},
+        "image": {"channels": c.channels, "height": c.height, "width": c.width, "levels": c.levels},
         "dataset": dataset,
         "training": training,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -421,8 +473,9 @@ def save_model(
     try:
         text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path.name}: not saved: the metadata is not plain JSON "
-                             f"({exc})") from None
+        raise ModelFileError(
+            f"{path.name}: not saved: the metadata is not plain JSON ({exc})"
+        ) from None
     payload = safetensors.torch.save(tensors, metadata={METADATA_KEY: text})
     # Never write a file that loading would refuse (wrong metadata, attribute shapes, ...).
     try:

@@ -59,8 +59,9 @@ def shoot_family_panel(window, model: str, tile: int, result: str, out: Path) ->
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -107,8 +108,10 @@ def main() -> int:
 
     # the VAE's own panel (the ELBO of a sample split into its terms, the KL of each dimension)
     # and NICE's (the change of variables, layer by layer)
-    for model, tile, result, name in (("vae-digits-latent16", 5, "report", "vae-panel"),
-                                      ("nice-digits", 2, "trace", "nice-layers")):
+    for model, tile, result, name in (
+        ("vae-digits-latent16", 5, "report", "vae-panel"),
+        ("nice-digits", 2, "trace", "nice-layers"),
+    ):
         shoot_family_panel(window, model, tile, result, args.out / f"{name}.png")
     window.close()
     print(f"screenshots written to {args.out}")

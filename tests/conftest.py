@@ -26,6 +26,7 @@ def no_leftover_threads():
     """Fail a test that leaves a Python thread running (Qt threads are checked by the app)."""
     before = set(threading.enumerate())
     yield
-    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()
-                and not t.daemon]
+    leftover = [
+        t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
+    ]
     assert not leftover, f"test left threads running: {leftover}"

@@ -14,16 +14,28 @@ def make_tiny_vae(latent_dim: int = 2, seed: int = 0) -> VAE:
     return VAE(VAEConfig(latent_dim=latent_dim, hidden=4, dense=16)).eval()
 
 
-def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = True,
-                   attributes: dict | None = None, reference_attributes: dict | None = None):
+def write_tiny_vae(
+    path,
+    latent_dim: int = 2,
+    seed: int = 0,
+    reference: bool = True,
+    attributes: dict | None = None,
+    reference_attributes: dict | None = None,
+):
     """Save an untrained tiny VAE on 8x8 digits-like data, with a small reference set of 30
     (``reference_attributes``: name -> 30 values)."""
     model = make_tiny_vae(latent_dim, seed)
     meta = build_metadata(
         model,
         dataset={"name": "digits", "size": 1797, "label_names": [str(i) for i in range(10)]},
-        training={"command": "tests", "epochs": 0, "steps": 0, "seconds": 0.0, "device": "cpu",
-                  "test_metric": {"name": "IWAE bound (nats)", "value": -150.0}},
+        training={
+            "command": "tests",
+            "epochs": 0,
+            "steps": 0,
+            "seconds": 0.0,
+            "device": "cpu",
+            "test_metric": {"name": "IWAE bound (nats)", "value": -150.0},
+        },
     )
     ref = None
     if reference:
@@ -31,9 +43,15 @@ def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = T
         images = rng.integers(0, 256, size=(30, 1, 8, 8), dtype=np.uint8)
         with torch.no_grad():
             latents = model.encode(torch.from_numpy(images).float() / 255)
-        ref = Reference(latents, torch.from_numpy(images), torch.arange(30) % 10,
-                        {k: torch.as_tensor(v, dtype=torch.float32)
-                         for k, v in (reference_attributes or {}).items()})
+        ref = Reference(
+            latents,
+            torch.from_numpy(images),
+            torch.arange(30) % 10,
+            {
+                k: torch.as_tensor(v, dtype=torch.float32)
+                for k, v in (reference_attributes or {}).items()
+            },
+        )
     save_model(path, model, meta, attributes=attributes, reference=ref)
     return path
 
@@ -41,7 +59,9 @@ def write_tiny_vae(path, latent_dim: int = 2, seed: int = 0, reference: bool = T
 def write_untrained(path, model, dataset: str = "digits"):
     """Save an untrained model of any family with plain metadata and no reference set."""
     meta = build_metadata(
-        model, dataset={"name": dataset, "size": 0},
-        training={"command": "tests", "epochs": 0, "steps": 0, "seconds": 0.0, "device": "cpu"})
+        model,
+        dataset={"name": dataset, "size": 0},
+        training={"command": "tests", "epochs": 0, "steps": 0, "seconds": 0.0, "device": "cpu"},
+    )
     save_model(path, model, meta)
     return path

@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = sorted([*ROOT.glob("latentlab/**/*.py"), *ROOT.glob("training/**/*.py"),
-                  *ROOT.glob("benchmarks/**/*.py")])
+SOURCES = sorted(
+    [
+        *ROOT.glob("latentlab/**/*.py"),
+        *ROOT.glob("training/**/*.py"),
+        *ROOT.glob("benchmarks/**/*.py"),
+    ]
+)
 QT = ("PySide6", "pyqtgraph", "latentlab.app")
 # package -> imports it must never make (STYLE.md habit 1)
 FORBIDDEN = {
@@ -39,14 +44,20 @@ def test_layers_import_only_downwards(layer):
     target = ROOT / layer
     files = [target] if target.is_file() else sorted(target.rglob("*.py"))
     assert files
-    bad = [f"{f.relative_to(ROOT)} imports {name}" for f in files for name in imports_of(f)
-           if name.startswith(FORBIDDEN[layer])]
+    bad = [
+        f"{f.relative_to(ROOT)} imports {name}"
+        for f in files
+        for name in imports_of(f)
+        if name.startswith(FORBIDDEN[layer])
+    ]
     assert not bad
 
 
 def test_the_headless_cli_does_not_import_qt():
-    code = ("import sys, latentlab.cli, latentlab.modelfile, latentlab.explore.ops; "
-            "print(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))")
+    code = (
+        "import sys, latentlab.cli, latentlab.modelfile, latentlab.explore.ops; "
+        "print(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -67,10 +78,16 @@ def test_nothing_unpickles():
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 if any(n.split(".")[0] in ("pickle", "dill", "cloudpickle") for n in names):
                     bad.append(f"{path.name}: imports pickle")
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "load" and getattr(node.func.value, "id", "") == "torch"
-                    and not any(k.arg == "weights_only" and getattr(k.value, "value", None) is True
-                                for k in node.keywords)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and getattr(node.func.value, "id", "") == "torch"
+                and not any(
+                    k.arg == "weights_only" and getattr(k.value, "value", None) is True
+                    for k in node.keywords
+                )
+            ):
                 bad.append(f"{path.name}:{node.lineno}: torch.load without weights_only=True")
     assert not bad
 
@@ -78,4 +95,12 @@ def test_nothing_unpickles():
 def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    result = subprocess.run(
+        [ruff, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -40,8 +40,11 @@ def baseline_bits_per_dim(dataset: str, family: str) -> float:
 
 
 def _with_likelihood() -> list[str]:
-    return sorted(name for name, path in bundled_models().items()
-                  if "log_prob" in FAMILIES[read_metadata(path)["family"]].capabilities)
+    return sorted(
+        name
+        for name, path in bundled_models().items()
+        if "log_prob" in FAMILIES[read_metadata(path)["family"]].capabilities
+    )
 
 
 @pytest.mark.parametrize("name", _with_likelihood())
@@ -50,8 +53,9 @@ def test_bundled_model_beats_independent_pixels(name):
     metric = meta["training"]["test_metric"]
     image = meta["image"]
     shape = (image["channels"], image["height"], image["width"])
-    value = metric["value"] if "bits/dim" in metric["name"] else bits_per_dim(metric["value"],
-                                                                              shape)
+    value = (
+        metric["value"] if "bits/dim" in metric["name"] else bits_per_dim(metric["value"], shape)
+    )
     assert 0 < value < baseline_bits_per_dim(meta["dataset"]["name"], meta["family"])
 
 

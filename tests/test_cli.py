@@ -156,9 +156,17 @@ def test_models_with_a_broken_bundled_file(bundled, capsys):
 def test_info_text(tiny_vae_path, capsys):
     assert main(["info", str(tiny_vae_path)]) == 0
     out = capsys.readouterr().out
-    for expected in ("family         vae", "1x8x8", "17 levels", "digits, 1797 images",
-                     "IWAE bound (nats) -150.000", "decode, encode, log_prob, sample",
-                     "latent dim     2", "reference set  30 images", "latent_dim=2"):
+    for expected in (
+        "family         vae",
+        "1x8x8",
+        "17 levels",
+        "digits, 1797 images",
+        "IWAE bound (nats) -150.000",
+        "decode, encode, log_prob, sample",
+        "latent dim     2",
+        "reference set  30 images",
+        "latent_dim=2",
+    ):
         assert expected in out
 
 
@@ -193,8 +201,20 @@ def test_sample_writes_a_grid(tiny_vae_path, tmp_path, capsys):
 def test_sample_is_deterministic_under_a_seed(tiny_vae_path, tmp_path):
     paths = [tmp_path / f"{name}.png" for name in ("a", "b", "c")]
     for path, seed in zip(paths, (1, 1, 2), strict=True):
-        args = ["sample", str(tiny_vae_path), "-n", "4", "--seed", str(seed), "--scale", "1",
-                "--temperature", "2", "-o", str(path)]
+        args = [
+            "sample",
+            str(tiny_vae_path),
+            "-n",
+            "4",
+            "--seed",
+            str(seed),
+            "--scale",
+            "1",
+            "--temperature",
+            "2",
+            "-o",
+            str(path),
+        ]
         assert main(args) == 0
     with Image.open(paths[0]) as a, Image.open(paths[1]) as b, Image.open(paths[2]) as c:
         assert a.size == (2 * 9 + 1, 2 * 9 + 1)
@@ -202,10 +222,17 @@ def test_sample_is_deterministic_under_a_seed(tiny_vae_path, tmp_path):
         assert not np.array_equal(np.asarray(a), np.asarray(c))
 
 
-@pytest.mark.parametrize("args", [
-    ["-n", "0", "-o", "x.png"], ["-n", "many", "-o", "x.png"], ["--temperature", "nan", "-o",
-    "x.png"], ["-o", "x.jpg"], [], ["--scale", "0", "-o", "x.png"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-n", "0", "-o", "x.png"],
+        ["-n", "many", "-o", "x.png"],
+        ["--temperature", "nan", "-o", "x.png"],
+        ["-o", "x.jpg"],
+        [],
+        ["--scale", "0", "-o", "x.png"],
+    ],
+)
 def test_sample_usage_errors_exit_2(tiny_vae_path, args, capsys):
     assert main(["sample", str(tiny_vae_path), *args]) == 2
     assert "usage: latentlab sample" in capsys.readouterr().err
@@ -237,8 +264,14 @@ def test_encode_writes_latents(tiny_vae_path, tmp_path, capsys):
 
 def test_encode_a_missing_image(tiny_vae_path, tmp_path, capsys):
     out = tmp_path / "z.npy"
-    args = ["encode", str(tiny_vae_path), str(photo(tmp_path / "a.png")),
-            str(tmp_path / "gone.png"), "-o", str(out)]
+    args = [
+        "encode",
+        str(tiny_vae_path),
+        str(photo(tmp_path / "a.png")),
+        str(tmp_path / "gone.png"),
+        "-o",
+        str(out),
+    ]
     assert main(args) == 1
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if "error" in line]
@@ -269,8 +302,20 @@ def test_interpolate_strip(tiny_vae_path, tmp_path, slerp):
 def test_interpolate_gif(tiny_vae_path, tmp_path):
     a, b = photo(tmp_path / "a.png"), photo(tmp_path / "b.png", seed=1)
     out = tmp_path / "walk.gif"
-    args = ["interpolate", str(tiny_vae_path), str(a), str(b), "--steps", "4", "--scale", "2",
-            "--frame-ms", "70", "-o", str(out)]
+    args = [
+        "interpolate",
+        str(tiny_vae_path),
+        str(a),
+        str(b),
+        "--steps",
+        "4",
+        "--scale",
+        "2",
+        "--frame-ms",
+        "70",
+        "-o",
+        str(out),
+    ]
     assert main(args) == 0
     with Image.open(out) as img:
         assert img.n_frames <= 4 and img.size == (16, 16) and img.info["duration"] >= 70
@@ -296,7 +341,10 @@ def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_pa
     bad.write_bytes(write_tiny_vae(tmp_path / "good.safetensors").read_bytes()[:-10])
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "latentlab.cli", "info", str(bad)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     imports = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
     messages = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
@@ -309,13 +357,34 @@ def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_pa
 def test_attribute_moves_an_image_along_a_stored_direction(tmp_path, capsys):
     import torch
 
-    model = write_tiny_vae(tmp_path / "attr.safetensors",
-                           attributes={"smiling": torch.tensor([2.0, -1.0])})
+    model = write_tiny_vae(
+        tmp_path / "attr.safetensors", attributes={"smiling": torch.tensor([2.0, -1.0])}
+    )
     image = tmp_path / "in.png"
     Image.fromarray(np.full((8, 8), 200, dtype=np.uint8), "L").save(image)
     out = tmp_path / "strip.png"
-    assert main(["attribute", str(model), str(image), "--name", "smiling", "--amount", "-2",
-                 "--amount", "0", "--amount", "2", "--scale", "1", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "attribute",
+                str(model),
+                str(image),
+                "--name",
+                "smiling",
+                "--amount",
+                "-2",
+                "--amount",
+                "0",
+                "--amount",
+                "2",
+                "--scale",
+                "1",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with Image.open(out) as strip:
         assert strip.size == (3 * 9 + 1, 10)  # three 8x8 images with 1-pixel padding
     assert "smiling at -2, +0, +2" in capsys.readouterr().out

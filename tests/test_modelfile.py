@@ -48,8 +48,15 @@ from latentlab.models.vae import VAE
 # ----------------------------------------------------------------------------------------------
 # Helpers: build and edit safetensors files by hand
 
-_NUMPY_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I32": "<i4", "I64": "<i8",
-                 "U8": "u1", "BOOL": "?"}
+_NUMPY_DTYPES = {
+    "F16": "<f2",
+    "F32": "<f4",
+    "F64": "<f8",
+    "I32": "<i4",
+    "I64": "<i8",
+    "U8": "u1",
+    "BOOL": "?",
+}
 _SAFETENSORS_DTYPES = {np.dtype(v): k for k, v in _NUMPY_DTYPES.items()}
 
 
@@ -70,8 +77,11 @@ def build_safetensors(
     body = bytearray()
     for name, array in arrays.items():
         raw = np.ascontiguousarray(array).tobytes()
-        header[name] = {"dtype": _SAFETENSORS_DTYPES[array.dtype], "shape": list(array.shape),
-                        "data_offsets": [len(body), len(body) + len(raw)]}
+        header[name] = {
+            "dtype": _SAFETENSORS_DTYPES[array.dtype],
+            "shape": list(array.shape),
+            "data_offsets": [len(body), len(body) + len(raw)],
+        }
         body += raw
     if header_edit is not None:
         header_edit(header)
@@ -160,8 +170,9 @@ def test_good_file_loads_and_builders_round_trip(good_bytes, tmp_path):
     original.write_bytes(good_bytes)
     a, b = load_model(original), load_model(path)
     assert a.meta == b.meta == meta
-    for (name, x), (_, y) in zip(a.model.state_dict().items(), b.model.state_dict().items(),
-                                 strict=True):
+    for (name, x), (_, y) in zip(
+        a.model.state_dict().items(), b.model.state_dict().items(), strict=True
+    ):
         assert torch.equal(x, y), name
 
 
@@ -173,16 +184,30 @@ def test_round_trip_tiny_vae_with_attributes_and_reference(tmp_path):
     model = make_tiny_vae(latent_dim=3, seed=7)
     meta = build_metadata(
         model,
-        dataset={"name": "synthfaces", "size": 100, "label_names": ["a", "b"],
-                 "attribute_names": ["smile"]},
-        training={"command": "tests", "epochs": 1, "steps": 2, "seconds": 0.5, "device": "cpu",
-                  "test_metric": {"name": "IWAE bound (nats)", "value": -12.5}},
+        dataset={
+            "name": "synthfaces",
+            "size": 100,
+            "label_names": ["a", "b"],
+            "attribute_names": ["smile"],
+        },
+        training={
+            "command": "tests",
+            "epochs": 1,
+            "steps": 2,
+            "seconds": 0.5,
+            "device": "cpu",
+            "test_metric": {"name": "IWAE bound (nats)", "value": -12.5},
+        },
     )
     generator = torch.Generator().manual_seed(0)
     smile = torch.randn(3, generator=generator)
     images = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8, generator=generator)
-    reference = Reference(torch.randn(5, 3, generator=generator), images, torch.arange(5),
-                          {"smile": torch.rand(5, generator=generator)})
+    reference = Reference(
+        torch.randn(5, 3, generator=generator),
+        images,
+        torch.arange(5),
+        {"smile": torch.rand(5, generator=generator)},
+    )
     path = tmp_path / "faces" / "vae.safetensors"  # the folder is created
     save_model(path, model, meta, attributes={"smile": smile}, reference=reference)
 
@@ -317,8 +342,9 @@ def _overlap(header: dict[str, Any]) -> None:
 
 
 def _past_end(header: dict[str, Any]) -> None:
-    last = max((e for n, e in header.items() if n != "__metadata__"),
-               key=lambda e: e["data_offsets"][1])
+    last = max(
+        (e for n, e in header.items() if n != "__metadata__"), key=lambda e: e["data_offsets"][1]
+    )
     last["data_offsets"][1] += 4096
 
 
@@ -364,8 +390,9 @@ def meta_case(edit: Callable[[dict[str, Any]], Any], match: str) -> Bad:
     return Bad(lambda good, _: edit_meta(good, edit), match)
 
 
-def tensor_case(edit: Callable[[dict[str, np.ndarray]], Any], match: str,
-                values: bool = False) -> Bad:
+def tensor_case(
+    edit: Callable[[dict[str, np.ndarray]], Any], match: str, values: bool = False
+) -> Bad:
     return Bad(lambda good, _: edit_tensors(good, edit), match, values)
 
 
@@ -381,64 +408,95 @@ BAD_FILES: dict[str, Bad] = {
     "shorter-than-header-length": Bad(lambda good, _: b"\x10\x00\x00", "truncated"),
     "seven-bytes": Bad(lambda good, _: good[:7], "truncated"),
     "header-length-past-end": Bad(lambda good, _: good[:100], r"truncated \(its header runs"),
-    "header-length-past-end-small": Bad(lambda good, _: struct.pack("<Q", 64) + b"{}",
-                                        r"truncated \(its header runs"),
-    "header-length-huge": Bad(lambda good, _: struct.pack("<Q", 2**62) + b"{}" * 10,
-                              "header length is implausible"),
-    "garbage": Bad(lambda good, _: np.random.default_rng(3).bytes(5000),
-                   "not a safetensors model file"),
-    "pickle": Bad(lambda good, _: pickle.dumps({"state": [1.0, 2.0] * 50, "epoch": 3}),
-                  "Python pickle; LatentLab never unpickles"),
+    "header-length-past-end-small": Bad(
+        lambda good, _: struct.pack("<Q", 64) + b"{}", r"truncated \(its header runs"
+    ),
+    "header-length-huge": Bad(
+        lambda good, _: struct.pack("<Q", 2**62) + b"{}" * 10, "header length is implausible"
+    ),
+    "garbage": Bad(
+        lambda good, _: np.random.default_rng(3).bytes(5000), "not a safetensors model file"
+    ),
+    "pickle": Bad(
+        lambda good, _: pickle.dumps({"state": [1.0, 2.0] * 50, "epoch": 3}),
+        "Python pickle; LatentLab never unpickles",
+    ),
     "pickle-protocol-2": Bad(lambda good, _: pickle.dumps({"a": 1}, protocol=2), "pickle"),
-    "legacy-torch-save": Bad(lambda good, tmp: _torch_save_bytes(
-        tmp, _use_new_zipfile_serialization=False), "pickle"),
+    "legacy-torch-save": Bad(
+        lambda good, tmp: _torch_save_bytes(tmp, _use_new_zipfile_serialization=False), "pickle"
+    ),
     "zip": Bad(lambda good, tmp: _zip_bytes(tmp), "zip archive"),
     "torch-save": Bad(lambda good, tmp: _torch_save_bytes(tmp), r"zip archive \(a PyTorch"),
-    "header-not-json": Bad(lambda good, _: struct.pack("<Q", 16) + b"this is not json",
-                           "its header is not JSON"),
-    "header-not-utf8": Bad(lambda good, _: struct.pack("<Q", 8) + b"{\xff\xfe\xfd\x80}  ",
-                           "its header is not JSON"),
-    "header-nested-too-deep": Bad(lambda good, _: struct.pack("<Q", 200_000) + b"[" * 200_000,
-                                  "its header is not JSON"),
-    "header-json-list": Bad(lambda good, _: struct.pack("<Q", 16) + b"[1, 2, 3]       ",
-                            "its header is not a JSON object"),
-    "header-json-string": Bad(lambda good, _: struct.pack("<Q", 8) + b'"abcdef"',
-                              "its header is not a JSON object"),
+    "header-not-json": Bad(
+        lambda good, _: struct.pack("<Q", 16) + b"this is not json", "its header is not JSON"
+    ),
+    "header-not-utf8": Bad(
+        lambda good, _: struct.pack("<Q", 8) + b"{\xff\xfe\xfd\x80}  ", "its header is not JSON"
+    ),
+    "header-nested-too-deep": Bad(
+        lambda good, _: struct.pack("<Q", 200_000) + b"[" * 200_000, "its header is not JSON"
+    ),
+    "header-json-list": Bad(
+        lambda good, _: struct.pack("<Q", 16) + b"[1, 2, 3]       ",
+        "its header is not a JSON object",
+    ),
+    "header-json-string": Bad(
+        lambda good, _: struct.pack("<Q", 8) + b'"abcdef"', "its header is not a JSON object"
+    ),
     # safetensors, but not LatentLab's
-    "safetensors-without-metadata": Bad(lambda good, tmp: _safetensors_bytes(tmp, None),
-                                        "without LatentLab metadata"),
-    "safetensors-other-metadata": Bad(lambda good, tmp: _safetensors_bytes(tmp, {"format": "pt"}),
-                                      "without LatentLab metadata"),
+    "safetensors-without-metadata": Bad(
+        lambda good, tmp: _safetensors_bytes(tmp, None), "without LatentLab metadata"
+    ),
+    "safetensors-other-metadata": Bad(
+        lambda good, tmp: _safetensors_bytes(tmp, {"format": "pt"}), "without LatentLab metadata"
+    ),
     # a header 384 bytes long starts with the bytes 0x80 0x01, like a pickle's magic
     "header-length-looks-like-pickle": Bad(
         lambda good, _: build_safetensors({"x": np.zeros(3, np.float32)}, pad_to=384),
-        "without LatentLab metadata"),
-    "metadata-not-json": Bad(lambda good, _: build_safetensors(
-        file_arrays(good)[0], {modelfile.METADATA_KEY: "{format_version: 1"}),
-        "LatentLab metadata is not valid JSON"),
-    "metadata-huge-integer": Bad(lambda good, _: build_safetensors(
-        file_arrays(good)[0], {modelfile.METADATA_KEY: '{"format_version": ' + "9" * 5000 + "}"}),
-        "LatentLab metadata is not valid JSON"),
-    "metadata-json-list": Bad(lambda good, _: with_meta(file_arrays(good)[0], [1, "vae"]),
-                              "LatentLab metadata is not a JSON object"),
-    "metadata-json-null": Bad(lambda good, _: with_meta(file_arrays(good)[0], None),
-                              "LatentLab metadata is not a JSON object"),
-    "metadata-value-not-string": Bad(lambda good, _: _metadata_dict(good),
-                                     "metadata values are not strings"),
+        "without LatentLab metadata",
+    ),
+    "metadata-not-json": Bad(
+        lambda good, _: build_safetensors(
+            file_arrays(good)[0], {modelfile.METADATA_KEY: "{format_version: 1"}
+        ),
+        "LatentLab metadata is not valid JSON",
+    ),
+    "metadata-huge-integer": Bad(
+        lambda good, _: build_safetensors(
+            file_arrays(good)[0], {modelfile.METADATA_KEY: '{"format_version": ' + "9" * 5000 + "}"}
+        ),
+        "LatentLab metadata is not valid JSON",
+    ),
+    "metadata-json-list": Bad(
+        lambda good, _: with_meta(file_arrays(good)[0], [1, "vae"]),
+        "LatentLab metadata is not a JSON object",
+    ),
+    "metadata-json-null": Bad(
+        lambda good, _: with_meta(file_arrays(good)[0], None),
+        "LatentLab metadata is not a JSON object",
+    ),
+    "metadata-value-not-string": Bad(
+        lambda good, _: _metadata_dict(good), "metadata values are not strings"
+    ),
     # the LatentLab document
     "unknown-family": meta_case(_set("family", "gan"), r"unknown model family 'gan' \(known: vae"),
     "family-missing": meta_case(_delete("family"), "'family' is missing or of the wrong type"),
     "family-not-string": meta_case(_set("family", ["vae"]), "'family' is missing or of the wrong"),
-    "future-format-version": meta_case(_set("format_version", FORMAT_VERSION + 1),
-                                       f"format version {FORMAT_VERSION + 1} is not supported"),
+    "future-format-version": meta_case(
+        _set("format_version", FORMAT_VERSION + 1),
+        f"format version {FORMAT_VERSION + 1} is not supported",
+    ),
     "format-version-zero": meta_case(_set("format_version", 0), "format version 0 is not"),
-    "format-version-string": meta_case(_set("format_version", "1"),
-                                       "'format_version' is missing or of the wrong type"),
+    "format-version-string": meta_case(
+        _set("format_version", "1"), "'format_version' is missing or of the wrong type"
+    ),
     "format-version-bool": meta_case(_set("format_version", True), "'format_version' is missing"),
     "format-version-float": meta_case(_set("format_version", 1.0), "'format_version' is missing"),
     "format-version-missing": meta_case(_delete("format_version"), "'format_version' is missing"),
-    "latent-dim-0": meta_case(_set("config.latent_dim", 0),
-                              r"invalid vae config: config value latent_dim=0 is outside \[1, 512"),
+    "latent-dim-0": meta_case(
+        _set("config.latent_dim", 0),
+        r"invalid vae config: config value latent_dim=0 is outside \[1, 512",
+    ),
     "latent-dim-negative": meta_case(_set("config.latent_dim", -1), "latent_dim=-1 is outside"),
     "latent-dim-huge": meta_case(_set("config.latent_dim", 10**9), "latent_dim=1000000000 is out"),
     "latent-dim-enormous": meta_case(_set("config.latent_dim", 10**400), "latent_dim=.* is out"),
@@ -447,88 +505,127 @@ BAD_FILES: dict[str, Bad] = {
     "height-huge": meta_case(_set("config.height", 10**6), "height=1000000 is outside"),
     "height-not-multiple-of-4": meta_case(_set("config.height", 10), "multiples of 4"),
     "levels-1": meta_case(_set("config.levels", 1), r"levels=1 is outside \[2, 256\]"),
-    "latent-dim-bool": meta_case(_set("config.latent_dim", True),
-                                 "latent_dim must be an integer, got True"),
-    "latent-dim-string": meta_case(_set("config.latent_dim", "2"),
-                                   "latent_dim must be an integer, got '2'"),
+    "latent-dim-bool": meta_case(
+        _set("config.latent_dim", True), "latent_dim must be an integer, got True"
+    ),
+    "latent-dim-string": meta_case(
+        _set("config.latent_dim", "2"), "latent_dim must be an integer, got '2'"
+    ),
     "latent-dim-float": meta_case(_set("config.latent_dim", 2.0), "latent_dim must be an integer"),
     "latent-dim-null": meta_case(_set("config.latent_dim", None), "latent_dim must be an integer"),
     "config-key-missing": meta_case(_delete("config.dense"), "missing config value.*: dense"),
     "config-key-extra": meta_case(_set("config.depth", 3), "unknown config value.*: depth"),
     "config-missing": meta_case(_delete("config"), "config must be a JSON object"),
     "config-list": meta_case(_set("config", [1, 8, 8]), "config must be a JSON object"),
-    "image-levels-disagree": meta_case(_set("image.levels", 256),
-                                       "metadata 'image' does not match the model config"),
+    "image-levels-disagree": meta_case(
+        _set("image.levels", 256), "metadata 'image' does not match the model config"
+    ),
     "image-height-disagree": meta_case(_set("image.height", 16), "'image' does not match"),
     "image-channels-bool": meta_case(_set("image.channels", True), "'image' does not match"),
     "image-extra-key": meta_case(_set("image.depth", 1), "'image' does not match"),
     "image-missing": meta_case(_delete("image"), "'image' is missing or of the wrong type"),
     "dataset-missing": meta_case(_delete("dataset"), "'dataset' is missing"),
-    "label-names-not-list": meta_case(_set("dataset.label_names", "0123456789"),
-                                      "dataset.label_names must be a list of at most 256 strings"),
-    "attribute-names-not-strings": meta_case(_set("dataset.attribute_names", [1, 2]),
-                                             "dataset.attribute_names must be a list"),
+    "label-names-not-list": meta_case(
+        _set("dataset.label_names", "0123456789"),
+        "dataset.label_names must be a list of at most 256 strings",
+    ),
+    "attribute-names-not-strings": meta_case(
+        _set("dataset.attribute_names", [1, 2]), "dataset.attribute_names must be a list"
+    ),
     "training-missing": meta_case(_delete("training"), "'training' is missing"),
-    "test-metric-nan": meta_case(_set("training.test_metric.value", float("nan")),
-                                 "test_metric must have a name and a finite value"),
-    "test-metric-enormous": meta_case(_set("training.test_metric.value", 10**400),
-                                      "test_metric must have a name and a finite value"),
+    "test-metric-nan": meta_case(
+        _set("training.test_metric.value", float("nan")),
+        "test_metric must have a name and a finite value",
+    ),
+    "test-metric-enormous": meta_case(
+        _set("training.test_metric.value", 10**400),
+        "test_metric must have a name and a finite value",
+    ),
     "test-metric-no-name": meta_case(_delete("training.test_metric.name"), "test_metric must"),
     "created-missing": meta_case(_delete("created"), "'created' is missing"),
     "version-not-string": meta_case(_set("latentlab_version", 1), "'latentlab_version' is"),
     # tensors that disagree with the config
-    "missing-tensor": tensor_case(_drop("model.decoder.dense.0.weight"),
-                                  r"missing tensor\(s\): model.decoder.dense.0.weight"),
-    "extra-tensor": tensor_case(_put("model.extra", np.zeros(3, np.float32)),
-                                r"unexpected tensor\(s\): model.extra"),
-    "foreign-tensor": tensor_case(_put("optimizer.state", np.zeros(3, np.float32)),
-                                  r"unexpected tensor\(s\): optimizer.state"),
-    "wrong-shape": tensor_case(_put(W, lambda a: np.ascontiguousarray(a[W].T)),
-                               r"'model.encoder.out.weight' has shape \[16, 4\], "
-                               r"expected \[4, 16\]"),
+    "missing-tensor": tensor_case(
+        _drop("model.decoder.dense.0.weight"), r"missing tensor\(s\): model.decoder.dense.0.weight"
+    ),
+    "extra-tensor": tensor_case(
+        _put("model.extra", np.zeros(3, np.float32)), r"unexpected tensor\(s\): model.extra"
+    ),
+    "foreign-tensor": tensor_case(
+        _put("optimizer.state", np.zeros(3, np.float32)), r"unexpected tensor\(s\): optimizer.state"
+    ),
+    "wrong-shape": tensor_case(
+        _put(W, lambda a: np.ascontiguousarray(a[W].T)),
+        r"'model.encoder.out.weight' has shape \[16, 4\], "
+        r"expected \[4, 16\]",
+    ),
     "wrong-shape-flat": tensor_case(_put(W, lambda a: a[W].ravel()), "has shape"),
-    "wrong-dtype-f64": tensor_case(_put(W, lambda a: a[W].astype(np.float64)),
-                                   "'model.encoder.out.weight' has dtype F64, expected F32"),
-    "unsupported-dtype-f16": tensor_case(_put(W, lambda a: a[W].astype(np.float16)),
-                                         "unsupported dtype 'F16'"),
+    "wrong-dtype-f64": tensor_case(
+        _put(W, lambda a: a[W].astype(np.float64)),
+        "'model.encoder.out.weight' has dtype F64, expected F32",
+    ),
+    "unsupported-dtype-f16": tensor_case(
+        _put(W, lambda a: a[W].astype(np.float16)), "unsupported dtype 'F16'"
+    ),
     "unsupported-dtype-bool": tensor_case(_put(W, lambda a: a[W] > 0), "unsupported dtype 'BOOL'"),
     "reference-images-float": tensor_case(
         _put("reference.images", lambda a: a["reference.images"].astype(np.float32)),
-        "'reference.images' has dtype F32, expected U8"),
+        "'reference.images' has dtype F32, expected U8",
+    ),
     "reference-labels-int32": tensor_case(
         _put("reference.labels", lambda a: a["reference.labels"].astype(np.int32)),
-        "unsupported dtype 'I32'"),
+        "unsupported dtype 'I32'",
+    ),
     "reference-count-mismatch": tensor_case(
-        _put("reference.images", lambda a: a["reference.images"][:10]), "has shape"),
+        _put("reference.images", lambda a: a["reference.images"][:10]), "has shape"
+    ),
     "reference-latents-wrong-dim": tensor_case(
-        _put("reference.latents", lambda a: np.zeros((30, 3), np.float32)), "has shape"),
-    "reference-empty": tensor_case(lambda a: a.update({
-        "reference.latents": np.zeros((0, 2), np.float32),
-        "reference.images": np.zeros((0, 1, 8, 8), np.uint8),
-        "reference.labels": np.zeros(0, np.int64)}), "reference set must hold 1 to"),
+        _put("reference.latents", lambda a: np.zeros((30, 3), np.float32)), "has shape"
+    ),
+    "reference-empty": tensor_case(
+        lambda a: a.update(
+            {
+                "reference.latents": np.zeros((0, 2), np.float32),
+                "reference.images": np.zeros((0, 1, 8, 8), np.uint8),
+                "reference.labels": np.zeros(0, np.int64),
+            }
+        ),
+        "reference set must hold 1 to",
+    ),
     "reference-labels-alone": tensor_case(
         lambda a: [a.pop("reference.latents"), a.pop("reference.images")],
-        r"missing tensor\(s\): reference.images, reference.latents"),
-    "reference-scalar": tensor_case(_put("reference.latents", np.zeros((), np.float32)),
-                                    "reference set must hold"),
+        r"missing tensor\(s\): reference.images, reference.latents",
+    ),
+    "reference-scalar": tensor_case(
+        _put("reference.latents", np.zeros((), np.float32)), "reference set must hold"
+    ),
     "reference-attribute-wrong-length": tensor_case(
         _put("reference.attribute.smile", np.zeros(29, np.float32)),
-        r"'reference.attribute.smile' has shape \[29\], expected \[30\]"),
+        r"'reference.attribute.smile' has shape \[29\], expected \[30\]",
+    ),
     "reference-attribute-int": tensor_case(
         _put("reference.attribute.smile", np.zeros(30, np.int64)),
-        "'reference.attribute.smile' has dtype I64, expected F32"),
+        "'reference.attribute.smile' has dtype I64, expected F32",
+    ),
     "reference-attribute-name-empty": tensor_case(
         _put("reference.attribute.", np.zeros(30, np.float32)),
-        "reference attribute name '' is empty or too long"),
+        "reference attribute name '' is empty or too long",
+    ),
     "reference-attribute-nan": tensor_case(
         _put("reference.attribute.smile", np.full(30, np.nan, np.float32)),
-        "'reference.attribute.smile' contains NaN", values=True),
-    "attribute-wrong-shape": tensor_case(_put("attributes.smile", np.zeros(3, np.float32)),
-                                         r"'attributes.smile' has shape \[3\], expected \[2\]"),
-    "attribute-name-empty": tensor_case(_put("attributes.", np.zeros(2, np.float32)),
-                                        "attribute name '' is empty or too long"),
-    "attribute-name-too-long": tensor_case(_put("attributes." + "x" * 65, np.zeros(2, np.float32)),
-                                           "is empty or too long"),
+        "'reference.attribute.smile' contains NaN",
+        values=True,
+    ),
+    "attribute-wrong-shape": tensor_case(
+        _put("attributes.smile", np.zeros(3, np.float32)),
+        r"'attributes.smile' has shape \[3\], expected \[2\]",
+    ),
+    "attribute-name-empty": tensor_case(
+        _put("attributes.", np.zeros(2, np.float32)), "attribute name '' is empty or too long"
+    ),
+    "attribute-name-too-long": tensor_case(
+        _put("attributes." + "x" * 65, np.zeros(2, np.float32)), "is empty or too long"
+    ),
     # raw header entries and offsets
     "offsets-past-end": header_case(_past_end, r"the file is truncated \(tensor '.*' runs past"),
     "offsets-reversed": header_case(_entry(W, data_offsets=[256, 0]), "invalid data offsets"),
@@ -545,20 +642,29 @@ BAD_FILES: dict[str, Bad] = {
     "entry-extra-field": header_case(_entry(W, stride=[1]), "malformed header entry"),
     "entry-not-object": header_case(lambda h: h.update({W: [0, 256]}), "malformed header entry"),
     "trailing-bytes": Bad(lambda good, _: good + b"\x00" * 16, "trailing bytes after its tensors"),
-    "truncated-body": Bad(lambda good, _: _cut_in_tensor_data(good),
-                          r"the file is truncated \(tensor '.*' runs past the end\)"),
+    "truncated-body": Bad(
+        lambda good, _: _cut_in_tensor_data(good),
+        r"the file is truncated \(tensor '.*' runs past the end\)",
+    ),
     "truncated-last-byte": Bad(lambda good, _: good[:-1], "the file is truncated"),
     # values
-    "nan-weight": tensor_case(_poke(W, np.nan), "'model.encoder.out.weight' contains NaN or inf",
-                              values=True),
-    "inf-weight": tensor_case(_poke("model.decoder.deconvs.4.bias", np.inf), "NaN or infinite",
-                              values=True),
-    "minus-inf-weight": tensor_case(_poke("model.encoder.convs.0.weight", -np.inf),
-                                    "NaN or infinite", values=True),
-    "nan-reference-latents": tensor_case(_poke("reference.latents", np.nan),
-                                         "'reference.latents' contains NaN", values=True),
-    "nan-attribute": tensor_case(_put("attributes.smile", np.array([0, np.nan], np.float32)),
-                                 "'attributes.smile' contains NaN", values=True),
+    "nan-weight": tensor_case(
+        _poke(W, np.nan), "'model.encoder.out.weight' contains NaN or inf", values=True
+    ),
+    "inf-weight": tensor_case(
+        _poke("model.decoder.deconvs.4.bias", np.inf), "NaN or infinite", values=True
+    ),
+    "minus-inf-weight": tensor_case(
+        _poke("model.encoder.convs.0.weight", -np.inf), "NaN or infinite", values=True
+    ),
+    "nan-reference-latents": tensor_case(
+        _poke("reference.latents", np.nan), "'reference.latents' contains NaN", values=True
+    ),
+    "nan-attribute": tensor_case(
+        _put("attributes.smile", np.array([0, np.nan], np.float32)),
+        "'attributes.smile' contains NaN",
+        values=True,
+    ),
 }
 
 
@@ -579,8 +685,10 @@ def test_bad_paths(tmp_path):
     assert_refused(tmp_path / "file" / "model.safetensors", "cannot read the file")
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"),
-                    reason="needs named pipes and alarms")
+@pytest.mark.skipif(
+    not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"),
+    reason="needs named pipes and alarms",
+)
 def test_a_pipe_is_not_read(tmp_path):
     """Reading a pipe would wait forever for a writer; a regression fails after 10 s."""
     os.mkfifo(tmp_path / "pipe.safetensors")
@@ -616,11 +724,17 @@ def test_unreadable_file(good_bytes, tmp_path):
         path.chmod(0o600)
 
 
-def test_a_huge_config_is_refused_before_anything_is_allocated(good_bytes, tmp_path,
-                                                                monkeypatch):
+def test_a_huge_config_is_refused_before_anything_is_allocated(good_bytes, tmp_path, monkeypatch):
     """Within every bound, yet billions of parameters: refused from shapes alone."""
-    config = {"channels": 4, "height": 128, "width": 128, "levels": 256, "latent_dim": 512,
-              "hidden": 256, "dense": 2048}
+    config = {
+        "channels": 4,
+        "height": 128,
+        "width": 128,
+        "levels": 256,
+        "latent_dim": 512,
+        "hidden": 256,
+        "dense": 2048,
+    }
 
     def edit(meta):
         meta["config"] = config
@@ -649,8 +763,12 @@ def test_max_parameters_is_enforced(good_bytes, tmp_path, monkeypatch):
 def test_too_many_attributes(good_bytes, tmp_path, monkeypatch):
     monkeypatch.setattr(modelfile, "MAX_ATTRIBUTES", 10)  # the file has 10 label names
     path = tmp_path / "attrs.safetensors"
-    path.write_bytes(edit_tensors(good_bytes, lambda a: a.update(
-        {f"attributes.a{i}": np.zeros(2, np.float32) for i in range(11)})))
+    path.write_bytes(
+        edit_tensors(
+            good_bytes,
+            lambda a: a.update({f"attributes.a{i}": np.zeros(2, np.float32) for i in range(11)}),
+        )
+    )
     assert_refused(path, "more than 10 attribute directions")
 
 
@@ -750,8 +868,9 @@ def test_failed_write_keeps_the_previous_file(failure, good_bytes, tmp_path, mon
                     raise KeyboardInterrupt
                 fail()
 
-        monkeypatch.setattr(modelfile.os, "fdopen",
-                            lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+        monkeypatch.setattr(
+            modelfile.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k))
+        )
 
     expected = KeyboardInterrupt if failure == "interrupt" else OSError
     with pytest.raises(expected):
@@ -781,8 +900,11 @@ def test_save_refuses_nan_weights_and_leaves_no_file(tmp_path):
     with torch.no_grad():
         model.decoder.dense[0].weight[0, 0] = float("nan")
     path = tmp_path / "nan.safetensors"
-    with pytest.raises(ModelFileError, match=r"^nan.safetensors: not saved: tensor "
-                                             r"'model.decoder.dense.0.weight' has NaN or Inf"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"^nan.safetensors: not saved: tensor "
+        r"'model.decoder.dense.0.weight' has NaN or Inf",
+    ):
         save_model(path, model, meta)
     assert list(tmp_path.iterdir()) == []
 
@@ -796,29 +918,50 @@ def test_save_refuses_nan_weights_and_leaves_no_file(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"attributes": {"smile": torch.tensor([1.0, float("inf")])}},
-         "not saved: tensor 'attributes.smile' has NaN or Inf"),
-        ({"attributes": {"smile": torch.zeros(5)}},
-         r"not saved: tensor 'attributes.smile' has shape \[5\], expected \[2\]"),
+        (
+            {"attributes": {"smile": torch.tensor([1.0, float("inf")])}},
+            "not saved: tensor 'attributes.smile' has NaN or Inf",
+        ),
+        (
+            {"attributes": {"smile": torch.zeros(5)}},
+            r"not saved: tensor 'attributes.smile' has shape \[5\], expected \[2\]",
+        ),
         ({"attributes": {"": torch.zeros(2)}}, "not saved: attribute name '' is empty"),
-        ({"reference": Reference(torch.zeros(4, 2), torch.zeros(3, 1, 8, 8))},
-         "not saved: tensor 'reference.*' has shape"),
-        ({"reference": Reference(torch.full((3, 2), float("nan")),
-                                 torch.zeros(3, 1, 8, 8))},
-         "not saved: tensor 'reference.latents' has NaN"),
+        (
+            {"reference": Reference(torch.zeros(4, 2), torch.zeros(3, 1, 8, 8))},
+            "not saved: tensor 'reference.*' has shape",
+        ),
+        (
+            {"reference": Reference(torch.full((3, 2), float("nan")), torch.zeros(3, 1, 8, 8))},
+            "not saved: tensor 'reference.latents' has NaN",
+        ),
         ({"meta": {"family": "vae"}}, "not saved: metadata field 'format_version' is missing"),
         ({"meta_edit": _set("config.latent_dim", 3)}, r"not saved: tensor .* has shape"),
-        ({"meta_edit": _set("training.test_metric", {"name": "x", "value": float("nan")})},
-         "not saved: the metadata is not plain JSON"),
+        (
+            {"meta_edit": _set("training.test_metric", {"name": "x", "value": float("nan")})},
+            "not saved: the metadata is not plain JSON",
+        ),
         ({"meta_edit": _set("dataset.when", object())}, "not saved: the metadata is not plain"),
     ],
-    ids=["inf-attribute", "attribute-shape", "attribute-name", "reference-shape", "nan-reference",
-         "meta-incomplete", "meta-other-model", "meta-nan", "meta-not-json"],
+    ids=[
+        "inf-attribute",
+        "attribute-shape",
+        "attribute-name",
+        "reference-shape",
+        "nan-reference",
+        "meta-incomplete",
+        "meta-other-model",
+        "meta-nan",
+        "meta-not-json",
+    ],
 )
 def test_save_refuses_what_load_would_refuse(kwargs, match, tmp_path):
     model = make_tiny_vae()
-    meta = build_metadata(model, {"name": "digits", "size": 1},
-                          {"command": "t", "test_metric": {"name": "n", "value": 1.0}})
+    meta = build_metadata(
+        model,
+        {"name": "digits", "size": 1},
+        {"command": "t", "test_metric": {"name": "n", "value": 1.0}},
+    )
     kwargs = dict(kwargs)
     meta = kwargs.pop("meta", meta)
     if "meta_edit" in kwargs:

@@ -64,21 +64,40 @@ class TrainingDiverged(RuntimeError):
 def add_data_args(parser: argparse.ArgumentParser) -> None:
     """Options every trainer has: data, output, seed, preset, device."""
     g = parser.add_argument_group("data and output")
-    g.add_argument("--data", default="digits",
-                   help="digits | synthfaces | mnist:PATH (IDX files) | folder:PATH "
-                        "(default: %(default)s)")
-    g.add_argument("--image-size", type=int, default=32,
-                   help="synthfaces and folder data: image size (default: %(default)s)")
-    g.add_argument("--channels", type=int, choices=[1, 3], default=3,
-                   help="folder data: 1 for greyscale, 3 for colour (default: %(default)s)")
+    g.add_argument(
+        "--data",
+        default="digits",
+        help="digits | synthfaces | mnist:PATH (IDX files) | folder:PATH (default: %(default)s)",
+    )
+    g.add_argument(
+        "--image-size",
+        type=int,
+        default=32,
+        help="synthfaces and folder data: image size (default: %(default)s)",
+    )
+    g.add_argument(
+        "--channels",
+        type=int,
+        choices=[1, 3],
+        default=3,
+        help="folder data: 1 for greyscale, 3 for colour (default: %(default)s)",
+    )
     g.add_argument("--out", type=Path, required=True, help="model file to write (.safetensors)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    g.add_argument("--preset", choices=["smoke"], default=None,
-                   help="smoke: a tiny run in seconds (for CI); changes the defaults")
+    g.add_argument(
+        "--preset",
+        choices=["smoke"],
+        default=None,
+        help="smoke: a tiny run in seconds (for CI); changes the defaults",
+    )
     g.add_argument("--device", default="auto", help="auto | cpu | cuda (default: %(default)s)")
-    g.add_argument("--threads", type=int, default=0,
-                   help="CPU threads per process; 0: the cores divided among the processes "
-                        "(default: %(default)s)")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads per process; 0: the cores divided among the processes "
+        "(default: %(default)s)",
+    )
 
 
 def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
@@ -88,16 +107,30 @@ def add_common_args(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     d = {"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 20, **defaults}
     g = parser.add_argument_group("gradient training")
     g.add_argument("--epochs", type=int, default=d["epochs"], help="epochs (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=d["batch_size"],
-                   help="global batch size, split across ranks (default: %(default)s)")
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=d["batch_size"],
+        help="global batch size, split across ranks (default: %(default)s)",
+    )
     g.add_argument("--lr", type=float, default=d["lr"], help="learning rate (default: %(default)s)")
-    g.add_argument("--patience", type=int, default=d["patience"],
-                   help="stop after this many epochs without a better validation loss "
-                        "(default: %(default)s)")
-    g.add_argument("--checkpoint-every", type=int, default=1,
-                   help="epochs between checkpoints (default: %(default)s)")
-    g.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint beside --out (OUT with suffix .ckpt)")
+    g.add_argument(
+        "--patience",
+        type=int,
+        default=d["patience"],
+        help="stop after this many epochs without a better validation loss (default: %(default)s)",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        help="epochs between checkpoints (default: %(default)s)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint beside --out (OUT with suffix .ckpt)",
+    )
 
 
 _IMAGE_FIELDS = {"channels", "height", "width", "levels"}
@@ -112,30 +145,45 @@ def add_config_args(parser: argparse.ArgumentParser, config_class: type) -> None
             continue
         option = "--" + f.name.replace("_", "-")
         doc = f.metadata.get("doc", "")
-        kind = f.type if isinstance(f.type, type) else {"int": int, "float": float,
-                                                       "bool": bool, "str": str}[f.type]
+        kind = (
+            f.type
+            if isinstance(f.type, type)
+            else {"int": int, "float": float, "bool": bool, "str": str}[f.type]
+        )
         if kind is bool:
-            group.add_argument(option, action=argparse.BooleanOptionalAction, default=f.default,
-                               help=f"{doc} (default: %(default)s)")
+            group.add_argument(
+                option,
+                action=argparse.BooleanOptionalAction,
+                default=f.default,
+                help=f"{doc} (default: %(default)s)",
+            )
         else:
-            group.add_argument(option, type=kind, default=f.default,
-                               choices=f.metadata.get("choices"),
-                               help=f"{doc} (default: %(default)s)")
+            group.add_argument(
+                option,
+                type=kind,
+                default=f.default,
+                choices=f.metadata.get("choices"),
+                help=f"{doc} (default: %(default)s)",
+            )
 
 
 def config_from_args(config_class: type, args: argparse.Namespace, data: ImageDataset) -> Any:
     """The family config from parsed options and the data's image shape, checked and bounded
     exactly as a model file's config is."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
-              if f.name not in _IMAGE_FIELDS}
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(config_class)
+        if f.name not in _IMAGE_FIELDS
+    }
     try:
         return config_from_dict(config_class, {**values, **image_config(data)})
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None,
-               smoke: dict[str, Any]) -> argparse.Namespace:
+def parse_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None, smoke: dict[str, Any]
+) -> argparse.Namespace:
     """Parse ``argv``; ``--preset smoke`` replaces the defaults with ``smoke`` (options given
     explicitly still win)."""
     args = parser.parse_args(argv)
@@ -225,20 +273,24 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
         if kind == "mnist" and path:
             train, test = load_mnist(path, "train"), load_mnist(path, "test")
             cut = len(train) * 9 // 10
-            return Split("mnist", train.subset(slice(0, cut)), train.subset(slice(cut, None)),
-                         test)
+            return Split("mnist", train.subset(slice(0, cut)), train.subset(slice(cut, None)), test)
         if kind == "folder" and path:
             data = load_image_folder(path, (channels, image_size, image_size), 256)
             order = np.random.default_rng(0).permutation(len(data))
             n_val = n_test = max(1, len(data) // 10)
             if len(data) < 3 * n_test:
                 raise DataError(f"{path}: too few images to split ({len(data)})")
-            return Split(Path(path).name, data.subset(order[n_val + n_test:]),
-                         data.subset(order[:n_val]), data.subset(order[n_val:n_val + n_test]))
+            return Split(
+                Path(path).name,
+                data.subset(order[n_val + n_test :]),
+                data.subset(order[:n_val]),
+                data.subset(order[n_val : n_val + n_test]),
+            )
     except DataError as exc:
         raise SystemExit(f"error: {exc}") from None
-    raise SystemExit(f"error: unknown --data {spec!r} "
-                     "(use digits, synthfaces, mnist:PATH or folder:PATH)")
+    raise SystemExit(
+        f"error: unknown --data {spec!r} (use digits, synthfaces, mnist:PATH or folder:PATH)"
+    )
 
 
 def load_data(args: argparse.Namespace) -> Split:
@@ -264,7 +316,7 @@ def epoch_batches(n: int, batch_size: int, epoch: int, seed: int, run: Run) -> l
     order = np.random.default_rng([seed, epoch]).permutation(n)
     per_rank = max(1, batch_size // run.world_size)
     steps = n // (per_rank * run.world_size)
-    return [order[(s * run.world_size + run.rank) * per_rank:][:per_rank] for s in range(steps)]
+    return [order[(s * run.world_size + run.rank) * per_rank :][:per_rank] for s in range(steps)]
 
 
 @dataclass
@@ -304,8 +356,13 @@ def fit(
         module = nn.parallel.DistributedDataParallel(model)
     train = train.to(run.device)
     validation = validation.to(run.device)
-    bar = tqdm(total=args.epochs, initial=state["epoch"], disable=not run.main, unit="epoch",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=args.epochs,
+        initial=state["epoch"],
+        disable=not run.main,
+        unit="epoch",
+        dynamic_ncols=True,
+    )
     while state["epoch"] < args.epochs and state["bad_epochs"] < args.patience:
         epoch_start = time.perf_counter()
         model.train()
@@ -318,7 +375,8 @@ def fit(
                 raise TrainingDiverged(
                     f"training diverged at epoch {state['epoch'] + 1}, step {state['step']} "
                     f"(loss {mean_loss.item()}); the last good checkpoint is kept at {checkpoint}; "
-                    "try a lower --lr")
+                    "try a lower --lr"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 100.0)
@@ -337,35 +395,55 @@ def fit(
         else:
             state["bad_epochs"] += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses):.2f}", val=f"{val:.2f}",
-                        img_s=f"{len(losses) * args.batch_size / max(elapsed, 1e-9):.0f}")
-        if run.main and (state["epoch"] % args.checkpoint_every == 0
-                         or state["epoch"] == args.epochs):
+        bar.set_postfix(
+            loss=f"{np.mean(losses):.2f}",
+            val=f"{val:.2f}",
+            img_s=f"{len(losses) * args.batch_size / max(elapsed, 1e-9):.0f}",
+        )
+        if run.main and (
+            state["epoch"] % args.checkpoint_every == 0 or state["epoch"] == args.epochs
+        ):
             save_checkpoint(checkpoint, model, optimizer, state, best_weights, args)
     bar.close()
     if state["bad_epochs"] >= args.patience:
-        run.log(f"stopped early after {state['epoch']} epochs: no better validation loss in "
-                f"{args.patience} epochs")
+        run.log(
+            f"stopped early after {state['epoch']} epochs: no better validation loss in "
+            f"{args.patience} epochs"
+        )
     model.load_state_dict(best_weights)
     model.eval()
     return FitResult(model, state["epoch"], state["step"], state["seconds"], state["best"])
 
 
-def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     state: dict[str, Any], best_weights: dict[str, torch.Tensor],
-                     args: argparse.Namespace) -> None:
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    best_weights: dict[str, torch.Tensor],
+    args: argparse.Namespace,
+) -> None:
     """Weights, optimiser state, counters and settings: tensors and plain values only."""
     import io
 
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "best_weights": best_weights, "state": state, "settings": settings}, buffer)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "best_weights": best_weights,
+            "state": state,
+            "settings": settings,
+        },
+        buffer,
+    )
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     run: Run) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def load_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, run: Run
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if not path.exists():
         raise SystemExit(f"error: --resume given but there is no checkpoint at {path}")
     try:
@@ -392,14 +470,18 @@ def finish(
     model = result.model.cpu()
     meta = build_metadata(
         model,
-        dataset={"name": split.name, "size": sum(len(d) for d in (split.train, split.validation,
-                                                                  split.test)),
-                 "label_names": split.train.label_names,
-                 "attribute_names": split.train.attribute_names},
+        dataset={
+            "name": split.name,
+            "size": sum(len(d) for d in (split.train, split.validation, split.test)),
+            "label_names": split.train.label_names,
+            "attribute_names": split.train.attribute_names,
+        },
         training={
             "command": args.command,
-            "epochs": result.epochs, "steps": result.steps,
-            "seconds": round(result.seconds, 1), "device": str(run.device),
+            "epochs": result.epochs,
+            "steps": result.steps,
+            "seconds": round(result.seconds, 1),
+            "device": str(run.device),
             "world_size": run.world_size,
             "test_metric": {"name": test_metric[0], "value": round(test_metric[1], 4)},
         },

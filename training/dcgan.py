@@ -52,23 +52,45 @@ from training.common import (
     setup,
 )
 
-SMOKE = {"epochs": 2, "latent_dim": 16, "ngf": 8, "ndf": 8, "reference_size": 32,
-         "metric_samples": 64, "recalibrate_batches": 2}
+SMOKE = {
+    "epochs": 2,
+    "latent_dim": 16,
+    "ngf": 8,
+    "ndf": 8,
+    "reference_size": 32,
+    "metric_samples": 64,
+    "recalibrate_batches": 2,
+}
 D_WINS = 0.05  # an epoch's mean D loss below this: D wins and G gets almost no gradient
 
 
 def parse_dcgan_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.dcgan", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference-size", type=int, default=300,
-                        help="sampled latents (with their images) stored as the map's "
-                             "reference set (default: %(default)s)")
-    parser.add_argument("--metric-samples", type=int, default=1000,
-                        help="samples (and at most as many held-out images) for the MMD² "
-                             "metrics (default: %(default)s)")
-    parser.add_argument("--recalibrate-batches", type=int, default=20,
-                        help="batches of generated images that re-estimate the generator's "
-                             "BatchNorm statistics (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.dcgan",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--reference-size",
+        type=int,
+        default=300,
+        help="sampled latents (with their images) stored as the map's "
+        "reference set (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--metric-samples",
+        type=int,
+        default=1000,
+        help="samples (and at most as many held-out images) for the MMD² "
+        "metrics (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--recalibrate-batches",
+        type=int,
+        default=20,
+        help="batches of generated images that re-estimate the generator's "
+        "BatchNorm statistics (default: %(default)s)",
+    )
     add_config_args(parser, DCGANConfig)
     add_common_args(parser, epochs=20, batch_size=64, lr=2e-4, patience=10)
     return parse_args(parser, argv, smoke=SMOKE)
@@ -98,16 +120,16 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, scale: float) -> float:
         n = len(k)
         return (k.sum() - k.diagonal().sum()) / (n * (n - 1))
 
-    value = mean_off_diagonal(kernel(x, x)) + mean_off_diagonal(kernel(y, y)) \
-        - 2 * kernel(x, y).mean()
+    value = (
+        mean_off_diagonal(kernel(x, x)) + mean_off_diagonal(kernel(y, y)) - 2 * kernel(x, y).mean()
+    )
     return value.item()
 
 
 def nearest_distances(x: torch.Tensor, pool: torch.Tensor, chunk: int = 256) -> torch.Tensor:
     """Euclidean distance from each image of ``x`` to its nearest neighbour in ``pool``."""
     pool = pool.flatten(1)
-    return torch.cat([torch.cdist(b.flatten(1), pool).min(dim=1).values
-                      for b in x.split(chunk)])
+    return torch.cat([torch.cdist(b.flatten(1), pool).min(dim=1).values for b in x.split(chunk)])
 
 
 @torch.no_grad()
@@ -135,8 +157,9 @@ class _Optimizers:
             o.load_state_dict(state[name])
 
 
-def train_gan(run: Run, args: argparse.Namespace, model: DCGAN, train: torch.Tensor,
-              validation: torch.Tensor) -> FitResult:
+def train_gan(
+    run: Run, args: argparse.Namespace, model: DCGAN, train: torch.Tensor, validation: torch.Tensor
+) -> FitResult:
     """Adversarial training on float images ``train`` (N,C,H,W in [0, 1]); keeps the weights
     with the lowest validation MMD². Checkpoints, ``--resume`` and the NaN guard work as in
     :func:`training.common.fit`."""
@@ -159,8 +182,13 @@ def train_gan(run: Run, args: argparse.Namespace, model: DCGAN, train: torch.Ten
     train = train.to(run.device)
     validation = validation[: args.metric_samples].to(run.device)
     scale = median_distance(validation)
-    bar = tqdm(total=args.epochs, initial=state["epoch"], disable=not run.main, unit="epoch",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=args.epochs,
+        initial=state["epoch"],
+        disable=not run.main,
+        unit="epoch",
+        dynamic_ncols=True,
+    )
     while state["epoch"] < args.epochs and state["bad_epochs"] < args.patience:
         epoch_start = time.perf_counter()
         # z depends on (seed, epoch, rank) only, so a resumed run draws what it would have.
@@ -184,15 +212,22 @@ def train_gan(run: Run, args: argparse.Namespace, model: DCGAN, train: torch.Ten
             g_loss.backward()
             opt_g.step()
             model.discriminator.requires_grad_(True)
-            step = torch.stack([d_loss.detach(), g_loss.detach(),
-                                d_real.detach().sigmoid().mean(), d_fake.detach().sigmoid().mean()])
+            step = torch.stack(
+                [
+                    d_loss.detach(),
+                    g_loss.detach(),
+                    d_real.detach().sigmoid().mean(),
+                    d_fake.detach().sigmoid().mean(),
+                ]
+            )
             step = run.all_mean(step)
             if not torch.isfinite(step).all():
                 bar.close()
                 raise TrainingDiverged(
                     f"training diverged at epoch {state['epoch'] + 1}, step {state['step']} "
                     f"(D loss {step[0].item()}, G loss {step[1].item()}); the last good "
-                    f"checkpoint is kept at {checkpoint}; try a lower --lr")
+                    f"checkpoint is kept at {checkpoint}; try a lower --lr"
+                )
             stats.append(step)
             state["step"] += 1
         elapsed = time.perf_counter() - epoch_start
@@ -207,20 +242,30 @@ def train_gan(run: Run, args: argparse.Namespace, model: DCGAN, train: torch.Ten
             state["bad_epochs"] += 1
         d_loss, g_loss, d_x, d_g_z = torch.stack(stats).mean(0).tolist()
         bar.update(1)
-        bar.set_postfix(D_loss=f"{d_loss:.3f}", G_loss=f"{g_loss:.2f}", D_x=f"{d_x:.2f}",
-                        D_G_z=f"{d_g_z:.2f}", val_mmd2=f"{val:.4f}",
-                        img_s=f"{len(stats) * args.batch_size / max(elapsed, 1e-9):.0f}")
+        bar.set_postfix(
+            D_loss=f"{d_loss:.3f}",
+            G_loss=f"{g_loss:.2f}",
+            D_x=f"{d_x:.2f}",
+            D_G_z=f"{d_g_z:.2f}",
+            val_mmd2=f"{val:.4f}",
+            img_s=f"{len(stats) * args.batch_size / max(elapsed, 1e-9):.0f}",
+        )
         if d_loss < D_WINS:
-            run.log(f"epoch {state['epoch']}: the discriminator wins (D loss {d_loss:.3f}, "
-                    f"D(x) {d_x:.2f}, D(G(z)) {d_g_z:.2f}); the generator gets almost no "
-                    "gradient (REFERENCES §5.4)")
-        if run.main and (state["epoch"] % args.checkpoint_every == 0
-                         or state["epoch"] == args.epochs):
+            run.log(
+                f"epoch {state['epoch']}: the discriminator wins (D loss {d_loss:.3f}, "
+                f"D(x) {d_x:.2f}, D(G(z)) {d_g_z:.2f}); the generator gets almost no "
+                "gradient (REFERENCES §5.4)"
+            )
+        if run.main and (
+            state["epoch"] % args.checkpoint_every == 0 or state["epoch"] == args.epochs
+        ):
             save_checkpoint(checkpoint, model, optimizers, state, best_weights, args)
     bar.close()
     if state["bad_epochs"] >= args.patience:
-        run.log(f"stopped early after {state['epoch']} epochs: no better validation MMD² in "
-                f"{args.patience} epochs")
+        run.log(
+            f"stopped early after {state['epoch']} epochs: no better validation MMD² in "
+            f"{args.patience} epochs"
+        )
     model.load_state_dict(best_weights)
     model.eval()
     return FitResult(model, state["epoch"], state["step"], state["seconds"], state["best"])
@@ -234,8 +279,9 @@ def train(argv: list[str] | None = None) -> None:
     with setup(args) as run:
         split = load_data(args)
         model = DCGAN(config_from_args(DCGANConfig, args, split.train))
-        result = train_gan(run, args, model, as_float_tensor(split.train),
-                           as_float_tensor(split.validation))
+        result = train_gan(
+            run, args, model, as_float_tensor(split.train), as_float_tensor(split.validation)
+        )
         if not run.main:
             return
         model = result.model.cpu()
@@ -247,16 +293,25 @@ def train(argv: list[str] | None = None) -> None:
         floor = mmd2(train_images[: len(test)], test, scale)
         to_sample = nearest_distances(samples, train_images).median().item()
         to_test = nearest_distances(test, train_images).median().item()
-        run.log(f"test MMD² {metric:.5f} (training images against the test images: "
-                f"{floor:.5f}); median distance to the nearest training image: samples "
-                f"{to_sample:.3f}, unseen test images {to_test:.3f} (much smaller for samples "
-                "means memorisation)")
+        run.log(
+            f"test MMD² {metric:.5f} (training images against the test images: "
+            f"{floor:.5f}); median distance to the nearest training image: samples "
+            f"{to_sample:.3f}, unseen test images {to_test:.3f} (much smaller for samples "
+            "means memorisation)"
+        )
         with torch.no_grad():
-            z = model.sample_latent(args.reference_size,
-                                    generator=torch.Generator().manual_seed(args.seed + 3))
+            z = model.sample_latent(
+                args.reference_size, generator=torch.Generator().manual_seed(args.seed + 3)
+            )
             thumbnails = (model.decode(z) * 255).round().to(torch.uint8)
-        finish(run, args, result, split, ("test MMD² vs samples (pixel Gaussian kernels)", metric),
-               reference=Reference(z, thumbnails))
+        finish(
+            run,
+            args,
+            result,
+            split,
+            ("test MMD² vs samples (pixel Gaussian kernels)", metric),
+            reference=Reference(z, thumbnails),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

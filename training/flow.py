@@ -55,40 +55,60 @@ def parse_flow_args(argv: list[str] | None) -> tuple[argparse.Namespace, type[Ge
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--arch", choices=sorted(ARCHS), default="glow")
     arch = ARCHS[pre.parse_known_args(argv)[0].arch]
-    parser = argparse.ArgumentParser(prog="python -m training.flow", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", choices=sorted(ARCHS), default="glow",
-                        help="which flow (default: %(default)s); --help with --arch lists "
-                             "that flow's options")
-    parser.add_argument("--reference-size", type=int, default=1000,
-                        help="test images encoded as the map's reference set; each costs "
-                             "a latent of C*H*W floats in the file (default: %(default)s)")
-    parser.add_argument("--attribute-samples", type=int, default=10000,
-                        help="training images encoded to find attribute directions "
-                             "(default: %(default)s)")
-    parser.add_argument("--direction-method", choices=sorted(DIRECTION_METHODS),
-                        default="mean-difference",
-                        help="attribute directions: the difference of mean latents (Glow) or "
-                             "a linear classifier's boundary normal (InterFaceGAN) "
-                             "(default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.flow",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHS),
+        default="glow",
+        help="which flow (default: %(default)s); --help with --arch lists that flow's options",
+    )
+    parser.add_argument(
+        "--reference-size",
+        type=int,
+        default=1000,
+        help="test images encoded as the map's reference set; each costs "
+        "a latent of C*H*W floats in the file (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--attribute-samples",
+        type=int,
+        default=10000,
+        help="training images encoded to find attribute directions (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--direction-method",
+        choices=sorted(DIRECTION_METHODS),
+        default="mean-difference",
+        help="attribute directions: the difference of mean latents (Glow) or "
+        "a linear classifier's boundary normal (InterFaceGAN) "
+        "(default: %(default)s)",
+    )
     add_config_args(parser, arch.config_class)
     add_common_args(parser, epochs=100, batch_size=64, lr=1e-3, patience=10)
     return parse_args(parser, argv, smoke=SMOKE[arch.family]), arch
 
 
-DIRECTION_METHODS = {"mean-difference": mean_difference_direction,
-                     "classifier": classifier_direction}
+DIRECTION_METHODS = {
+    "mean-difference": mean_difference_direction,
+    "classifier": classifier_direction,
+}
 
 
 @torch.no_grad()
-def attribute_directions(model: GenerativeModel, images: torch.Tensor,
-                         attributes: dict[str, np.ndarray], method: str
-                         ) -> dict[str, torch.Tensor]:
+def attribute_directions(
+    model: GenerativeModel, images: torch.Tensor, attributes: dict[str, np.ndarray], method: str
+) -> dict[str, torch.Tensor]:
     """One direction per attribute from the latents of labelled images."""
     latents = torch.cat([model.encode(b) for b in images.split(256)]).double().numpy()
     find = DIRECTION_METHODS[method]
-    return {name: torch.from_numpy(find(latents, binarize(values))).float()
-            for name, values in attributes.items()}
+    return {
+        name: torch.from_numpy(find(latents, binarize(values))).float()
+        for name, values in attributes.items()
+    }
 
 
 def train(argv: list[str] | None = None) -> None:
@@ -107,8 +127,16 @@ def train(argv: list[str] | None = None) -> None:
         def validation_fn(m: GenerativeModel, x: torch.Tensor) -> float:
             return float(-torch.cat([m.log_prob(b) for b in x.split(256)]).mean())
 
-        result = fit(run, args, model, train_images, as_float_tensor(split.validation),
-                     loss_fn, validation_fn, optimizer)
+        result = fit(
+            run,
+            args,
+            model,
+            train_images,
+            as_float_tensor(split.validation),
+            loss_fn,
+            validation_fn,
+            optimizer,
+        )
         if run.main:
             model = result.model.cpu()
             torch.manual_seed(args.seed)
@@ -120,12 +148,20 @@ def train(argv: list[str] | None = None) -> None:
             if split.train.attributes:
                 n = args.attribute_samples
                 directions = attribute_directions(
-                    model, train_images[:n],
+                    model,
+                    train_images[:n],
                     {k: v[:n] for k, v in split.train.attributes.items()},
-                    args.direction_method)
-            finish(run, args, result, split, ("test bits/dim", bpd),
-                   reference=reference_set(model, split.test, args.reference_size),
-                   attributes=directions)
+                    args.direction_method,
+                )
+            finish(
+                run,
+                args,
+                result,
+                split,
+                ("test bits/dim", bpd),
+                reference=reference_set(model, split.test, args.reference_size),
+                attributes=directions,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,18 +45,30 @@ SMOKE = {"components": 3, "max_iter": 5}
 
 
 def parse_gmm_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.gmm", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.gmm",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_data_args(parser)
     add_config_args(parser, GMMConfig)
     em = parser.add_argument_group("EM")
-    em.add_argument("--reg-covar", type=float, default=1e-3,
-                    help="added to every variance, on the [0, 1) scale (default: %(default)s)")
-    em.add_argument("--tol", type=float, default=1e-4,
-                    help="stop when the mean log-likelihood changes less, nats per image "
-                         "(default: %(default)s)")
-    em.add_argument("--max-iter", type=int, default=200,
-                    help="most EM iterations (default: %(default)s)")
+    em.add_argument(
+        "--reg-covar",
+        type=float,
+        default=1e-3,
+        help="added to every variance, on the [0, 1) scale (default: %(default)s)",
+    )
+    em.add_argument(
+        "--tol",
+        type=float,
+        default=1e-4,
+        help="stop when the mean log-likelihood changes less, nats per image "
+        "(default: %(default)s)",
+    )
+    em.add_argument(
+        "--max-iter", type=int, default=200, help="most EM iterations (default: %(default)s)"
+    )
     return parse_args(parser, argv, smoke=SMOKE)
 
 
@@ -67,18 +79,23 @@ def bits_per_dim_of(model: GMM, data: ImageDataset) -> float:
     return bits_per_dim(nats.double().mean().item(), model.image_shape)
 
 
-def fit_mixture(run: Run, args: argparse.Namespace, config: GMMConfig,
-                x: torch.Tensor) -> Mixture:
+def fit_mixture(run: Run, args: argparse.Namespace, config: GMMConfig, x: torch.Tensor) -> Mixture:
     """EM on dequantized images ``x`` (N, D) with a progress bar of the log-likelihood."""
     offset = config.dim * math.log(config.levels)  # log p(x~) - D log(levels) is the bound
     mixture = None
-    bar = tqdm(total=args.max_iter, disable=not run.main, unit="it", desc="EM",
-               dynamic_ncols=True)
+    bar = tqdm(total=args.max_iter, disable=not run.main, unit="it", desc="EM", dynamic_ncols=True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EMConvergenceWarning)  # reported below in one line
-            for step in em_steps(x, config.components, config.covariance, args.reg_covar,
-                                 args.tol, args.max_iter, args.seed):
+            for step in em_steps(
+                x,
+                config.components,
+                config.covariance,
+                args.reg_covar,
+                args.tol,
+                args.max_iter,
+                args.seed,
+            ):
                 mixture = step.mixture
                 bar.update(step.iteration - bar.n)
                 bpd = bits_per_dim(offset - step.log_likelihood, (config.dim, 1, 1))
@@ -89,8 +106,10 @@ def fit_mixture(run: Run, args: argparse.Namespace, config: GMMConfig,
         bar.close()
     assert mixture is not None
     if not mixture.converged:
-        run.log(f"EM did not converge in {args.max_iter} iterations; the last parameters are "
-                "kept (raise --max-iter or --tol)")
+        run.log(
+            f"EM did not converge in {args.max_iter} iterations; the last parameters are "
+            "kept (raise --max-iter or --tol)"
+        )
     return mixture
 
 
@@ -100,8 +119,10 @@ def train(argv: list[str] | None = None) -> None:
         split = load_data(args)
         config = config_from_args(GMMConfig, args, split.train)
         if config.components > len(split.train):
-            raise SystemExit(f"error: {config.components} components need at least as many "
-                             f"training images (there are {len(split.train)})")
+            raise SystemExit(
+                f"error: {config.components} components need at least as many "
+                f"training images (there are {len(split.train)})"
+            )
         noise = torch.Generator().manual_seed(args.seed)
         x = dequantize(as_float_tensor(split.train), config.levels, generator=noise)  # N, D
         start = time.perf_counter()
@@ -112,17 +133,31 @@ def train(argv: list[str] | None = None) -> None:
         model = GMM.from_mixture(mixture, split.train.image_shape, config.levels)
         torch.manual_seed(args.seed)
         validation = bits_per_dim_of(model, split.validation)
-        train_bpd = bits_per_dim(config.dim * math.log(config.levels) - mixture.log_likelihood,
-                                 model.image_shape)  # on the noise it was fitted to
-        run.log(f"EM: {mixture.n_iter} iterations in {seconds:.1f} s"
-                f"{', converged' if mixture.converged else ''}; train {train_bpd:.4f} bits/dim, "
-                f"validation {validation:.4f} bits/dim")
+        train_bpd = bits_per_dim(
+            config.dim * math.log(config.levels) - mixture.log_likelihood, model.image_shape
+        )  # on the noise it was fitted to
+        run.log(
+            f"EM: {mixture.n_iter} iterations in {seconds:.1f} s"
+            f"{', converged' if mixture.converged else ''}; train {train_bpd:.4f} bits/dim, "
+            f"validation {validation:.4f} bits/dim"
+        )
         test = bits_per_dim_of(model, split.test)
         nats = validation * config.dim * math.log(2)
-        result = FitResult(model, epochs=mixture.n_iter, steps=mixture.n_iter, seconds=seconds,
-                           best_validation=nats)
-        finish(run, args, result, split, ("test bits/dim", test),
-               reference=reference_set(model, split.test))
+        result = FitResult(
+            model,
+            epochs=mixture.n_iter,
+            steps=mixture.n_iter,
+            seconds=seconds,
+            best_validation=nats,
+        )
+        finish(
+            run,
+            args,
+            result,
+            split,
+            ("test bits/dim", test),
+            reference=reference_set(model, split.test),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,12 +43,18 @@ SMOKE = {"epochs": 2, "hidden": 6, "layers": 1, "first_kernel": 3}
 
 
 def parse_pixelrnn_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.pixelrnn", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.pixelrnn",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_config_args(parser, PixelRNNConfig)
-    parser.add_argument("--weight-decay", type=float, default=0.0,
-                        help="decoupled weight decay (AdamW); 0 is plain Adam "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="decoupled weight decay (AdamW); 0 is plain Adam (default: %(default)s)",
+    )
     add_common_args(parser, epochs=300, batch_size=32, lr=1e-3, patience=30)
     return parse_args(parser, argv, smoke=SMOKE)
 
@@ -64,23 +70,35 @@ def train(argv: list[str] | None = None) -> None:
     with setup(args) as run:
         split = load_data(args)
         model = PixelRNN(config_from_args(PixelRNNConfig, args, split.train))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr,
-                                      weight_decay=args.weight_decay)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=args.lr, weight_decay=args.weight_decay
+        )
 
         def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
             logits = module(x)  # N, C, L, H, W; through the DDP wrapper when there is one
-            nll = F.cross_entropy(logits.transpose(1, 2), to_levels(x, model.levels),
-                                  reduction="none")  # N, C, H, W
+            nll = F.cross_entropy(
+                logits.transpose(1, 2), to_levels(x, model.levels), reduction="none"
+            )  # N, C, H, W
             return nll.sum(dim=(1, 2, 3)).mean()  # nats per image
 
-        result = fit(run, args, model, as_float_tensor(split.train),
-                     as_float_tensor(split.validation), loss_fn, nll_nats, optimizer)
+        result = fit(
+            run,
+            args,
+            model,
+            as_float_tensor(split.train),
+            as_float_tensor(split.validation),
+            loss_fn,
+            nll_nats,
+            optimizer,
+        )
         if run.main:
             model = result.model.cpu()
             nats = nll_nats(model, as_float_tensor(split.test))
             bpd = bits_per_dim(nats, model.image_shape)
-            run.log(f"test NLL: {nats:.2f} nats per image, {bpd:.4f} bits/dim "
-                    f"(uniform: {math.log2(model.levels):.3f} bits/dim)")
+            run.log(
+                f"test NLL: {nats:.2f} nats per image, {bpd:.4f} bits/dim "
+                f"(uniform: {math.log2(model.levels):.3f} bits/dim)"
+            )
             finish(run, args, result, split, ("test bits/dim", bpd))
 
 

@@ -30,15 +30,24 @@ from training.common import (
 
 
 def parse_vae_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.vae", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.vae",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--latent", type=int, default=2, help="latent size (default: %(default)s)")
-    parser.add_argument("--hidden", type=int, default=16,
-                        help="first conv layer's channels (default: %(default)s)")
-    parser.add_argument("--dense", type=int, default=64,
-                        help="fully connected width (default: %(default)s)")
-    parser.add_argument("--iwae-k", type=int, default=1000,
-                        help="importance samples for the test bound (default: %(default)s)")
+    parser.add_argument(
+        "--hidden", type=int, default=16, help="first conv layer's channels (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--dense", type=int, default=64, help="fully connected width (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--iwae-k",
+        type=int,
+        default=1000,
+        help="importance samples for the test bound (default: %(default)s)",
+    )
     add_common_args(parser, epochs=600, batch_size=64, lr=1e-3, patience=60)
     return parse_args(parser, argv, smoke={"epochs": 2, "hidden": 4, "dense": 16, "iwae_k": 8})
 
@@ -47,8 +56,14 @@ def train(argv: list[str] | None = None) -> None:
     args = parse_vae_args(argv)
     with setup(args) as run:
         split = load_data(args)
-        model = VAE(VAEConfig(**image_config(split.train), latent_dim=args.latent,
-                              hidden=args.hidden, dense=args.dense))
+        model = VAE(
+            VAEConfig(
+                **image_config(split.train),
+                latent_dim=args.latent,
+                hidden=args.hidden,
+                dense=args.dense,
+            )
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 
         def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -58,8 +73,16 @@ def train(argv: list[str] | None = None) -> None:
         def validation_fn(m: VAE, x: torch.Tensor) -> float:
             return float(-m.elbo(x).mean())
 
-        result = fit(run, args, model, as_float_tensor(split.train),
-                     as_float_tensor(split.validation), loss_fn, validation_fn, optimizer)
+        result = fit(
+            run,
+            args,
+            model,
+            as_float_tensor(split.train),
+            as_float_tensor(split.validation),
+            loss_fn,
+            validation_fn,
+            optimizer,
+        )
         if run.main:
             model = result.model.cpu()
             torch.manual_seed(args.seed)

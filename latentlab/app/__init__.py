@@ -32,8 +32,9 @@ def _collect_garbage_on_the_gui_thread() -> None:
         _collector = GarbageCollector(interval=1.0)
 
 
-def create_main_window(model_path: str | Path | None = None,
-                       session: str | Path | None = None):  # -> MainWindow
+def create_main_window(
+    model_path: str | Path | None = None, session: str | Path | None = None
+):  # -> MainWindow
     """The main window opening ``model_path`` (default: the bundled default model), or
     resuming the session file ``session`` (the default model if it cannot be resumed).
 

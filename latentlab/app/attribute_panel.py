@@ -61,8 +61,10 @@ class AttributePanel(QWidget):
 
     def _build_new_direction(self) -> QGroupBox:
         box = QGroupBox("New direction from the map")
-        box.setToolTip("Click reference points on the map to select them, take them as group "
-                       "A (without the attribute) and group B (with it), then add.")
+        box.setToolTip(
+            "Click reference points on the map to select them, take them as group "
+            "A (without the attribute) and group B (with it), then add."
+        )
         self.group_buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for which in "AB":

@@ -13,8 +13,12 @@ from PySide6.QtWidgets import QApplication, QGraphicsView, QWidget
 __all__ = ["circle_path", "drag_steps", "send_mouse"]
 
 
-def send_mouse(widget: QWidget, kind: QEvent.Type, pos: QPointF,
-               buttons: Qt.MouseButton = Qt.MouseButton.LeftButton) -> None:
+def send_mouse(
+    widget: QWidget,
+    kind: QEvent.Type,
+    pos: QPointF,
+    buttons: Qt.MouseButton = Qt.MouseButton.LeftButton,
+) -> None:
     """Deliver one mouse event at ``pos`` (widget coordinates) synchronously."""
     button = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton
     global_pos = QPointF(widget.mapToGlobal(pos.toPoint()))
@@ -41,6 +45,9 @@ def circle_path(start: QPointF, radius: float, steps: int, turns: float = 1.0) -
     points = []
     for i in range(steps + 1):
         angle = 2 * math.pi * turns * i / steps
-        points.append(QPointF(start.x() + radius * math.sin(angle),
-                              start.y() - radius * (1 - math.cos(angle))))
+        points.append(
+            QPointF(
+                start.x() + radius * math.sin(angle), start.y() - radius * (1 - math.cos(angle))
+            )
+        )
     return points

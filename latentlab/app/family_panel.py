@@ -19,10 +19,16 @@ __all__ = ["FamilyPanel", "PanelHost"]
 class PanelHost(Protocol):
     """What a family panel may ask of the main window (all on the GUI thread)."""
 
-    def submit_job(self, job: Callable[..., Any], *args: Any, done: Callable[[Any], None],
-                   progressed: Callable[[float], None] | None = None,
-                   previewed: Callable[[Any], None] | None = None,
-                   ended: Callable[[str], None] | None = None, watched: bool = False) -> int: ...
+    def submit_job(
+        self,
+        job: Callable[..., Any],
+        *args: Any,
+        done: Callable[[Any], None],
+        progressed: Callable[[float], None] | None = None,
+        previewed: Callable[[Any], None] | None = None,
+        ended: Callable[[str], None] | None = None,
+        watched: bool = False,
+    ) -> int: ...
 
     def cancel_job(self, seq: int) -> None: ...
 

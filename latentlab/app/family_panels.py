@@ -12,5 +12,10 @@ from latentlab.app.posterior_panel import PosteriorPanel
 __all__ = ["FAMILY_PANELS"]
 
 FAMILY_PANELS: dict[str, type[FamilyPanel]] = {
-    "dcgan": InversionPanel, "gmm": GMMPanel, "nice": FlowLayersPanel, "pixelrnn": PixelRNNPanel,
-    "realnvp": FlowLayersPanel, "vae": PosteriorPanel}
+    "dcgan": InversionPanel,
+    "gmm": GMMPanel,
+    "nice": FlowLayersPanel,
+    "pixelrnn": PixelRNNPanel,
+    "realnvp": FlowLayersPanel,
+    "vae": PosteriorPanel,
+}

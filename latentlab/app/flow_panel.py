@@ -52,9 +52,11 @@ class FlowLayersPanel(FamilyPanel):
         self.table.setIconSize(QSize(4 * _ICON_HEIGHT, _ICON_HEIGHT))
         self.table.verticalHeader().setDefaultSectionSize(_ICON_HEIGHT + 4)
         self.table.verticalHeader().hide()
-        self.table.setToolTip("Each layer's output (its channels side by side, dark to light "
-                              "from its lowest to its highest value) and how much it stretches "
-                              "volume, in nats: log p(x) = log p(z) + the sum of the log-dets")
+        self.table.setToolTip(
+            "Each layer's output (its channels side by side, dark to light "
+            "from its lowest to its highest value) and how much it stretches "
+            "volume, in nats: log p(x) = log p(z) + the sum of the log-dets"
+        )
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.source, 0, Qt.AlignmentFlag.AlignTop)
@@ -81,16 +83,22 @@ class FlowLayersPanel(FamilyPanel):
             h, w = layer.picture.shape[1:]
             scale = max(1, min(_ICON_HEIGHT // h, 4 * _ICON_HEIGHT // w))
             picture = QTableWidgetItem(QIcon(to_qpixmap(layer.picture, scale)), "")
-            cells = [picture, QTableWidgetItem(layer.name),
-                     QTableWidgetItem("x".join(str(s) for s in layer.shape)),
-                     QTableWidgetItem(f"{layer.logdet:+.2f}"), QTableWidgetItem(f"{total:+.2f}")]
+            cells = [
+                picture,
+                QTableWidgetItem(layer.name),
+                QTableWidgetItem("x".join(str(s) for s in layer.shape)),
+                QTableWidgetItem(f"{layer.logdet:+.2f}"),
+                QTableWidgetItem(f"{total:+.2f}"),
+            ]
             for column, cell in enumerate(cells):
                 if column >= 3:
-                    cell.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                          | Qt.AlignmentFlag.AlignVCenter)
+                    cell.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 self.table.setItem(row, column, cell)
         self.table.resizeColumnsToContents()
         self.summary.setText(
             f"log p(x) = log p(z) {trace.prior:+.1f} + log-dets {total:+.1f} = "
             f"{trace.log_density:.1f} nats for the dequantized image, "
-            f"{trace.bits_per_dim:.3f} bits/dim at its {trace.levels} levels")
+            f"{trace.bits_per_dim:.3f} bits/dim at its {trace.levels} levels"
+        )

@@ -58,11 +58,13 @@ class GMMPanel(FamilyPanel):
         self.components.setMovement(QListView.Movement.Static)
         self.components.setSpacing(2)
         self.components.setMinimumHeight(2 * (_ICON_PIXELS + 26))  # two rows of components
-        self.components.setToolTip("Each component's mean and weight. Click one to make its "
-                                   "mean the current point.")
+        self.components.setToolTip(
+            "Each component's mean and weight. Click one to make its mean the current point."
+        )
         self.components.currentRowChanged.connect(self._on_component_chosen)
         self.components.itemClicked.connect(
-            lambda item: self._on_component_chosen(self.components.row(item)))
+            lambda item: self._on_component_chosen(self.components.row(item))
+        )
 
         self.sample_button = QPushButton("Sample this component")
         self.sample_button.setObjectName("gmmSampleComponent")
@@ -88,8 +90,10 @@ class GMMPanel(FamilyPanel):
 
     def _build_fit_box(self) -> QGroupBox:
         box = QGroupBox("Fit by EM")
-        box.setToolTip("Fit a new mixture to this model's training images, one EM iteration "
-                       "at a time; the result becomes the open model (unsaved)")
+        box.setToolTip(
+            "Fit a new mixture to this model's training images, one EM iteration "
+            "at a time; the result becomes the open model (unsaved)"
+        )
         self.k_spin = QSpinBox()
         self.k_spin.setObjectName("gmmComponentsSpin")
         self.k_spin.setRange(1, 100)
@@ -108,8 +112,14 @@ class GMMPanel(FamilyPanel):
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
         self.curve_view = panel_chart("gmmCurve", "EM iteration", "log p (nats)", 110)
-        self.curve = self.curve_view.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o",
-                                          symbolSize=4, symbolBrush="#1f77b4")
+        self.curve = self.curve_view.plot(
+            [],
+            [],
+            pen=pg.mkPen("#1f77b4", width=2),
+            symbol="o",
+            symbolSize=4,
+            symbolBrush="#1f77b4",
+        )
         self.fit_label = QLabel("")
         self.fit_label.setObjectName("gmmFitLabel")
         controls = QHBoxLayout()
@@ -166,8 +176,9 @@ class GMMPanel(FamilyPanel):
         """Draw samples of the chosen component (the first if none is chosen)."""
         k = max(0, self.components.currentRow())
         self._sample_seed += 1
-        self.host.submit_job(component_samples, k, _SAMPLES, 1.0, self._sample_seed,
-                             done=self._on_component_sampled)
+        self.host.submit_job(
+            component_samples, k, _SAMPLES, 1.0, self._sample_seed, done=self._on_component_sampled
+        )
 
     def _on_component_sampled(self, result: tuple[np.ndarray, np.ndarray]) -> None:
         self._sample_latents, images = result
@@ -192,9 +203,20 @@ class GMMPanel(FamilyPanel):
         self.fit_label.setText("starting…")
         self.fit_button.setText("Cancel")
         self._fit_seq = self.host.submit_job(
-            fit_gmm, self.loaded, self.k_spin.value(), self.covariance.currentText(), 1e-3, 200,
-            0, _PACE_S, done=self._on_fitted, progressed=self._on_fit_progressed,
-            previewed=self._on_fit_step, ended=self._on_fit_ended, watched=True)
+            fit_gmm,
+            self.loaded,
+            self.k_spin.value(),
+            self.covariance.currentText(),
+            1e-3,
+            200,
+            0,
+            _PACE_S,
+            done=self._on_fitted,
+            progressed=self._on_fit_progressed,
+            previewed=self._on_fit_step,
+            ended=self._on_fit_ended,
+            watched=True,
+        )
 
     def _on_fit_progressed(self, fraction: float) -> None:
         self.progress.setValue(round(100 * fraction))
@@ -203,8 +225,10 @@ class GMMPanel(FamilyPanel):
         self._history.append((step.iteration, step.log_likelihood))
         iterations, values = zip(*self._history, strict=True)
         self.curve.setData(list(iterations), list(values))
-        self.fit_label.setText(f"iteration {step.iteration}: {step.log_likelihood:.2f} "
-                               f"nats/image ({step.bits_per_dim:.3f} bits/dim)")
+        self.fit_label.setText(
+            f"iteration {step.iteration}: {step.log_likelihood:.2f} "
+            f"nats/image ({step.bits_per_dim:.3f} bits/dim)"
+        )
         self._show_components(step.means, step.weights)
 
     def _finish(self) -> None:
@@ -215,13 +239,19 @@ class GMMPanel(FamilyPanel):
         self._finish()
         self.progress.setValue(100)
         config = loaded.model.config
-        done = (f"Fitted {config.components} {config.covariance} components in "
-                f"{loaded.meta['training']['epochs']} EM iterations")
+        done = (
+            f"Fitted {config.components} {config.covariance} components in "
+            f"{loaded.meta['training']['epochs']} EM iterations"
+        )
         self.host.install_model(loaded, f"{done} (unsaved: File ▸ Save model as…)")
-        self.fit_label.setText(f"{self.fit_label.text()}\n{done}; now the open model, unsaved "
-                               "(Ctrl+Shift+S saves it)")
+        self.fit_label.setText(
+            f"{self.fit_label.text()}\n{done}; now the open model, unsaved (Ctrl+Shift+S saves it)"
+        )
 
     def _on_fit_ended(self, message: str) -> None:
         self._finish()
-        self.fit_label.setText("cancelled: the open model is unchanged" if message == "cancelled"
-                               else f"failed: {message}")
+        self.fit_label.setText(
+            "cancelled: the open model is unchanged"
+            if message == "cancelled"
+            else f"failed: {message}"
+        )

@@ -15,8 +15,7 @@ from latentlab.explore import ops
 
 __all__ = ["ImageSource"]
 
-IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
-                "All files (*)")
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
 class ImageSource(QWidget):

@@ -24,8 +24,10 @@ def best_layout(n: int, tile: tuple[int, int], area: tuple[int, int]) -> tuple[i
     best = (n, 0.0)
     for columns in range(1, n + 1):
         rows = math.ceil(n / columns)
-        fit = min((area[1] - _GAP * (columns - 1)) / (columns * w),
-                  (area[0] - _GAP * (rows - 1)) / (rows * h))
+        fit = min(
+            (area[1] - _GAP * (columns - 1)) / (columns * w),
+            (area[0] - _GAP * (rows - 1)) / (rows * h),
+        )
         scale = math.floor(fit) if fit >= 1 else fit
         if scale > best[1]:
             best = (columns, scale)
@@ -68,8 +70,10 @@ class ImageStrip(QWidget):
         sw, sh = max(1, int(w * scale)), max(1, int(h * scale))
         left = (self.width() - columns * sw - _GAP * (columns - 1)) // 2
         top = (self.height() - rows * sh - _GAP * (rows - 1)) // 2
-        return [QRect(left + (i % columns) * (sw + _GAP), top + (i // columns) * (sh + _GAP),
-                      sw, sh) for i in range(n)]
+        return [
+            QRect(left + (i % columns) * (sw + _GAP), top + (i // columns) * (sh + _GAP), sw, sh)
+            for i in range(n)
+        ]
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)

@@ -29,8 +29,13 @@ def describe(loaded: LoadedModel) -> list[tuple[str, str]]:
     if metric:
         rows.append((metric["name"], f"{metric['value']:.4g}"))
     if "epochs" in training:
-        rows.append(("trained", f"{training['epochs']} epochs, {training.get('seconds', 0):.0f} s "
-                                f"on {training.get('device', '?')}"))
+        rows.append(
+            (
+                "trained",
+                f"{training['epochs']} epochs, {training.get('seconds', 0):.0f} s "
+                f"on {training.get('device', '?')}",
+            )
+        )
     if loaded.attributes:
         rows.append(("attributes", ", ".join(sorted(loaded.attributes))))
     return rows
@@ -47,6 +52,9 @@ class InfoPanel(QLabel):
         self.setText("<i>no model open</i>")
 
     def show_model(self, loaded: LoadedModel) -> None:
-        rows = "".join(f"<tr><td style='color:#666;padding-right:8px'>{escape(k)}</td>"
-                       f"<td>{escape(v)}</td></tr>" for k, v in describe(loaded))
+        rows = "".join(
+            f"<tr><td style='color:#666;padding-right:8px'>{escape(k)}</td>"
+            f"<td>{escape(v)}</td></tr>"
+            for k, v in describe(loaded)
+        )
         self.setText(f"<table>{rows}</table>")

@@ -40,8 +40,10 @@ class InterpolationPanel(QWidget):
         for column, which in enumerate("AB"):
             button = QPushButton(f"{which} ← current")
             button.setObjectName(f"endpoint{which}")
-            button.setToolTip(f"Use the current point (a sample, a map point or one of your "
-                              f"images) as endpoint {which}")
+            button.setToolTip(
+                f"Use the current point (a sample, a map point or one of your "
+                f"images) as endpoint {which}"
+            )
             button.clicked.connect(lambda _=False, w=which: self.endpointRequested.emit(w))
             view = QLabel("—")
             view.setMinimumSize(QSize(48, 48))
@@ -61,8 +63,9 @@ class InterpolationPanel(QWidget):
         self.spherical.toggled.connect(self.pathChanged)
         self.strip = ImageStrip("Pick endpoints A and B")
         self.strip.setObjectName("interpolationStrip")
-        self.strip.setToolTip("The decodes along the path from A to B: click one to make it "
-                              "the current point")
+        self.strip.setToolTip(
+            "The decodes along the path from A to B: click one to make it the current point"
+        )
         self.strip.imageClicked.connect(self.stepChosen)
         png = QPushButton("Export PNG…")
         png.setToolTip("Save the strip as a PNG image (Ctrl+E)")

@@ -45,8 +45,9 @@ class InversionPanel(FamilyPanel):
         self.source = ImageSource(host, "Invert")
         self.source.imageChosen.connect(self.set_target)
         self.target_view = self._image_label("inversionTarget", "The image to invert")
-        self.result_view = self._image_label("inversionResult",
-                                             "The generator's image of the latent found")
+        self.result_view = self._image_label(
+            "inversionResult", "The generator's image of the latent found"
+        )
         self.steps = QSpinBox()
         self.steps.setObjectName("inversionSteps")
         self.steps.setRange(10, 2000)
@@ -54,8 +55,7 @@ class InversionPanel(FamilyPanel):
         self.steps.setToolTip("Optimisation steps (Adam on the squared error)")
         self.invert_button = QPushButton("Invert")
         self.invert_button.setObjectName("invertButton")
-        self.invert_button.setToolTip("Search the latent space for this image; click again to "
-                                      "stop")
+        self.invert_button.setToolTip("Search the latent space for this image; click again to stop")
         self.invert_button.clicked.connect(self._on_invert_clicked)
         self.progress = QProgressBar()
         self.progress.setObjectName("inversionProgress")
@@ -113,8 +113,11 @@ class InversionPanel(FamilyPanel):
         self._show(self.target_view, image)
         self._show(self.result_view, None)
         self.invert_button.setEnabled(image is not None)
-        self.label.setText("Choose an image to invert" if image is None else
-                           "Invert searches the latent space for this image")
+        self.label.setText(
+            "Choose an image to invert"
+            if image is None
+            else "Invert searches the latent space for this image"
+        )
 
     def _on_invert_clicked(self) -> None:
         if self._job is not None:
@@ -130,9 +133,16 @@ class InversionPanel(FamilyPanel):
         self.progress.setValue(0)
         self.invert_button.setText("Stop")
         self._job = self.host.submit_job(
-            invert_image, self.target, self.steps.value(), 0, done=self._on_inverted,
-            progressed=self._on_progressed, previewed=self._on_step, ended=self._on_ended,
-            watched=True)
+            invert_image,
+            self.target,
+            self.steps.value(),
+            0,
+            done=self._on_inverted,
+            progressed=self._on_progressed,
+            previewed=self._on_step,
+            ended=self._on_ended,
+            watched=True,
+        )
 
     def _on_progressed(self, fraction: float) -> None:
         self.progress.setValue(round(100 * fraction))
@@ -147,8 +157,10 @@ class InversionPanel(FamilyPanel):
         self.invert_button.setText("Invert")
         self.result = result
         self._show(self.result_view, result.image)
-        self.label.setText(f"MSE {result.mse:.4f} (RMSE {np.sqrt(result.mse):.3f} in [0, 1]) "
-                           f"after {len(self._errors)} steps: now the current point")
+        self.label.setText(
+            f"MSE {result.mse:.4f} (RMSE {np.sqrt(result.mse):.3f} in [0, 1]) "
+            f"after {len(self._errors)} steps: now the current point"
+        )
         self.host.set_latent(result.latent)
 
     def _on_ended(self, _message: str) -> None:  # the window reports failure or cancelling

@@ -54,10 +54,16 @@ class JobRunner(QObject):
         worker.previewed.connect(self._on_previewed)
         worker.cancelled.connect(self._on_cancelled)
 
-    def submit(self, job: Callable[..., Any], *args: Any, done: Callable[[Any], None],
-               progressed: Callable[[float], None] | None = None,
-               previewed: Callable[[Any], None] | None = None,
-               ended: Callable[[str], None] | None = None, watched: bool = False) -> int:
+    def submit(
+        self,
+        job: Callable[..., Any],
+        *args: Any,
+        done: Callable[[Any], None],
+        progressed: Callable[[float], None] | None = None,
+        previewed: Callable[[Any], None] | None = None,
+        ended: Callable[[str], None] | None = None,
+        watched: bool = False,
+    ) -> int:
         """Run ``job(model, *args)`` on the model worker; the callbacks (see :class:`Job`) run
         on the GUI thread. Returns the job's number, for :meth:`cancel`."""
         seq = self.next_seq()
@@ -70,8 +76,9 @@ class JobRunner(QObject):
         if self.worker is not None:
             self.worker.cancel(seq)
 
-    def run_long(self, title: str, done: Callable[[Any], None],
-                 job: Callable[..., Any], *args: Any) -> int:
+    def run_long(
+        self, title: str, done: Callable[[Any], None], job: Callable[..., Any], *args: Any
+    ) -> int:
         """Run generator ``job(model, *args)`` behind a progress dialog that can cancel it;
         ``done(result)`` gets the result."""
         dialog = QProgressDialog(title, "Cancel", 0, 100, self.window)
@@ -92,8 +99,14 @@ class JobRunner(QObject):
             if not dialog.wasCanceled():
                 dialog.setValue(round(100 * fraction))
 
-        seq = self.submit(job, *args, done=finish, progressed=progress,
-                          ended=lambda _message: close(), watched=True)
+        seq = self.submit(
+            job,
+            *args,
+            done=finish,
+            progressed=progress,
+            ended=lambda _message: close(),
+            watched=True,
+        )
         dialog.canceled.connect(lambda: self.cancel(seq))
         return seq
 

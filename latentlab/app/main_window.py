@@ -49,8 +49,7 @@ __all__ = ["MainWindow"]
 CHECKPOINT_MS = 300  # the point resting this long ends an action that undo goes back over
 SESSION_FILTER = f"LatentLab sessions (*{SESSION_SUFFIX});;All files (*)"
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
-IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
-                "All files (*)")
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -258,12 +257,13 @@ class MainWindow(QMainWindow):
     def choose_session_file(self) -> None:
         """Ask where, then save the session."""
         if self.state is None or self.loaded.path is None:
-            self.statusBar().showMessage("Nothing to save: open a model with a latent space "
-                                         "from a file first", 5000)
+            self.statusBar().showMessage(
+                "Nothing to save: open a model with a latent space from a file first", 5000
+            )
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save session",
-                                              f"{self.loaded.name}{SESSION_SUFFIX}",
-                                              SESSION_FILTER)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save session", f"{self.loaded.name}{SESSION_SUFFIX}", SESSION_FILTER
+        )
         if path:
             self.save_session(path)
 
@@ -274,8 +274,7 @@ class MainWindow(QMainWindow):
         try:
             write_session(path, Session.of(self.loaded.path, self.state, self._endpoints))
         except OSError as exc:
-            self.show_error("Cannot save the session", f"{Path(path).name}: "
-                                                       f"{exc.strerror or exc}")
+            self.show_error("Cannot save the session", f"{Path(path).name}: {exc.strerror or exc}")
             return False
         self.statusBar().showMessage(f"Saved session {Path(path).name}", 5000)
         return True
@@ -296,20 +295,21 @@ class MainWindow(QMainWindow):
         try:
             session.check_fits(self.loaded.model.latent_dim, list(self.state.directions))
         except ValueError as exc:
-            self.show_error("Cannot resume the session", f"{exc}; the model is open as it "
-                                                         "starts")
+            self.show_error("Cannot resume the session", f"{exc}; the model is open as it starts")
             return
         self.state.restore(session.snapshot)
         self.history = History(self.state)
         if session.endpoints:
             names = sorted(session.endpoints)
             latents = np.stack([session.endpoints[k] for k in names])
-            self.submit_job(ops.decode, latents,
-                            done=lambda images: self._resume_endpoints(names, latents, images))
+            self.submit_job(
+                ops.decode,
+                latents,
+                done=lambda images: self._resume_endpoints(names, latents, images),
+            )
         self.statusBar().showMessage(f"Resumed the session in {self.loaded.name}", 5000)
 
-    def _resume_endpoints(self, names: list[str], latents: np.ndarray,
-                          images: np.ndarray) -> None:
+    def _resume_endpoints(self, names: list[str], latents: np.ndarray, images: np.ndarray) -> None:
         for name, z, image in zip(names, latents, images, strict=True):
             self._endpoints[name] = z
             self.interpolation_panel.set_endpoint(name, image)
@@ -321,8 +321,7 @@ class MainWindow(QMainWindow):
         if self.loaded is None and self._fallback is not None:
             fallback = self._fallback
             self.open_model(fallback)
-            self._notice = f"Could not resume the last session ({message}); opened " \
-                           f"{fallback.stem}"
+            self._notice = f"Could not resume the last session ({message}); opened {fallback.stem}"
             return
         self.statusBar().showMessage(f"Could not open model: {message}")
         if self.loaded is None:
@@ -334,8 +333,9 @@ class MainWindow(QMainWindow):
         """A non-blocking warning dialog (one at a time)."""
         if self._error_box is not None:
             self._error_box.close()
-        self._error_box = QMessageBox(QMessageBox.Icon.Warning, title, message,
-                                      QMessageBox.StandardButton.Ok, self)
+        self._error_box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
         self._error_box.setObjectName("errorBox")
         self._error_box.open()
 
@@ -367,8 +367,9 @@ class MainWindow(QMainWindow):
         if has_latent:
             self._install_latent(loaded)
         else:
-            self.image_view.set_placeholder("This model has no latent space to explore: "
-                                            "click a sample")
+            self.image_view.set_placeholder(
+                "This model has no latent space to explore: click a sample"
+            )
         self._install_family_panel(loaded)
         self.info_panel.show_model(loaded)
         self.setWindowTitle(f"LatentLab — {loaded.name}")
@@ -378,8 +379,9 @@ class MainWindow(QMainWindow):
             self.state.move_to(*self.map_view.view_centre())
             self.history = History(self.state)  # from where the model opens
         self.request_samples(self.sample_panel.temperature_value, self.sample_panel.seed.value())
-        self.statusBar().showMessage(self._notice or f"Opened {loaded.name}",
-                                     10_000 if self._notice else 3000)
+        self.statusBar().showMessage(
+            self._notice or f"Opened {loaded.name}", 10_000 if self._notice else 3000
+        )
         self._notice = ""
         self.modelOpened.emit(str(loaded.path))
 
@@ -394,11 +396,13 @@ class MainWindow(QMainWindow):
         self.state.point_changed.connect(self._on_point_changed)
         self.state.plane_changed.connect(self._show_plane)
         self.state.amounts_changed.connect(self.attribute_panel.set_amounts)
-        self.attribute_panel.set_directions(sorted(directions),
-                                            [name for name, _ in model.latent_groups()])
+        self.attribute_panel.set_directions(
+            sorted(directions), [name for name, _ in model.latent_groups()]
+        )
         colourings = [BY_LABEL] + ([] if ref is None else sorted(ref.attributes))
-        self.map_controls.reset(model.latent_dim, sorted(directions), ref_latents is not None,
-                                plane.kind, colourings)
+        self.map_controls.reset(
+            model.latent_dim, sorted(directions), ref_latents is not None, plane.kind, colourings
+        )
         self.map_view.colour_by(None)
         self._shown_plane = plane
         self._show_plane(plane)
@@ -408,9 +412,15 @@ class MainWindow(QMainWindow):
         if self.state is None:
             return
         try:
-            plane = make_plane(kind, x, y, current=self.state.base_latent,
-                               reference=self._ref_latents, directions=self.state.directions,
-                               images=self._user_latents())
+            plane = make_plane(
+                kind,
+                x,
+                y,
+                current=self.state.base_latent,
+                reference=self._ref_latents,
+                directions=self.state.directions,
+                images=self._user_latents(),
+            )
         except ValueError as exc:
             self.statusBar().showMessage(f"Cannot show that plane: {exc}", 8000)
             return
@@ -443,16 +453,21 @@ class MainWindow(QMainWindow):
         if ref is not None:
             points = plane.project(self._ref_latents)[0]
             labels = None if ref.labels is None else ref.labels.numpy()
-            self.map_view.set_reference(points, labels, ref.images.numpy(),
-                                        self.loaded.meta["dataset"].get("label_names", []))
+            self.map_view.set_reference(
+                points,
+                labels,
+                ref.images.numpy(),
+                self.loaded.meta["dataset"].get("label_names", []),
+            )
         else:
             self.map_view.set_reference(np.zeros((0, 2)), None, None, [])
         self._user_points, self._user_residuals = plane.project(user_latents)
         if self._user is not None:
             self.map_view.set_user_images(self._user_points, self._user.images)
         else:
-            self.map_view.set_user_images(np.zeros((0, 2)),
-                                          np.zeros((0, *self.loaded.model.image_shape)))
+            self.map_view.set_user_images(
+                np.zeros((0, 2)), np.zeros((0, *self.loaded.model.image_shape))
+            )
         self.map_view.set_axes_labels(*plane.axis_labels)
         self.map_view.set_handle(*self.state.point)
         if plane.kind:
@@ -522,7 +537,8 @@ class MainWindow(QMainWindow):
         self.image_view.set_image(image)
         a, b = self.state.point
         self.statusBar().showMessage(
-            f"{self.loaded.name}   point ({a:+.2f}, {b:+.2f})   decode {self._decode_ms:.1f} ms")
+            f"{self.loaded.name}   point ({a:+.2f}, {b:+.2f})   decode {self._decode_ms:.1f} ms"
+        )
         self.imageDisplayed.emit(seq)
 
     # -- sampling ------------------------------------------------------------------------------
@@ -530,8 +546,13 @@ class MainWindow(QMainWindow):
     def request_samples(self, temperature: float, seed: int) -> None:
         if self.worker is None or "sample" not in self.loaded.model.capabilities:
             return
-        seq = self.submit_job(ops.sample, ROWS * ROWS, temperature, seed,
-                              done=lambda result: self._on_sampled(seq, result))
+        seq = self.submit_job(
+            ops.sample,
+            ROWS * ROWS,
+            temperature,
+            seed,
+            done=lambda result: self._on_sampled(seq, result),
+        )
         self._sample_seq = seq
 
     def _on_sampled(self, seq: int, result: tuple[np.ndarray | None, np.ndarray]) -> None:
@@ -560,8 +581,9 @@ class MainWindow(QMainWindow):
     def cancel_job(self, seq: int) -> None:
         self.jobs.cancel(seq)
 
-    def run_long_job(self, title: str, done: Callable[[Any], None],
-                     job: Callable[..., Any], *args: Any) -> int:
+    def run_long_job(
+        self, title: str, done: Callable[[Any], None], job: Callable[..., Any], *args: Any
+    ) -> int:
         """Run a generator job behind a progress dialog: :meth:`JobRunner.run_long`."""
         return self.jobs.run_long(title, done, job, *args)
 
@@ -572,8 +594,9 @@ class MainWindow(QMainWindow):
         if self.worker is None or "encode" not in self.loaded.model.capabilities:
             self.show_error("Cannot encode images", "This model cannot encode images.")
             return
-        self.run_long_job(f"Encoding {len(paths)} image(s)…", self._on_encoded,
-                          ops.encode_files, paths)
+        self.run_long_job(
+            f"Encoding {len(paths)} image(s)…", self._on_encoded, ops.encode_files, paths
+        )
 
     def _on_encoded(self, encoded: ops.EncodedImages) -> None:
         if encoded.errors:
@@ -585,7 +608,9 @@ class MainWindow(QMainWindow):
             encoded = ops.EncodedImages(
                 self._user.names + encoded.names,
                 np.concatenate([self._user.images, encoded.images]),
-                np.concatenate([self._user.latents, encoded.latents]), encoded.notices)
+                np.concatenate([self._user.latents, encoded.latents]),
+                encoded.notices,
+            )
             points = np.concatenate([self._user_points, points])
             residuals = np.concatenate([self._user_residuals, residuals])
         self._user, self._user_points, self._user_residuals = encoded, points, residuals
@@ -597,8 +622,9 @@ class MainWindow(QMainWindow):
         self.imagesEncoded.emit(len(encoded.names))
 
     def _on_image_picked(self, index: int) -> None:
-        self.set_latent(self.state.plane.lift(self._user_points[index],
-                                                    self._user_residuals[index][None])[0])
+        self.set_latent(
+            self.state.plane.lift(self._user_points[index], self._user_residuals[index][None])[0]
+        )
 
     def _on_image_dragged(self, index: int, a: float, b: float) -> None:
         self._user_points[index] = (a, b)
@@ -630,12 +656,15 @@ class MainWindow(QMainWindow):
             latents = self._ref_latents
             direction = group_direction(latents[groups[0]], latents[groups[1]])
         except ValueError as exc:
-            self.show_error("Cannot add the direction", f"{exc} (select points on the map, "
-                                                        "then take them as groups A and B)")
+            self.show_error(
+                "Cannot add the direction",
+                f"{exc} (select points on the map, then take them as groups A and B)",
+            )
             return
         self.state.add_direction(name, direction)
-        self.attribute_panel.set_directions(sorted(self.state.directions),
-                                            [g for g, _ in self.loaded.model.latent_groups()])
+        self.attribute_panel.set_directions(
+            sorted(self.state.directions), [g for g, _ in self.loaded.model.latent_groups()]
+        )
         self.map_controls.set_attributes(sorted(self.state.directions))
         self.statusBar().showMessage(f"Added direction '{name}'", 5000)
 
@@ -643,14 +672,20 @@ class MainWindow(QMainWindow):
         """Ask where, then write the open model with the directions it has now."""
         if self.loaded is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save model as",
-                                              f"{self.loaded.name}-copy.safetensors",
-                                              MODEL_FILTER)
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save model as", f"{self.loaded.name}-copy.safetensors", MODEL_FILTER
+        )
         if not path:
             return
         directions = {} if self.state is None else dict(self.state.directions)
-        self.submit_job(save_model_copy, self.loaded, Path(path), directions,
-                        done=self._on_exported, watched=True)
+        self.submit_job(
+            save_model_copy,
+            self.loaded,
+            Path(path),
+            directions,
+            done=self._on_exported,
+            watched=True,
+        )
 
     # -- interpolation -------------------------------------------------------------------------
 
@@ -663,14 +698,21 @@ class MainWindow(QMainWindow):
         self._update_strip()
 
     def _walk(self, steps: int) -> np.ndarray:
-        return interpolation_path(self._endpoints["A"], self._endpoints["B"], steps,
-                                  spherical=self.interpolation_panel.spherical.isChecked())
+        return interpolation_path(
+            self._endpoints["A"],
+            self._endpoints["B"],
+            steps,
+            spherical=self.interpolation_panel.spherical.isChecked(),
+        )
 
     def _update_strip(self) -> None:
         if len(self._endpoints) < 2 or self.worker is None:
             return
-        seq = self.submit_job(ops.decode, self._walk(self.interpolation_panel.steps.value()),
-                              done=lambda images: self._on_strip(seq, images))
+        seq = self.submit_job(
+            ops.decode,
+            self._walk(self.interpolation_panel.steps.value()),
+            done=lambda images: self._on_strip(seq, images),
+        )
         self._strip_seq = seq
 
     def _on_step_chosen(self, index: int) -> None:
@@ -688,15 +730,19 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Pick endpoints A and B first (Interpolation tab)", 5000)
             return
         suffix = "GIF animations (*.gif)" if kind == "gif" else "PNG images (*.png)"
-        path, _ = QFileDialog.getSaveFileName(self, "Export interpolation", f"walk.{kind}",
-                                              suffix)
+        path, _ = QFileDialog.getSaveFileName(self, "Export interpolation", f"walk.{kind}", suffix)
         if not path:
             return
         path = Path(path)
         if path.suffix.lower() not in (".png", ".gif"):
             path = path.with_suffix(f".{kind}")
-        self.run_long_job(f"Exporting {path.name}…", self._on_exported, export_walk,
-                          self._walk(self.interpolation_panel.steps.value()), path)
+        self.run_long_job(
+            f"Exporting {path.name}…",
+            self._on_exported,
+            export_walk,
+            self._walk(self.interpolation_panel.steps.value()),
+            path,
+        )
 
     def _on_exported(self, written: str) -> None:
         self.statusBar().showMessage(f"Wrote {written}", 8000)

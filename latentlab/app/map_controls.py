@@ -39,15 +39,18 @@ class MapControls(QWidget):
         self.setObjectName("mapControls")
         self.kind = QComboBox()
         self.kind.setObjectName("planeKind")
-        self.kind.setToolTip("The plane of latent space shown on the map. Changing it keeps "
-                             "the current image: the handle moves to where its latent lies.")
+        self.kind.setToolTip(
+            "The plane of latent space shown on the map. Changing it keeps "
+            "the current image: the handle moves to where its latent lies."
+        )
         for kind in PLANE_KINDS:
             self.kind.addItem(_KIND_TEXT[kind], kind)
         self.attribute_x, self.attribute_y = QComboBox(), QComboBox()
         self.axis_x, self.axis_y = QSpinBox(), QSpinBox()
         for combo, axis in ((self.attribute_x, "horizontal"), (self.attribute_y, "vertical")):
-            combo.setToolTip(f"The attribute direction along the map's {axis} axis, through "
-                             f"the current point")
+            combo.setToolTip(
+                f"The attribute direction along the map's {axis} axis, through the current point"
+            )
             combo.activated.connect(self._emit)
         for spin, axis in ((self.axis_x, "horizontal"), (self.axis_y, "vertical")):
             spin.setPrefix("z")
@@ -56,8 +59,10 @@ class MapControls(QWidget):
         self.kind.activated.connect(self._on_kind)
         self.colour = QComboBox()
         self.colour.setObjectName("mapColour")
-        self.colour.setToolTip("What colours the reference points: their labels, or the value "
-                               "of an attribute the reference images were drawn with")
+        self.colour.setToolTip(
+            "What colours the reference points: their labels, or the value "
+            "of an attribute the reference images were drawn with"
+        )
         self.colour.activated.connect(lambda: self.colourChosen.emit(self.colour.currentText()))
         self.key = QLabel()
         self.key.setObjectName("mapColourKey")
@@ -73,8 +78,14 @@ class MapControls(QWidget):
             layout.addWidget(widget)
         self._show_axes_of("pca")
 
-    def reset(self, latent_dim: int, attributes: list[str], has_reference: bool,
-              shown: str, colourings: list[str]) -> None:
+    def reset(
+        self,
+        latent_dim: int,
+        attributes: list[str],
+        has_reference: bool,
+        shown: str,
+        colourings: list[str],
+    ) -> None:
         """Offer the planes a new model allows, showing the kind ``shown``, and the
         ``colourings`` of its reference points (the first one shown), without emitting."""
         self.blockSignals(True)

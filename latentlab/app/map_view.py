@@ -103,13 +103,19 @@ class MapView(pg.PlotWidget):
         plot.setMenuEnabled(False)
         self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None))
         self.addItem(self.scatter)
-        self.handle = pg.TargetItem(pos=(0, 0), size=22, movable=True,
-                                    pen=pg.mkPen("#202020", width=2),
-                                    brush=pg.mkBrush(255, 200, 0, 200),
-                                    hoverBrush=pg.mkBrush(255, 150, 0, 230))
+        self.handle = pg.TargetItem(
+            pos=(0, 0),
+            size=22,
+            movable=True,
+            pen=pg.mkPen("#202020", width=2),
+            brush=pg.mkBrush(255, 200, 0, 200),
+            hoverBrush=pg.mkBrush(255, 150, 0, 230),
+        )
         self.handle.setZValue(10)
-        self.handle.setToolTip("Drag me (or click the map and use the arrow keys; Shift for "
-                               "small steps): the image shows the decode of this point")
+        self.handle.setToolTip(
+            "Drag me (or click the map and use the arrow keys; Shift for "
+            "small steps): the image shows the decode of this point"
+        )
         self.handle.hide()  # until a model is open
         self.addItem(self.handle)
         self._label_items: list[pg.TextItem] = []
@@ -140,15 +146,22 @@ class MapView(pg.PlotWidget):
         self.getPlotItem().setLabel("bottom", x)
         self.getPlotItem().setLabel("left", y)
 
-    def set_reference(self, points: np.ndarray, labels: np.ndarray | None,
-                      thumbnails: np.ndarray | None, label_names: list[str]) -> None:
+    def set_reference(
+        self,
+        points: np.ndarray,
+        labels: np.ndarray | None,
+        thumbnails: np.ndarray | None,
+        label_names: list[str],
+    ) -> None:
         """Show reference points ``N,2`` (updating the long-lived scatter in place)."""
         self._thumbnails, self._labels, self._label_names = thumbnails, labels, label_names
         if labels is None:
             brushes = [pg.mkBrush(90, 90, 160, 160)] * len(points)
         else:
-            palette = [pg.intColor(i, hues=max(10, len(label_names)), alpha=170)
-                       for i in range(max(10, len(label_names)))]
+            palette = [
+                pg.intColor(i, hues=max(10, len(label_names)), alpha=170)
+                for i in range(max(10, len(label_names)))
+            ]
             brushes = [pg.mkBrush(palette[int(k) % len(palette)]) for k in labels]
         self._label_brushes = brushes
         if self._values is not None and len(self._values) != len(points):
@@ -162,8 +175,11 @@ class MapView(pg.PlotWidget):
             for k in np.unique(labels):
                 centre = np.median(points[labels == k], axis=0)
                 name = label_names[k] if k < len(label_names) else str(k)
-                text = pg.TextItem(name, color=pg.intColor(int(k), hues=max(10, len(label_names))),
-                                   anchor=(0.5, 0.5))
+                text = pg.TextItem(
+                    name,
+                    color=pg.intColor(int(k), hues=max(10, len(label_names))),
+                    anchor=(0.5, 0.5),
+                )
                 font = text.textItem.font()
                 font.setPointSize(14)
                 font.setBold(True)
@@ -233,8 +249,9 @@ class MapView(pg.PlotWidget):
         else:
             low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
         pad = 0.08 * max(float((high - low).max()), 1e-3)
-        self.getPlotItem().vb.setRange(xRange=(low[0] - pad, high[0] + pad),
-                                       yRange=(low[1] - pad, high[1] + pad), padding=0)
+        self.getPlotItem().vb.setRange(
+            xRange=(low[0] - pad, high[0] + pad), yRange=(low[1] - pad, high[1] + pad), padding=0
+        )
 
     def view_centre(self) -> tuple[float, float]:
         (x0, x1), (y0, y1) = self.getPlotItem().vb.viewRange()
@@ -321,8 +338,12 @@ class MapView(pg.PlotWidget):
         if event.key() == Qt.Key.Key_Space:
             event.ignore()
             return
-        steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, 1),
-                 Qt.Key.Key_Down: (0, -1)}
+        steps = {
+            Qt.Key.Key_Left: (-1, 0),
+            Qt.Key.Key_Right: (1, 0),
+            Qt.Key.Key_Up: (0, 1),
+            Qt.Key.Key_Down: (0, -1),
+        }
         if event.key() in steps and self.handle.isVisible():
             fine = event.modifiers() & Qt.KeyboardModifier.ShiftModifier
             dx, dy = steps[event.key()]

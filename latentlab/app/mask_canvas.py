@@ -26,8 +26,9 @@ class MaskCanvas(QWidget):
         self.setMinimumSize(96, 96)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setToolTip("Paint the pixels to fill: drag with the left mouse button; the right "
-                        "button erases")
+        self.setToolTip(
+            "Paint the pixels to fill: drag with the left mouse button; the right button erases"
+        )
         self._image: np.ndarray | None = None
         self._qimage: QImage | None = None
         self.mask = np.zeros((1, 1), dtype=bool)
@@ -56,8 +57,9 @@ class MaskCanvas(QWidget):
         """Where the image is drawn: centred, scaled by the largest whole factor that fits."""
         h, w = self.mask.shape
         scale = max(1, min(self.width() // w, self.height() // h))
-        return QRect((self.width() - w * scale) // 2, (self.height() - h * scale) // 2,
-                     w * scale, h * scale)
+        return QRect(
+            (self.width() - w * scale) // 2, (self.height() - h * scale) // 2, w * scale, h * scale
+        )
 
     def pixel_at(self, pos: QPoint) -> tuple[int, int] | None:
         """The (row, column) under widget position ``pos``, or None outside the image."""
@@ -65,8 +67,10 @@ class MaskCanvas(QWidget):
         if not rect.contains(pos):
             return None
         h, w = self.mask.shape
-        return ((pos.y() - rect.top()) * h // rect.height(),
-                (pos.x() - rect.left()) * w // rect.width())
+        return (
+            (pos.y() - rect.top()) * h // rect.height(),
+            (pos.x() - rect.left()) * w // rect.width(),
+        )
 
     def _paint_at(self, pos: QPoint) -> None:
         pixel = self.pixel_at(pos)
@@ -94,6 +98,7 @@ class MaskCanvas(QWidget):
             painter.drawImage(rect, self._qimage)
             cell = rect.width() // self.mask.shape[1]
             for row, column in zip(*np.nonzero(self.mask), strict=True):
-                painter.fillRect(rect.left() + column * cell, rect.top() + row * cell, cell, cell,
-                                 _MASK_COLOUR)
+                painter.fillRect(
+                    rect.left() + column * cell, rect.top() + row * cell, cell, cell, _MASK_COLOUR
+                )
         painter.end()

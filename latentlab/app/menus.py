@@ -14,13 +14,18 @@ __all__ = ["build_menus"]
 Keys = str | QKeySequence.StandardKey | Qt.Key
 
 
-def _add(menu: QMenu, window: QMainWindow, text: str, slot: Callable[..., Any],
-         keys: Keys | list[Keys] | None = None, tip: str = "",
-         checkable: bool = False) -> QAction:
+def _add(
+    menu: QMenu,
+    window: QMainWindow,
+    text: str,
+    slot: Callable[..., Any],
+    keys: Keys | list[Keys] | None = None,
+    tip: str = "",
+    checkable: bool = False,
+) -> QAction:
     action = QAction(text, window, checkable=checkable)
     if keys is not None:
-        action.setShortcuts([QKeySequence(k) for k in (keys if isinstance(keys, list)
-                                                        else [keys])])
+        action.setShortcuts([QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])])
     if tip:
         action.setStatusTip(tip)
     (action.toggled if checkable else action.triggered).connect(slot)
@@ -33,35 +38,90 @@ def build_menus(window: Any) -> QAction:  # window: MainWindow (imports this mod
     """File, Sample, Edit and View menus; returns the presentation-mode action."""
     bar = window.menuBar()
     file = bar.addMenu("&File")
-    _add(file, window, "&Open model…", window.choose_model, QKeySequence.StandardKey.Open,
-         "Open a LatentLab model file (.safetensors)")
-    _add(file, window, "Open &images to encode…", window.choose_images, "Ctrl+I",
-         "Encode image files and place them on the map")
-    _add(file, window, "Open &session…", window.choose_session, None,
-         "Open a saved session: its model, plane, point, sliders and interpolation endpoints")
-    _add(file, window, "Save s&ession…", window.choose_session_file, "Ctrl+S",
-         "Save where you are: the model, plane, point, sliders and interpolation endpoints")
-    _add(file, window, "&Save model as…", window.save_model_copy, "Ctrl+Shift+S",
-         "Write the open model, with its attribute directions, to a new file")
-    _add(file, window, "&Export interpolation…", lambda: window.export_walk("png"), "Ctrl+E",
-         "Save the interpolation strip as a PNG image")
+    _add(
+        file,
+        window,
+        "&Open model…",
+        window.choose_model,
+        QKeySequence.StandardKey.Open,
+        "Open a LatentLab model file (.safetensors)",
+    )
+    _add(
+        file,
+        window,
+        "Open &images to encode…",
+        window.choose_images,
+        "Ctrl+I",
+        "Encode image files and place them on the map",
+    )
+    _add(
+        file,
+        window,
+        "Open &session…",
+        window.choose_session,
+        None,
+        "Open a saved session: its model, plane, point, sliders and interpolation endpoints",
+    )
+    _add(
+        file,
+        window,
+        "Save s&ession…",
+        window.choose_session_file,
+        "Ctrl+S",
+        "Save where you are: the model, plane, point, sliders and interpolation endpoints",
+    )
+    _add(
+        file,
+        window,
+        "&Save model as…",
+        window.save_model_copy,
+        "Ctrl+Shift+S",
+        "Write the open model, with its attribute directions, to a new file",
+    )
+    _add(
+        file,
+        window,
+        "&Export interpolation…",
+        lambda: window.export_walk("png"),
+        "Ctrl+E",
+        "Save the interpolation strip as a PNG image",
+    )
     file.addSeparator()
     _add(file, window, "&Quit", window.close, QKeySequence.StandardKey.Quit)
     QShortcut(QKeySequence("Ctrl+W"), window, activated=window.close)
 
     sample = bar.addMenu("&Sample")
-    _add(sample, window, "&New samples", window.sample_panel.resample, Qt.Key.Key_Space,
-         "Draw new samples: the next seed")
+    _add(
+        sample,
+        window,
+        "&New samples",
+        window.sample_panel.resample,
+        Qt.Key.Key_Space,
+        "Draw new samples: the next seed",
+    )
 
     edit = bar.addMenu("&Edit")
-    _add(edit, window, "&Undo", window.undo, "Ctrl+Z",
-         "Go back to where the current point was before the last action")
+    _add(
+        edit,
+        window,
+        "&Undo",
+        window.undo,
+        "Ctrl+Z",
+        "Go back to where the current point was before the last action",
+    )
     _add(edit, window, "&Redo", window.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
 
     view = bar.addMenu("&View")
-    presentation = _add(view, window, "&Presentation mode", window.set_presentation, "F11",
-                        "Full screen, large text, the model panel hidden; arrow keys move the "
-                        "point (F11 or Esc to leave)", checkable=True)
+    presentation = _add(
+        view,
+        window,
+        "&Presentation mode",
+        window.set_presentation,
+        "F11",
+        "Full screen, large text, the model panel hidden; arrow keys move the "
+        "point (F11 or Esc to leave)",
+        checkable=True,
+    )
     leave = QShortcut(QKeySequence(Qt.Key.Key_Escape), window)
     leave.activated.connect(lambda: presentation.setChecked(False))
     return presentation

@@ -54,13 +54,15 @@ class PixelRNNPanel(FamilyPanel):
         self.count.setToolTip("How many completions to draw side by side")
         self.paint_button = QPushButton("Complete")
         self.paint_button.setObjectName("paintButton")
-        self.paint_button.setToolTip("Fill the masked pixels one at a time, in raster order; "
-                                     "click again to stop")
+        self.paint_button.setToolTip(
+            "Fill the masked pixels one at a time, in raster order; click again to stop"
+        )
         self.paint_button.clicked.connect(self._on_paint_clicked)
         self.results = ImageStrip("Paint a mask, then Complete")
         self.results.setObjectName("completions")
-        self.results.setToolTip("Completions: pixels outside the mask are the source's own. "
-                                "Click one to show it above.")
+        self.results.setToolTip(
+            "Completions: pixels outside the mask are the source's own. Click one to show it above."
+        )
         self.results.imageClicked.connect(lambda i: self.host.show_image(self.results.images()[i]))
 
         source = QGridLayout()
@@ -118,9 +120,18 @@ class PixelRNNPanel(FamilyPanel):
         self._seed += 1
         self.paint_button.setText("Stop")
         self._job = self.host.submit_job(
-            paint, self.canvas.image(), self.canvas.mask.copy(), self.count.value(), 1.0,
-            self._seed, _SECONDS, done=self._on_painted, previewed=self._set_results,
-            ended=self._on_ended, watched=True)
+            paint,
+            self.canvas.image(),
+            self.canvas.mask.copy(),
+            self.count.value(),
+            1.0,
+            self._seed,
+            _SECONDS,
+            done=self._on_painted,
+            previewed=self._set_results,
+            ended=self._on_ended,
+            watched=True,
+        )
 
     def _set_results(self, images: np.ndarray | None) -> None:
         self.results.set_images(images)
@@ -134,8 +145,9 @@ class PixelRNNPanel(FamilyPanel):
         self.paint_button.setText("Complete")
         self._set_results(images)
         self.host.show_image(images[0])
-        self.host.show_status(f"Filled {int(self.canvas.mask.sum())} pixels in "
-                              f"{len(images)} completion(s)", 5000)
+        self.host.show_status(
+            f"Filled {int(self.canvas.mask.sum())} pixels in {len(images)} completion(s)", 5000
+        )
 
     def _on_ended(self, _message: str) -> None:  # the window reports failure or cancelling
         self._job = None

@@ -45,13 +45,17 @@ class PosteriorPanel(FamilyPanel):
         self.terms.setObjectName("posteriorTerms")
         self.terms.setWordWrap(True)
         self.chart = panel_chart("posteriorChart", "latent dimension", "KL (nats)", 120)
-        self.chart.setToolTip("KL(q(z|x) || N(0, 1)) of each latent dimension: orange for this "
-                              "image, grey for the mean over the reference set. A dimension "
-                              "with no KL on average is one the VAE does not use.")
-        self.reference_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=_REFERENCE_BRUSH,
-                                              pen=pg.mkPen(None))
-        self.image_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=_IMAGE_BRUSH,
-                                          pen=pg.mkPen(None))
+        self.chart.setToolTip(
+            "KL(q(z|x) || N(0, 1)) of each latent dimension: orange for this "
+            "image, grey for the mean over the reference set. A dimension "
+            "with no KL on average is one the VAE does not use."
+        )
+        self.reference_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.8, brush=_REFERENCE_BRUSH, pen=pg.mkPen(None)
+        )
+        self.image_bars = pg.BarGraphItem(
+            x=[], height=[], width=0.4, brush=_IMAGE_BRUSH, pen=pg.mkPen(None)
+        )
         self.chart.addItem(self.reference_bars)
         self.chart.addItem(self.image_bars)
         top = QHBoxLayout()
@@ -76,20 +80,24 @@ class PosteriorPanel(FamilyPanel):
             reference = self.loaded.reference.images.numpy() / 255.0
         self.image_view.setPixmap(to_qpixmap(image, max(1, _VIEW_PIXELS // max(image.shape[1:]))))
         self.terms.setText("computing…")
-        self.host.submit_job(posterior_report, image, reference, done=self.show_report,
-                             watched=True)
+        self.host.submit_job(
+            posterior_report, image, reference, done=self.show_report, watched=True
+        )
 
     def show_report(self, report: PosteriorReport) -> None:
         self.report = report
         dims = math.prod(self.loaded.model.image_shape)
         bits = -report.elbo / (dims * math.log(2))
-        lines = [f"reconstruction E[log p(x|z)]: {report.reconstruction:.1f} nats",
-                 f"KL(q(z|x) ‖ p(z)): {report.kl:.1f} nats",
-                 f"ELBO: {report.elbo:.1f} nats ({bits:.3f} bits/dim)"]
+        lines = [
+            f"reconstruction E[log p(x|z)]: {report.reconstruction:.1f} nats",
+            f"KL(q(z|x) ‖ p(z)): {report.kl:.1f} nats",
+            f"ELBO: {report.elbo:.1f} nats ({bits:.3f} bits/dim)",
+        ]
         if report.reference_kl_per_dim is not None:
             used = int((report.reference_kl_per_dim > 0.1).sum())
-            lines.append(f"dimensions in use: {used} of {len(report.kl_per_dim)} "
-                         f"(mean KL > 0.1 nats)")
+            lines.append(
+                f"dimensions in use: {used} of {len(report.kl_per_dim)} (mean KL > 0.1 nats)"
+            )
         self.terms.setText("\n".join(lines))
         x = np.arange(len(report.kl_per_dim))
         if report.reference_kl_per_dim is not None:

@@ -25,7 +25,10 @@ def to_qpixmap(image: np.ndarray, scale: int = 1) -> QPixmap:
     """A pixmap enlarged ``scale`` times with nearest-neighbour, so pixels stay crisp."""
     qimage = to_qimage(image)
     if scale > 1:
-        qimage = qimage.scaled(qimage.width() * scale, qimage.height() * scale,
-                               Qt.AspectRatioMode.IgnoreAspectRatio,
-                               Qt.TransformationMode.FastTransformation)
+        qimage = qimage.scaled(
+            qimage.width() * scale,
+            qimage.height() * scale,
+            Qt.AspectRatioMode.IgnoreAspectRatio,
+            Qt.TransformationMode.FastTransformation,
+        )
     return QPixmap.fromImage(qimage)

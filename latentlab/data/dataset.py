@@ -35,8 +35,9 @@ class ImageDataset:
             if not isinstance(values, np.ndarray) or values.dtype != np.float32:
                 raise ValueError(f"attribute {name!r} must be a float32 array")
             if values.shape != (len(self.images),):
-                raise ValueError(f"attribute {name!r} has shape {values.shape}, expected "
-                                 f"({len(self.images)},)")
+                raise ValueError(
+                    f"attribute {name!r} has shape {values.shape}, expected ({len(self.images)},)"
+                )
 
     def __len__(self) -> int:
         return len(self.images)
@@ -54,8 +55,7 @@ class ImageDataset:
     def subset(self, index: slice | np.ndarray) -> ImageDataset:
         labels = None if self.labels is None else self.labels[index]
         attributes = {name: values[index] for name, values in self.attributes.items()}
-        return ImageDataset(self.images[index], self.levels, labels, self.label_names,
-                            attributes)
+        return ImageDataset(self.images[index], self.levels, labels, self.label_names, attributes)
 
     def as_float(self) -> np.ndarray:
         """Images as float32 in [0, 1] (level / (levels - 1))."""

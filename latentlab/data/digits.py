@@ -19,5 +19,9 @@ def load_digits_split() -> Split:
     images = bunch.images.astype(np.uint8)[:, None]  # N, 1, 8, 8 with values 0..16
     labels = bunch.target.astype(np.int64)
     full = ImageDataset(images, DIGITS_LEVELS, labels, [str(d) for d in range(10)])
-    return Split("digits", full.subset(slice(0, 1000)), full.subset(slice(1000, 1350)),
-                 full.subset(slice(1350, None)))
+    return Split(
+        "digits",
+        full.subset(slice(0, 1000)),
+        full.subset(slice(1000, 1350)),
+        full.subset(slice(1350, None)),
+    )

@@ -19,8 +19,22 @@ from latentlab.data.images import load_image_levels
 
 __all__ = ["IMAGE_SUFFIXES", "FolderImages", "load_image_folder"]
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
-                            ".ppm", ".pgm", ".pbm", ".pnm"})
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+    }
+)
 
 
 @dataclass
@@ -64,8 +78,9 @@ def load_image_folder(
         raise DataError(f"{folder.name}: not a folder")
     candidates, others = _image_files(folder, recursive)
     if not candidates:
-        raise DataError(f"{folder.name}: no image files here (looked for "
-                        f"{', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DataError(
+            f"{folder.name}: no image files here (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     images, paths, skipped = [], [], []
     changes: Counter[str] = Counter()
     for file in candidates:
@@ -80,8 +95,10 @@ def load_image_folder(
         paths.append(file)
         changes.update(notices)
     if not images:
-        raise DataError(f"{folder.name}: none of its {len(candidates)} image files could be "
-                        f"read (first: {skipped[0].removeprefix('skipped ')})")
+        raise DataError(
+            f"{folder.name}: none of its {len(candidates)} image files could be "
+            f"read (first: {skipped[0].removeprefix('skipped ')})"
+        )
     notices = [f"{change} ({count} of {len(images)} images)" for change, count in changes.items()]
     notices += skipped
     if others:

@@ -67,8 +67,11 @@ def _open(path: Path) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
     except Image.DecompressionBombError:
-        raise _fail(path, f"the image is larger than the {MAX_PIXELS // 1_000_000}-megapixel "
-                          "limit (a possible decompression bomb)") from None
+        raise _fail(
+            path,
+            f"the image is larger than the {MAX_PIXELS // 1_000_000}-megapixel "
+            "limit (a possible decompression bomb)",
+        ) from None
     except UnidentifiedImageError:
         raise _fail(path, "not an image file that LatentLab can read") from None
     except OSError as exc:
@@ -78,9 +81,12 @@ def _open(path: Path) -> Image.Image:
     w, h = img.size
     if w * h > MAX_PIXELS:
         img.close()
-        raise _fail(path, f"the image is {w}x{h}, larger than the "
-                          f"{MAX_PIXELS // 1_000_000}-megapixel limit (a possible "
-                          "decompression bomb)")
+        raise _fail(
+            path,
+            f"the image is {w}x{h}, larger than the "
+            f"{MAX_PIXELS // 1_000_000}-megapixel limit (a possible "
+            "decompression bomb)",
+        )
     if w == 0 or h == 0:
         img.close()
         raise _fail(path, f"the image has no pixels ({w}x{h})")
@@ -93,8 +99,11 @@ def _to_mode(img: Image.Image, mode: str, notices: list[str]) -> Image.Image:
     if original in _HIGH_DEPTH_MODES:
         values = np.nan_to_num(np.asarray(img, dtype=np.float64))
         # float images usually hold [0, 1]; integer ones are 16-bit
-        scale = 255.0 if original == "F" and values.max() <= 1.0 else (
-            1.0 if original == "F" else 1 / 257)
+        scale = (
+            255.0
+            if original == "F" and values.max() <= 1.0
+            else (1.0 if original == "F" else 1 / 257)
+        )
         img = Image.fromarray(np.clip(np.round(values * scale), 0, 255).astype(np.uint8), "L")
         notices.append(f"reduced {original} to 8 bits per pixel")
     if img.has_transparency_data:
@@ -143,8 +152,9 @@ def _read(path: Path, image_shape: tuple[int, int, int]) -> tuple[np.ndarray, li
                 notices.append(f"resized {cw}x{ch} to {width}x{height}")
             box = _centre_box(*out.size, width, height)
             if (box[2] - box[0], box[3] - box[1]) != (width, height):
-                out = out.resize((width, height), Image.Resampling.LANCZOS, box=box,
-                                 reducing_gap=3.0)
+                out = out.resize(
+                    (width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0
+                )
             elif box != (0, 0, *out.size):
                 out = out.crop(box)
             array = np.asarray(out, dtype=np.uint8)
@@ -181,10 +191,17 @@ def load_image(
 
 def _to_pil(path: Path, array: np.ndarray) -> Image.Image:
     array = np.asarray(array)
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (1, 3, 4) \
-            or 0 in array.shape:
-        raise _fail(path, f"not saved: expected a uint8 array H,W,C with 1, 3 or 4 channels, "
-                          f"got {array.dtype} {list(array.shape)}")
+    if (
+        array.dtype != np.uint8
+        or array.ndim != 3
+        or array.shape[2] not in (1, 3, 4)
+        or 0 in array.shape
+    ):
+        raise _fail(
+            path,
+            f"not saved: expected a uint8 array H,W,C with 1, 3 or 4 channels, "
+            f"got {array.dtype} {list(array.shape)}",
+        )
     if array.shape[2] == 1:
         return Image.fromarray(np.ascontiguousarray(array[:, :, 0]), "L")
     return Image.fromarray(np.ascontiguousarray(array), "RGB" if array.shape[2] == 3 else "RGBA")
@@ -206,7 +223,9 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
 
 
 def save_gif(
-    path: str | os.PathLike[str], frames: Sequence[np.ndarray], duration_ms: int,
+    path: str | os.PathLike[str],
+    frames: Sequence[np.ndarray],
+    duration_ms: int,
     loop: bool = True,
 ) -> None:
     """Write uint8 ``H,W,C`` frames as an animated GIF shown ``duration_ms`` each, atomically."""
@@ -220,6 +239,12 @@ def save_gif(
     images = [_to_pil(path, f) for f in frames]
     options = {"loop": 0} if loop else {}  # loop=0 means forever; without it, play once
     buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=duration_ms, **options)
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=duration_ms,
+        **options,
+    )
     _write(path, buffer.getvalue())

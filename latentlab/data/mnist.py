@@ -81,15 +81,24 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     dtype = np.dtype(_DTYPES[code])
     expected = math.prod(shape) * dtype.itemsize
     if expected > MAX_IDX_BYTES:
-        raise _fail(path, f"its header declares {expected:,} bytes of data, more than the "
-                          f"{MAX_IDX_BYTES // 2**20} MiB limit")
+        raise _fail(
+            path,
+            f"its header declares {expected:,} bytes of data, more than the "
+            f"{MAX_IDX_BYTES // 2**20} MiB limit",
+        )
     body = len(data) - header
     if body < expected:
-        raise _fail(path, f"the file is truncated: its header declares shape {list(shape)} "
-                          f"({expected:,} bytes) but it holds {body:,}")
+        raise _fail(
+            path,
+            f"the file is truncated: its header declares shape {list(shape)} "
+            f"({expected:,} bytes) but it holds {body:,}",
+        )
     if body > expected:
-        raise _fail(path, f"the file has {body - expected:,} bytes beyond its declared shape "
-                          f"{list(shape)}; it is corrupt")
+        raise _fail(
+            path,
+            f"the file has {body - expected:,} bytes beyond its declared shape "
+            f"{list(shape)}; it is corrupt",
+        )
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
     return array.astype(dtype.newbyteorder("="))
 
@@ -99,8 +108,11 @@ def _images_file(folder: Path, split: str) -> Path:
     pattern = re.compile(rf"{prefix}-images[-.]idx3-ubyte(\.gz)?")
     matches = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
     if not matches:
-        raise _fail(folder, f"no MNIST {split} images here (expected a file named "
-                            f"{prefix}-images-idx3-ubyte, optionally ending in .gz)")
+        raise _fail(
+            folder,
+            f"no MNIST {split} images here (expected a file named "
+            f"{prefix}-images-idx3-ubyte, optionally ending in .gz)",
+        )
     return matches[0]
 
 
@@ -129,8 +141,11 @@ def load_mnist(path: str | os.PathLike[str], split: str = "train") -> ImageDatas
         path = _images_file(path, split)
     images = read_idx(path)
     if images.dtype != np.uint8 or images.ndim != 3:
-        raise _fail(path, f"not an MNIST images file: expected unsigned bytes in 3 dimensions, "
-                          f"got {images.dtype} in {images.ndim}")
+        raise _fail(
+            path,
+            f"not an MNIST images file: expected unsigned bytes in 3 dimensions, "
+            f"got {images.dtype} in {images.ndim}",
+        )
     n, height, width = images.shape
     if n == 0:
         raise _fail(path, "the file holds no images")
@@ -141,8 +156,11 @@ def load_mnist(path: str | os.PathLike[str], split: str = "train") -> ImageDatas
     if labels_path is not None:
         raw = read_idx(labels_path)
         if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise _fail(labels_path, "not an MNIST labels file: expected unsigned bytes in "
-                                     f"1 dimension, got {raw.dtype} in {raw.ndim}")
+            raise _fail(
+                labels_path,
+                "not an MNIST labels file: expected unsigned bytes in "
+                f"1 dimension, got {raw.dtype} in {raw.ndim}",
+            )
         if len(raw) != n:
             raise _fail(labels_path, f"holds {len(raw)} labels for {n} images in {path.name}")
         labels = raw.astype(np.int64)

@@ -39,8 +39,17 @@ __all__ = [
     "synthfaces_split",
 ]
 
-ATTRIBUTES = ("smiling", "eyes_open", "glasses", "hair_colour", "hair_length", "skin_tone",
-              "face_width", "head_tilt", "background")
+ATTRIBUTES = (
+    "smiling",
+    "eyes_open",
+    "glasses",
+    "hair_colour",
+    "hair_length",
+    "skin_tone",
+    "face_width",
+    "head_tilt",
+    "background",
+)
 BINARY_ATTRIBUTES = ("smiling", "eyes_open", "glasses")
 ATTRIBUTE_RANGES = {name: (0.0, 1.0) for name in ATTRIBUTES} | {"head_tilt": (-1.0, 1.0)}
 MAX_TILT_DEGREES = 20.0
@@ -51,8 +60,22 @@ NOISE_STD = 0.015
 _BATCH_SAMPLES = 32_768  # supersampled pixels rendered at once: small arrays are faster
 
 # Layers of the label map, painted in this order (later ones cover earlier ones).
-(BACKGROUND, SHIRT, NECK, HAIR, SKIN, SHADOW, LID, EYE_WHITE, DARK, BROW, LIPS, MOUTH, TEETH,
- FRAME) = range(14)
+(
+    BACKGROUND,
+    SHIRT,
+    NECK,
+    HAIR,
+    SKIN,
+    SHADOW,
+    LID,
+    EYE_WHITE,
+    DARK,
+    BROW,
+    LIPS,
+    MOUTH,
+    TEETH,
+    FRAME,
+) = range(14)
 _LAYERS = 14
 
 
@@ -70,6 +93,7 @@ class _Coords(NamedTuple):
 
 def _draw_parameters(rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Parameters of ``CHUNK`` faces. The order of the draws defines the data set."""
+
     def uniform(low: float, high: float) -> np.ndarray:
         return rng.uniform(low, high, CHUNK)
 
@@ -77,23 +101,41 @@ def _draw_parameters(rng: np.random.Generator) -> dict[str, np.ndarray]:
         return (rng.random(CHUNK) < p).astype(np.float64)
 
     p = {
-        "smiling": coin(), "eyes_open": coin(), "glasses": coin(),
-        "hair_colour": uniform(0, 1), "hair_length": uniform(0, 1), "skin_tone": uniform(0, 1),
-        "face_width": uniform(0, 1), "head_tilt": uniform(-1, 1), "background": uniform(0, 1),
+        "smiling": coin(),
+        "eyes_open": coin(),
+        "glasses": coin(),
+        "hair_colour": uniform(0, 1),
+        "hair_length": uniform(0, 1),
+        "skin_tone": uniform(0, 1),
+        "face_width": uniform(0, 1),
+        "head_tilt": uniform(-1, 1),
+        "background": uniform(0, 1),
     }
     p |= {
-        "centre_x": uniform(-0.09, 0.09), "centre_y": uniform(-0.05, 0.09),
-        "scale": uniform(0.95, 1.15), "head_height": uniform(0.56, 0.62),
-        "eye_spacing": uniform(0.19, 0.25), "eye_height": uniform(-0.08, -0.02),
-        "eye_size": uniform(1.0, 1.2), "gaze": uniform(-0.025, 0.025),
-        "brows": coin(0.7), "brow_lift": uniform(0.0, 0.04),
-        "nose": coin(0.8), "mouth_width": uniform(0.15, 0.21), "mouth_height": uniform(0.28, 0.34),
-        "frown": uniform(-0.01, 0.05), "smile_curve": uniform(0.09, 0.13),
-        "smile_open": uniform(0.13, 0.17), "lip": uniform(0.05, 0.065),
-        "hairline": uniform(-0.40, -0.28), "parting": uniform(-0.3, 0.3),
-        "frame_radius": uniform(0.135, 0.16), "frame_width": uniform(0.05, 0.065),
+        "centre_x": uniform(-0.09, 0.09),
+        "centre_y": uniform(-0.05, 0.09),
+        "scale": uniform(0.95, 1.15),
+        "head_height": uniform(0.56, 0.62),
+        "eye_spacing": uniform(0.19, 0.25),
+        "eye_height": uniform(-0.08, -0.02),
+        "eye_size": uniform(1.0, 1.2),
+        "gaze": uniform(-0.025, 0.025),
+        "brows": coin(0.7),
+        "brow_lift": uniform(0.0, 0.04),
+        "nose": coin(0.8),
+        "mouth_width": uniform(0.15, 0.21),
+        "mouth_height": uniform(0.28, 0.34),
+        "frown": uniform(-0.01, 0.05),
+        "smile_curve": uniform(0.09, 0.13),
+        "smile_open": uniform(0.13, 0.17),
+        "lip": uniform(0.05, 0.065),
+        "hairline": uniform(-0.40, -0.28),
+        "parting": uniform(-0.3, 0.3),
+        "frame_radius": uniform(0.135, 0.16),
+        "frame_width": uniform(0.05, 0.065),
         "red_hair": uniform(0, 1) * coin(0.3),
-        "light_angle": uniform(0, 2 * np.pi), "light_strength": uniform(0.0, 0.3),
+        "light_angle": uniform(0, 2 * np.pi),
+        "light_strength": uniform(0.0, 0.3),
     }
     p["shirt"] = rng.uniform(0.1, 0.9, (CHUNK, 3))
     p["skin_jitter"] = rng.uniform(-0.03, 0.03, (CHUNK, 3))
@@ -107,20 +149,27 @@ def _with_derived(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The parameters plus their sines and cosines, taken over a whole chunk at once, so that
     a face's values never depend on how many faces share its batch."""
     tilt = math.radians(MAX_TILT_DEGREES) * p["head_tilt"]
-    return p | {"tilt_cos": np.cos(tilt), "tilt_sin": np.sin(tilt),
-                "light_x": np.cos(p["light_angle"]), "light_y": np.sin(p["light_angle"])}
+    return p | {
+        "tilt_cos": np.cos(tilt),
+        "tilt_sin": np.sin(tilt),
+        "light_x": np.cos(p["light_angle"]),
+        "light_y": np.sin(p["light_angle"]),
+    }
 
 
 def _palette(p: dict[str, np.ndarray]) -> np.ndarray:
     """The colour of every layer for every face, ``B, _LAYERS, 3`` in [0, 1]."""
+
     def lerp(a: tuple[float, ...], b: tuple[float, ...], t: np.ndarray) -> np.ndarray:
         return np.asarray(a) + (np.asarray(b) - np.asarray(a)) * t[:, None]
 
     hair_t = p["hair_colour"]
     # dark brown -> mid brown -> blond, in two straight pieces; optional red tint on top
-    hair = np.where((hair_t < 0.5)[:, None],
-                    lerp((0.06, 0.04, 0.03), (0.42, 0.26, 0.14), hair_t * 2),
-                    lerp((0.42, 0.26, 0.14), (0.96, 0.82, 0.48), hair_t * 2 - 1))
+    hair = np.where(
+        (hair_t < 0.5)[:, None],
+        lerp((0.06, 0.04, 0.03), (0.42, 0.26, 0.14), hair_t * 2),
+        lerp((0.42, 0.26, 0.14), (0.96, 0.82, 0.48), hair_t * 2 - 1),
+    )
     hair = hair + np.asarray([0.25, -0.02, -0.08]) * (p["red_hair"] * (0.3 + hair_t))[:, None]
     skin = lerp((0.42, 0.27, 0.18), (0.99, 0.86, 0.76), p["skin_tone"]) + p["skin_jitter"]
     background = lerp((0.10, 0.14, 0.32), (0.92, 0.90, 0.70), p["background"])
@@ -149,8 +198,9 @@ def _palette(p: dict[str, np.ndarray]) -> np.ndarray:
 _Scalar = float | np.ndarray  # a number, or one per face shaped B,1,1
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: _Scalar, cy: _Scalar, rx: _Scalar,
-             ry: _Scalar) -> np.ndarray:
+def _ellipse(
+    x: np.ndarray, y: np.ndarray, cx: _Scalar, cy: _Scalar, rx: _Scalar, ry: _Scalar
+) -> np.ndarray:
     return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1
 
 
@@ -200,7 +250,7 @@ def _nose(c: _Coords, p: dict[str, np.ndarray]) -> np.ndarray:
 
 def _eyebrows(c: _Coords, p: dict[str, np.ndarray]) -> np.ndarray:
     du = np.abs(c.u) - p["eye_spacing"]
-    centre = p["eye_height"] - 0.16 - p["brow_lift"] + 0.6 * du ** 2
+    centre = p["eye_height"] - 0.16 - p["brow_lift"] + 0.6 * du**2
     return (np.abs(du) < 0.1) & (np.abs(c.v - centre) < 0.028) & (p["brows"] > 0)
 
 
@@ -226,14 +276,15 @@ def _mouth(c: _Coords, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
     smiling = p["smiling"] > 0
     t = c.u / (p["mouth_width"] * (1 + 0.2 * p["smiling"]))
     inside_width = np.abs(t) < 1
-    curve = np.where(smiling, -p["smile_curve"], p["frown"]) * t ** 2  # v offset of the lip line
+    curve = np.where(smiling, -p["smile_curve"], p["frown"]) * t**2  # v offset of the lip line
     lip = p["lip"]
     top = p["mouth_height"] + curve - lip / 2
-    depth = np.where(smiling, p["smile_open"], 0.0) * (1 - t ** 2)
+    depth = np.where(smiling, p["smile_open"], 0.0) * (1 - t**2)
     bottom = top + lip + depth
     lips = inside_width & (c.v > top) & (c.v < bottom)
-    inner = lips & smiling & (c.v > top + 0.4 * lip) & (c.v < bottom - 0.6 * lip) & (
-        np.abs(t) < 0.92)
+    inner = (
+        lips & smiling & (c.v > top + 0.4 * lip) & (c.v < bottom - 0.6 * lip) & (np.abs(t) < 0.92)
+    )
     teeth = inner & (c.v < top + 0.4 * lip + 0.15 * (depth - lip))
     return lips, inner, teeth
 
@@ -242,7 +293,7 @@ def _glasses(c: _Coords, p: dict[str, np.ndarray]) -> np.ndarray:
     """Round dark frames around both eyes, a bridge and the arms to the ears."""
     radius, width = p["frame_radius"], p["frame_width"]
     du, dv = np.abs(c.u) - p["eye_spacing"], c.v - p["eye_height"]
-    ring = np.abs(np.sqrt(du ** 2 + dv ** 2) - radius) < width / 2
+    ring = np.abs(np.sqrt(du**2 + dv**2) - radius) < width / 2
     bar = np.abs(dv + 0.02) < width / 2.5
     bridge = bar & (du < -radius)
     arms = bar & (du > radius) & (np.abs(c.u) < _half_width(p) + 0.02)
@@ -258,7 +309,7 @@ def _supersampling(size: int) -> int:
 
 def _coords(p: dict[str, np.ndarray], size: int, ss: int) -> _Coords:
     n = size * ss
-    axis = ((np.arange(n, dtype=np.float32) + 0.5) / n * 2 - 1)
+    axis = (np.arange(n, dtype=np.float32) + 0.5) / n * 2 - 1
     x, y = axis[None, None, :], axis[None, :, None]
     bx = (x - p["centre_x"]) / p["scale"]
     by = (y - p["centre_y"]) / p["scale"]
@@ -328,8 +379,11 @@ def make_faces(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, dict[str,
         raise ValueError(f"n must be a non-negative integer, not {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")
-    if (isinstance(size, bool) or not isinstance(size, (int, np.integer))
-            or not MIN_SIZE <= size <= MAX_SIZE):
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, (int, np.integer))
+        or not MIN_SIZE <= size <= MAX_SIZE
+    ):
         raise ValueError(f"size must be an integer from {MIN_SIZE} to {MAX_SIZE}, not {size!r}")
     images = np.empty((n, 3, size, size), dtype=np.uint8)
     attributes = {name: np.empty(n, dtype=np.float32) for name in ATTRIBUTES}
@@ -343,18 +397,22 @@ def make_faces(n: int, seed: int, size: int = 32) -> tuple[np.ndarray, dict[str,
             attributes[name][start:stop] = params[name][: stop - start]
         for first in range(0, stop - start, batch):
             last = min(stop - start, first + batch)
-            images[start + first:start + last] = _render(
-                {k: v[first:last] for k, v in params.items()}, noise[first:last], size)
+            images[start + first : start + last] = _render(
+                {k: v[first:last] for k, v in params.items()}, noise[first:last], size
+            )
     return images, attributes
 
 
-def synthfaces_split(n_train: int = 10_000, n_validation: int = 1_000, n_test: int = 1_000,
-                     size: int = 32) -> Split:
+def synthfaces_split(
+    n_train: int = 10_000, n_validation: int = 1_000, n_test: int = 1_000, size: int = 32
+) -> Split:
     """Train/validation/test faces (256 levels, attributes attached), each split drawn from
     its own fixed seed (``SPLIT_SEEDS``)."""
+
     def part(name: str, n: int) -> ImageDataset:
         images, attributes = make_faces(n, SPLIT_SEEDS[name], size)
         return ImageDataset(images, 256, attributes=attributes)
 
-    return Split("synthfaces", part("train", n_train), part("validation", n_validation),
-                 part("test", n_test))
+    return Split(
+        "synthfaces", part("train", n_train), part("validation", n_validation), part("test", n_test)
+    )

@@ -70,7 +70,9 @@ def group_direction(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def apply_directions(
-    z: np.ndarray, directions: dict[str, np.ndarray], amounts: dict[str, float],
+    z: np.ndarray,
+    directions: dict[str, np.ndarray],
+    amounts: dict[str, float],
     mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """``z`` moved by ``amounts[name]`` along each named direction, only in the latent

@@ -25,8 +25,7 @@ def enlarge(images: np.ndarray, scale: int | None = None) -> np.ndarray:
     return images.repeat(scale, axis=2).repeat(scale, axis=3)
 
 
-def save_walk(path: Path, images: np.ndarray, frame_ms: int = 100,
-              scale: int | None = None) -> str:
+def save_walk(path: Path, images: np.ndarray, frame_ms: int = 100, scale: int | None = None) -> str:
     """Write ``images`` (``N,C,H,W`` in [0, 1]) as a strip (.png) or an animation (.gif);
     returns what was written, in words."""
     path = Path(path)
@@ -38,16 +37,22 @@ def save_walk(path: Path, images: np.ndarray, frame_ms: int = 100,
     return f"a strip of {len(images)} images to {path}"
 
 
-def export_walk(model: GenerativeModel, latents: np.ndarray, path: Path, frame_ms: int = 100,
-                scale: int | None = None) -> Generator[float, None, str]:
+def export_walk(
+    model: GenerativeModel,
+    latents: np.ndarray,
+    path: Path,
+    frame_ms: int = 100,
+    scale: int | None = None,
+) -> Generator[float, None, str]:
     """A long job: decode the walk ``latents`` with progress, then save it (see
     :func:`save_walk`)."""
     images = yield from decode_path(model, latents)
     return save_walk(path, images, frame_ms, scale)
 
 
-def save_model_copy(model: GenerativeModel, loaded: LoadedModel, path: Path,
-                    directions: dict[str, np.ndarray]) -> str:
+def save_model_copy(
+    model: GenerativeModel, loaded: LoadedModel, path: Path, directions: dict[str, np.ndarray]
+) -> str:
     """Write a copy of the open model file to ``path`` with ``directions`` as its attribute
     directions (the model's weights, metadata and reference set unchanged)."""
     path = Path(path)
@@ -55,7 +60,8 @@ def save_model_copy(model: GenerativeModel, loaded: LoadedModel, path: Path,
         raise ValueError(f"{path.name}: choose a new file; the open model file stays as it is")
     meta = dict(loaded.meta)
     meta["dataset"] = {**meta["dataset"], "attribute_names": sorted(directions)}
-    attributes = {k: torch.from_numpy(np.asarray(v, dtype=np.float32))
-                  for k, v in directions.items()}
+    attributes = {
+        k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in directions.items()
+    }
     save_model(path, model, meta, attributes=attributes, reference=loaded.reference)
     return f"a copy of {loaded.name} with {len(directions)} direction(s) to {path}"

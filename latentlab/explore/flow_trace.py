@@ -40,8 +40,7 @@ class FlowTrace:
     @property
     def bits_per_dim(self) -> float:
         """The discrete image's bits/dim at the bin centre: -(log p(x~) - D log levels)."""
-        return -(self.log_density - self.dims * math.log(self.levels)) / (
-            self.dims * math.log(2))
+        return -(self.log_density - self.dims * math.log(self.levels)) / (self.dims * math.log(2))
 
 
 def _name(layer: nn.Module) -> str:
@@ -52,9 +51,14 @@ def _name(layer: nn.Module) -> str:
         return "learned prior (whiten)" if layer.bias is not None else "diagonal scaling"
     if kind == "Split":
         return "split: half leaves" + (" (learned prior)" if layer.prior is not None else "")
-    return {"Centre": "centre: x - 1/2", "Logit": "logit", "Squeeze": "squeeze 2x2",
-            "ActNorm": "actnorm", "InvConv1x1": "1x1 convolution",
-            "Permute": "permute channels"}.get(kind, kind)
+    return {
+        "Centre": "centre: x - 1/2",
+        "Logit": "logit",
+        "Squeeze": "squeeze 2x2",
+        "ActNorm": "actnorm",
+        "InvConv1x1": "1x1 convolution",
+        "Permute": "permute channels",
+    }.get(kind, kind)
 
 
 def _picture(t: torch.Tensor) -> np.ndarray:
@@ -90,8 +94,9 @@ def trace_flow(model: FlowModel, image: np.ndarray) -> FlowTrace:
         y, logdet = output
         y = y.detach()[0]
         shown = y if y.dim() == 3 else y.view(*model.image_shape)
-        traces.append(LayerTrace(_name(layer), tuple(y.shape), logdet.detach()[0].item(),
-                                 _picture(shown)))
+        traces.append(
+            LayerTrace(_name(layer), tuple(y.shape), logdet.detach()[0].item(), _picture(shown))
+        )
 
     hooks = [layer.register_forward_hook(record) for layer in _layers(model.flow)]
     try:

@@ -34,15 +34,17 @@ class EMProgress:
 
 
 @torch.inference_mode()
-def component_samples(model: GMM, component: int, n: int, temperature: float = 1.0,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def component_samples(
+    model: GMM, component: int, n: int, temperature: float = 1.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` samples of one component as (flat latents, images): x~ = mu_k + L_k e with
     e ~ N(0, temperature^2 I)."""
     k = model.config.components
     if not 0 <= component < k:
         raise ValueError(f"component {component} does not exist (the model has {k})")
-    e = torch.randn(n, model.config.dim, generator=torch.Generator().manual_seed(seed),
-                    dtype=torch.float64)
+    e = torch.randn(
+        n, model.config.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
     one_hot = torch.zeros(n, k, dtype=torch.float64)
     one_hot[:, component] = 1
     z = torch.cat([one_hot, temperature * e], dim=1).float()
@@ -55,26 +57,45 @@ def offline_training_images(dataset: str) -> ImageDataset:
         return load_digits_split().train
     if dataset == "synthfaces":
         return synthfaces_split(n_train=2000, n_validation=1, n_test=1).train
-    raise DataError(f"the model was trained on '{dataset}'; only digits and synthfaces can be "
-                    "refitted in the app (use python -m training.gmm for other data)")
+    raise DataError(
+        f"the model was trained on '{dataset}'; only digits and synthfaces can be "
+        "refitted in the app (use python -m training.gmm for other data)"
+    )
 
 
-def fit_gmm(model: GMM, loaded: LoadedModel, components: int, covariance: str,
-            reg_covar: float = 1e-3, max_iter: int = 200, seed: int = 0,
-            pace: float = 0.0) -> Generator[tuple[float, EMProgress], None, LoadedModel]:
+def fit_gmm(
+    model: GMM,
+    loaded: LoadedModel,
+    components: int,
+    covariance: str,
+    reg_covar: float = 1e-3,
+    max_iter: int = 200,
+    seed: int = 0,
+    pace: float = 0.0,
+) -> Generator[tuple[float, EMProgress], None, LoadedModel]:
     """A long job: fit a fresh mixture of ``components`` to the open model's training images,
     yielding ``(fraction, EMProgress)`` after every iteration (then pausing ``pace`` seconds,
     so that a fast fit can be watched), and return it as a new, unsaved model."""
     data = offline_training_images(loaded.meta["dataset"]["name"])
     c, h, w = model.image_shape
-    config = GMMConfig(channels=c, height=h, width=w, levels=model.levels,
-                       components=components, covariance=covariance)
+    config = GMMConfig(
+        channels=c,
+        height=h,
+        width=w,
+        levels=model.levels,
+        components=components,
+        covariance=covariance,
+    )
     config.check()  # a full covariance on large images is refused before any work
     if components > len(data):
-        raise ValueError(f"{components} components need at least as many training images "
-                         f"(there are {len(data)})")
-    x = dequantize(torch.from_numpy(data.as_float()), model.levels,
-                   generator=torch.Generator().manual_seed(seed))  # N, D
+        raise ValueError(
+            f"{components} components need at least as many training images (there are {len(data)})"
+        )
+    x = dequantize(
+        torch.from_numpy(data.as_float()),
+        model.levels,
+        generator=torch.Generator().manual_seed(seed),
+    )  # N, D
     offset = config.dim * math.log(model.levels)  # log p(x~) - D log(levels) is the bound
     mixture, fitting, clock = None, 0.0, time.perf_counter()
     for step in em_steps(x, components, covariance, reg_covar, max_iter=max_iter, seed=seed):
@@ -82,24 +103,37 @@ def fit_gmm(model: GMM, loaded: LoadedModel, components: int, covariance: str,
         mixture = step.mixture
         fitted = GMM.from_mixture(mixture, model.image_shape, model.levels)
         nats = step.log_likelihood - offset
-        progress = EMProgress(step.iteration, nats, bits_per_dim(-nats, model.image_shape),
-                              fitted.component_images().numpy(),
-                              mixture.weights.numpy().astype(np.float32))
+        progress = EMProgress(
+            step.iteration,
+            nats,
+            bits_per_dim(-nats, model.image_shape),
+            fitted.component_images().numpy(),
+            mixture.weights.numpy().astype(np.float32),
+        )
         yield (1.0 if mixture.converged else step.iteration / max_iter), progress
         time.sleep(pace)
         clock = time.perf_counter()
     assert mixture is not None
-    return _as_loaded(GMM.from_mixture(mixture, model.image_shape, model.levels), loaded,
-                      mixture.n_iter, fitting)
+    return _as_loaded(
+        GMM.from_mixture(mixture, model.image_shape, model.levels), loaded, mixture.n_iter, fitting
+    )
 
 
 def _as_loaded(model: GMM, source: LoadedModel, iterations: int, seconds: float) -> LoadedModel:
     """The fitted model with the source's dataset description and reference images."""
     meta = copy.deepcopy(source.meta)
-    meta["config"] = {**meta["config"], "components": model.config.components,
-                      "covariance": model.config.covariance}
-    meta["training"] = {"command": "fitted by EM in LatentLab", "epochs": iterations,
-                        "steps": iterations, "seconds": seconds, "device": "cpu"}
+    meta["config"] = {
+        **meta["config"],
+        "components": model.config.components,
+        "covariance": model.config.covariance,
+    }
+    meta["training"] = {
+        "command": "fitted by EM in LatentLab",
+        "epochs": iterations,
+        "steps": iterations,
+        "seconds": seconds,
+        "device": "cpu",
+    }
     reference = None
     if source.reference is not None:
         images = source.reference.images  # uint8 thumbnails of images on the level grid

@@ -30,7 +30,7 @@ class History:
         """Record where the state is now, if it moved since the last checkpoint."""
         now = self.state.snapshot()
         if not now.same_as(self._done[-1]):
-            self._done = [*self._done[-(self.limit - 1):], now]
+            self._done = [*self._done[-(self.limit - 1) :], now]
             self._undone.clear()
 
     def undo(self) -> bool:

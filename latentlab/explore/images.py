@@ -23,8 +23,9 @@ def image_grid(images: np.ndarray, columns: int, padding: int = 1, fill: int = 2
     n, h, w, c = tiles.shape
     columns = max(1, min(columns, n))
     rows = -(-n // columns)
-    grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, c),
-                   fill, dtype=np.uint8)
+    grid = np.full(
+        (rows * (h + padding) + padding, columns * (w + padding) + padding, c), fill, dtype=np.uint8
+    )
     for i, tile in enumerate(tiles):
         y, x = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
         grid[y : y + h, x : x + w] = tile

@@ -22,13 +22,16 @@ class Inversion:
     mse: float
 
 
-def invert_image(model: GenerativeModel, image: np.ndarray, steps: int = 200,
-                 seed: int = 0) -> Generator[tuple[float, float], None, Inversion]:
+def invert_image(
+    model: GenerativeModel, image: np.ndarray, steps: int = 200, seed: int = 0
+) -> Generator[tuple[float, float], None, Inversion]:
     """A long job: the latent whose decode is closest to ``image`` (``C,H,W`` in [0, 1]),
     yielding ``(fraction, current mean squared error)`` after every optimisation step."""
     if image.shape != model.image_shape:
-        raise ValueError(f"expected an image {'x'.join(map(str, model.image_shape))}, got "
-                         f"{'x'.join(map(str, image.shape))}")
+        raise ValueError(
+            f"expected an image {'x'.join(map(str, model.image_shape))}, got "
+            f"{'x'.join(map(str, image.shape))}"
+        )
     x = torch.as_tensor(image, dtype=torch.float32)[None]
     z, mse = yield from model.invert(x, steps=steps, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():

@@ -16,8 +16,15 @@ from latentlab.data import DataError
 from latentlab.data.images import load_image
 from latentlab.models import GenerativeModel
 
-__all__ = ["EncodedImages", "decode", "decode_path", "encode", "encode_files", "read_image",
-           "sample"]
+__all__ = [
+    "EncodedImages",
+    "decode",
+    "decode_path",
+    "encode",
+    "encode_files",
+    "read_image",
+    "sample",
+]
 
 
 @torch.inference_mode()

@@ -32,17 +32,25 @@ def mask_preset(name: str, height: int, width: int) -> np.ndarray:
     return mask
 
 
-def paint(model: GenerativeModel, image: np.ndarray, mask: np.ndarray, n: int = 4,
-          temperature: float = 1.0, seed: int = 0,
-          seconds: float = 0.0) -> Generator[tuple[float, np.ndarray], None, np.ndarray]:
+def paint(
+    model: GenerativeModel,
+    image: np.ndarray,
+    mask: np.ndarray,
+    n: int = 4,
+    temperature: float = 1.0,
+    seed: int = 0,
+    seconds: float = 0.0,
+) -> Generator[tuple[float, np.ndarray], None, np.ndarray]:
     """A long job: ``n`` completions of ``image`` (``C,H,W`` in [0, 1]) where ``mask`` (``H,W``)
     is True, pixel by pixel in raster order. Yields ``(fraction, images N,C,H,W)`` after each
     masked pixel and returns the finished images; pixels outside the mask are never changed.
     ``seconds`` spreads the painting over about that long, so that it can be watched."""
     c, h, w = model.image_shape
     if image.shape != (c, h, w) or mask.shape != (h, w):
-        raise ValueError(f"expected an image {c}x{h}x{w} and a mask {h}x{w}, got "
-                         f"{'x'.join(map(str, image.shape))} and {'x'.join(map(str, mask.shape))}")
+        raise ValueError(
+            f"expected an image {c}x{h}x{w} and a mask {h}x{w}, got "
+            f"{'x'.join(map(str, image.shape))} and {'x'.join(map(str, mask.shape))}"
+        )
     todo = int(mask.sum())
     if todo == 0:
         raise ValueError("the mask is empty: paint over the pixels to be filled first")

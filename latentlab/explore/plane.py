@@ -35,8 +35,9 @@ class LatentPlane:
         if dim < 2 or not (0 <= i < dim and 0 <= j < dim) or i == j:
             raise ValueError(f"need two different axes of a latent of size {dim} >= 2")
         eye = np.eye(dim)
-        return cls(np.zeros(dim), eye[i], eye[j], f"latent axes z{i}, z{j}", (f"z{i}", f"z{j}"),
-                   "axes")
+        return cls(
+            np.zeros(dim), eye[i], eye[j], f"latent axes z{i}, z{j}", (f"z{i}", f"z{j}"), "axes"
+        )
 
     @classmethod
     def pca(cls, latents: np.ndarray) -> LatentPlane:
@@ -56,8 +57,15 @@ class LatentPlane:
         return cls(mean, u, v, "PCA of reference latents", ("PC1", "PC2"), "pca")
 
     @classmethod
-    def through(cls, origin: np.ndarray, d1: np.ndarray, d2: np.ndarray, name: str,
-                axis_labels: tuple[str, str] = ("u", "v"), kind: str = "") -> LatentPlane:
+    def through(
+        cls,
+        origin: np.ndarray,
+        d1: np.ndarray,
+        d2: np.ndarray,
+        name: str,
+        axis_labels: tuple[str, str] = ("u", "v"),
+        kind: str = "",
+    ) -> LatentPlane:
         """The plane through ``origin`` spanned by ``d1`` and ``d2`` (orthonormalised)."""
         u = d1 / np.linalg.norm(d1)
         v = d2 - (d2 @ u) * u
@@ -80,10 +88,16 @@ class LatentPlane:
         return z if residual is None else z + residual
 
 
-def make_plane(kind: str, x: str = "", y: str = "", *, current: np.ndarray,
-               reference: np.ndarray | None = None,
-               directions: dict[str, np.ndarray] | None = None,
-               images: np.ndarray | None = None) -> LatentPlane:
+def make_plane(
+    kind: str,
+    x: str = "",
+    y: str = "",
+    *,
+    current: np.ndarray,
+    reference: np.ndarray | None = None,
+    directions: dict[str, np.ndarray] | None = None,
+    images: np.ndarray | None = None,
+) -> LatentPlane:
     """The plane of one of the ``PLANE_KINDS``, as the map offers them:
 
     - "pca": the principal components of the ``reference`` latents;
@@ -105,16 +119,23 @@ def make_plane(kind: str, x: str = "", y: str = "", *, current: np.ndarray,
             raise ValueError("pick two attribute directions of this model")
         if x == y:
             raise ValueError("pick two different attributes")
-        return LatentPlane.through(current, directions[x], directions[y],
-                                   f"attributes {x} and {y}", (x, y), "attributes")
+        return LatentPlane.through(
+            current, directions[x], directions[y], f"attributes {x} and {y}", (x, y), "attributes"
+        )
     if kind == "axes":
         return LatentPlane.axes(len(current), int(x), int(y))
     if kind == "images":
         if images is None or len(images) < 3:
             raise ValueError("open three of your images first (Ctrl+I)")
         a, b, c = np.asarray(images[-3:], dtype=np.float64)
-        return LatentPlane.through(a, b - a, c - a, "through your last three images",
-                                   ("image 1 → 2", "towards image 3"), "images")
+        return LatentPlane.through(
+            a,
+            b - a,
+            c - a,
+            "through your last three images",
+            ("image 1 → 2", "towards image 3"),
+            "images",
+        )
     raise ValueError(f"unknown kind of plane {kind!r}")
 
 

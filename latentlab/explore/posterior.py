@@ -35,8 +35,13 @@ def _kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def posterior_report(model: VAE, image: np.ndarray, reference: np.ndarray | None = None,
-                     samples: int = 64, seed: int = 0) -> PosteriorReport:
+def posterior_report(
+    model: VAE,
+    image: np.ndarray,
+    reference: np.ndarray | None = None,
+    samples: int = 64,
+    seed: int = 0,
+) -> PosteriorReport:
     """The report for ``image`` (``C,H,W`` in [0, 1]); ``reference`` (``N,C,H,W`` in [0, 1])
     gives the average KL per dimension. Deterministic for a ``seed``."""
     x = torch.as_tensor(image, dtype=torch.float32)[None]
@@ -51,5 +56,11 @@ def posterior_report(model: VAE, image: np.ndarray, reference: np.ndarray | None
     if reference is not None and len(reference):
         ref_mu, ref_logvar = model.posterior(torch.as_tensor(reference, dtype=torch.float32))
         reference_kl = _kl_per_dim(ref_mu, ref_logvar).mean(0).double().numpy()
-    return PosteriorReport(reconstruction, kl.sum().item(), kl.double().numpy(), reference_kl,
-                           mu[0].double().numpy(), std[0].double().numpy())
+    return PosteriorReport(
+        reconstruction,
+        kl.sum().item(),
+        kl.double().numpy(),
+        reference_kl,
+        mu[0].double().numpy(),
+        std[0].double().numpy(),
+    )

@@ -42,18 +42,21 @@ class Session:
     endpoints: dict[str, np.ndarray] = field(default_factory=dict)  # "A"/"B" -> latent D
 
     @classmethod
-    def of(cls, model: Path, state: ExploreState,
-           endpoints: dict[str, np.ndarray]) -> Session:
+    def of(cls, model: Path, state: ExploreState, endpoints: dict[str, np.ndarray]) -> Session:
         return cls(Path(model).resolve(), state.snapshot(), dict(endpoints))
 
     def check_fits(self, latent_dim: int, directions: list[str]) -> None:
         """Raise SessionError unless the session fits a model of ``latent_dim`` with these
         attribute ``directions``."""
-        sizes = {self.snapshot.plane.dim, len(self.snapshot.residual),
-                 *(len(z) for z in self.endpoints.values())}
+        sizes = {
+            self.snapshot.plane.dim,
+            len(self.snapshot.residual),
+            *(len(z) for z in self.endpoints.values()),
+        }
         if sizes != {latent_dim}:
-            raise SessionError(f"the session is for a latent of size {min(sizes)}, this model "
-                               f"has {latent_dim}")
+            raise SessionError(
+                f"the session is for a latent of size {min(sizes)}, this model has {latent_dim}"
+            )
         unknown = sorted({name for name, _ in self.snapshot.amounts} - set(directions))
         if unknown:
             raise SessionError(f"the model has no attribute direction {unknown[0]!r}")
@@ -63,13 +66,23 @@ def write_session(path: str | Path, session: Session) -> None:
     """Write ``session`` as JSON, atomically."""
     snap, plane = session.snapshot, session.snapshot.plane
     document = {
-        "format": FORMAT, "version": VERSION, "model": str(session.model),
-        "plane": {"name": plane.name, "kind": plane.kind, "axis_labels": list(plane.axis_labels),
-                  "origin": plane.origin.tolist(), "u": plane.u.tolist(), "v": plane.v.tolist()},
-        "point": list(snap.point), "residual": snap.residual.tolist(),
+        "format": FORMAT,
+        "version": VERSION,
+        "model": str(session.model),
+        "plane": {
+            "name": plane.name,
+            "kind": plane.kind,
+            "axis_labels": list(plane.axis_labels),
+            "origin": plane.origin.tolist(),
+            "u": plane.u.tolist(),
+            "v": plane.v.tolist(),
+        },
+        "point": list(snap.point),
+        "residual": snap.residual.tolist(),
         "amounts": dict(snap.amounts),
-        "endpoints": {k: np.asarray(v, dtype=np.float64).tolist()
-                      for k, v in session.endpoints.items()},
+        "endpoints": {
+            k: np.asarray(v, dtype=np.float64).tolist() for k, v in session.endpoints.items()
+        },
     }
     atomic_write_bytes(Path(path), json.dumps(document).encode())
 
@@ -111,8 +124,9 @@ def _parse(document: Any) -> Session:
     if abs(u @ u - 1) > 1e-6 or abs(v @ v - 1) > 1e-6 or abs(u @ v) > 1e-6:
         raise SessionError("the plane's directions are not orthonormal")
     labels = plane.get("axis_labels")
-    if not (isinstance(labels, list) and len(labels) == 2
-            and all(isinstance(x, str) for x in labels)):
+    if not (
+        isinstance(labels, list) and len(labels) == 2 and all(isinstance(x, str) for x in labels)
+    ):
         raise SessionError("the plane's axis labels are not two strings")
     kind, name = plane.get("kind"), plane.get("name")
     if kind not in ("", *PLANE_KINDS) or not isinstance(name, str):
@@ -122,17 +136,21 @@ def _parse(document: Any) -> Session:
         raise SessionError("the point is not two numbers")
     amounts = document.get("amounts")
     if not isinstance(amounts, dict) or not all(
-            isinstance(k, str) and _finite(a) for k, a in amounts.items()):
+        isinstance(k, str) and _finite(a) for k, a in amounts.items()
+    ):
         raise SessionError("the attribute amounts are not names with numbers")
     endpoints = document.get("endpoints")
     if not isinstance(endpoints, dict) or not set(endpoints) <= {"A", "B"}:
         raise SessionError("the endpoints are not A and B")
     snapshot = Snapshot(
         LatentPlane(origin, u, v, name, (labels[0], labels[1]), kind),
-        (float(point[0]), float(point[1])), _vector(document.get("residual"), "residual"),
-        tuple(sorted((k, float(a)) for k, a in amounts.items())))
-    return Session(Path(model), snapshot,
-                   {k: _vector(z, f"endpoint {k}") for k, z in endpoints.items()})
+        (float(point[0]), float(point[1])),
+        _vector(document.get("residual"), "residual"),
+        tuple(sorted((k, float(a)) for k, a in amounts.items())),
+    )
+    return Session(
+        Path(model), snapshot, {k: _vector(z, f"endpoint {k}") for k, z in endpoints.items()}
+    )
 
 
 def _finite(x: Any) -> bool:

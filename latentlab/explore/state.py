@@ -35,9 +35,12 @@ class Snapshot:
     amounts: tuple[tuple[str, float], ...]
 
     def same_as(self, other: Snapshot) -> bool:
-        return (self.plane is other.plane and self.point == other.point
-                and self.amounts == other.amounts
-                and np.array_equal(self.residual, other.residual))
+        return (
+            self.plane is other.plane
+            and self.point == other.point
+            and self.amounts == other.amounts
+            and np.array_equal(self.residual, other.residual)
+        )
 
 
 class ExploreState:
@@ -105,8 +108,12 @@ class ExploreState:
         self.amounts_changed.emit(dict(self.amounts))
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.plane, (float(self.point[0]), float(self.point[1])),
-                        self.residual.copy(), tuple(sorted(self.amounts.items())))
+        return Snapshot(
+            self.plane,
+            (float(self.point[0]), float(self.point[1])),
+            self.residual.copy(),
+            tuple(sorted(self.amounts.items())),
+        )
 
     def restore(self, snapshot: Snapshot) -> None:
         """Go back to ``snapshot`` (directions added since keep amount 0)."""
@@ -115,7 +122,8 @@ class ExploreState:
             self.plane_changed.emit(self.plane)
         self.point, self.residual = np.array(snapshot.point), snapshot.residual.copy()
         amounts = dict.fromkeys(self.amounts, 0.0) | {
-            name: amount for name, amount in snapshot.amounts if name in self.amounts}
+            name: amount for name, amount in snapshot.amounts if name in self.amounts
+        }
         if amounts != self.amounts:
             self.amounts = amounts
             self.amounts_changed.emit(dict(amounts))

@@ -14,8 +14,9 @@ from latentlab.models.vae import VAE
 __all__ = ["FAMILIES", "GenerativeModel", "get_family"]
 
 #: family identifier (as in model files and the CLI) -> model class
-FAMILIES: dict[str, type[GenerativeModel]] = {cls.family: cls for cls in (VAE, NICE, RealNVP, Glow,
-                                                                        GMM, DCGAN, PixelRNN)}
+FAMILIES: dict[str, type[GenerativeModel]] = {
+    cls.family: cls for cls in (VAE, NICE, RealNVP, Glow, GMM, DCGAN, PixelRNN)
+}
 
 
 def get_family(name: str) -> type[GenerativeModel]:

@@ -77,8 +77,11 @@ def config_from_dict(cls: type, values: Any) -> Any:
     kwargs = {}
     for name, f in fields.items():
         value = values[name]
-        expected = f.type if isinstance(f.type, type) else {"int": int, "float": float,
-                                                           "bool": bool, "str": str}.get(f.type)
+        expected = (
+            f.type
+            if isinstance(f.type, type)
+            else {"int": int, "float": float, "bool": bool, "str": str}.get(f.type)
+        )
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"config value {name} must be an integer, got {_show(value)}")
         if expected is float:
@@ -95,8 +98,9 @@ def config_from_dict(cls: type, values: Any) -> Any:
         if expected is str:
             choices = f.metadata.get("choices")
             if not isinstance(value, str) or (choices and value not in choices):
-                raise ConfigError(f"config value {name} must be one of {choices}, "
-                                  f"got {_show(value)}")
+                raise ConfigError(
+                    f"config value {name} must be one of {choices}, got {_show(value)}"
+                )
         low, high = f.metadata.get("low"), f.metadata.get("high")
         if low is not None and not (isinstance(value, (int, float)) and low <= value <= high):
             raise ConfigError(f"config value {name}={_show(value)} is outside [{low}, {high}]")
@@ -122,9 +126,13 @@ def to_levels(x: torch.Tensor, levels: int) -> torch.Tensor:
     return torch.round(x.clamp(0, 1) * (levels - 1)).long()
 
 
-def dequantize(x: torch.Tensor, levels: int, noise: bool = True,
-               dtype: torch.dtype = torch.float32,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+def dequantize(
+    x: torch.Tensor,
+    levels: int,
+    noise: bool = True,
+    dtype: torch.dtype = torch.float32,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Images on the level grid -> x~ = (k + u) / levels in [0, 1), same shape, with
     u ~ U[0, 1) drawn afresh, or u = 1/2 (the bin centre) when ``noise`` is False
     (uniform dequantization, REFERENCES §0.2)."""

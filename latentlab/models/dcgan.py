@@ -36,16 +36,20 @@ SIZES = (8, 16, 32, 64)  # 1x1 -> 4x4, then one doubling per stride-2 layer
 @dataclass
 class DCGANConfig(ImageConfig):
     latent_dim: int = bounded(100, 1, 512, "size of the latent z (the paper uses 100)")
-    ngf: int = bounded(64, 4, 128, "generator channels before its output layer (doubled "
-                                   "at each coarser scale)")
-    ndf: int = bounded(64, 4, 128, "discriminator channels after its input layer (doubled "
-                                   "at each coarser scale)")
+    ngf: int = bounded(
+        64, 4, 128, "generator channels before its output layer (doubled at each coarser scale)"
+    )
+    ndf: int = bounded(
+        64, 4, 128, "discriminator channels after its input layer (doubled at each coarser scale)"
+    )
 
     def check(self) -> None:
         if self.height != self.width or self.height not in SIZES:
-            raise ConfigError(f"DCGAN images must be square with a side of "
-                              f"{', '.join(map(str, SIZES))} pixels, not "
-                              f"{self.height}x{self.width}")
+            raise ConfigError(
+                f"DCGAN images must be square with a side of "
+                f"{', '.join(map(str, SIZES))} pixels, not "
+                f"{self.height}x{self.width}"
+            )
 
     @property
     def stages(self) -> int:
@@ -62,11 +66,15 @@ class ImageGenerator(nn.Module):
         # No bias where BatchNorm follows: its shift would be removed by the normalisation.
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(c.latent_dim, width, 4, 1, 0, bias=False),  # 1x1 -> 4x4
-            nn.BatchNorm2d(width), nn.ReLU(),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
         ]
         for _ in range(c.stages - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),  # side x2
-                       nn.BatchNorm2d(width // 2), nn.ReLU()]
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),  # side x2
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(),
+            ]
             width //= 2
         layers += [nn.ConvTranspose2d(width, c.channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -82,11 +90,16 @@ class Discriminator(nn.Module):
         super().__init__()
         width = c.ndf
         # No BatchNorm on the first layer: the inputs are already normalised (REFERENCES §5.4).
-        layers: list[nn.Module] = [nn.Conv2d(c.channels, width, 4, 2, 1, bias=False),  # side/2
-                                   nn.LeakyReLU(0.2)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(c.channels, width, 4, 2, 1, bias=False),  # side/2
+            nn.LeakyReLU(0.2),
+        ]
         for _ in range(c.stages - 1):
-            layers += [nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False),  # side / 2
-                       nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2)]
+            layers += [
+                nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False),  # side / 2
+                nn.BatchNorm2d(2 * width),
+                nn.LeakyReLU(0.2),
+            ]
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # 4x4 -> 1x1 logit
         self.net = nn.Sequential(*layers)
@@ -145,8 +158,9 @@ class DCGAN(GenerativeModel):
         return self.discriminator(x * 2 - 1)
 
     @torch.no_grad()
-    def recalibrate(self, batches: int = 50, batch_size: int = 128,
-                    generator: torch.Generator | None = None) -> None:
+    def recalibrate(
+        self, batches: int = 50, batch_size: int = 128, generator: torch.Generator | None = None
+    ) -> None:
         """Re-estimate the generator's BatchNorm running statistics as the exact average of
         the batch statistics over ``batches`` batches of generated images, then switch the
         generator to eval mode (REFERENCES §5.4)."""
@@ -163,8 +177,13 @@ class DCGAN(GenerativeModel):
         self.generator.eval()
 
     def invert(
-        self, x: torch.Tensor, steps: int = 100, lr: float = 0.1, candidates: int = 64,
-        restarts: int = 4, generator: torch.Generator | None = None,
+        self,
+        x: torch.Tensor,
+        steps: int = 100,
+        lr: float = 0.1,
+        candidates: int = 64,
+        restarts: int = 4,
+        generator: torch.Generator | None = None,
     ) -> Generator[tuple[float, float], None, tuple[torch.Tensor, torch.Tensor]]:
         """GAN inversion: latents z whose generated images are closest to ``x`` (``N,C,H,W`` in
         [0, 1]), by Adam on ||G(z) - x||^2 (as in Zhu et al., "Generative Visual Manipulation
@@ -186,8 +205,14 @@ class DCGAN(GenerativeModel):
                 target = x.detach().clone().to(self._device())  # a normal tensor, not inference
                 draws = self.sample_latent(n * candidates, generator=generator)
                 owner = torch.arange(n * candidates, device=draws.device) // candidates
-                error = torch.cat([self._mse(self.generate(d), target[i]) for d, i in  # in chunks
-                                   zip(draws.split(256), owner.split(256), strict=True)])
+                error = torch.cat(
+                    [
+                        self._mse(self.generate(d), target[i])
+                        for d, i in zip(  # in chunks
+                            draws.split(256), owner.split(256), strict=True
+                        )
+                    ]
+                )
                 draws = draws.view(n, candidates, -1)  # N*candidates, D -> N, candidates, D
                 error = error.view(n, candidates)
                 best = error.topk(min(r, candidates), dim=1, largest=False).indices

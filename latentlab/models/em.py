@@ -152,9 +152,13 @@ class Mixture:
             return self._joint(_features(x, "full"))
         # from the residuals, not EM's expanded squares (which want centred data): exact
         # wherever x lies
-        return _cat([self._const - 0.5 * self._whiten(x[r]).square().sum(2)
-                     for r in _rows(len(x), self.components * self.dim)],
-                    x.new_zeros(0, self.components))
+        return _cat(
+            [
+                self._const - 0.5 * self._whiten(x[r]).square().sum(2)
+                for r in _rows(len(x), self.components * self.dim)
+            ],
+            x.new_zeros(0, self.components),
+        )
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x_n) in nats per sample: N (log-sum-exp over components)."""
@@ -176,17 +180,20 @@ class Mixture:
         """The most responsible component of each sample: N int64."""
         return self.log_joint(x).argmax(1)
 
-    def sample_latent(self, n: int, temperature: float = 1.0,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_latent(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """[one-hot(k), e] with k ~ Categorical(w) and e ~ N(0, T^2 I): n, K + D."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        e = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype,
-                        device=self.means.device)
+        e = torch.randn(
+            n, self.dim, generator=generator, dtype=self.means.dtype, device=self.means.device
+        )
         one_hot = torch.nn.functional.one_hot(k, self.components).to(e.dtype)
         return torch.cat([one_hot, temperature * e], dim=1)
 
-    def sample(self, n: int, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         return self.decode(self.sample_latent(n, temperature, generator))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -196,9 +203,13 @@ class Mixture:
         e = z[:, self.components :]  # N, D
         if self.covariance == "diag":
             return self.means[k] + self.scale[k] * e
-        return _cat([  # N, D, D @ N, D, 1 in chunks of rows
-            self.means[k[r]] + (self.scale[k[r]] @ e[r].unsqueeze(2)).squeeze(2)
-            for r in _rows(len(z), self.dim * self.dim)], e.new_zeros(0, self.dim))
+        return _cat(
+            [  # N, D, D @ N, D, 1 in chunks of rows
+                self.means[k[r]] + (self.scale[k[r]] @ e[r].unsqueeze(2)).squeeze(2)
+                for r in _rows(len(z), self.dim * self.dim)
+            ],
+            e.new_zeros(0, self.dim),
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """[one-hot(k*), L_k*^-1 (x - mu_k*)] with k* the most responsible component: N, K + D.
@@ -226,8 +237,9 @@ class EMStep(NamedTuple):
     mixture: Mixture
 
 
-def kmeans_plusplus(x: torch.Tensor, k: int,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+def kmeans_plusplus(
+    x: torch.Tensor, k: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """k-means++ seeding (Arthur & Vassilvitskii 2007): ``k`` rows of ``x`` (N, D), the first
     uniformly at random, each next one with probability proportional to its squared distance
     from the nearest seed so far. Returns k, D."""
@@ -280,8 +292,9 @@ def _full_statistics(features: torch.Tensor, resp: torch.Tensor) -> torch.Tensor
     return stats.view(width, k, width).permute(1, 0, 2)
 
 
-def _m_step(features: torch.Tensor, resp: torch.Tensor, covariance: str,
-            reg_covar: float) -> Mixture:
+def _m_step(
+    features: torch.Tensor, resp: torch.Tensor, covariance: str, reg_covar: float
+) -> Mixture:
     """Weights, means and covariances from responsibilities ``resp`` (N, K) and the data as
     :func:`_features` rows: Bishop eqs. 9.24-9.27 through the sufficient statistics N_k,
     sum_n r_nk x_n and sum_n r_nk x_n x_n^T, with reg_covar added to every variance and 10 eps
@@ -314,9 +327,11 @@ def _m_step(features: torch.Tensor, resp: torch.Tensor, covariance: str,
 
 
 def _ill_defined() -> ValueError:
-    return ValueError("EM failed: a component's covariance is singular (it holds too few "
-                      "distinct samples); raise reg_covar, use fewer components, or rescale "
-                      "the data")
+    return ValueError(
+        "EM failed: a component's covariance is singular (it holds too few "
+        "distinct samples); raise reg_covar, use fewer components, or rescale "
+        "the data"
+    )
 
 
 def _nearest(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -348,15 +363,21 @@ def _checked(x: torch.Tensor, k: int, covariance: str, reg_covar: float) -> torc
     return x
 
 
-def _start(x: torch.Tensor, features: torch.Tensor, init_means: torch.Tensor, covariance: str,
-           reg_covar: float) -> Mixture:
+def _start(
+    x: torch.Tensor,
+    features: torch.Tensor,
+    init_means: torch.Tensor,
+    covariance: str,
+    reg_covar: float,
+) -> Mixture:
     """Each sample assigned to its nearest initial mean, then one M-step."""
     resp = torch.nn.functional.one_hot(_nearest(x, init_means), len(init_means)).to(x.dtype)
     return _m_step(features, resp, covariance, reg_covar)
 
 
-def initial_mixture(x: torch.Tensor, init_means: torch.Tensor, covariance: str = "full",
-                    reg_covar: float = 1e-3) -> Mixture:
+def initial_mixture(
+    x: torch.Tensor, init_means: torch.Tensor, covariance: str = "full", reg_covar: float = 1e-3
+) -> Mixture:
     """The state :func:`em_steps` starts from for ``init_means`` (K, D): each sample of ``x``
     assigned to its nearest initial mean, then one M-step. Other implementations started from
     these weights, means and covariances follow the same path."""
@@ -381,14 +402,22 @@ def _posterior(joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _mean(log_px: torch.Tensor) -> float:
     value = float(log_px.mean())
     if not math.isfinite(value):
-        raise FloatingPointError("EM produced a non-finite log-likelihood; rescale the data or "
-                                 "raise reg_covar")
+        raise FloatingPointError(
+            "EM produced a non-finite log-likelihood; rescale the data or raise reg_covar"
+        )
     return value
 
 
-def em_steps(x: torch.Tensor, k: int, covariance: str = "full", reg_covar: float = 1e-3,
-             tol: float = 1e-4, max_iter: int = 200, seed: int = 0,
-             init_means: torch.Tensor | None = None) -> Iterator[EMStep]:
+def em_steps(
+    x: torch.Tensor,
+    k: int,
+    covariance: str = "full",
+    reg_covar: float = 1e-3,
+    tol: float = 1e-4,
+    max_iter: int = 200,
+    seed: int = 0,
+    init_means: torch.Tensor | None = None,
+) -> Iterator[EMStep]:
     """Fit a ``k``-component mixture to ``x`` (N, D) by EM, yielding after every iteration.
 
     Yields :class:`EMStep` (iteration, mean log-likelihood, mixture), first for the initial
@@ -425,20 +454,34 @@ def em_steps(x: torch.Tensor, k: int, covariance: str = "full", reg_covar: float
         previous, ll = ll, _mean(log_px)
         change = ll - previous
         converged = abs(change) < tol
-        yield EMStep(iteration, ll, mixture.moved(centre, n_iter=iteration, log_likelihood=ll,
-                                                  converged=converged))
+        yield EMStep(
+            iteration,
+            ll,
+            mixture.moved(centre, n_iter=iteration, log_likelihood=ll, converged=converged),
+        )
         if converged:
             return
     if max_iter > 0:
-        warnings.warn(f"EM did not converge in {max_iter} iterations (the mean log-likelihood "
-                      f"last changed by {change:.3g} nats, tol is {tol:g}); the last parameters "
-                      "are kept: raise max_iter or tol", EMConvergenceWarning, stacklevel=2)
+        warnings.warn(
+            f"EM did not converge in {max_iter} iterations (the mean log-likelihood "
+            f"last changed by {change:.3g} nats, tol is {tol:g}); the last parameters "
+            "are kept: raise max_iter or tol",
+            EMConvergenceWarning,
+            stacklevel=2,
+        )
 
 
-def fit_em(x: torch.Tensor, k: int, covariance: str = "full", reg_covar: float = 1e-3,
-           tol: float = 1e-4, max_iter: int = 200, seed: int = 0,
-           init_means: torch.Tensor | None = None,
-           callback: Callable[[EMStep], object] | None = None) -> Mixture:
+def fit_em(
+    x: torch.Tensor,
+    k: int,
+    covariance: str = "full",
+    reg_covar: float = 1e-3,
+    tol: float = 1e-4,
+    max_iter: int = 200,
+    seed: int = 0,
+    init_means: torch.Tensor | None = None,
+    callback: Callable[[EMStep], object] | None = None,
+) -> Mixture:
     """:func:`em_steps` run to the end; ``callback`` sees every step. The mixture returned
     holds the log-likelihood of every iteration in ``history``."""
     history, last = [], None

@@ -26,8 +26,14 @@ class MultiScale(nn.Module):
     finest scale first, then the top, each flattened in C,H,W order. ``shapes`` are the C,H,W of
     those parts in that order."""
 
-    def __init__(self, pre: nn.Module, blocks: Sequence[nn.Module], splits: Sequence[Split],
-                 shapes: Sequence[tuple[int, int, int]], top: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        pre: nn.Module,
+        blocks: Sequence[nn.Module],
+        splits: Sequence[Split],
+        shapes: Sequence[tuple[int, int, int]],
+        top: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         assert len(splits) == len(blocks) - 1 == len(shapes) - 1
         self.pre, self.top = pre, top
@@ -102,12 +108,14 @@ class FlowModel(GenerativeModel):
         """log N(z; 0, I) in nats per row."""
         return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(1)
 
-    def sample_latent(self, n: int, temperature: float = 1.0,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_latent(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """temperature * N(0, I): for Glow this is z = mu + T sigma eps at every level (§5)."""
         p = self._like()
-        return temperature * torch.randn(n, self.latent_dim, generator=generator,
-                                         device=p.device, dtype=p.dtype)
+        return temperature * torch.randn(
+            n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype
+        )
 
     def dequantize(self, x: torch.Tensor, noise: bool = True) -> torch.Tensor:
         """Images on the level grid -> x~ = (k + u) / levels in [0, 1), u ~ U[0, 1) or 1/2."""

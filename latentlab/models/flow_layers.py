@@ -26,8 +26,20 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "TRANSFORMS", "ActNorm", "Centre", "Coupling", "DiagonalAffine", "Flatten", "FlowChain",
-    "InvConv1x1", "Logit", "Permute", "Split", "Squeeze", "ZeroConv2d", "mask_tensor",
+    "TRANSFORMS",
+    "ActNorm",
+    "Centre",
+    "Coupling",
+    "DiagonalAffine",
+    "Flatten",
+    "FlowChain",
+    "InvConv1x1",
+    "Logit",
+    "Permute",
+    "Split",
+    "Squeeze",
+    "ZeroConv2d",
+    "mask_tensor",
     "mask_values",
 ]
 
@@ -51,6 +63,7 @@ def mask_values(kind: str, channels: int, height: int, width: int, parity: int) 
     channels (Fig. 3, right); "alternate": even indices of the flattened vector (NICE §5.1).
     ``parity`` 1 swaps the roles. Built from Python lists so that it works on the meta device.
     """
+
     def kept(c: int, i: int, j: int) -> bool:
         if kind == "checkerboard":
             return (i + j) % 2 == 0
@@ -60,8 +73,12 @@ def mask_values(kind: str, channels: int, height: int, width: int, parity: int) 
             return ((c * height + i) * width + j) % 2 == 0
         raise ValueError(f"unknown mask kind {kind!r}")
 
-    return [float(kept(c, i, j) != bool(parity))
-            for c in range(channels) for i in range(height) for j in range(width)]
+    return [
+        float(kept(c, i, j) != bool(parity))
+        for c in range(channels)
+        for i in range(height)
+        for j in range(width)
+    ]
 
 
 def mask_tensor(kind: str, channels: int, height: int, width: int, parity: int) -> torch.Tensor:
@@ -343,7 +360,8 @@ class InvConv1x1(nn.Module):
         eye = torch.eye(self.channels, dtype=torch.float64, device=self.log_s.device)
         lower = torch.tril(self.lower.double(), -1) + eye
         upper = torch.triu(self.upper.double(), 1) + torch.diag(
-            self.sign_s.double() * self.log_s.double().exp())
+            self.sign_s.double() * self.log_s.double().exp()
+        )
         return self.perm.double(), lower, upper
 
     def _factors_product(self) -> torch.Tensor:
@@ -382,8 +400,11 @@ class Permute(nn.Module):
 
     def __init__(self, channels: int, mode: str) -> None:
         super().__init__()
-        order = (list(range(channels))[::-1] if mode == "reverse"
-                 else torch.randperm(channels, device="cpu").tolist())  # cpu: works on meta
+        order = (
+            list(range(channels))[::-1]
+            if mode == "reverse"
+            else torch.randperm(channels, device="cpu").tolist()
+        )  # cpu: works on meta
         self.register_buffer("order", torch.tensor(order, dtype=torch.int64))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -425,8 +446,14 @@ class Coupling(nn.Module):
       exp), log-det sum(log sigmoid(raw + 2)).
     """
 
-    def __init__(self, net: nn.Module, transform: str, channels: int,
-                 mask: torch.Tensor | None = None, parity: int = 0) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        transform: str,
+        channels: int,
+        mask: torch.Tensor | None = None,
+        parity: int = 0,
+    ) -> None:
         super().__init__()
         if transform not in TRANSFORMS:
             raise ValueError(f"unknown coupling transform {transform!r}")
@@ -457,8 +484,11 @@ class Coupling(nn.Module):
             shift = h
         else:
             raw, shift = h.chunk(2, dim=1)
-            logs = (self.scale * torch.tanh(raw) if self.transform == "affine-tanh"
-                    else F.logsigmoid(raw + 2.0))
+            logs = (
+                self.scale * torch.tanh(raw)
+                if self.transform == "affine-tanh"
+                else F.logsigmoid(raw + 2.0)
+            )
         if self.mask is not None:
             shift = shift * (1 - self.mask)
             logs = logs * (1 - self.mask) if logs is not None else None
@@ -502,7 +532,7 @@ class Split(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.prior is None:
             return x, x.new_zeros(x.shape[0])
-        kept, out = x[:, :self.keep], x[:, self.keep:]
+        kept, out = x[:, : self.keep], x[:, self.keep :]
         mean, logsd = self.prior(kept).chunk(2, dim=1)
         eps = (out - mean) * (-logsd).exp()
         return torch.cat([kept, eps], dim=1), -_sum(logsd)
@@ -510,6 +540,6 @@ class Split(nn.Module):
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.prior is None:
             return y, y.new_zeros(y.shape[0])
-        kept, eps = y[:, :self.keep], y[:, self.keep:]
+        kept, eps = y[:, : self.keep], y[:, self.keep :]
         mean, logsd = self.prior(kept).chunk(2, dim=1)
         return torch.cat([kept, mean + eps * logsd.exp()], dim=1), _sum(logsd)

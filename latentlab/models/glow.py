@@ -51,19 +51,26 @@ class GlowConfig(ImageConfig):
     scales: int = bounded(2, 1, 5, "levels L: squeeze, K steps of flow, split (not the last)")
     steps: int = bounded(8, 1, 32, "steps of flow K per level")
     hidden: int = bounded(64, 4, 512, "width of the coupling networks (the paper: 512)")
-    coupling: str = field(default="affine", metadata={
-        "choices": ("affine", "additive"), "doc": "coupling transform"})
-    permutation: str = field(default="lu", metadata={
-        "choices": ("lu", "plain", "reverse", "shuffle"),
-        "doc": "1x1 conv (LU or full matrix) or a fixed channel permutation"})
-    learn_top: bool = field(default=True, metadata={
-        "doc": "learned top prior (learntop) instead of N(0, I)"})
+    coupling: str = field(
+        default="affine", metadata={"choices": ("affine", "additive"), "doc": "coupling transform"}
+    )
+    permutation: str = field(
+        default="lu",
+        metadata={
+            "choices": ("lu", "plain", "reverse", "shuffle"),
+            "doc": "1x1 conv (LU or full matrix) or a fixed channel permutation",
+        },
+    )
+    learn_top: bool = field(
+        default=True, metadata={"doc": "learned top prior (learntop) instead of N(0, I)"}
+    )
 
     def check(self) -> None:
         size = 2**self.scales
         if self.height % size or self.width % size:
-            raise ConfigError(f"Glow with {self.scales} level(s) needs image height and width "
-                              f"divisible by {size}")
+            raise ConfigError(
+                f"Glow with {self.scales} level(s) needs image height and width divisible by {size}"
+            )
 
 
 class CouplingNet(nn.Module):
@@ -72,9 +79,12 @@ class CouplingNet(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, hidden: int) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-            ZeroConv2d(hidden, out_channels))
+            nn.Conv2d(in_channels, hidden, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 1),
+            nn.ReLU(),
+            ZeroConv2d(hidden, out_channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

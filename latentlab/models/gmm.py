@@ -52,8 +52,10 @@ __all__ = [
 
 MAX_COVARIANCE_VALUES = 2**24  # K*D*D of a full mixture: 128 MiB of float64
 
-def dequantize(x: torch.Tensor, levels: int, noise: bool = True,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+
+def dequantize(
+    x: torch.Tensor, levels: int, noise: bool = True, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Images on the level grid (N,C,H,W in [0, 1]) -> x~ = (k + u) / levels, N, D float64,
     with u ~ U[0, 1) drawn afresh or u = 1/2 (the bin centre) when ``noise`` is False."""
     return base_dequantize(x, levels, noise, torch.float64, generator).flatten(1)  # N, D
@@ -62,8 +64,10 @@ def dequantize(x: torch.Tensor, levels: int, noise: bool = True,
 @dataclass
 class GMMConfig(ImageConfig):
     components: int = bounded(10, 1, 256, "mixture components K")
-    covariance: str = field(default="full", metadata={
-        "choices": COVARIANCES, "doc": "a full or a diagonal covariance per component"})
+    covariance: str = field(
+        default="full",
+        metadata={"choices": COVARIANCES, "doc": "a full or a diagonal covariance per component"},
+    )
 
     @property
     def dim(self) -> int:
@@ -71,9 +75,11 @@ class GMMConfig(ImageConfig):
 
     def check(self) -> None:
         if self.covariance == "full" and self.components * self.dim**2 > MAX_COVARIANCE_VALUES:
-            raise ConfigError(f"a full-covariance mixture of {self.components} component(s) on "
-                              f"{self.dim} values per image is too large; use fewer components, "
-                              "smaller images or covariance 'diag'")
+            raise ConfigError(
+                f"a full-covariance mixture of {self.components} component(s) on "
+                f"{self.dim} values per image is too large; use fewer components, "
+                "smaller images or covariance 'diag'"
+            )
 
 
 class GMM(GenerativeModel):
@@ -103,12 +109,17 @@ class GMM(GenerativeModel):
             self.stddev = fixed(torch.full((k, d), 0.25, dtype=torch.float64))  # K, D
 
     @classmethod
-    def from_mixture(cls, mixture: Mixture, image_shape: tuple[int, int, int],
-                     levels: int) -> GMM:
+    def from_mixture(cls, mixture: Mixture, image_shape: tuple[int, int, int], levels: int) -> GMM:
         """The image model of a mixture fitted to dequantized images (see :func:`dequantize`)."""
         c, h, w = image_shape
-        config = GMMConfig(channels=c, height=h, width=w, levels=levels,
-                           components=mixture.components, covariance=mixture.covariance)
+        config = GMMConfig(
+            channels=c,
+            height=h,
+            width=w,
+            levels=levels,
+            components=mixture.components,
+            covariance=mixture.covariance,
+        )
         config.check()
         if mixture.dim != config.dim:
             raise ValueError(f"the mixture has {mixture.dim} dimensions, images {config.dim}")
@@ -126,8 +137,12 @@ class GMM(GenerativeModel):
     @property
     def mixture(self) -> Mixture:
         """The mixture on x~ in [0, 1)^D, sharing this model's tensors."""
-        return Mixture(self.log_weights.detach(), self.means.detach(), self._scale.detach(),
-                       self.config.covariance)
+        return Mixture(
+            self.log_weights.detach(),
+            self.means.detach(),
+            self._scale.detach(),
+            self.config.covariance,
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -136,8 +151,9 @@ class GMM(GenerativeModel):
     def latent_groups(self) -> list[tuple[str, int]]:
         return [("component", self.config.components), ("noise", self.config.dim)]
 
-    def sample_latent(self, n: int, temperature: float = 1.0,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_latent(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         return self.mixture.sample_latent(n, temperature, generator).float()
 
     def dequantize(self, x: torch.Tensor, noise: bool = True) -> torch.Tensor:

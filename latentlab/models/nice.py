@@ -44,15 +44,20 @@ class NICEConfig(ImageConfig):
     couplings: int = bounded(4, 2, 8, "additive coupling layers (the paper uses 4)")
     hidden: int = bounded(128, 8, 1024, "units per hidden layer of each coupling MLP")
     depth: int = bounded(3, 1, 6, "hidden layers per coupling MLP (the paper: 4 or 5)")
-    partition: str = field(default="alternate", metadata={
-        "choices": ("alternate", "checkerboard"),
-        "doc": "odd/even flattened indices (the paper) or a per-channel checkerboard"})
+    partition: str = field(
+        default="alternate",
+        metadata={
+            "choices": ("alternate", "checkerboard"),
+            "doc": "odd/even flattened indices (the paper) or a per-channel checkerboard",
+        },
+    )
 
     def check(self) -> None:
         dim = self.channels * self.height * self.width
         if dim > MAX_DIM:
-            raise ConfigError(f"NICE is fully connected: images of at most {MAX_DIM} values "
-                              f"(C*H*W), got {dim}")
+            raise ConfigError(
+                f"NICE is fully connected: images of at most {MAX_DIM} values (C*H*W), got {dim}"
+            )
 
 
 class PartitionMLP(nn.Module):
@@ -105,10 +110,10 @@ class NICE(FlowModel):
         """Factorial standard logistic (NICE §3.5), nats per row."""
         return -(F.softplus(h) + F.softplus(-h)).sum(1)
 
-    def sample_latent(self, n: int, temperature: float = 1.0,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_latent(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """temperature * Logistic(0, 1) by inverse CDF: logit(u), u ~ U(0, 1)."""
         p = self._like()
         u = torch.rand(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
         return temperature * torch.logit(u, eps=1e-6)  # eps: u = 0 would give -inf
-

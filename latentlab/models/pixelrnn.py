@@ -45,13 +45,18 @@ class PixelRNNConfig(ImageConfig):
     hidden: int = bounded(64, 3, 256, "features per layer (a multiple of channels)")
     layers: int = bounded(2, 1, 12, "Row LSTM layers")
     first_kernel: int = bounded(5, 3, 7, "size k of the first, mask-A k x k convolution (odd)")
-    row_kernel: int = bounded(3, 3, 7, "width k of each layer's masked 1 x k input-to-state "
-                                       "convolution along the row (odd)")
+    row_kernel: int = bounded(
+        3,
+        3,
+        7,
+        "width k of each layer's masked 1 x k input-to-state convolution along the row (odd)",
+    )
 
     def check(self) -> None:
         if self.hidden % self.channels:
-            raise ConfigError(f"PixelRNN hidden ({self.hidden}) must be a multiple of "
-                              f"channels ({self.channels})")
+            raise ConfigError(
+                f"PixelRNN hidden ({self.hidden}) must be a multiple of channels ({self.channels})"
+            )
         if self.first_kernel % 2 == 0 or self.row_kernel % 2 == 0:
             raise ConfigError("PixelRNN kernel sizes must be odd")
 
@@ -63,8 +68,9 @@ def _groups(size: int, channels: int, repeats: int = 1) -> torch.Tensor:
     return torch.tensor([f * channels // size for f in range(size)] * repeats, device="cpu")
 
 
-def causal_mask(out_groups: torch.Tensor, in_groups: torch.Tensor, kh: int, kw: int,
-                kind: str) -> torch.Tensor:
+def causal_mask(
+    out_groups: torch.Tensor, in_groups: torch.Tensor, kh: int, kw: int, kind: str
+) -> torch.Tensor:
     """Mask ``out, in, kh, kw`` of a convolution centred on the predicted position (§3.4).
 
     Taps above the centre row, and left of the centre on it, are in the past: open. Taps right
@@ -85,11 +91,13 @@ def causal_mask(out_groups: torch.Tensor, in_groups: torch.Tensor, kh: int, kw: 
 class MaskedConv2d(nn.Conv2d):
     """A convolution whose weights are multiplied by a fixed causal mask on every use."""
 
-    def __init__(self, in_groups: torch.Tensor, out_groups: torch.Tensor, kh: int, kw: int,
-                 kind: str) -> None:
+    def __init__(
+        self, in_groups: torch.Tensor, out_groups: torch.Tensor, kh: int, kw: int, kind: str
+    ) -> None:
         super().__init__(len(in_groups), len(out_groups), (kh, kw), padding=(kh // 2, kw // 2))
-        self.register_buffer("mask", causal_mask(out_groups, in_groups, kh, kw, kind),
-                             persistent=False)
+        self.register_buffer(
+            "mask", causal_mask(out_groups, in_groups, kh, kw, kind), persistent=False
+        )
 
     def masked_weight(self) -> torch.Tensor:
         return self.weight * self.mask
@@ -112,8 +120,7 @@ class RowLSTM(nn.Module):
         super().__init__()
         h = c.hidden
         groups = _groups(h, c.channels)
-        self.input_to_state = MaskedConv2d(groups, _groups(h, c.channels, 4), 1, c.row_kernel,
-                                           "B")
+        self.input_to_state = MaskedConv2d(groups, _groups(h, c.channels, 4), 1, c.row_kernel, "B")
         self.state_to_state = nn.Conv1d(h, 4 * h, 3, padding=1)
         self.h0 = nn.Parameter(torch.zeros(h, c.width))  # learned initial states
         self.c0 = nn.Parameter(torch.zeros(h, c.width))
@@ -139,8 +146,9 @@ class PixelRNN(GenerativeModel):
         super().__init__(config)
         c, h = config, config.hidden
         groups = _groups(h, c.channels)
-        self.first = MaskedConv2d(_groups(c.channels, c.channels), groups, c.first_kernel,
-                                  c.first_kernel, "A")
+        self.first = MaskedConv2d(
+            _groups(c.channels, c.channels), groups, c.first_kernel, c.first_kernel, "A"
+        )
         self.rows = nn.ModuleList(RowLSTM(c) for _ in range(c.layers))
         self.head1 = MaskedConv2d(groups, groups, 1, 1, "B")
         # logits are laid out channel-major (channel * levels + level): group = channel
@@ -161,7 +169,10 @@ class PixelRNN(GenerativeModel):
         return logp.gather(2, to_levels(x, self.levels).unsqueeze(2)).sum(dim=(1, 2, 3, 4))
 
     def fill_pixels(
-        self, x: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0,
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> Generator[torch.Tensor, None, torch.Tensor]:
         """Sample the sub-pixels of ``x`` (``N,C,H,W`` in [0, 1]) where ``mask`` is True, in
@@ -173,24 +184,32 @@ class PixelRNN(GenerativeModel):
         return _fill_cached(self, x, mask, temperature, generator)
 
     def fill_pixels_naive(
-        self, x: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0,
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> Generator[torch.Tensor, None, torch.Tensor]:
         """The reference sampler: a full forward pass for every sub-pixel. It draws exactly as
         :meth:`fill_pixels` does from the same generator; slow, for tests and benchmarks."""
         return _fill_naive(self, x, mask, temperature, generator)
 
-    def complete(self, x: torch.Tensor, mask: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def complete(
+        self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Fill the masked sub-pixels of ``x`` by sampling; the rest are returned unchanged."""
         return _exhaust(self.fill_pixels(x, mask, 1.0, generator))
 
-    def sample(self, n: int, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``n`` images drawn pixel by pixel, each level from softmax(logits / temperature)."""
         blank = torch.zeros(n, *self.image_shape, device=self.head2.weight.device)
-        return _exhaust(self.fill_pixels(blank, torch.ones_like(blank, dtype=torch.bool),
-                                         temperature, generator))
+        return _exhaust(
+            self.fill_pixels(
+                blank, torch.ones_like(blank, dtype=torch.bool), temperature, generator
+            )
+        )
 
 
 def _exhaust(steps: Generator[torch.Tensor, None, torch.Tensor]) -> torch.Tensor:
@@ -202,8 +221,9 @@ def _exhaust(steps: Generator[torch.Tensor, None, torch.Tensor]) -> torch.Tensor
             return done.value
 
 
-def draw_levels(logits: torch.Tensor, temperature: float,
-                generator: torch.Generator | None) -> torch.Tensor:
+def draw_levels(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator | None
+) -> torch.Tensor:
     """One level per row of ``logits`` (``N, levels``) from softmax(logits / temperature).
 
     Inverse-CDF with one uniform per row, so two samplers that compute (nearly) the same logits
@@ -212,8 +232,13 @@ def draw_levels(logits: torch.Tensor, temperature: float,
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     cdf = torch.softmax(logits.double() / temperature, dim=1).cumsum(dim=1)
-    u = torch.rand(len(logits), 1, generator=generator, dtype=torch.float64,
-                   device=generator.device if generator is not None else logits.device)
+    u = torch.rand(
+        len(logits),
+        1,
+        generator=generator,
+        dtype=torch.float64,
+        device=generator.device if generator is not None else logits.device,
+    )
     level = (cdf < u.to(logits.device) * cdf[:, -1:]).sum(dim=1)
     return level.clamp(max=logits.shape[1] - 1)
 
@@ -221,14 +246,21 @@ def draw_levels(logits: torch.Tensor, temperature: float,
 def _check_fill(model: PixelRNN, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The images to fill, with zeros under the mask: what lies there is never seen."""
     if x.shape[1:] != model.image_shape or mask.shape != x.shape or mask.dtype != torch.bool:
-        raise ValueError(f"expected images N,{','.join(map(str, model.image_shape))} and a "
-                         f"bool mask of the same shape, got {tuple(x.shape)} and "
-                         f"{tuple(mask.shape)} {mask.dtype}")
+        raise ValueError(
+            f"expected images N,{','.join(map(str, model.image_shape))} and a "
+            f"bool mask of the same shape, got {tuple(x.shape)} and "
+            f"{tuple(mask.shape)} {mask.dtype}"
+        )
     return torch.where(mask, torch.zeros((), dtype=x.dtype, device=x.device), x)
 
 
-def _put(x: torch.Tensor, mask: torch.Tensor, index: tuple[int, int, int],
-         level: torch.Tensor, levels: int) -> torch.Tensor:
+def _put(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    index: tuple[int, int, int],
+    level: torch.Tensor,
+    levels: int,
+) -> torch.Tensor:
     """Write a drawn level into sub-pixel ``index`` (channel, row, column) where masked."""
     ch, i, j = index
     value = torch.where(mask[:, ch, i, j], level.to(x.dtype) / (levels - 1), x[:, ch, i, j])
@@ -237,23 +269,32 @@ def _put(x: torch.Tensor, mask: torch.Tensor, index: tuple[int, int, int],
 
 
 @torch.no_grad()
-def _fill_naive(model: PixelRNN, x: torch.Tensor, mask: torch.Tensor, temperature: float,
-                generator: torch.Generator | None) -> Generator[torch.Tensor, None, torch.Tensor]:
+def _fill_naive(
+    model: PixelRNN,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    temperature: float,
+    generator: torch.Generator | None,
+) -> Generator[torch.Tensor, None, torch.Tensor]:
     x = _check_fill(model, x, mask)
     channels, height, width = model.image_shape
     for i in range(height):
         for j in range(width):
             for ch in range(channels):
                 logits = model(x)[:, ch, :, i, j]  # N, L: the whole image for one sub-pixel
-                _put(x, mask, (ch, i, j), draw_levels(logits, temperature, generator),
-                     model.levels)
+                _put(x, mask, (ch, i, j), draw_levels(logits, temperature, generator), model.levels)
             yield x.clone()
     return x
 
 
 @torch.no_grad()
-def _fill_cached(model: PixelRNN, x: torch.Tensor, mask: torch.Tensor, temperature: float,
-                 generator: torch.Generator | None) -> Generator[torch.Tensor, None, torch.Tensor]:
+def _fill_cached(
+    model: PixelRNN,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    temperature: float,
+    generator: torch.Generator | None,
+) -> Generator[torch.Tensor, None, torch.Tensor]:
     """The sampler of :meth:`PixelRNN.fill_pixels`; the same arithmetic as ``forward``,
     reorganised so that all a position needs is kept from the positions before it.
 
@@ -268,8 +309,12 @@ def _fill_cached(model: PixelRNN, x: torch.Tensor, mask: torch.Tensor, temperatu
     # 2x-1 as in forward, zero-padded as its convolution pads: left, right and top
     x_in = F.pad(x * 2 - 1, (r1, r1, r1, 0))  # N, C, r1+H, W+2*r1
     w_first = model.first.masked_weight()[:, :, : r1 + 1].reshape(hid, -1).T  # C*(r1+1)*k, h
-    w_rows = [layer.input_to_state.masked_weight()[:, :, 0, : r2 + 1]  # 4h, h, r2+1
-              .permute(2, 1, 0).reshape(-1, 4 * hid) for layer in model.rows]  # (r2+1)*h, 4h
+    w_rows = [
+        layer.input_to_state.masked_weight()[:, :, 0, : r2 + 1]  # 4h, h, r2+1
+        .permute(2, 1, 0)
+        .reshape(-1, 4 * hid)
+        for layer in model.rows
+    ]  # (r2+1)*h, 4h
     w_head1 = model.head1.masked_weight()[:, :, 0, 0].T  # h, h
     w_head2 = model.head2.masked_weight()[:, :, 0, 0].T  # h, C*L
     inputs = [x.new_zeros(n, r2 + c.width, hid) for _ in model.rows]  # position-major rows
@@ -282,7 +327,8 @@ def _fill_cached(model: PixelRNN, x: torch.Tensor, mask: torch.Tensor, temperatu
     for i in range(c.height):
         gates_prev = [  # N, W, 4h: state-to-state for the whole row plus the input bias
             (layer.state_to_state(h).transpose(1, 2) + layer.input_to_state.bias)
-            for layer, h in zip(model.rows, h_prev, strict=True)]
+            for layer, h in zip(model.rows, h_prev, strict=True)
+        ]
         for j in range(c.width):
             if i * c.width + j > last:  # nothing left to fill: keep the rest as it is
                 yield x.clone()
@@ -292,16 +338,18 @@ def _fill_cached(model: PixelRNN, x: torch.Tensor, mask: torch.Tensor, temperatu
                 feature = torch.addmm(model.first.bias, window, w_first)  # N, h
                 for k in range(c.layers):
                     inputs[k][:, r2 + j] = feature
-                    gates = torch.addmm(gates_prev[k][:, j],
-                                        inputs[k][:, j : j + r2 + 1].reshape(n, -1), w_rows[k])
+                    gates = torch.addmm(
+                        gates_prev[k][:, j], inputs[k][:, j : j + r2 + 1].reshape(n, -1), w_rows[k]
+                    )
                     h_new, c_cur[k][:, j] = lstm_cell(gates, c_prev[k][:, j])
                     h_cur[k][:, j] = h_new
                     feature = h_new + feature  # the residual connection
                 hidden = torch.addmm(model.head1.bias, F.relu(feature), w_head1).relu_()
                 part = slice(ch * levels, (ch + 1) * levels)
                 logits = torch.addmm(model.head2.bias[part], hidden, w_head2[:, part])
-                value = _put(x, mask, (ch, i, j), draw_levels(logits, temperature, generator),
-                             levels)
+                value = _put(
+                    x, mask, (ch, i, j), draw_levels(logits, temperature, generator), levels
+                )
                 x_in[:, ch, r1 + i, r1 + j] = value * 2 - 1
             yield x.clone()
         h_prev = [h.transpose(1, 2) for h in h_cur]  # N, h, W

@@ -48,17 +48,26 @@ ALPHA = 0.05  # logit preprocessing (RealNVP §4.1)
 class RealNVPConfig(ImageConfig):
     scales: int = bounded(1, 0, 3, "squeeze + factor-out stages before the final scale")
     blocks: int = bounded(2, 1, 8, "residual blocks in each s/t network")
-    hidden: int = bounded(16, 4, 64, "feature maps of the s/t networks at the first scale, "
-                                     f"doubled at each coarser scale up to {MAX_HIDDEN}")
+    hidden: int = bounded(
+        16,
+        4,
+        64,
+        "feature maps of the s/t networks at the first scale, "
+        f"doubled at each coarser scale up to {MAX_HIDDEN}",
+    )
 
     def check(self) -> None:
         size = 2**self.scales
         if self.height % size or self.width % size:
-            raise ConfigError(f"RealNVP with {self.scales} scale(s) needs image height and "
-                              f"width divisible by {size}")
+            raise ConfigError(
+                f"RealNVP with {self.scales} scale(s) needs image height and "
+                f"width divisible by {size}"
+            )
         if self.height // size < 2 or self.width // size < 2:
-            raise ConfigError("RealNVP's final scale needs at least 2x2 pixels for its "
-                              "checkerboard; use fewer scales")
+            raise ConfigError(
+                "RealNVP's final scale needs at least 2x2 pixels for its "
+                "checkerboard; use fewer scales"
+            )
 
 
 class ResNet(nn.Module):
@@ -69,9 +78,14 @@ class ResNet(nn.Module):
         super().__init__()
         self.inp = nn.Conv2d(in_channels, hidden, 3, padding=1)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1),
-                          nn.ReLU(), nn.Conv2d(hidden, hidden, 3, padding=1))
-            for _ in range(blocks))
+            nn.Sequential(
+                nn.ReLU(),
+                nn.Conv2d(hidden, hidden, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(hidden, hidden, 3, padding=1),
+            )
+            for _ in range(blocks)
+        )
         self.out = nn.Conv2d(hidden, out_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)  # s = t = 0: the coupling starts as the identity
         nn.init.zeros_(self.out.bias)
@@ -106,15 +120,18 @@ class RealNVP(FlowModel):
             shapes.append((ch - ch // 2, h, w))
             ch = ch // 2  # 4C -> 2C channels go on
         hidden = min(c.hidden * 2**c.scales, MAX_HIDDEN)
-        blocks.append(FlowChain(
-            [self._coupling("checkerboard", ch, h, w, i % 2, hidden) for i in range(4)]))
+        blocks.append(
+            FlowChain([self._coupling("checkerboard", ch, h, w, i % 2, hidden) for i in range(4)])
+        )
         shapes.append((ch, h, w))
         self.flow = MultiScale(Logit(ALPHA), blocks, splits, shapes)
 
-    def _coupling(self, kind: str, ch: int, h: int, w: int, parity: int,
-                  hidden: int) -> Coupling:
+    def _coupling(self, kind: str, ch: int, h: int, w: int, parity: int, hidden: int) -> Coupling:
         # the checkerboard is shared by all channels; the channel mask by all pixels
-        mask = (mask_tensor(kind, 1, h, w, parity) if kind == "checkerboard"
-                else mask_tensor(kind, ch, 1, 1, parity))  # 1, 1, H, W or 1, C, 1, 1
+        mask = (
+            mask_tensor(kind, 1, h, w, parity)
+            if kind == "checkerboard"
+            else mask_tensor(kind, ch, 1, 1, parity)
+        )  # 1, 1, H, W or 1, C, 1, 1
         net = ResNet(ch, 2 * ch, hidden, self.config.blocks)
         return Coupling(net, "affine-tanh", ch, mask=mask, parity=parity)

@@ -39,9 +39,12 @@ class Encoder(nn.Module):
         super().__init__()
         h = c.hidden
         self.convs = nn.Sequential(
-            nn.Conv2d(c.channels, h, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(h, 2 * h, 4, stride=2, padding=1), nn.ReLU(),  # H/2
-            nn.Conv2d(2 * h, 4 * h, 4, stride=2, padding=1), nn.ReLU(),  # H/4
+            nn.Conv2d(c.channels, h, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(h, 2 * h, 4, stride=2, padding=1),
+            nn.ReLU(),  # H/2
+            nn.Conv2d(2 * h, 4 * h, 4, stride=2, padding=1),
+            nn.ReLU(),  # H/4
         )
         flat = 4 * h * (c.height // 4) * (c.width // 4)
         self.dense = nn.Sequential(nn.Flatten(), nn.Linear(flat, c.dense), nn.ReLU())
@@ -60,12 +63,16 @@ class Decoder(nn.Module):
         h = c.hidden
         self.c = c
         self.dense = nn.Sequential(
-            nn.Linear(c.latent_dim, c.dense), nn.ReLU(),
-            nn.Linear(c.dense, 4 * h * (c.height // 4) * (c.width // 4)), nn.ReLU(),
+            nn.Linear(c.latent_dim, c.dense),
+            nn.ReLU(),
+            nn.Linear(c.dense, 4 * h * (c.height // 4) * (c.width // 4)),
+            nn.ReLU(),
         )
         self.deconvs = nn.Sequential(
-            nn.ConvTranspose2d(4 * h, 2 * h, 4, stride=2, padding=1), nn.ReLU(),  # H/2
-            nn.ConvTranspose2d(2 * h, h, 4, stride=2, padding=1), nn.ReLU(),  # H
+            nn.ConvTranspose2d(4 * h, 2 * h, 4, stride=2, padding=1),
+            nn.ReLU(),  # H/2
+            nn.ConvTranspose2d(2 * h, h, 4, stride=2, padding=1),
+            nn.ReLU(),  # H
             nn.Conv2d(h, c.channels * c.levels, 3, padding=1),
         )
 

@@ -37,8 +37,9 @@ def open_window(qtbot):
         window = create_main_window(path)
         qtbot.addWidget(window)
         window.show()
-        with qtbot.waitSignals([window.modelOpened, window.imageDisplayed, window.samplesDisplayed],
-                               timeout=10_000):
+        with qtbot.waitSignals(
+            [window.modelOpened, window.imageDisplayed, window.samplesDisplayed], timeout=10_000
+        ):
             pass
         return window
 

@@ -20,8 +20,9 @@ from latentlab.resources import bundled_models
 @pytest.fixture
 def attr_model(tmp_path):
     smile = torch.tensor([1.5, -0.5])
-    return write_tiny_vae(tmp_path / "attr.safetensors", attributes={"smiling": smile,
-                                                                     "eyes_open": -smile})
+    return write_tiny_vae(
+        tmp_path / "attr.safetensors", attributes={"smiling": smile, "eyes_open": -smile}
+    )
 
 
 @pytest.fixture
@@ -46,8 +47,9 @@ def test_attribute_slider_moves_the_current_latent(open_window, qtbot, attr_mode
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         slider.setValue(200)  # +2.00
     np.testing.assert_allclose(window.state.latent, base + 2 * np.array([1.5, -0.5]), atol=1e-6)
-    np.testing.assert_array_equal(window.image_view.image(),
-                                  ops.decode(window.loaded.model, window.state.latent[None])[0])
+    np.testing.assert_array_equal(
+        window.image_view.image(), ops.decode(window.loaded.model, window.state.latent[None])[0]
+    )
     # a new base (a sample) resets the sliders
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.mouseClick(window.sample_panel.tiles[0], Qt.MouseButton.LeftButton)
@@ -55,13 +57,17 @@ def test_attribute_slider_moves_the_current_latent(open_window, qtbot, attr_mode
 
 
 def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
-        open_window, qtbot, tmp_path):
+    open_window, qtbot, tmp_path
+):
     rng = np.random.default_rng(3)
-    directions = {name: torch.from_numpy(rng.normal(size=16)).float()
-                  for name in ("smiling", "glasses", "parallel")}
+    directions = {
+        name: torch.from_numpy(rng.normal(size=16)).float()
+        for name in ("smiling", "glasses", "parallel")
+    }
     directions["parallel"] = 2 * directions["smiling"]
-    window = open_window(write_tiny_vae(tmp_path / "m.safetensors", latent_dim=16,
-                                        attributes=directions))
+    window = open_window(
+        write_tiny_vae(tmp_path / "m.safetensors", latent_dim=16, attributes=directions)
+    )
     chooser = window.map_controls
     before = window.state.latent.copy()
     shown = window.image_view.image().copy()
@@ -77,8 +83,9 @@ def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.map_view.handleMoved.emit(0.8, 0.0)  # as dragging the handle does
     glasses = directions["glasses"].double().numpy()
-    np.testing.assert_allclose(window.state.latent - before,
-                               0.8 * glasses / np.linalg.norm(glasses), atol=1e-9)
+    np.testing.assert_allclose(
+        window.state.latent - before, 0.8 * glasses / np.linalg.norm(glasses), atol=1e-9
+    )
     # a plane that cannot be made is explained, and the map stays as it was
     plane = window.state.plane
     chooser.attribute_y.setCurrentText("parallel")
@@ -92,11 +99,14 @@ def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
 
 def test_reference_points_can_be_coloured_by_an_attribute(open_window, qtbot, tmp_path):
     smile = np.linspace(0, 1, 30)
-    window = open_window(write_tiny_vae(tmp_path / "m.safetensors",
-                                        reference_attributes={"smiling": smile}))
+    window = open_window(
+        write_tiny_vae(tmp_path / "m.safetensors", reference_attributes={"smiling": smile})
+    )
     controls, scatter = window.map_controls, window.map_view.scatter
     assert [controls.colour.itemText(i) for i in range(controls.colour.count())] == [
-        "label", "smiling"]
+        "label",
+        "smiling",
+    ]
     by_label = [b.color().name() for b in scatter.data["brush"]]
     assert len(set(by_label)) == 10 and controls.key.isHidden()
     controls.colour.setCurrentText("smiling")
@@ -119,13 +129,15 @@ def test_model_without_attributes_says_so(open_window, tiny_vae_path):
     assert not window.attribute_panel._empty.isHidden()
 
 
-def test_open_images_encodes_them_onto_the_map(open_window, qtbot, tiny_vae16_path,
-                                               image_files, tmp_path, monkeypatch):
+def test_open_images_encodes_them_onto_the_map(
+    open_window, qtbot, tiny_vae16_path, image_files, tmp_path, monkeypatch
+):
     window = open_window(tiny_vae16_path)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG not really")
-    monkeypatch.setattr(QFileDialog, "getOpenFileNames",
-                        lambda *a, **k: ([str(p) for p in [*image_files, bad]], ""))
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(p) for p in [*image_files, bad]], "")
+    )
     with qtbot.waitSignal(window.imagesEncoded, timeout=10_000) as blocker:
         qtbot.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
     assert blocker.args == [3]
@@ -139,9 +151,11 @@ def test_open_images_encodes_them_onto_the_map(open_window, qtbot, tiny_vae16_pa
         with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
             window.map_view.imagePicked.emit(i)
         np.testing.assert_allclose(window.state.latent, expected[i], atol=1e-9)
-        np.testing.assert_allclose(window.image_view.image(),  # up to float32 rounding
-                                   ops.decode(window.loaded.model, expected[i][None])[0],
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            window.image_view.image(),  # up to float32 rounding
+            ops.decode(window.loaded.model, expected[i][None])[0],
+            atol=1e-5,
+        )
     # the plane through the three images holds them exactly, and they still decode to themselves
     window.choose_plane("images")
     assert window.state.plane.kind == "images"
@@ -172,8 +186,12 @@ def test_clicking_and_dragging_a_marker(open_window, qtbot, tiny_vae_path, image
     for dx in range(1, 40, 4):
         send_mouse(viewport, QEvent.Type.MouseMove, QPointF(start.x() + dx, start.y()))
         qtbot.wait(12)  # pyqtgraph passes at most 100 moves per second
-    send_mouse(viewport, QEvent.Type.MouseButtonRelease, QPointF(start.x() + 39, start.y()),
-               Qt.MouseButton.NoButton)
+    send_mouse(
+        viewport,
+        QEvent.Type.MouseButtonRelease,
+        QPointF(start.x() + 39, start.y()),
+        Qt.MouseButton.NoButton,
+    )
     qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
     assert view.mapFromScene(marker.scenePos()).x() == pytest.approx(start.x() + 38, abs=3)
     assert tuple(window._user_points[0]) == pytest.approx((marker.pos().x(), marker.pos().y()))
@@ -212,8 +230,9 @@ def test_interpolation_strip_and_export(open_window, qtbot, image_files, tmp_pat
                 assert written.n_frames == 5
 
 
-def test_cancelling_an_export_writes_nothing(open_window, qtbot, tiny_vae16_path, tmp_path,
-                                             monkeypatch):
+def test_cancelling_an_export_writes_nothing(
+    open_window, qtbot, tiny_vae16_path, tmp_path, monkeypatch
+):
     window = open_window(tiny_vae16_path)
     window.set_endpoint("A")
     with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
@@ -237,9 +256,9 @@ def test_cancelling_an_export_writes_nothing(open_window, qtbot, tiny_vae16_path
     assert "Cancelled" in window.statusBar().currentMessage()
 
 
-def test_direction_from_two_groups_of_map_points_saved_in_a_copy(open_window, qtbot,
-                                                                 tiny_vae16_path, tmp_path,
-                                                                 monkeypatch):
+def test_direction_from_two_groups_of_map_points_saved_in_a_copy(
+    open_window, qtbot, tiny_vae16_path, tmp_path, monkeypatch
+):
     from latentlab.modelfile import load_model
 
     window = open_window(tiny_vae16_path)
@@ -263,8 +282,7 @@ def test_direction_from_two_groups_of_map_points_saved_in_a_copy(open_window, qt
     np.testing.assert_allclose(window.state.latent, base + expected, atol=1e-9)
 
     # saving over the open file is refused; a copy keeps the weights and adds the direction
-    monkeypatch.setattr(QFileDialog, "getSaveFileName",
-                        lambda *a, **k: (str(tiny_vae16_path), ""))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tiny_vae16_path), ""))
     with qtbot.waitSignal(window.jobEnded, timeout=5000) as blocker:
         panel.findChild(QPushButton, "saveDirections").click()
     assert "choose a new file" in blocker.args[0]
@@ -288,8 +306,9 @@ def test_adding_a_direction_without_groups_explains(open_window, qtbot, tiny_vae
     assert "nothing" not in window.state.directions
 
 
-def test_clicking_a_step_of_the_strip_makes_it_the_current_point(open_window, qtbot,
-                                                                  tiny_vae16_path):
+def test_clicking_a_step_of_the_strip_makes_it_the_current_point(
+    open_window, qtbot, tiny_vae16_path
+):
     from PySide6.QtCore import QEvent, QPointF
 
     window = open_window(tiny_vae16_path)
@@ -318,8 +337,9 @@ def test_best_layout_wraps_to_make_tiles_largest():
     assert 0 < scale < 1  # shrunk to fit, never cut off
 
 
-def test_a_saved_session_resumes_in_a_new_window(open_window, qtbot, attr_model, tmp_path,
-                                                 monkeypatch):
+def test_a_saved_session_resumes_in_a_new_window(
+    open_window, qtbot, attr_model, tmp_path, monkeypatch
+):
     from latentlab.app import create_main_window
 
     window = open_window(attr_model)
@@ -348,14 +368,18 @@ def test_a_saved_session_resumes_in_a_new_window(open_window, qtbot, attr_model,
     assert resumed.state.plane.kind == "axes"
     assert resumed.map_controls.kind.currentData() == "axes"
     assert resumed.map_view.getPlotItem().getAxis("bottom").labelText == "z1"
-    np.testing.assert_allclose(resumed.interpolation_panel.strip_images(),
-                               window.interpolation_panel.strip_images(), atol=1e-6)
+    np.testing.assert_allclose(
+        resumed.interpolation_panel.strip_images(),
+        window.interpolation_panel.strip_images(),
+        atol=1e-6,
+    )
     assert not resumed.history.can_undo  # the session is where undo starts
     resumed.close()
 
 
-def test_a_session_that_cannot_be_resumed(open_window, qtbot, attr_model, tiny_vae16_path,
-                                          tmp_path):
+def test_a_session_that_cannot_be_resumed(
+    open_window, qtbot, attr_model, tiny_vae16_path, tmp_path
+):
     from latentlab.app import create_main_window
 
     window = open_window(attr_model)

@@ -29,8 +29,9 @@ def test_mixture_panel_shows_components_with_weights(gmm_window):
     window, panel = gmm_window
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Mixture"
     assert panel.components.count() == window.loaded.model.config.components == 20
-    weights = [float(panel.components.item(k).text().rstrip("%"))
-               for k in range(panel.components.count())]
+    weights = [
+        float(panel.components.item(k).text().rstrip("%")) for k in range(panel.components.count())
+    ]
     assert sum(weights) == pytest.approx(100, abs=0.2)
 
 
@@ -49,8 +50,11 @@ def test_samples_of_one_component_come_from_it(gmm_window, qtbot):
     qtbot.waitUntil(lambda: panel.samples.images() is not None, timeout=5000)
     assert len(panel.samples.tile_rects()) == 8
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
-        send_mouse(panel.samples, QEvent.Type.MouseButtonPress,
-                   QPointF(panel.samples.tile_rects()[2].center()))
+        send_mouse(
+            panel.samples,
+            QEvent.Type.MouseButtonPress,
+            QPointF(panel.samples.tile_rects()[2].center()),
+        )
     assert window.state.latent[:20].argmax() == 3
     model = window.loaded.model
     latents, images = gmm_panel.component_samples(model, 3, 50, seed=1)
@@ -127,8 +131,9 @@ def pixelrnn_window(open_window, tmp_path, monkeypatch):
 
     monkeypatch.setattr(pixelrnn_panel, "_SECONDS", 0.0)
     torch.manual_seed(0)
-    path = write_untrained(tmp_path / "tiny-pixelrnn.safetensors",
-                           PixelRNN(PixelRNNConfig(hidden=8, layers=1)).eval())
+    path = write_untrained(
+        tmp_path / "tiny-pixelrnn.safetensors", PixelRNN(PixelRNNConfig(hidden=8, layers=1)).eval()
+    )
     window = open_window(path)
     return window, window.family_panel
 
@@ -200,8 +205,9 @@ def dcgan_window(open_window, tmp_path):
     from latentlab.models.dcgan import DCGAN, DCGANConfig
 
     torch.manual_seed(0)
-    path = write_untrained(tmp_path / "tiny-dcgan.safetensors",
-                           DCGAN(DCGANConfig(latent_dim=8, ngf=8, ndf=8)).eval())
+    path = write_untrained(
+        tmp_path / "tiny-dcgan.safetensors", DCGAN(DCGANConfig(latent_dim=8, ngf=8, ndf=8)).eval()
+    )
     window = open_window(path)
     return window, window.family_panel
 

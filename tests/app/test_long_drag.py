@@ -27,8 +27,7 @@ def every_mouse_move():
     pg.setConfigOption("mouseRateLimit", rate)
 
 
-def test_long_drag_survives_and_image_follows(open_window, qtbot, tiny_vae_path,
-                                              every_mouse_move):
+def test_long_drag_survives_and_image_follows(open_window, qtbot, tiny_vae_path, every_mouse_move):
     window = open_window(tiny_vae_path)
     moves = []
     window.map_view.handleMoved.connect(lambda a, b: moves.append((a, b)))
@@ -43,5 +42,6 @@ def test_long_drag_survives_and_image_follows(open_window, qtbot, tiny_vae_path,
     assert len(moves) >= 0.95 * STEPS  # (nearly) every move dragged the handle
     assert len(displayed) >= STEPS // 100
     assert displayed == sorted(displayed)  # never an older decode after a newer one
-    np.testing.assert_array_equal(window.image_view.image(),
-                                  ops.decode(window.loaded.model, window.state.latent[None])[0])
+    np.testing.assert_array_equal(
+        window.image_view.image(), ops.decode(window.loaded.model, window.state.latent[None])[0]
+    )

@@ -53,8 +53,9 @@ def test_sampling_and_choosing_a_sample(open_window, qtbot, tiny_vae_path):
     panel = window.sample_panel
     seed = panel.seed.value()
     with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
-        qtbot.mouseClick(window.findChild(type(panel.button), "sampleButton"),
-                         Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(
+            window.findChild(type(panel.button), "sampleButton"), Qt.MouseButton.LeftButton
+        )
     assert panel.seed.value() == seed + 1
     assert all(tile.isEnabled() for tile in panel.tiles)
     z = window._sample_latents[5]
@@ -102,27 +103,31 @@ def test_bad_file_keeps_the_open_model(open_window, qtbot, tiny_vae_path, tmp_pa
     assert not np.array_equal(window.image_view.image(), image)
 
 
-def test_open_with_ctrl_o_switches_model_and_plane(open_window, qtbot, tiny_vae_path,
-                                                   tiny_vae16_path, monkeypatch):
+def test_open_with_ctrl_o_switches_model_and_plane(
+    open_window, qtbot, tiny_vae_path, tiny_vae16_path, monkeypatch
+):
     window = open_window(tiny_vae_path)
     assert window.state.plane.name.startswith("latent axes")
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        lambda *a, **k: (str(tiny_vae16_path), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiny_vae16_path), ""))
     with qtbot.waitSignals([window.modelOpened, window.imageDisplayed], timeout=10_000):
         qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     assert window.loaded.model.latent_dim == 16
     assert window.state.plane.name.startswith("PCA")
     assert window.image_view.image().shape == (1, 8, 8)
-    np.testing.assert_array_equal(window.image_view.image(),
-                                  decode_of(window, window.state.latent))
+    np.testing.assert_array_equal(window.image_view.image(), decode_of(window, window.state.latent))
 
 
 def test_drop_a_model_file_opens_it(open_window, qtbot, tiny_vae_path, tiny_vae16_path):
     window = open_window(tiny_vae_path)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(tiny_vae16_path))])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(window.modelOpened, timeout=10_000):
         window.dropEvent(event)
     assert window.loaded.path == tiny_vae16_path
@@ -156,8 +161,9 @@ def test_arrow_keys_move_the_point_on_the_map(open_window, qtbot, tiny_vae_path)
     np.testing.assert_array_equal(window.image_view.image(), decode_of(window, window.state.latent))
 
 
-def test_presentation_mode_enlarges_text_and_hides_the_model_panel(open_window, qtbot,
-                                                                     tiny_vae_path):
+def test_presentation_mode_enlarges_text_and_hides_the_model_panel(
+    open_window, qtbot, tiny_vae_path
+):
     window = open_window(tiny_vae_path)
     size = window.centralWidget().font().pointSizeF()
     qtbot.keyClick(window, Qt.Key.Key_F11)
@@ -173,14 +179,16 @@ def test_presentation_mode_enlarges_text_and_hides_the_model_panel(open_window, 
     assert not window._model_box.isHidden() and not window.menuBar().isHidden()
 
 
-def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(open_window, qtbot,
-                                                                          tiny_vae16_path):
+def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(
+    open_window, qtbot, tiny_vae16_path
+):
     window = open_window(tiny_vae16_path)
     start = window.state.latent.copy()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.map_view.handleMoved.emit(1.0, 0.5)  # as a drag does
-    qtbot.waitUntil(lambda: window.history.can_undo and not window._checkpoint_timer.isActive(),
-                    timeout=2000)
+    qtbot.waitUntil(
+        lambda: window.history.can_undo and not window._checkpoint_timer.isActive(), timeout=2000
+    )
     dragged = window.state.latent.copy()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.mouseClick(window.sample_panel.tiles[3], Qt.MouseButton.LeftButton)

@@ -13,8 +13,10 @@ def images(n=5, c=1, size=4):
 
 
 def attributes(n=5):
-    return {"smiling": np.arange(n, dtype=np.float32) % 2,
-            "head_tilt": np.linspace(-1, 1, n, dtype=np.float32)}
+    return {
+        "smiling": np.arange(n, dtype=np.float32) % 2,
+        "head_tilt": np.linspace(-1, 1, n, dtype=np.float32),
+    }
 
 
 def test_defaults():
@@ -36,8 +38,9 @@ def test_attribute_names_keep_their_order():
     assert data.attribute_names == ["smiling", "head_tilt"]
 
 
-@pytest.mark.parametrize("index", [slice(1, 4), np.array([4, 0, 2]), np.array([True, False] * 2
-                                                                             + [True])])
+@pytest.mark.parametrize(
+    "index", [slice(1, 4), np.array([4, 0, 2]), np.array([True, False] * 2 + [True])]
+)
 def test_subset_keeps_images_labels_and_attributes_in_step(index):
     labels = np.arange(5, dtype=np.int64) * 10
     data = ImageDataset(images(), 256, labels, ["a"], attributes())
@@ -70,12 +73,15 @@ def test_rejects_labels_of_another_length():
         ImageDataset(images(), 256, np.zeros(4, np.int64))
 
 
-@pytest.mark.parametrize(("values", "match"), [
-    (np.zeros(4, np.float32), r"attribute 'smiling' has shape \(4,\), expected \(5,\)"),
-    (np.zeros((5, 1), np.float32), r"has shape \(5, 1\), expected \(5,\)"),
-    (np.zeros(5, np.float64), "attribute 'smiling' must be a float32 array"),
-    ([0.0] * 5, "must be a float32 array"),
-])
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        (np.zeros(4, np.float32), r"attribute 'smiling' has shape \(4,\), expected \(5,\)"),
+        (np.zeros((5, 1), np.float32), r"has shape \(5, 1\), expected \(5,\)"),
+        (np.zeros(5, np.float64), "attribute 'smiling' must be a float32 array"),
+        ([0.0] * 5, "must be a float32 array"),
+    ],
+)
 def test_rejects_bad_attributes(values, match):
     with pytest.raises(ValueError, match=match):
         ImageDataset(images(), 256, attributes={"smiling": values})

@@ -53,7 +53,10 @@ def test_recursive(tmp_path):
     assert len(load_image_folder(tmp_path, (1, 8, 8), 17)) == 1
     data = load_image_folder(tmp_path, (1, 8, 8), 17, recursive=True)
     assert [p.relative_to(tmp_path).as_posix() for p in data.paths] == [
-        "sub/a.png", "sub/deeper/b.png", "z.png"]
+        "sub/a.png",
+        "sub/deeper/b.png",
+        "z.png",
+    ]
 
 
 def test_limit(tmp_path):

@@ -32,13 +32,19 @@ def assert_data_error(path, match, shape=(1, 8, 8), levels=17):
 
 def png_header_only(path, width, height):
     """A PNG that declares ``width`` x ``height`` but holds almost no data."""
+
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -72,8 +78,12 @@ def test_colour_photo_is_cropped_resized_and_made_grey(tmp_path):
     Image.fromarray(RNG.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(path)
     image, notices = load_image(path, (1, 8, 8), 17)
     assert image.shape == (1, 8, 8)
-    assert notices == ["converted RGB to greyscale", "cropped 640x480 to 480x480 at the centre",
-                       "resized 480x480 to 8x8", "quantised to 17 levels"]
+    assert notices == [
+        "converted RGB to greyscale",
+        "cropped 640x480 to 480x480 at the centre",
+        "resized 480x480 to 8x8",
+        "quantised to 17 levels",
+    ]
     assert image.min() >= 0 and image.max() <= 1
 
 
@@ -206,8 +216,9 @@ def test_pixel_limit_applies_to_real_images(tmp_path, monkeypatch):
     assert_data_error(path, "the image is 10x11, larger than")
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root can read any file")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read any file"
+)
 def test_unreadable_file(tmp_path):
     path = grey(tmp_path / "locked.png", np.zeros((8, 8)))
     path.chmod(0)
@@ -245,8 +256,15 @@ def test_save_png_replaces_atomically(tmp_path):
         assert img.size == (2, 2)
 
 
-@pytest.mark.parametrize("array", [np.zeros((4, 4)), np.zeros((4, 4, 2), np.uint8),
-                                   np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((4, 4)),
+        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((4, 4, 3), np.float32),
+        np.zeros((0, 4, 3), np.uint8),
+    ],
+)
 def test_save_png_rejects_bad_arrays(tmp_path, array):
     with pytest.raises(DataError, match=r"^x\.png: not saved"):
         save_png(tmp_path / "x.png", array)
@@ -277,11 +295,14 @@ def test_save_gif_once_and_in_colour(tmp_path):
         assert img.n_frames == 2 and "loop" not in img.info
 
 
-@pytest.mark.parametrize("frames, duration, match", [
-    ([], 100, "at least one frame"),
-    ([np.zeros((2, 2, 1), np.uint8), np.zeros((3, 2, 1), np.uint8)], 100, "differ in size"),
-    ([np.zeros((2, 2, 1), np.uint8)], 0, "duration"),
-])
+@pytest.mark.parametrize(
+    "frames, duration, match",
+    [
+        ([], 100, "at least one frame"),
+        ([np.zeros((2, 2, 1), np.uint8), np.zeros((3, 2, 1), np.uint8)], 100, "differ in size"),
+        ([np.zeros((2, 2, 1), np.uint8)], 0, "duration"),
+    ],
+)
 def test_save_gif_rejects(tmp_path, frames, duration, match):
     with pytest.raises(DataError, match=f"^a.gif: not saved: .*{match}"):
         save_gif(tmp_path / "a.gif", frames, duration)

@@ -11,8 +11,14 @@ import pytest
 from latentlab.data import DataError, load_mnist, read_idx
 from latentlab.data import mnist as mnist_module
 
-CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
-         np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+CODES = {
+    np.dtype(np.uint8): 0x08,
+    np.dtype(np.int8): 0x09,
+    np.dtype(">i2"): 0x0B,
+    np.dtype(">i4"): 0x0C,
+    np.dtype(">f4"): 0x0D,
+    np.dtype(">f8"): 0x0E,
+}
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -73,7 +79,8 @@ def test_load_mnist_test_split_and_dotted_names(tmp_path):
     folder = tmp_path / "mnist"
     write_mnist(folder, n=3, prefix="train")
     folder.joinpath("t10k-images.idx3-ubyte").write_bytes(
-        idx_bytes(np.zeros((2, 28, 28), np.uint8)))
+        idx_bytes(np.zeros((2, 28, 28), np.uint8))
+    )
     data = load_mnist(folder, split="test")
     assert len(data) == 2 and data.labels is None
 
@@ -104,18 +111,21 @@ def test_folder_is_not_a_file(tmp_path):
     assert_data_error(read_idx, tmp_path / "dir", "not a file")
 
 
-@pytest.mark.parametrize("data, match", [
-    (b"", "too short"),
-    (b"\x00\x00", "too short"),
-    (b"PK\x03\x04" + bytes(20), "magic number"),
-    (b"\x00\x00\x07\x01" + bytes(8), "data type code 0x07"),
-    (b"\x00\x00\x08\x00" + bytes(8), "0 dimensions"),
-    (b"\x00\x00\x08\x09" + bytes(64), "9 dimensions"),
-    (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated \\(in its header\\)"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "truncated: .*\\[5\\].*holds 3"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x02abc", "1 bytes beyond"),
-    (b"\x00\x00\x08\x02\xff\xff\xff\xff\xff\xff\xff\xff", "more than the 512 MiB limit"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"", "too short"),
+        (b"\x00\x00", "too short"),
+        (b"PK\x03\x04" + bytes(20), "magic number"),
+        (b"\x00\x00\x07\x01" + bytes(8), "data type code 0x07"),
+        (b"\x00\x00\x08\x00" + bytes(8), "0 dimensions"),
+        (b"\x00\x00\x08\x09" + bytes(64), "9 dimensions"),
+        (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated \\(in its header\\)"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "truncated: .*\\[5\\].*holds 3"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x02abc", "1 bytes beyond"),
+        (b"\x00\x00\x08\x02\xff\xff\xff\xff\xff\xff\xff\xff", "more than the 512 MiB limit"),
+    ],
+)
 def test_bad_idx(tmp_path, data, match):
     path = tmp_path / "bad-idx3-ubyte"
     path.write_bytes(data)

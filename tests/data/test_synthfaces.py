@@ -50,12 +50,19 @@ def test_no_faces():
     assert all(values.shape == (0,) for values in attributes.values())
 
 
-@pytest.mark.parametrize(("n", "seed", "size", "match"), [
-    (-1, 0, 32, "n must be"), (2.5, 0, 32, "n must be"), (True, 0, 32, "n must be"),
-    (1, -1, 32, "seed must be"), (1, 0.5, 32, "seed must be"),
-    (1, 0, 15, "size must be an integer from 16 to 128"), (1, 0, 129, "size must be"),
-    (1, 0, 32.0, "size must be"),
-])
+@pytest.mark.parametrize(
+    ("n", "seed", "size", "match"),
+    [
+        (-1, 0, 32, "n must be"),
+        (2.5, 0, 32, "n must be"),
+        (True, 0, 32, "n must be"),
+        (1, -1, 32, "seed must be"),
+        (1, 0.5, 32, "seed must be"),
+        (1, 0, 15, "size must be an integer from 16 to 128"),
+        (1, 0, 129, "size must be"),
+        (1, 0, 32.0, "size must be"),
+    ],
+)
 def test_rejects_bad_arguments(n, seed, size, match):
     with pytest.raises(ValueError, match=match):
         make_faces(n, seed, size)
@@ -109,18 +116,21 @@ def test_attributes_are_independent(faces):
     assert off_diagonal.max() < 0.1, [ATTRIBUTES[i] for i in worst]
 
 
-@pytest.mark.parametrize(("name", "rows"), [
-    ("smiling", (0.55, 0.85)),  # the mouth
-    ("eyes_open", (0.3, 0.6)),  # the eyes
-    ("glasses", (0.3, 0.6)),
-])
+@pytest.mark.parametrize(
+    ("name", "rows"),
+    [
+        ("smiling", (0.55, 0.85)),  # the mouth
+        ("eyes_open", (0.3, 0.6)),  # the eyes
+        ("glasses", (0.3, 0.6)),
+    ],
+)
 def test_binary_attributes_change_the_right_part_of_the_face(faces, name, rows):
     (images, attributes), _ = faces
     x = images.astype(np.float32) / 255
     has = attributes[name] == 1
     change = ((x[has].mean(axis=0) - x[~has].mean(axis=0)) ** 2).sum(axis=(0, 2))  # per row
     size = images.shape[-1]
-    inside = change[round(rows[0] * size):round(rows[1] * size)].sum()
+    inside = change[round(rows[0] * size) : round(rows[1] * size)].sum()
     assert inside > 0.8 * change.sum()
 
 
@@ -138,7 +148,8 @@ def test_ridge_regression_on_pixels_reads_each_continuous_attribute(faces):
     (train, train_attributes), (test, test_attributes) = faces
     with threadpool_limits(1):
         model = Ridge(alpha=10.0).fit(
-            pixels(train), np.stack([train_attributes[n] for n in CONTINUOUS], axis=1))
+            pixels(train), np.stack([train_attributes[n] for n in CONTINUOUS], axis=1)
+        )
         predicted = model.predict(pixels(test))
     truth = np.stack([test_attributes[n] for n in CONTINUOUS], axis=1)
     r2 = dict(zip(CONTINUOUS, r2_score(truth, predicted, multioutput="raw_values"), strict=True))

@@ -47,16 +47,19 @@ def test_moving_along_a_direction_changes_the_classification(labelled):
 
 def test_mask_limits_the_edit_to_some_dimensions():
     z = np.zeros(4)
-    out = apply_directions(z, {"d": np.ones(4)}, {"d": 2.0},
-                           mask=np.array([True, False, True, False]))
+    out = apply_directions(
+        z, {"d": np.ones(4)}, {"d": 2.0}, mask=np.array([True, False, True, False])
+    )
     np.testing.assert_array_equal(out, [2, 0, 2, 0])
     np.testing.assert_array_equal(apply_directions(z, {"d": np.ones(4)}, {"d": 0.0}), z)
 
 
 def test_binarize_and_groups_and_errors():
     np.testing.assert_array_equal(binarize(np.array([0.0, 1, 1, 0])), [False, True, True, False])
-    np.testing.assert_array_equal(binarize(np.array([0.1, 0.9, 0.5, 0.2])),  # median 0.35
-                                  [False, True, True, False])
+    np.testing.assert_array_equal(
+        binarize(np.array([0.1, 0.9, 0.5, 0.2])),  # median 0.35
+        [False, True, True, False],
+    )
     np.testing.assert_allclose(group_direction(np.zeros((2, 3)), np.ones((3, 3))), np.ones(3))
     with pytest.raises(ValueError, match="same mean"):
         group_direction(np.ones((2, 3)), np.ones((1, 3)))

@@ -30,8 +30,9 @@ def test_the_layers_log_dets_and_the_prior_add_up_to_the_likelihood(name):
 
 
 def test_nice_changes_volume_only_in_its_scaling_layer():
-    trace = trace_flow(load_model(bundled_models()["nice-digits"]).model,
-                       torch.full((1, 8, 8), 0.5).numpy())
+    trace = trace_flow(
+        load_model(bundled_models()["nice-digits"]).model, torch.full((1, 8, 8), 0.5).numpy()
+    )
     names = [layer.name for layer in trace.layers]
     assert names[0] == "centre: x - 1/2" and names[-1] == "diagonal scaling"
     assert names.count("coupling (additive)") == len(names) - 2

@@ -43,11 +43,11 @@ def test_paint_fills_only_the_mask_one_pixel_per_step(model):
             break
         frames.append(frame)
         assert frame.shape == (3, 1, 8, 8)
-        np.testing.assert_array_equal(frame[:, 0][:, ~mask], np.broadcast_to(image[0][~mask],
-                                                                              (3, 48)))
+        np.testing.assert_array_equal(
+            frame[:, 0][:, ~mask], np.broadcast_to(image[0][~mask], (3, 48))
+        )
     assert len(frames) == mask.sum() == 16 and fraction == 1.0
-    np.testing.assert_array_equal(result[:, 0][:, ~mask], np.broadcast_to(image[0][~mask],
-                                                                          (3, 48)))
+    np.testing.assert_array_equal(result[:, 0][:, ~mask], np.broadcast_to(image[0][~mask], (3, 48)))
     np.testing.assert_allclose(result * 16, np.round(result * 16), atol=1e-5)  # on the grid
     again = paint(model, image, mask, n=3, seed=5)
     while True:

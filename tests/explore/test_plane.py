@@ -103,8 +103,7 @@ def test_attribute_plane_goes_through_the_current_latent_along_the_directions(la
     rng = np.random.default_rng(1)
     current = latents[0]
     directions = {"smiling": rng.normal(size=6), "glasses": rng.normal(size=6)}
-    plane = make_plane("attributes", "smiling", "glasses", current=current,
-                       directions=directions)
+    plane = make_plane("attributes", "smiling", "glasses", current=current, directions=directions)
     assert plane.kind == "attributes" and plane.axis_labels == ("smiling", "glasses")
     ab, residual = plane.project(current)
     np.testing.assert_allclose(ab, [[0, 0]], atol=1e-12)

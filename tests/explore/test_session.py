@@ -18,8 +18,9 @@ def session(tmp_path):
     directions = {"smile": rng.normal(size=6), "glasses": rng.normal(size=6)}
     state = ExploreState(LatentPlane.pca(rng.normal(size=(40, 6))), directions)
     state.move_to(0.5, -1.25)
-    state.set_plane(make_plane("attributes", "smile", "glasses", current=state.latent,
-                               directions=directions))
+    state.set_plane(
+        make_plane("attributes", "smile", "glasses", current=state.latent, directions=directions)
+    )
     state.set_amount("smile", 1.5)
     endpoints = {"A": rng.normal(size=6), "B": rng.normal(size=6)}
     return Session.of(tmp_path / "model.safetensors", state, endpoints), state
@@ -90,10 +91,15 @@ def test_a_bad_session_is_refused_with_one_line(session, tmp_path, case):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe not text", "not JSON"), (b"[1, 2", "not JSON"), (b"[]", "not a LatentLab"),
-    (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe not text", "not JSON"),
+        (b"[1, 2", "not JSON"),
+        (b"[]", "not a LatentLab"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+    ],
+)
 def test_files_that_are_not_sessions(tmp_path, content, message):
     path = tmp_path / "x.latentlab-session.json"
     path.write_bytes(content)

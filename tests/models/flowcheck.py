@@ -83,5 +83,6 @@ def check_jacobian(layer: nn.Module, x: torch.Tensor) -> None:
         with torch.no_grad():
             logdet = layer64(x64[i : i + 1])[1]
         assert abs(logabsdet.item() - logdet.item()) < JACOBIAN_ATOL, (
-            f"log|det J| = {logabsdet.item()} but the layer says {logdet.item()}")
+            f"log|det J| = {logabsdet.item()} but the layer says {logdet.item()}"
+        )
         assert abs(batch_logdet[i].item() - logdet.item()) < JACOBIAN_ATOL

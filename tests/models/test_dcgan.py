@@ -32,8 +32,10 @@ def per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).square().flatten(1).mean(1)
 
 
-@pytest.mark.parametrize("image", [DIGITS, FACES, {**FACES, "height": 16, "width": 16},
-                                   {**DIGITS, "height": 64, "width": 64}])
+@pytest.mark.parametrize(
+    "image",
+    [DIGITS, FACES, {**FACES, "height": 16, "width": 16}, {**DIGITS, "height": 64, "width": 64}],
+)
 def test_shapes_and_level_grid(image):
     model = make_model(image, width=4)
     shape = (image["channels"], image["height"], image["width"])
@@ -113,8 +115,9 @@ def test_inversion_recovers_an_image_the_generator_made(faces_model):
     x = faces_model.decode(z_true)
     random_z = faces_model.sample_latent(64, generator=torch.Generator().manual_seed(12))
     chance = per_image_mse(faces_model.decode(random_z), x[:1]).median()
-    reports, (z, mse) = run_to_end(faces_model.invert(x, steps=60,
-                                                      generator=torch.Generator().manual_seed(0)))
+    reports, (z, mse) = run_to_end(
+        faces_model.invert(x, steps=60, generator=torch.Generator().manual_seed(0))
+    )
     assert len(reports) == 60 and reports[-1][0] == 1.0
     assert all(0 < f1 < f2 for (f1, _), (f2, _) in itertools.pairwise(reports))
     assert reports[-1][1] < reports[0][1]  # the error went down
@@ -124,8 +127,9 @@ def test_inversion_recovers_an_image_the_generator_made(faces_model):
 
 
 def test_inversion_works_inside_inference_mode_and_leaves_it_on(faces_model):
-    x = faces_model.decode(faces_model.sample_latent(1, generator=torch.Generator()
-                                                     .manual_seed(21)))
+    x = faces_model.decode(
+        faces_model.sample_latent(1, generator=torch.Generator().manual_seed(21))
+    )
     with torch.inference_mode():
         x_inference = x.clone()  # an inference tensor, as the app's worker would pass
         steps = faces_model.invert(x_inference, steps=20)
@@ -153,10 +157,18 @@ def test_cancelled_inversion_restores_the_generator_mode(faces_model):
 
 def test_round_trip_through_a_model_file(tmp_path, faces_model):
     path = tmp_path / "dcgan.safetensors"
-    meta = build_metadata(faces_model, dataset={"name": "synthfaces", "size": 12000},
-                          training={"command": "tests", "epochs": 0, "steps": 0,
-                                    "seconds": 0.0, "device": "cpu",
-                                    "test_metric": {"name": "test MMD²", "value": 0.5}})
+    meta = build_metadata(
+        faces_model,
+        dataset={"name": "synthfaces", "size": 12000},
+        training={
+            "command": "tests",
+            "epochs": 0,
+            "steps": 0,
+            "seconds": 0.0,
+            "device": "cpu",
+            "test_metric": {"name": "test MMD²", "value": 0.5},
+        },
+    )
     save_model(path, faces_model, meta)
     loaded = load_model(path)
     model = loaded.model

@@ -51,9 +51,13 @@ def coupling(transform: str, split: str, parity: int, c: int = 4, hw: int = 4) -
         changed = c - c // 2 if parity == 0 else c // 2
         kept = c - changed
         return Coupling(small_net(kept, out * changed), transform, c, parity=parity)
-    mask = (mask_tensor(split, 1, hw, hw, parity) if split == "checkerboard"
-            else mask_tensor(split, c, 1 if split == "channel" else hw,
-                             1 if split == "channel" else hw, parity))
+    mask = (
+        mask_tensor(split, 1, hw, hw, parity)
+        if split == "checkerboard"
+        else mask_tensor(
+            split, c, 1 if split == "channel" else hw, 1 if split == "channel" else hw, parity
+        )
+    )
     return Coupling(small_net(c, out * c), transform, c, mask=mask, parity=parity)
 
 
@@ -79,14 +83,20 @@ LAYERS = {
     "split-learned": (lambda: Split(4, learned=True), (2, 4, 4, 4)),
     "split-learned-odd": (lambda: Split(5, learned=True), (2, 5, 3, 3)),
     "split-standard": (lambda: Split(4, learned=False), (2, 4, 4, 4)),
-    "chain": (lambda: FlowChain([Squeeze(), InvConv1x1(4), coupling("affine-sigmoid", "halves",
-                                                                    0, 4, 2)]), (2, 1, 4, 4)),
+    "chain": (
+        lambda: FlowChain(
+            [Squeeze(), InvConv1x1(4), coupling("affine-sigmoid", "halves", 0, 4, 2)]
+        ),
+        (2, 1, 4, 4),
+    ),
 }
 for _t in ("additive", "affine-tanh", "affine-sigmoid"):
     for _s in ("checkerboard", "channel", "alternate", "halves"):
         for _p in (0, 1):
             LAYERS[f"coupling-{_t}-{_s}-{_p}"] = (
-                lambda t=_t, s=_s, p=_p: coupling(t, s, p), (2, 4, 4, 4))
+                lambda t=_t, s=_s, p=_p: coupling(t, s, p),
+                (2, 4, 4, 4),
+            )
 LAYERS["coupling-halves-odd"] = (lambda: coupling("affine-tanh", "halves", 1, 5, 3), (2, 5, 3, 3))
 
 
@@ -112,8 +122,7 @@ def test_actnorm_initialises_from_data_once(factor):
     y, _ = layer(x)  # training mode: initialises on this batch
     assert layer.initialized.item() == 1
     torch.testing.assert_close(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(y.std(dim=(0, 2, 3), correction=0), torch.ones(3), atol=1e-4,
-                               rtol=0)
+    torch.testing.assert_close(y.std(dim=(0, 2, 3), correction=0), torch.ones(3), atol=1e-4, rtol=0)
     reloaded = ActNorm(3, factor)
     reloaded.load_state_dict(layer.state_dict())
     reloaded(torch.randn(64, 3, 4, 4))  # training mode, other data: must not re-initialise
@@ -165,10 +174,12 @@ MODELS = {
     "glow-affine-lu-1x8x8": lambda: glow(scales=2),
     "glow-additive-lu-1x8x8": lambda: glow(scales=2, coupling="additive"),
     "glow-affine-plain-3x4x4": lambda: glow(scales=2, permutation="plain", **shape(3, 4, 4)),
-    "glow-additive-plain-1x4x4": lambda: glow(scales=1, coupling="additive",
-                                              permutation="plain", **shape(1, 4, 4)),
-    "glow-reverse-no-learntop-1x8x8": lambda: glow(scales=3, permutation="reverse",
-                                                   learn_top=False),
+    "glow-additive-plain-1x4x4": lambda: glow(
+        scales=1, coupling="additive", permutation="plain", **shape(1, 4, 4)
+    ),
+    "glow-reverse-no-learntop-1x8x8": lambda: glow(
+        scales=3, permutation="reverse", learn_top=False
+    ),
     "glow-shuffle-1x4x4": lambda: glow(scales=2, permutation="shuffle", **shape(1, 4, 4)),
     "glow-affine-lu-3x8x8": lambda: glow(scales=3, **shape(3, 8, 8)),
 }
@@ -271,14 +282,17 @@ def logistic_nats(v):
 def logit_gaussian_nats(x_tilde, alpha=0.05):
     """N(0, I) density of y = logit(alpha + (1 - 2 alpha) x~) times the Jacobian dy/dx~."""
     y = torch.logit(alpha + (1 - 2 * alpha) * x_tilde)
-    return gaussian_nats(y) + (math.log(1 - 2 * alpha) + F.softplus(y)
-                               + F.softplus(-y)).sum(dim=(1, 2, 3))
+    return gaussian_nats(y) + (math.log(1 - 2 * alpha) + F.softplus(y) + F.softplus(-y)).sum(
+        dim=(1, 2, 3)
+    )
 
 
 BY_HAND = {
     "nice": (lambda: nice(), lambda xt: logistic_nats(xt - 0.5)),
-    "glow": (lambda: glow(scales=2, coupling="additive", permutation="reverse", learn_top=False),
-             lambda xt: gaussian_nats(xt - 0.5)),
+    "glow": (
+        lambda: glow(scales=2, coupling="additive", permutation="reverse", learn_top=False),
+        lambda xt: gaussian_nats(xt - 0.5),
+    ),
     "realnvp": (lambda: realnvp(scales=1), logit_gaussian_nats),
 }
 
@@ -309,8 +323,10 @@ def digits():
     return torch.from_numpy(load_digits_split().train.as_float()[:64])
 
 
-@pytest.mark.parametrize("name", ["nice-1x8x8", "realnvp-1-scale-1x8x8", "glow-affine-lu-1x8x8",
-                                  "glow-additive-lu-1x8x8"])
+@pytest.mark.parametrize(
+    "name",
+    ["nice-1x8x8", "realnvp-1-scale-1x8x8", "glow-affine-lu-1x8x8", "glow-additive-lu-1x8x8"],
+)
 def test_a_few_adam_steps_lower_the_nll(name, digits):
     torch.manual_seed(0)
     model = MODELS[name]()
@@ -347,13 +363,22 @@ def test_initialize_is_a_no_op_without_actnorm_and_works_under_no_grad(digits):
     assert not model.training  # the mode is restored
 
 
-@pytest.mark.parametrize("name", ["nice-checkerboard-3x4x4", "realnvp-1-scale-1x8x8",
-                                  "glow-affine-lu-1x8x8", "glow-shuffle-1x4x4"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nice-checkerboard-3x4x4",
+        "realnvp-1-scale-1x8x8",
+        "glow-affine-lu-1x8x8",
+        "glow-shuffle-1x4x4",
+    ],
+)
 def test_save_and_load_round_trip(name, tmp_path):
     model = trained_looking(name)
     meta = build_metadata(
-        model, dataset={"name": "random", "size": 32},
-        training={"command": "tests", "epochs": 0, "steps": 0, "seconds": 0.0, "device": "cpu"})
+        model,
+        dataset={"name": "random", "size": 32},
+        training={"command": "tests", "epochs": 0, "steps": 0, "seconds": 0.0, "device": "cpu"},
+    )
     save_model(tmp_path / "flow.safetensors", model, meta)
     loaded = load_model(tmp_path / "flow.safetensors").model
     assert type(loaded) is type(model) and not loaded.training
@@ -373,8 +398,12 @@ def test_save_and_load_round_trip(name, tmp_path):
 # Configs
 
 
-CONFIGS = [NICEConfig(), RealNVPConfig(), GlowConfig(), GlowConfig(channels=3, height=32, width=32,
-                                                                  scales=3, coupling="additive")]
+CONFIGS = [
+    NICEConfig(),
+    RealNVPConfig(),
+    GlowConfig(),
+    GlowConfig(channels=3, height=32, width=32, scales=3, coupling="additive"),
+]
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: type(c).__name__)

@@ -60,9 +60,12 @@ def dequantized(split):
 @pytest.fixture(scope="module")
 def models(split, dequantized):
     """Image models fitted to the dequantized train split, one per covariance type."""
-    return {cov: GMM.from_mixture(fit_em(dequantized, 8, cov, max_iter=300),
-                                  split.train.image_shape, split.train.levels)
-            for cov in COVARIANCES}
+    return {
+        cov: GMM.from_mixture(
+            fit_em(dequantized, 8, cov, max_iter=300), split.train.image_shape, split.train.levels
+        )
+        for cov in COVARIANCES
+    }
 
 
 def blobs(n: int = 300, d: int = 3, k: int = 3, seed: int = 0) -> torch.Tensor:
@@ -77,10 +80,16 @@ def blobs(n: int = 300, d: int = 3, k: int = 3, seed: int = 0) -> torch.Tensor:
 
 def sklearn_from(start: Mixture, **options) -> GaussianMixture:
     """scikit-learn's GaussianMixture set to start exactly where :func:`em_steps` starts."""
-    return GaussianMixture(start.components, covariance_type=start.covariance,
-                           init_params="random_from_data", random_state=0,
-                           weights_init=start.weights.numpy(), means_init=start.means.numpy(),
-                           precisions_init=start.precisions().numpy(), **options)
+    return GaussianMixture(
+        start.components,
+        covariance_type=start.covariance,
+        init_params="random_from_data",
+        random_state=0,
+        weights_init=start.weights.numpy(),
+        means_init=start.means.numpy(),
+        precisions_init=start.precisions().numpy(),
+        **options,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,8 +109,9 @@ def test_follows_sklearn_iteration_by_iteration(covariance, dequantized):
     assert fit.n_iter == gm.n_iter_ == 12 and not fit.converged
     torch.testing.assert_close(fit.weights, torch.from_numpy(gm.weights_), rtol=0, atol=1e-9)
     torch.testing.assert_close(fit.means, torch.from_numpy(gm.means_), rtol=0, atol=1e-9)
-    torch.testing.assert_close(fit.covariances(), torch.from_numpy(gm.covariances_), rtol=0,
-                               atol=1e-9)
+    torch.testing.assert_close(
+        fit.covariances(), torch.from_numpy(gm.covariances_), rtol=0, atol=1e-9
+    )
     assert fit.score(x) == pytest.approx(gm.score(x.numpy()), abs=1e-8)
     torch.testing.assert_close(fit.log_prob(x), torch.from_numpy(gm.score_samples(x.numpy())))
     assert torch.equal(fit.predict(x), torch.from_numpy(gm.predict(x.numpy())))
@@ -157,8 +167,13 @@ def test_far_away_points_stay_finite(covariance):
     far = torch.cat([x[:100], x[100:] + 1e4])  # one more cluster far from the others
     fit = fit_em(far, 4, covariance, reg_covar=1e-6, tol=1e-6)
     assert math.isfinite(fit.log_likelihood)
-    probe = torch.cat([torch.full((2, 3), 1e6, dtype=torch.float64),
-                       torch.full((2, 3), -1e8, dtype=torch.float64), far[:2]])
+    probe = torch.cat(
+        [
+            torch.full((2, 3), 1e6, dtype=torch.float64),
+            torch.full((2, 3), -1e8, dtype=torch.float64),
+            far[:2],
+        ]
+    )
     log_p = fit.log_prob(probe)
     assert bool(torch.isfinite(log_p).all()) and bool((log_p[:4] < -1e6).all())
     resp = fit.responsibilities(probe)
@@ -231,7 +246,9 @@ def test_samples_lie_on_the_level_grid(covariance, models):
     assert model.latent_groups() == [("component", 8), ("noise", 64)]
     one_hot = z[:, :8]
     assert torch.equal(one_hot.sum(1), torch.ones(2000)) and set(one_hot.unique().tolist()) == {
-        0.0, 1.0}
+        0.0,
+        1.0,
+    }
     assert z[:, 8:].std().item() == pytest.approx(0.5, rel=0.05)
     # the components are drawn with the mixture's weights
     counts = one_hot.mean(0).double()
@@ -306,14 +323,23 @@ def test_config_is_bounded_and_builds_fast_on_meta():
         model = GMM(GMMConfig(components=256))
     assert time.perf_counter() - start < 1.0
     assert model.scale_tril.device.type == "meta" and model.latent_dim == 256 + 64
-    for change, message in [({"components": 0}, "outside"), ({"components": 257}, "outside"),
-                            ({"components": 2.0}, "must be an integer"),
-                            ({"covariance": "spherical"}, "must be one of"),
-                            ({"channels": 3, "height": 32, "width": 32}, "too large")]:
+    for change, message in [
+        ({"components": 0}, "outside"),
+        ({"components": 257}, "outside"),
+        ({"components": 2.0}, "must be an integer"),
+        ({"covariance": "spherical"}, "must be one of"),
+        ({"channels": 3, "height": 32, "width": 32}, "too large"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             config_from_dict(GMMConfig, {**config_to_dict(GMMConfig()), **change})
-    big = {**config_to_dict(GMMConfig()), "channels": 4, "height": 128, "width": 128,
-           "covariance": "diag", "components": 256}
+    big = {
+        **config_to_dict(GMMConfig()),
+        "channels": 4,
+        "height": 128,
+        "width": 128,
+        "covariance": "diag",
+        "components": 256,
+    }
     with torch.device("meta"):
         model = GMM(config_from_dict(GMMConfig, big))
     assert sum(p.numel() for p in model.parameters()) < 40_000_000  # modelfile's limit
@@ -323,12 +349,23 @@ def test_config_is_bounded_and_builds_fast_on_meta():
 def test_model_file_round_trip(covariance, models, split, tmp_path):
     model = models[covariance]
     meta = build_metadata(
-        model, dataset={"name": "digits", "size": 1797, "label_names": split.train.label_names},
-        training={"command": "tests", "epochs": 3, "steps": 3, "seconds": 0.0, "device": "cpu",
-                  "test_metric": {"name": "test bits/dim", "value": 3.0}})
+        model,
+        dataset={"name": "digits", "size": 1797, "label_names": split.train.label_names},
+        training={
+            "command": "tests",
+            "epochs": 3,
+            "steps": 3,
+            "seconds": 0.0,
+            "device": "cpu",
+            "test_metric": {"name": "test bits/dim", "value": 3.0},
+        },
+    )
     images = torch.from_numpy(split.test.as_float()[:20])
-    reference = Reference(model.encode(images), (images * 255).round().to(torch.uint8),
-                          torch.from_numpy(split.test.labels[:20]))
+    reference = Reference(
+        model.encode(images),
+        (images * 255).round().to(torch.uint8),
+        torch.from_numpy(split.test.labels[:20]),
+    )
     save_model(tmp_path / "gmm.safetensors", model, meta, reference=reference)
     loaded = load_model(tmp_path / "gmm.safetensors")
     assert type(loaded.model) is GMM and not loaded.model.training

@@ -18,8 +18,17 @@ def make_model(seed: int = 0, **values) -> PixelRNN:
     masks leave open carries a visible gradient and the logits differ from position to
     position (the default initialisation would pass weak tests too easily)."""
     torch.manual_seed(seed)
-    config = {"channels": 1, "height": 4, "width": 5, "levels": 3, "hidden": 6, "layers": 2,
-              "first_kernel": 3, "row_kernel": 3, **values}
+    config = {
+        "channels": 1,
+        "height": 4,
+        "width": 5,
+        "levels": 3,
+        "hidden": 6,
+        "layers": 2,
+        "first_kernel": 3,
+        "row_kernel": 3,
+        **values,
+    }
     model = PixelRNN(PixelRNNConfig(**config)).double().eval()
     with torch.no_grad():
         for p in model.parameters():
@@ -153,7 +162,7 @@ def test_temperature_divides_the_logits():
     g = torch.Generator().manual_seed(0)
     assert draw_levels(logits, 1.0, g).double().mean().item() == pytest.approx(0.75, abs=0.01)
     # T=2 halves the logits: p = sqrt(3) / (1 + sqrt(3))
-    p = 3 ** 0.5 / (1 + 3 ** 0.5)
+    p = 3**0.5 / (1 + 3**0.5)
     assert draw_levels(logits, 2.0, g).double().mean().item() == pytest.approx(p, abs=0.01)
     with pytest.raises(ValueError, match="temperature"):
         draw_levels(logits, 0.0, g)
@@ -161,9 +170,11 @@ def test_temperature_divides_the_logits():
 
 def test_model_file_round_trip(tmp_path):
     model = make_model(channels=3, levels=4, hidden=9).float()
-    meta = build_metadata(model, dataset={"name": "test", "size": 1},
-                          training={"command": "tests", "test_metric": {
-                              "name": "test bits/dim", "value": 1.5}})
+    meta = build_metadata(
+        model,
+        dataset={"name": "test", "size": 1},
+        training={"command": "tests", "test_metric": {"name": "test bits/dim", "value": 1.5}},
+    )
     save_model(tmp_path / "p.safetensors", model, meta)
     loaded = load_model(tmp_path / "p.safetensors")
     assert loaded.model.config == model.config and loaded.reference is None
@@ -173,8 +184,10 @@ def test_model_file_round_trip(tmp_path):
         torch.testing.assert_close(loaded.model.log_prob(x), model.log_prob(x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("hidden", 8, "multiple of channels"), ("row_kernel", 4, "odd"), ("layers", 13, "outside")])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("hidden", 8, "multiple of channels"), ("row_kernel", 4, "odd"), ("layers", 13, "outside")],
+)
 def test_config_is_checked(field, value, message):
     values = config_to_dict(PixelRNNConfig(channels=3, hidden=9))
     values[field] = value

@@ -32,10 +32,13 @@ def test_resume_continues_from_the_checkpoint(tmp_path, capsys):
     out = tmp_path / "run.safetensors"
     assert train_dcgan.main(["--preset", "smoke", "--out", str(out)]) == 0
     first = torch.load(out.with_suffix(".ckpt"), weights_only=True)
-    assert first["state"]["epoch"] == 2 and set(first["optimizer"]) == {"generator",
-                                                                        "discriminator"}
-    assert train_dcgan.main(["--preset", "smoke", "--out", str(out), "--resume",
-                             "--epochs", "3"]) == 0
+    assert first["state"]["epoch"] == 2 and set(first["optimizer"]) == {
+        "generator",
+        "discriminator",
+    }
+    assert (
+        train_dcgan.main(["--preset", "smoke", "--out", str(out), "--resume", "--epochs", "3"]) == 0
+    )
     resumed = torch.load(out.with_suffix(".ckpt"), weights_only=True)
     assert resumed["state"]["epoch"] == 3
     assert resumed["state"]["step"] == first["state"]["step"] * 3 // 2
@@ -48,8 +51,11 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_checkpoint(tmp_path, monkey
     good = torch.load(out.with_suffix(".ckpt"), weights_only=True)
     out.unlink()
     original = torch.nn.BCEWithLogitsLoss.forward
-    monkeypatch.setattr(torch.nn.BCEWithLogitsLoss, "forward",
-                        lambda self, x, y: original(self, x, y) * float("nan"))
+    monkeypatch.setattr(
+        torch.nn.BCEWithLogitsLoss,
+        "forward",
+        lambda self, x, y: original(self, x, y) * float("nan"),
+    )
     code = train_dcgan.main(["--preset", "smoke", "--out", str(out), "--resume", "--epochs", "4"])
     assert code == 1
     err = capsys.readouterr().err
@@ -61,7 +67,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_checkpoint(tmp_path, monkey
 def test_mmd_tells_one_distribution_from_another():
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(300, 1, 8, 8, generator=g), torch.rand(300, 1, 8, 8, generator=g)
-    shifted = (torch.rand(300, 1, 8, 8, generator=g) * 0.8 + 0.2)
+    shifted = torch.rand(300, 1, 8, 8, generator=g) * 0.8 + 0.2
     scale = train_dcgan.median_distance(a)
     same, different = train_dcgan.mmd2(a, b, scale), train_dcgan.mmd2(a, shifted, scale)
     assert abs(same) < 0.01 < different

@@ -25,9 +25,27 @@ def test_smoke_run_on_digits_writes_a_model(tmp_path, arch):
 @pytest.mark.parametrize("method", ["mean-difference", "classifier"])
 def test_faces_get_one_direction_per_attribute(tmp_path, method):
     out = tmp_path / "glow-faces.safetensors"
-    assert train_flow.main(["--arch", "glow", "--data", "synthfaces", "--image-size", "16",
-                            "--preset", "smoke", "--attribute-samples", "256",
-                            "--direction-method", method, "--out", str(out)]) == 0
+    assert (
+        train_flow.main(
+            [
+                "--arch",
+                "glow",
+                "--data",
+                "synthfaces",
+                "--image-size",
+                "16",
+                "--preset",
+                "smoke",
+                "--attribute-samples",
+                "256",
+                "--direction-method",
+                method,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     loaded = load_model(out)
     names = loaded.meta["dataset"]["attribute_names"]
     assert "smiling" in names and sorted(loaded.attributes) == sorted(names)

@@ -40,8 +40,25 @@ def test_smoke_run_writes_a_model_the_app_can_use(tmp_path, capsys):
 
 def test_options_reach_the_model(tmp_path, capsys):
     out = tmp_path / "diag.safetensors"
-    assert train_gmm.main(["--preset", "smoke", "--out", str(out), "--components", "2",
-                           "--covariance", "diag", "--max-iter", "100", "--seed", "3"]) == 0
+    assert (
+        train_gmm.main(
+            [
+                "--preset",
+                "smoke",
+                "--out",
+                str(out),
+                "--components",
+                "2",
+                "--covariance",
+                "diag",
+                "--max-iter",
+                "100",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert "converged" in capsys.readouterr().err
     model = load_model(out).model
     assert model.config.covariance == "diag" and model.config.components == 2
@@ -54,7 +71,11 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
         train_gmm.main(["--preset", "smoke", "--out", str(out), "--components", "300"])
     # 20 full covariances from about 13 images each in 64 dimensions are singular without
     # reg_covar: a clear message, exit status 1, and no model file
-    assert train_gmm.main(["--preset", "smoke", "--out", str(out), "--reg-covar", "0",
-                           "--components", "20"]) == 1
+    assert (
+        train_gmm.main(
+            ["--preset", "smoke", "--out", str(out), "--reg-covar", "0", "--components", "20"]
+        )
+        == 1
+    )
     assert "singular" in capsys.readouterr().err.splitlines()[-1]
     assert not out.exists()

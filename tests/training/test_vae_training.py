@@ -33,8 +33,9 @@ def test_resume_continues_from_the_checkpoint(tmp_path, capsys):
     assert train_vae.main(["--preset", "smoke", "--out", str(out)]) == 0
     first = torch.load(out.with_suffix(".ckpt"), weights_only=True)
     assert first["state"]["epoch"] == 2
-    assert train_vae.main(["--preset", "smoke", "--out", str(out), "--resume",
-                           "--epochs", "3"]) == 0
+    assert (
+        train_vae.main(["--preset", "smoke", "--out", str(out), "--resume", "--epochs", "3"]) == 0
+    )
     resumed = torch.load(out.with_suffix(".ckpt"), weights_only=True)
     assert resumed["state"]["epoch"] == 3
     assert resumed["state"]["step"] == first["state"]["step"] * 3 // 2
@@ -77,9 +78,25 @@ def test_torchrun_two_processes(tmp_path):
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         "--standalone", "-m", "training.vae", "--preset", "smoke", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--standalone",
+            "-m",
+            "training.vae",
+            "--preset",
+            "smoke",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     loaded = load_model(out)
     assert loaded.meta["training"]["world_size"] == 2
