@@ -1,12 +1,13 @@
 """Drag latency in the real window: 200 drag steps at 60 Hz on the default model.
 
-    python benchmarks/interaction.py [--model FILE] [--steps 200] [--hz 60]
+    python benchmarks/interaction.py [--model FILE] [--steps 200] [--hz 60] [--quick]
 
 Prints the median and p99 latency from a mouse move to the first paint of an image decoded at
 or after it, the decode time of the model alone and in the app while dragging (the GUI thread
 competes with it for the GIL), and the longest GUI-thread stall (the largest
 gap between ticks of a 1 ms timer, less the 1 ms). Targets on 2 cores: p99 <= 30 ms, stall <= 16 ms.
-Runs offscreen unless a display is set.
+Runs offscreen unless a display is set. ``--quick`` is a smoke run of 20 drag steps (too few
+for a p99 to mean much).
 """
 
 from __future__ import annotations
@@ -41,14 +42,17 @@ def bare_decode_ms(model, z: np.ndarray, repeats: int = 200) -> float:
     return 1000 * float(np.median(times))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default=None, help="model file (default: the default model)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--hz", type=float, default=60.0, help="mouse events per second")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="20 drag steps, for a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps = 20
 
     _app = QApplication.instance() or QApplication([])  # kept alive until the end
     window = create_main_window(args.model)
@@ -99,7 +103,7 @@ def main() -> int:
             driver.stop()
             QTimer.singleShot(500, loop.quit)  # time for the last decode to be painted
             return
-        sent.append((now(), window._seq))
+        sent.append((now(), window.requested_seq))
 
     driver = QTimer()
     driver.setInterval(round(1000 / args.hz))
@@ -114,12 +118,12 @@ def main() -> int:
         if later:
             latencies.append(later[0] - t_sent)
     gaps = np.diff(ticks) - 1.0
-    decode_ms = bare_decode_ms(window.loaded.model, window.state.latent)
+    decode_ms = bare_decode_ms(window.explorer.loaded.model, window.explorer.state.latent)
     window.close()
 
     lat = np.array(latencies)
     print(
-        f"model: {window.loaded.name} ({window.loaded.model.family}), "
+        f"model: {window.explorer.loaded.name} ({window.explorer.loaded.model.family}), "
         f"{len(sent)} drag steps at {args.hz:.0f} Hz, {os.cpu_count()} cores, "
         f"torch threads {torch.get_num_threads()}"
     )

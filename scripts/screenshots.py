@@ -54,7 +54,9 @@ def shoot_family_panel(window, model: str, tile: int, result: str, out: Path) ->
     while getattr(panel, result) is None:
         QTimer.singleShot(50, loop.quit)
         loop.exec()
-    wait_for(window.imageDisplayed, lambda: window.state.move_to(*window.state.point))
+    wait_for(
+        window.imageDisplayed, lambda: window.explorer.state.move_to(*window.explorer.state.point)
+    )
     window.grab().save(str(out))
 
 
@@ -88,9 +90,9 @@ def main() -> int:
     for which, index in (("A", 0), ("B", 1)):
         wait_for(window.imageDisplayed, lambda i=index: window.map_view.imagePicked.emit(i))
         if which == "A":
-            window.set_endpoint("A")
+            window.interpolation.set_endpoint("A")
         else:
-            wait_for(window.stripDisplayed, lambda: window.set_endpoint("B"))
+            wait_for(window.stripDisplayed, lambda: window.interpolation.set_endpoint("B"))
     window.grab().save(str(args.out / "interpolation-faces.png"))
 
     # the map on the plane of two attributes through the first face
@@ -99,11 +101,13 @@ def main() -> int:
     chooser.attribute_x.setCurrentText("smiling")
     chooser.attribute_y.setCurrentText("glasses")
     chooser.show_kind("attributes")
-    window.choose_plane("attributes", "smiling", "glasses")
+    wait_for(
+        window.map.planeShown, lambda: window.map.choose_plane("attributes", "smiling", "glasses")
+    )
     window.map_controls.colour.setCurrentText("smiling")
-    window.colour_map_by("smiling")
+    window.map.colour_by("smiling")
     window.tabs.setCurrentWidget(window.sample_panel)
-    wait_for(window.imageDisplayed, lambda: window.state.move_to(2.5, 2.5))
+    wait_for(window.imageDisplayed, lambda: window.explorer.state.move_to(2.5, 2.5))
     window.grab().save(str(args.out / "attribute-plane.png"))
 
     # the VAE's own panel (the ELBO of a sample split into its terms, the KL of each dimension)

@@ -65,3 +65,10 @@ def write_untrained(path, model, dataset: str = "digits"):
     )
     save_model(path, model, meta)
     return path
+
+
+def show_plane(qtbot, window, kind: str, x: str = "", y: str = "") -> None:
+    """Choose a plane in the main window and wait until the map is on it (planes are made on
+    the model worker)."""
+    with qtbot.waitSignal(window.map.planeShown, timeout=5000):
+        window.map.choose_plane(kind, x, y)

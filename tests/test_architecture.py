@@ -1,4 +1,5 @@
-"""Checks of habit over the whole source tree: the layering of DESIGN.md, no unpickling, lint."""
+"""Checks of habit over the whole source tree: the layering (docs/architecture.md), no unpickling,
+lint."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ SOURCES = sorted(
     ]
 )
 QT = ("PySide6", "pyqtgraph", "latentlab.app")
-# package -> imports it must never make (STYLE.md habit 1)
+# package -> imports it must never make (docs/architecture.md, Layers)
 FORBIDDEN = {
     "latentlab/models": (*QT, "latentlab.explore", "latentlab.modelfile", "latentlab.cli"),
     "latentlab/data": (*QT, "latentlab.explore", "latentlab.cli"),

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from PySide6.QtWidgets import QWidget
 
+from latentlab.app.jobs import Job
 from latentlab.modelfile import LoadedModel
 
 __all__ = ["FamilyPanel", "PanelHost"]
@@ -19,18 +20,9 @@ __all__ = ["FamilyPanel", "PanelHost"]
 class PanelHost(Protocol):
     """What a family panel may ask of the main window (all on the GUI thread)."""
 
-    def submit_job(
-        self,
-        job: Callable[..., Any],
-        *args: Any,
-        done: Callable[[Any], None],
-        progressed: Callable[[float], None] | None = None,
-        previewed: Callable[[Any], None] | None = None,
-        ended: Callable[[str], None] | None = None,
-        watched: bool = False,
-    ) -> int: ...
-
-    def cancel_job(self, seq: int) -> None: ...
+    def submit(self, job: Callable[..., Any], *args: Any, watched: bool = False) -> Job:
+        """Run ``job(model, *args)`` on the model worker; follow it through the handle."""
+        ...
 
     def show_error(self, title: str, message: str) -> None: ...
 

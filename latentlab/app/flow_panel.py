@@ -72,7 +72,7 @@ class FlowLayersPanel(FamilyPanel):
     def follow(self, image: np.ndarray) -> None:
         """Trace ``image`` (``C,H,W`` in [0, 1]) through the flow on the worker and show it."""
         self.summary.setText("computing…")
-        self.host.submit_job(trace_flow, image, done=self.show_trace, watched=True)
+        self.host.submit(trace_flow, image, watched=True).finished.connect(self.show_trace)
 
     def show_trace(self, trace: FlowTrace) -> None:
         self.trace = trace
@@ -85,7 +85,7 @@ class FlowLayersPanel(FamilyPanel):
             picture = QTableWidgetItem(QIcon(to_qpixmap(layer.picture, scale)), "")
             cells = [
                 picture,
-                QTableWidgetItem(layer.name),
+                QTableWidgetItem(layer.label),
                 QTableWidgetItem("x".join(str(s) for s in layer.shape)),
                 QTableWidgetItem(f"{layer.logdet:+.2f}"),
                 QTableWidgetItem(f"{total:+.2f}"),

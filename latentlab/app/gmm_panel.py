@@ -26,6 +26,7 @@ from latentlab.app.charts import panel_chart
 from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
+from latentlab.app.run_button import RunButton
 from latentlab.explore.gmm import EMProgress, component_samples, fit_gmm
 from latentlab.modelfile import LoadedModel
 from latentlab.models.gmm import COVARIANCES
@@ -47,7 +48,6 @@ class GMMPanel(FamilyPanel):
         super().__init__(host, parent)
         self.setObjectName("gmmPanel")
         self.loaded: LoadedModel | None = None
-        self._fit_seq: int | None = None
         self._history: list[tuple[int, float]] = []
 
         self.components = QListWidget()
@@ -102,10 +102,10 @@ class GMMPanel(FamilyPanel):
         self.covariance.setObjectName("gmmCovariance")
         self.covariance.addItems(COVARIANCES)
         self.covariance.setToolTip("A full covariance matrix per component, or a diagonal one")
-        self.fit_button = QPushButton("Fit")
+        self.fit_button = RunButton("Fit", "Cancel")
         self.fit_button.setObjectName("gmmFit")
         self.fit_button.setToolTip("Start EM from k-means++ seeds; click again to cancel")
-        self.fit_button.clicked.connect(self._on_fit_clicked)
+        self.fit_button.runRequested.connect(self.fit)
         self.progress = QProgressBar()
         self.progress.setObjectName("gmmProgress")
         self.progress.setRange(0, 100)
@@ -140,7 +140,7 @@ class GMMPanel(FamilyPanel):
     def show_model(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         config = loaded.model.config
-        if self._fit_seq is None:
+        if not self.fit_button.running:
             self.k_spin.setValue(config.components)
             self.covariance.setCurrentText(config.covariance)
         weights = np.exp(loaded.model.log_weights.detach().numpy())
@@ -176,9 +176,8 @@ class GMMPanel(FamilyPanel):
         """Draw samples of the chosen component (the first if none is chosen)."""
         k = max(0, self.components.currentRow())
         self._sample_seed += 1
-        self.host.submit_job(
-            component_samples, k, _SAMPLES, 1.0, self._sample_seed, done=self._on_component_sampled
-        )
+        job = self.host.submit(component_samples, k, _SAMPLES, 1.0, self._sample_seed)
+        job.finished.connect(self._on_component_sampled)
 
     def _on_component_sampled(self, result: tuple[np.ndarray, np.ndarray]) -> None:
         self._sample_latents, images = result
@@ -189,20 +188,13 @@ class GMMPanel(FamilyPanel):
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def _on_fit_clicked(self) -> None:
-        if self._fit_seq is not None:
-            self.host.cancel_job(self._fit_seq)
-        else:
-            self.fit()
-
     def fit(self) -> None:
         """Start a live EM fit with the chosen K and covariance."""
         self._history = []
         self.curve.setData([], [])
         self.progress.setValue(0)
         self.fit_label.setText("starting…")
-        self.fit_button.setText("Cancel")
-        self._fit_seq = self.host.submit_job(
+        job = self.host.submit(
             fit_gmm,
             self.loaded,
             self.k_spin.value(),
@@ -211,12 +203,16 @@ class GMMPanel(FamilyPanel):
             200,
             0,
             _PACE_S,
-            done=self._on_fitted,
-            progressed=self._on_fit_progressed,
-            previewed=self._on_fit_step,
-            ended=self._on_fit_ended,
             watched=True,
         )
+        job.progressed.connect(self._on_fit_progressed)
+        job.previewed.connect(self._on_fit_step)
+        job.finished.connect(self._on_fitted)
+        job.failed.connect(lambda message: self.fit_label.setText(f"failed: {message}"))
+        job.cancelled.connect(
+            lambda: self.fit_label.setText("cancelled: the open model is unchanged")
+        )
+        self.fit_button.follow(job)
 
     def _on_fit_progressed(self, fraction: float) -> None:
         self.progress.setValue(round(100 * fraction))
@@ -231,12 +227,7 @@ class GMMPanel(FamilyPanel):
         )
         self._show_components(step.means, step.weights)
 
-    def _finish(self) -> None:
-        self._fit_seq = None
-        self.fit_button.setText("Fit")
-
     def _on_fitted(self, loaded: LoadedModel) -> None:
-        self._finish()
         self.progress.setValue(100)
         config = loaded.model.config
         done = (
@@ -246,12 +237,4 @@ class GMMPanel(FamilyPanel):
         self.host.install_model(loaded, f"{done} (unsaved: File ▸ Save model as…)")
         self.fit_label.setText(
             f"{self.fit_label.text()}\n{done}; now the open model, unsaved (Ctrl+Shift+S saves it)"
-        )
-
-    def _on_fit_ended(self, message: str) -> None:
-        self._finish()
-        self.fit_label.setText(
-            "cancelled: the open model is unchanged"
-            if message == "cancelled"
-            else f"failed: {message}"
         )

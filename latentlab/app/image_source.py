@@ -10,12 +10,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QPushButton, QVBoxLayout, QWidget
 
 from latentlab.app.family_panel import PanelHost
-from latentlab.data.folder import IMAGE_SUFFIXES
+from latentlab.app.file_filters import IMAGE_FILTER
 from latentlab.explore import ops
 
 __all__ = ["ImageSource"]
-
-IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
 class ImageSource(QWidget):
@@ -49,7 +47,7 @@ class ImageSource(QWidget):
             self.open_file(Path(path))
 
     def open_file(self, path: Path) -> None:
-        self.host.submit_job(ops.read_image, path, done=self._on_read, watched=True)
+        self.host.submit(ops.read_image, path, watched=True).finished.connect(self._on_read)
 
     def _on_read(self, result: tuple[np.ndarray, list[str]]) -> None:
         image, notices = result

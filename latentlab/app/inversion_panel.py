@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -21,6 +20,7 @@ from latentlab.app.charts import panel_chart
 from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_source import ImageSource
 from latentlab.app.qimage import to_qpixmap
+from latentlab.app.run_button import RunButton
 from latentlab.explore.inversion import Inversion, invert_image
 from latentlab.modelfile import LoadedModel
 
@@ -40,7 +40,6 @@ class InversionPanel(FamilyPanel):
         self.loaded: LoadedModel | None = None
         self.target: np.ndarray | None = None
         self.result: Inversion | None = None
-        self._job: int | None = None
         self._errors: list[float] = []
         self.source = ImageSource(host, "Invert")
         self.source.imageChosen.connect(self.set_target)
@@ -53,10 +52,10 @@ class InversionPanel(FamilyPanel):
         self.steps.setRange(10, 2000)
         self.steps.setValue(200)
         self.steps.setToolTip("Optimisation steps (Adam on the squared error)")
-        self.invert_button = QPushButton("Invert")
+        self.invert_button = RunButton("Invert", "Stop")
         self.invert_button.setObjectName("invertButton")
         self.invert_button.setToolTip("Search the latent space for this image; click again to stop")
-        self.invert_button.clicked.connect(self._on_invert_clicked)
+        self.invert_button.runRequested.connect(self.invert)
         self.progress = QProgressBar()
         self.progress.setObjectName("inversionProgress")
         self.progress.setTextVisible(False)
@@ -119,30 +118,17 @@ class InversionPanel(FamilyPanel):
             else "Invert searches the latent space for this image"
         )
 
-    def _on_invert_clicked(self) -> None:
-        if self._job is not None:
-            self.host.cancel_job(self._job)
-        else:
-            self.invert()
-
     def invert(self) -> None:
         if self.target is None:
             return
         self._errors = []
         self.curve.setData([], [])
         self.progress.setValue(0)
-        self.invert_button.setText("Stop")
-        self._job = self.host.submit_job(
-            invert_image,
-            self.target,
-            self.steps.value(),
-            0,
-            done=self._on_inverted,
-            progressed=self._on_progressed,
-            previewed=self._on_step,
-            ended=self._on_ended,
-            watched=True,
-        )
+        job = self.host.submit(invert_image, self.target, self.steps.value(), 0, watched=True)
+        job.progressed.connect(self._on_progressed)
+        job.previewed.connect(self._on_step)
+        job.finished.connect(self._on_inverted)
+        self.invert_button.follow(job)
 
     def _on_progressed(self, fraction: float) -> None:
         self.progress.setValue(round(100 * fraction))
@@ -153,8 +139,6 @@ class InversionPanel(FamilyPanel):
         self.label.setText(f"step {len(self._errors)}: MSE {mse:.4f}")
 
     def _on_inverted(self, result: Inversion) -> None:
-        self._job = None
-        self.invert_button.setText("Invert")
         self.result = result
         self._show(self.result_view, result.image)
         self.label.setText(
@@ -162,7 +146,3 @@ class InversionPanel(FamilyPanel):
             f"after {len(self._errors)} steps: now the current point"
         )
         self.host.set_latent(result.latent)
-
-    def _on_ended(self, _message: str) -> None:  # the window reports failure or cancelling
-        self._job = None
-        self.invert_button.setText("Invert")

@@ -1,147 +1,168 @@
-"""Jobs on the open model's worker, with their outcomes handed to callbacks on the GUI thread.
+"""Jobs on the open model's worker, each followed through a :class:`Job` handle.
 
 A job is any callable ``job(model, *args)``; a long job is a generator that yields progress
-(see :class:`latentlab.app.worker.Worker`). The runner remembers each job's callbacks by its
-sequence number, so the answers of a model's worker reach the code that asked.
+(see :class:`latentlab.app.worker.Worker`). :meth:`JobRunner.submit` returns the job's handle,
+whose signals reach the GUI thread, queued, so that connecting to them right after submitting
+misses nothing.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Slot
-from PySide6.QtWidgets import QProgressDialog
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from latentlab.app.worker import ModelWorker
 
-__all__ = ["Job", "JobRunner"]
+__all__ = ["Job", "JobRunner", "show_progress"]
+
+_numbers = itertools.count(1)
 
 
-@dataclass
-class Job:
-    """What to do with the outcome of one job on the model worker (GUI thread): ``done`` gets
-    the result; ``progressed`` each progress fraction; ``previewed`` each partial result;
-    ``ended`` the message when it failed or was cancelled. A ``watched`` job's failure is
-    shown in a dialog (the user is waiting for it)."""
+class Job(QObject):
+    """A handle on one job on the model worker.
 
-    done: Callable[[Any], None]
-    progressed: Callable[[float], None] | None = None
-    previewed: Callable[[Any], None] | None = None
-    ended: Callable[[str], None] | None = None
-    watched: bool = False
+    Signals (GUI thread): ``progressed(fraction)`` as a long job goes; ``previewed(partial)``
+    with each partial result; then exactly one of ``finished(result)``, ``failed(message)`` and
+    ``cancelled()`` (also when the model closes before the job ran to its end).
+    """
+
+    progressed = Signal(float)
+    previewed = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, runner: JobRunner, seq: int, watched: bool) -> None:
+        super().__init__(runner)
+        self.seq, self.watched = seq, watched
+        self._runner = runner
+        self.running = True
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next step; ``cancelled`` says when it has."""
+        if self.running:
+            self._runner.cancel(self)
 
 
 class JobRunner(QObject):
-    """Submits jobs to the current model worker of ``window`` (the main window: it numbers
-    requests, shows errors and status, and emits ``jobEnded``). A QObject of the GUI thread, so
-    that the worker's signals reach its slots there, queued."""
+    """Submits jobs to the current model worker and hands their outcomes to their handles. A
+    QObject of the GUI thread, so that the worker's signals reach its slots there, queued.
 
-    def __init__(self, window: Any, next_seq: Callable[[], int]) -> None:
-        super().__init__(window)
-        self.window, self.next_seq = window, next_seq
+    Signals (GUI thread): ``failed(message, watched)`` when any job failed (``watched``: the
+    user was waiting for it, so it deserves more than a status line); ``cancelled()`` when the
+    user cancelled one.
+    """
+
+    failed = Signal(str, bool)
+    cancelled = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.worker: ModelWorker | None = None
         self._jobs: dict[int, Job] = {}
 
-    def attach(self, worker: ModelWorker) -> None:
-        """Run jobs on ``worker`` from now on (a new model was opened); forget the old ones."""
-        self._jobs.clear()
-        self.worker = worker
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.progressed.connect(self._on_progressed)
-        worker.previewed.connect(self._on_previewed)
-        worker.cancelled.connect(self._on_cancelled)
-
-    def submit(
-        self,
-        job: Callable[..., Any],
-        *args: Any,
-        done: Callable[[Any], None],
-        progressed: Callable[[float], None] | None = None,
-        previewed: Callable[[Any], None] | None = None,
-        ended: Callable[[str], None] | None = None,
-        watched: bool = False,
-    ) -> int:
-        """Run ``job(model, *args)`` on the model worker; the callbacks (see :class:`Job`) run
-        on the GUI thread. Returns the job's number, for :meth:`cancel`."""
-        seq = self.next_seq()
-        self._jobs[seq] = Job(done, progressed, previewed, ended, watched)
-        self.worker.submit_model_job(seq, job, *args)
-        return seq
-
-    def cancel(self, seq: int) -> None:
-        """Ask job ``seq`` to stop at its next step; its ``ended`` callback says when it has."""
+    def attach(self, worker: ModelWorker | None) -> None:
+        """Run jobs on ``worker`` from now on (another model opened, or None: closed). The old
+        worker's jobs end as cancelled: their answers are about a model that is gone."""
         if self.worker is not None:
-            self.worker.cancel(seq)
+            for signal, slot in self._connections(self.worker):
+                signal.disconnect(slot)
+        for job in list(self._jobs.values()):
+            self._end(job.seq).cancelled.emit()
+        self.worker = worker
+        if worker is not None:
+            for signal, slot in self._connections(worker):
+                signal.connect(slot)
 
-    def run_long(
-        self, title: str, done: Callable[[Any], None], job: Callable[..., Any], *args: Any
-    ) -> int:
-        """Run generator ``job(model, *args)`` behind a progress dialog that can cancel it;
-        ``done(result)`` gets the result."""
-        dialog = QProgressDialog(title, "Cancel", 0, 100, self.window)
-        dialog.setObjectName("progressDialog")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(400)
-        dialog.setValue(0)
+    def _connections(self, worker: ModelWorker) -> list[tuple[Any, Callable[..., None]]]:
+        return [
+            (worker.finished, self._on_finished),
+            (worker.failed, self._on_failed),
+            (worker.progressed, self._on_progressed),
+            (worker.previewed, self._on_previewed),
+            (worker.cancelled, self._on_cancelled),
+        ]
 
-        def close() -> None:
-            dialog.reset()
-            dialog.deleteLater()
+    def submit(self, job: Callable[..., Any], *args: Any, watched: bool = False) -> Job:
+        """Run ``job(model, *args)`` on the model worker. A ``watched`` job is one the user waits
+        for (an export, a fit): its failure is shown in a dialog."""
+        assert self.worker is not None, "no model is open"
+        handle = self._track(watched)
+        self.worker.submit_model_job(handle.seq, job, *args)
+        return handle
 
-        def finish(result: Any) -> None:
-            close()
-            done(result)
+    def call(self, function: Callable[..., Any], *args: Any) -> Job:
+        """Run ``function(*args)`` (no model) on the model worker, off the GUI thread."""
+        assert self.worker is not None, "no model is open"
+        handle = self._track(False)
+        self.worker.submit(handle.seq, lambda: function(*args))
+        return handle
 
-        def progress(fraction: float) -> None:
-            if not dialog.wasCanceled():
-                dialog.setValue(round(100 * fraction))
+    def _track(self, watched: bool) -> Job:
+        handle = Job(self, next(_numbers), watched)
+        self._jobs[handle.seq] = handle
+        return handle
 
-        seq = self.submit(
-            job,
-            *args,
-            done=finish,
-            progressed=progress,
-            ended=lambda _message: close(),
-            watched=True,
-        )
-        dialog.canceled.connect(lambda: self.cancel(seq))
-        return seq
+    def cancel(self, job: Job) -> None:
+        if self.worker is not None:
+            self.worker.cancel(job.seq)
+
+    def _end(self, seq: int) -> Job:
+        job = self._jobs.pop(seq)
+        job.running = False
+        job.deleteLater()  # after the signal it is about to emit has been delivered
+        return job
 
     @Slot(int, object)
     def _on_finished(self, seq: int, result: Any) -> None:
-        job = self._jobs.pop(seq, None)
-        if job is not None:
-            job.done(result)
+        if seq in self._jobs:
+            self._end(seq).finished.emit(result)
 
     @Slot(int, str)
     def _on_failed(self, seq: int, message: str) -> None:
-        job = self._jobs.pop(seq, None)
-        if job is not None and job.ended is not None:
-            job.ended(message)
-        if job is not None and job.watched:  # a job the user is waiting for: say so clearly
-            self.window.show_error("The job failed", message)
-            self.window.jobEnded.emit(message)
-        self.window.statusBar().showMessage(f"Error: {message}")
+        if seq in self._jobs:
+            job = self._end(seq)
+            job.failed.emit(message)
+            self.failed.emit(message, job.watched)
 
     @Slot(int, float)
     def _on_progressed(self, seq: int, fraction: float) -> None:
-        job = self._jobs.get(seq)
-        if job is not None and job.progressed is not None:
-            job.progressed(fraction)
+        if seq in self._jobs:
+            self._jobs[seq].progressed.emit(fraction)
 
     @Slot(int, object)
     def _on_previewed(self, seq: int, partial: Any) -> None:
-        job = self._jobs.get(seq)
-        if job is not None and job.previewed is not None:
-            job.previewed(partial)
+        if seq in self._jobs:
+            self._jobs[seq].previewed.emit(partial)
 
     @Slot(int)
     def _on_cancelled(self, seq: int) -> None:
-        job = self._jobs.pop(seq, None)
-        if job is not None and job.ended is not None:
-            job.ended("cancelled")
-        self.window.statusBar().showMessage("Cancelled; nothing was changed", 5000)
-        self.window.jobEnded.emit("cancelled")
+        if seq in self._jobs:
+            self._end(seq).cancelled.emit()
+            self.cancelled.emit()
+
+
+def show_progress(parent: QWidget, title: str, job: Job) -> None:
+    """A progress dialog over ``parent`` following ``job``; its Cancel button cancels it."""
+    dialog = QProgressDialog(title, "Cancel", 0, 100, parent)
+    dialog.setObjectName("progressDialog")
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(400)
+    dialog.setValue(0)
+
+    def close() -> None:
+        dialog.reset()
+        dialog.deleteLater()
+
+    def progress(fraction: float) -> None:
+        if not dialog.wasCanceled():
+            dialog.setValue(round(100 * fraction))
+
+    job.progressed.connect(progress)
+    for ended in (job.finished, job.failed, job.cancelled):
+        ended.connect(close)
+    dialog.canceled.connect(job.cancel)

@@ -1,24 +1,17 @@
-"""The map's controls: which plane of latent space it shows (principal components, two
-attribute directions, two latent axes, or the plane through three of the user's images; DESIGN
-"Latent planes") and what colours its reference points (their labels or an attribute)."""
+"""The map's controls: which plane of latent space it shows (one of the kinds of
+``latentlab.explore.plane.PLANE_KINDS``, which says what each needs) and what colours its
+reference points (their labels or an attribute)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
-from latentlab.explore.plane import PLANE_KINDS
+from latentlab.explore.plane import PLANE_KINDS, PlaneInputs
 
 __all__ = ["MapControls"]
 
 BY_LABEL = "label"
-
-_KIND_TEXT = {  # what the menu says for each of PLANE_KINDS
-    "pca": "principal components",
-    "attributes": "two attributes",
-    "axes": "two latent axes",
-    "images": "your last three images",
-}
 
 
 class MapControls(QWidget):
@@ -43,8 +36,8 @@ class MapControls(QWidget):
             "The plane of latent space shown on the map. Changing it keeps "
             "the current image: the handle moves to where its latent lies."
         )
-        for kind in PLANE_KINDS:
-            self.kind.addItem(_KIND_TEXT[kind], kind)
+        for kind in PLANE_KINDS.values():
+            self.kind.addItem(kind.text, kind.name)
         self.attribute_x, self.attribute_y = QComboBox(), QComboBox()
         self.axis_x, self.axis_y = QSpinBox(), QSpinBox()
         for combo, axis in ((self.attribute_x, "horizontal"), (self.attribute_y, "vertical")):
@@ -78,16 +71,10 @@ class MapControls(QWidget):
             layout.addWidget(widget)
         self._show_axes_of("pca")
 
-    def reset(
-        self,
-        latent_dim: int,
-        attributes: list[str],
-        has_reference: bool,
-        shown: str,
-        colourings: list[str],
-    ) -> None:
-        """Offer the planes a new model allows, showing the kind ``shown``, and the
-        ``colourings`` of its reference points (the first one shown), without emitting."""
+    def reset(self, inputs: PlaneInputs, shown: str, colourings: list[str]) -> None:
+        """Offer the planes a new model allows (``inputs``: what planes are made from), showing
+        the kind ``shown``, and the ``colourings`` of its reference points (the first one
+        shown), without emitting."""
         self.blockSignals(True)
         try:
             self.colour.clear()
@@ -95,29 +82,28 @@ class MapControls(QWidget):
             for widget in (self.colour_label, self.colour):
                 widget.setVisible(len(colourings) > 1)
             self.show_key(None)
-            self._enable("pca", has_reference)
-            self.set_attributes(attributes)
             for spin, value in ((self.axis_x, 0), (self.axis_y, 1)):
-                spin.setRange(0, latent_dim - 1)
+                spin.setRange(0, len(inputs.current) - 1)
                 spin.setValue(value)
-            self.set_image_count(0)
+            self.set_available(inputs)
             self.show_kind(shown)
         finally:
             self.blockSignals(False)
 
-    def set_attributes(self, names: list[str]) -> None:
-        """The attribute directions the model has now (the "attributes" plane needs two)."""
+    def set_available(self, inputs: PlaneInputs) -> None:
+        """Enable the kinds of plane that can be made from ``inputs``, and offer its attribute
+        directions as axes."""
+        names = sorted(inputs.directions)
         for combo, default in ((self.attribute_x, 0), (self.attribute_y, 1)):
             current = combo.currentText()
             combo.clear()
             combo.addItems(names)
             index = names.index(current) if current in names else min(default, len(names) - 1)
             combo.setCurrentIndex(index)
-        self._enable("attributes", len(names) >= 2)
-
-    def set_image_count(self, count: int) -> None:
-        """How many of the user's images are on the map (the "images" plane needs three)."""
-        self._enable("images", count >= 3)
+        for kind in PLANE_KINDS.values():
+            item = self.kind.model().item(self.kind.findData(kind.name))
+            item.setEnabled(kind.available(inputs))
+            item.setToolTip("" if kind.available(inputs) else f"Not available: {kind.needs}")
 
     def show_key(self, ends: tuple[str, str] | None) -> None:
         """The colours of the low and high ends of an attribute's values (``#rrggbb``), or no
@@ -132,15 +118,12 @@ class MapControls(QWidget):
         self.kind.setCurrentIndex(self.kind.findData(kind))
         self._show_axes_of(kind)
 
-    def _enable(self, kind: str, enabled: bool) -> None:
-        item = self.kind.model().item(self.kind.findData(kind))
-        item.setEnabled(enabled)
-
     def _show_axes_of(self, kind: str) -> None:
-        self.attribute_x.setVisible(kind == "attributes")
-        self.attribute_y.setVisible(kind == "attributes")
-        self.axis_x.setVisible(kind == "axes")
-        self.axis_y.setVisible(kind == "axes")
+        axes = PLANE_KINDS[kind].axes
+        for widget in (self.attribute_x, self.attribute_y):
+            widget.setVisible(axes == "attributes")
+        for widget in (self.axis_x, self.axis_y):
+            widget.setVisible(axes == "latent axes")
 
     def _on_kind(self) -> None:
         self._show_axes_of(self.kind.currentData())
@@ -148,9 +131,10 @@ class MapControls(QWidget):
 
     def _emit(self) -> None:
         kind = self.kind.currentData()
-        if kind == "attributes":
+        axes = PLANE_KINDS[kind].axes
+        if axes == "attributes":
             x, y = self.attribute_x.currentText(), self.attribute_y.currentText()
-        elif kind == "axes":
+        elif axes == "latent axes":
             x, y = str(self.axis_x.value()), str(self.axis_y.value())
         else:
             x = y = ""

@@ -60,7 +60,7 @@ def build_menus(window: Any) -> QAction:  # window: MainWindow (imports this mod
         "Open &session…",
         window.choose_session,
         None,
-        "Open a saved session: its model, plane, point, sliders and interpolation endpoints",
+        "Open a saved session: its model, plane, point, sliders, endpoints and your images",
     )
     _add(
         file,
@@ -68,13 +68,13 @@ def build_menus(window: Any) -> QAction:  # window: MainWindow (imports this mod
         "Save s&ession…",
         window.choose_session_file,
         "Ctrl+S",
-        "Save where you are: the model, plane, point, sliders and interpolation endpoints",
+        "Save where you are: the model, plane, point, sliders, endpoints and your images",
     )
     _add(
         file,
         window,
         "&Save model as…",
-        window.save_model_copy,
+        window.attributes.save_model_copy,
         "Ctrl+Shift+S",
         "Write the open model, with its attribute directions, to a new file",
     )
@@ -82,7 +82,7 @@ def build_menus(window: Any) -> QAction:  # window: MainWindow (imports this mod
         file,
         window,
         "&Export interpolation…",
-        lambda: window.export_walk("png"),
+        lambda: window.interpolation.export("png"),
         "Ctrl+E",
         "Save the interpolation strip as a PNG image",
     )

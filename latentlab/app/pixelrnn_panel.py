@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -19,6 +18,7 @@ from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_source import ImageSource
 from latentlab.app.image_strip import ImageStrip
 from latentlab.app.mask_canvas import MaskCanvas
+from latentlab.app.run_button import RunButton
 from latentlab.explore.painting import MASK_PRESETS, mask_preset, paint
 from latentlab.modelfile import LoadedModel
 
@@ -36,7 +36,6 @@ class PixelRNNPanel(FamilyPanel):
         super().__init__(host, parent)
         self.setObjectName("pixelrnnPanel")
         self.loaded: LoadedModel | None = None
-        self._job: int | None = None
         self._seed = 0
         self.canvas = MaskCanvas()
         self.preset = QComboBox()
@@ -52,12 +51,12 @@ class PixelRNNPanel(FamilyPanel):
         self.count.setRange(1, 8)
         self.count.setValue(4)
         self.count.setToolTip("How many completions to draw side by side")
-        self.paint_button = QPushButton("Complete")
+        self.paint_button = RunButton("Complete", "Stop")
         self.paint_button.setObjectName("paintButton")
         self.paint_button.setToolTip(
             "Fill the masked pixels one at a time, in raster order; click again to stop"
         )
-        self.paint_button.clicked.connect(self._on_paint_clicked)
+        self.paint_button.runRequested.connect(self.complete)
         self.results = ImageStrip("Paint a mask, then Complete")
         self.results.setObjectName("completions")
         self.results.setToolTip(
@@ -106,20 +105,13 @@ class PixelRNNPanel(FamilyPanel):
 
     # -- painting ------------------------------------------------------------------------------
 
-    def _on_paint_clicked(self) -> None:
-        if self._job is not None:
-            self.host.cancel_job(self._job)
-        else:
-            self.complete()
-
     def complete(self) -> None:
         """Fill the mask of the source image, several times side by side, pixel by pixel."""
         if not self.canvas.mask.any():
             self.host.show_status("The mask is empty: paint over the pixels to fill", 5000)
             return
         self._seed += 1
-        self.paint_button.setText("Stop")
-        self._job = self.host.submit_job(
+        job = self.host.submit(
             paint,
             self.canvas.image(),
             self.canvas.mask.copy(),
@@ -127,11 +119,11 @@ class PixelRNNPanel(FamilyPanel):
             1.0,
             self._seed,
             _SECONDS,
-            done=self._on_painted,
-            previewed=self._set_results,
-            ended=self._on_ended,
             watched=True,
         )
+        job.previewed.connect(self._set_results)
+        job.finished.connect(self._on_painted)
+        self.paint_button.follow(job)
 
     def _set_results(self, images: np.ndarray | None) -> None:
         self.results.set_images(images)
@@ -141,14 +133,8 @@ class PixelRNNPanel(FamilyPanel):
         return self.results.images()
 
     def _on_painted(self, images: np.ndarray) -> None:
-        self._job = None
-        self.paint_button.setText("Complete")
         self._set_results(images)
         self.host.show_image(images[0])
         self.host.show_status(
             f"Filled {int(self.canvas.mask.sum())} pixels in {len(images)} completion(s)", 5000
         )
-
-    def _on_ended(self, _message: str) -> None:  # the window reports failure or cancelling
-        self._job = None
-        self.paint_button.setText("Complete")

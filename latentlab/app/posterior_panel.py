@@ -80,9 +80,8 @@ class PosteriorPanel(FamilyPanel):
             reference = self.loaded.reference.images.numpy() / 255.0
         self.image_view.setPixmap(to_qpixmap(image, max(1, _VIEW_PIXELS // max(image.shape[1:]))))
         self.terms.setText("computing…")
-        self.host.submit_job(
-            posterior_report, image, reference, done=self.show_report, watched=True
-        )
+        job = self.host.submit(posterior_report, image, reference, watched=True)
+        job.finished.connect(self.show_report)
 
     def show_report(self, report: PosteriorReport) -> None:
         self.report = report

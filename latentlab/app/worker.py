@@ -67,6 +67,7 @@ class Worker(QObject):
         super().__init__()
         self._cancel_lock = threading.Lock()
         self._cancel_requests: set[int] = set()
+        self._closing = False  # set by shutdown: every long job stops at its next step
         self._thread = QThread()
         self._thread.setObjectName(name)
         self.moveToThread(self._thread)
@@ -89,7 +90,7 @@ class Worker(QObject):
 
     def _cancel_requested(self, seq: int) -> bool:
         with self._cancel_lock:
-            return seq in self._cancel_requests
+            return self._closing or seq in self._cancel_requests
 
     @Slot(int, object)
     def _run_job(self, seq: int, job: Callable[[], Any]) -> None:
@@ -125,7 +126,10 @@ class Worker(QObject):
             self.progressed.emit(seq, float(fraction))
 
     def shutdown(self) -> None:
-        """Stop the thread after the job in progress; blocks until it has stopped."""
+        """Stop the thread: a long job in progress is cancelled at its next step, jobs not yet
+        started never run. Blocks until the thread has stopped."""
+        with self._cancel_lock:
+            self._closing = True
         if self._thread.isRunning():
             self._thread.quit()
             self._thread.wait()

@@ -7,13 +7,12 @@ the residual ``r`` orthogonal to the plane, so a projected latent lifts back to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["PLANE_KINDS", "LatentPlane", "make_plane"]
-
-PLANE_KINDS = ("pca", "attributes", "axes", "images")
+__all__ = ["PLANE_KINDS", "LatentPlane", "PlaneInputs", "PlaneKind", "make_plane"]
 
 
 @dataclass(frozen=True)
@@ -88,55 +87,121 @@ class LatentPlane:
         return z if residual is None else z + residual
 
 
-def make_plane(
-    kind: str,
-    x: str = "",
-    y: str = "",
-    *,
-    current: np.ndarray,
-    reference: np.ndarray | None = None,
-    directions: dict[str, np.ndarray] | None = None,
-    images: np.ndarray | None = None,
-) -> LatentPlane:
-    """The plane of one of the ``PLANE_KINDS``, as the map offers them:
+@dataclass(frozen=True)
+class PlaneInputs:
+    """What planes are made from: the ``current`` latent (``D``), the ``reference`` latents
+    (``N, D``), the attribute ``directions`` and the user's ``images`` (their latents, ``M, D``)."""
 
-    - "pca": the principal components of the ``reference`` latents;
-    - "attributes": through the ``current`` latent along the directions named ``x`` and ``y``,
-      so the current image stays where it is and moving the point edits those attributes;
-    - "axes": latent coordinates ``int(x)`` and ``int(y)``;
-    - "images": through the last three latents of ``images`` (the user's), which then lie on
-      it exactly.
+    current: np.ndarray
+    reference: np.ndarray | None = None
+    directions: dict[str, np.ndarray] = field(default_factory=dict)
+    images: np.ndarray | None = None
+
+    @property
+    def image_count(self) -> int:
+        return 0 if self.images is None else len(self.images)
+
+
+def _pca(_x: str, _y: str, inputs: PlaneInputs) -> LatentPlane:
+    assert inputs.reference is not None  # available() checked it
+    return LatentPlane.pca(inputs.reference)
+
+
+def _attributes(x: str, y: str, inputs: PlaneInputs) -> LatentPlane:
+    if x not in inputs.directions or y not in inputs.directions:
+        raise ValueError("pick two attribute directions of this model")
+    if x == y:
+        raise ValueError("pick two different attributes")
+    d = inputs.directions
+    return LatentPlane.through(
+        inputs.current, d[x], d[y], f"attributes {x} and {y}", (x, y), "attributes"
+    )
+
+
+def _axes(x: str, y: str, inputs: PlaneInputs) -> LatentPlane:
+    return LatentPlane.axes(len(inputs.current), int(x), int(y))
+
+
+def _images(_x: str, _y: str, inputs: PlaneInputs) -> LatentPlane:
+    assert inputs.images is not None  # available() checked it
+    a, b, c = np.asarray(inputs.images[-3:], dtype=np.float64)
+    return LatentPlane.through(
+        a,
+        b - a,
+        c - a,
+        "through your last three images",
+        ("image 1 → 2", "towards image 3"),
+        "images",
+    )
+
+
+@dataclass(frozen=True)
+class PlaneKind:
+    """One kind of plane the map offers: what the menu calls it (``text``), what its two axes
+    name (``axes``: "attributes", "latent axes" or "" when it has no choices), when it can be
+    made (``available``), what to tell the user when it cannot (``needs``), and how it is made
+    (``make(x, y, inputs)``)."""
+
+    name: str
+    text: str
+    axes: str
+    needs: str
+    available: Callable[[PlaneInputs], bool]
+    make: Callable[[str, str, PlaneInputs], LatentPlane]
+
+
+#: The kinds of plane, in the order the map's menu lists them.
+PLANE_KINDS: dict[str, PlaneKind] = {
+    kind.name: kind
+    for kind in (
+        PlaneKind(
+            "pca",
+            "principal components",
+            "",
+            "this model has no reference set to take components from",
+            lambda i: i.reference is not None and len(i.reference) >= 2,
+            _pca,
+        ),
+        PlaneKind(
+            "attributes",
+            "two attributes",
+            "attributes",
+            "this model has fewer than two attribute directions",
+            lambda i: len(i.directions) >= 2,
+            _attributes,
+        ),
+        PlaneKind(
+            "axes",
+            "two latent axes",
+            "latent axes",
+            "the latent has fewer than two axes",
+            lambda i: len(i.current) >= 2,
+            _axes,
+        ),
+        PlaneKind(
+            "images",
+            "your last three images",
+            "",
+            "open three of your images first (Ctrl+I)",
+            lambda i: i.image_count >= 3,
+            _images,
+        ),
+    )
+}
+
+
+def make_plane(kind: str, x: str = "", y: str = "", *, inputs: PlaneInputs) -> LatentPlane:
+    """The plane of kind ``kind`` (a key of ``PLANE_KINDS``) through ``inputs``; ``x`` and ``y``
+    name its axes where the kind has choices (attribute names, latent indices as text).
 
     Raises ValueError with a message for the user when the plane cannot be made.
     """
-    if kind == "pca":
-        if reference is None:
-            raise ValueError("this model has no reference set to take components from")
-        return LatentPlane.pca(reference)
-    if kind == "attributes":
-        directions = directions or {}
-        if x not in directions or y not in directions:
-            raise ValueError("pick two attribute directions of this model")
-        if x == y:
-            raise ValueError("pick two different attributes")
-        return LatentPlane.through(
-            current, directions[x], directions[y], f"attributes {x} and {y}", (x, y), "attributes"
-        )
-    if kind == "axes":
-        return LatentPlane.axes(len(current), int(x), int(y))
-    if kind == "images":
-        if images is None or len(images) < 3:
-            raise ValueError("open three of your images first (Ctrl+I)")
-        a, b, c = np.asarray(images[-3:], dtype=np.float64)
-        return LatentPlane.through(
-            a,
-            b - a,
-            c - a,
-            "through your last three images",
-            ("image 1 → 2", "towards image 3"),
-            "images",
-        )
-    raise ValueError(f"unknown kind of plane {kind!r}")
+    if kind not in PLANE_KINDS:
+        raise ValueError(f"unknown kind of plane {kind!r}")
+    plane_kind = PLANE_KINDS[kind]
+    if not plane_kind.available(inputs):
+        raise ValueError(plane_kind.needs)
+    return plane_kind.make(x, y, inputs)
 
 
 def _orthogonal_to(u: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Sessions: where the user was in a model's latent space, saved as JSON and read back.
 
 A session file (``*.latentlab-session.json``) holds the model file's path, the map's plane, the
-current point and its residual, the attribute amounts and the interpolation endpoints. It is
+current point and its residual, the attribute amounts, the interpolation endpoints and the
+user's images (their names, 8-bit thumbnails and latents). It is
 untrusted input like any file: it is read with a size limit, every value is checked, and a
 session that does not fit the model it names (another latent size, say) is refused with a
 message instead of half applied.
@@ -9,6 +10,8 @@ message instead of half applied.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from dataclasses import dataclass, field
@@ -18,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from latentlab.explore.plane import PLANE_KINDS, LatentPlane
-from latentlab.explore.state import ExploreState, Snapshot
+from latentlab.explore.state import Snapshot
+from latentlab.explore.user_images import UserImages
 from latentlab.fileio import atomic_write_bytes
 
 __all__ = ["SESSION_SUFFIX", "Session", "SessionError", "read_session", "write_session"]
@@ -27,6 +31,7 @@ SESSION_SUFFIX = ".latentlab-session.json"
 FORMAT = "latentlab-session"
 VERSION = 1
 MAX_BYTES = 64 * 2**20
+MAX_NAME = 255  # characters of an image's file name
 
 
 class SessionError(ValueError):
@@ -40,18 +45,18 @@ class Session:
     model: Path
     snapshot: Snapshot
     endpoints: dict[str, np.ndarray] = field(default_factory=dict)  # "A"/"B" -> latent D
+    images: UserImages | None = None  # the user's images, None when there are none
 
-    @classmethod
-    def of(cls, model: Path, state: ExploreState, endpoints: dict[str, np.ndarray]) -> Session:
-        return cls(Path(model).resolve(), state.snapshot(), dict(endpoints))
-
-    def check_fits(self, latent_dim: int, directions: list[str]) -> None:
-        """Raise SessionError unless the session fits a model of ``latent_dim`` with these
-        attribute ``directions``."""
+    def check_fits(
+        self, latent_dim: int, directions: list[str], image_shape: tuple[int, int, int]
+    ) -> None:
+        """Raise SessionError unless the session fits a model of ``latent_dim`` and
+        ``image_shape`` with these attribute ``directions``."""
         sizes = {
             self.snapshot.plane.dim,
             len(self.snapshot.residual),
             *(len(z) for z in self.endpoints.values()),
+            *([] if self.images is None else [self.images.latents.shape[1]]),
         }
         if sizes != {latent_dim}:
             raise SessionError(
@@ -60,6 +65,12 @@ class Session:
         unknown = sorted({name for name, _ in self.snapshot.amounts} - set(directions))
         if unknown:
             raise SessionError(f"the model has no attribute direction {unknown[0]!r}")
+        if self.images is not None and self.images.images.shape[1:] != image_shape:
+            shape = "x".join(map(str, self.images.images.shape[1:]))
+            raise SessionError(
+                f"the session's images are {shape}, this model's are "
+                f"{'x'.join(map(str, image_shape))}"
+            )
 
 
 def write_session(path: str | Path, session: Session) -> None:
@@ -84,6 +95,8 @@ def write_session(path: str | Path, session: Session) -> None:
             k: np.asarray(v, dtype=np.float64).tolist() for k, v in session.endpoints.items()
         },
     }
+    if session.images is not None and len(session.images):
+        document["images"] = _images_document(session.images)
     atomic_write_bytes(Path(path), json.dumps(document).encode())
 
 
@@ -148,9 +161,56 @@ def _parse(document: Any) -> Session:
         _vector(document.get("residual"), "residual"),
         tuple(sorted((k, float(a)) for k, a in amounts.items())),
     )
+    images = document.get("images")
     return Session(
-        Path(model), snapshot, {k: _vector(z, f"endpoint {k}") for k, z in endpoints.items()}
+        Path(model),
+        snapshot,
+        {k: _vector(z, f"endpoint {k}") for k, z in endpoints.items()},
+        None if images is None else _parse_images(images),
     )
+
+
+def _images_document(images: UserImages) -> dict[str, Any]:
+    pixels = np.round(np.clip(images.images, 0, 1) * 255).astype(np.uint8)
+    return {
+        "names": list(images.names),
+        "latents": images.latents.tolist(),
+        "shape": list(pixels.shape),
+        "pixels": base64.b64encode(pixels.tobytes()).decode("ascii"),
+    }
+
+
+def _parse_images(document: Any) -> UserImages:
+    """The user's images: names, latents and 8-bit pixels, all checked to agree."""
+    if not isinstance(document, dict):
+        raise SessionError("the images are not a table of names, latents and pixels")
+    names, latents, shape = document.get("names"), document.get("latents"), document.get("shape")
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise SessionError("the images' names are not a list of strings")
+    if any(len(n) > MAX_NAME for n in names):
+        raise SessionError(f"an image's name is longer than {MAX_NAME} characters")
+    if not (isinstance(latents, list) and len(latents) == len(names)):
+        raise SessionError("the images' latents do not match their names")
+    vectors = [_vector(z, "image latent") for z in latents]
+    if len({len(z) for z in vectors}) > 1:
+        raise SessionError("the images' latents differ in size")
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 4
+        and all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= 4096 for x in shape)
+        and shape[0] == len(names)
+        and shape[1] in (1, 3)
+    ):
+        raise SessionError("the images' shape is not N, channels (1 or 3), height, width")
+    try:
+        pixels = base64.b64decode(document.get("pixels", ""), validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        raise SessionError("the images' pixels are not base64") from None
+    if len(pixels) != math.prod(shape):
+        raise SessionError("the images' pixels do not match their shape")
+    images = np.frombuffer(pixels, dtype=np.uint8).reshape(shape).astype(np.float32) / 255
+    latent_dim = len(vectors[0]) if vectors else 0
+    return UserImages(tuple(names), images, np.array(vectors).reshape(len(names), latent_dim))
 
 
 def _finite(x: Any) -> bool:

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from helpers import write_tiny_vae
+from helpers import show_plane, write_tiny_vae
 from PIL import Image
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QPushButton, QSlider
@@ -43,12 +43,15 @@ def test_attribute_slider_moves_the_current_latent(open_window, qtbot, attr_mode
     panel = window.findChild(type(window.attribute_panel), "attributePanel")
     slider = panel.findChild(QSlider, "attr:smiling")
     assert panel.findChild(QSlider, "attr:eyes_open") is not None
-    base = window.state.latent.copy()
+    base = window.explorer.state.latent.copy()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         slider.setValue(200)  # +2.00
-    np.testing.assert_allclose(window.state.latent, base + 2 * np.array([1.5, -0.5]), atol=1e-6)
+    np.testing.assert_allclose(
+        window.explorer.state.latent, base + 2 * np.array([1.5, -0.5]), atol=1e-6
+    )
     np.testing.assert_array_equal(
-        window.image_view.image(), ops.decode(window.loaded.model, window.state.latent[None])[0]
+        window.image_view.image(),
+        ops.decode(window.explorer.loaded.model, window.explorer.state.latent[None])[0],
     )
     # a new base (a sample) resets the sliders
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
@@ -69,31 +72,31 @@ def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
         write_tiny_vae(tmp_path / "m.safetensors", latent_dim=16, attributes=directions)
     )
     chooser = window.map_controls
-    before = window.state.latent.copy()
+    before = window.explorer.state.latent.copy()
     shown = window.image_view.image().copy()
     chooser.attribute_x.setCurrentText("glasses")
     chooser.attribute_y.setCurrentText("smiling")
     chooser.kind.setCurrentIndex(chooser.kind.findData("attributes"))
     chooser.kind.activated.emit(chooser.kind.currentIndex())  # as a user's pick does
-    assert window.state.plane.axis_labels == ("glasses", "smiling")
+    qtbot.waitUntil(lambda: window.explorer.state.plane.axis_labels == ("glasses", "smiling"))
     assert window.map_view.getPlotItem().getAxis("bottom").labelText == "glasses"
-    np.testing.assert_allclose(window.state.latent, before, atol=1e-9)  # same image
+    np.testing.assert_allclose(window.explorer.state.latent, before, atol=1e-9)  # same image
     np.testing.assert_array_equal(window.image_view.image(), shown)
     assert window.map_view.handle_position() == pytest.approx((0, 0), abs=1e-9)
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.map_view.handleMoved.emit(0.8, 0.0)  # as dragging the handle does
     glasses = directions["glasses"].double().numpy()
     np.testing.assert_allclose(
-        window.state.latent - before, 0.8 * glasses / np.linalg.norm(glasses), atol=1e-9
+        window.explorer.state.latent - before, 0.8 * glasses / np.linalg.norm(glasses), atol=1e-9
     )
     # a plane that cannot be made is explained, and the map stays as it was
-    plane = window.state.plane
+    plane = window.explorer.state.plane
     chooser.attribute_y.setCurrentText("parallel")
-    window.choose_plane("attributes", "smiling", "parallel")
-    assert window.state.plane is plane
-    assert "parallel" in window.statusBar().currentMessage()
-    window.choose_plane("pca")
-    assert window.state.plane.kind == "pca"
+    window.map.choose_plane("attributes", "smiling", "parallel")
+    qtbot.waitUntil(lambda: "parallel" in window.statusBar().currentMessage())
+    assert window.explorer.state.plane is plane
+    show_plane(qtbot, window, "pca")
+    assert window.explorer.state.plane.kind == "pca"
     assert window.map_view.getPlotItem().getAxis("bottom").labelText == "PC1"
 
 
@@ -116,7 +119,7 @@ def test_reference_points_can_be_coloured_by_an_attribute(open_window, qtbot, tm
     assert low != high and not controls.key.isHidden()
     assert low in controls.key.text() and high in controls.key.text()
     assert all(not item.isVisible() for item in window.map_view._label_items)
-    window.choose_plane("axes", "1", "0")  # the colouring survives a change of plane
+    show_plane(qtbot, window, "axes", "1", "0")  # the colouring survives a change of plane
     assert [b.color().name() for b in scatter.data["brush"]] == by_smile
     controls.colour.setCurrentText("label")
     controls.colour.activated.emit(0)
@@ -146,26 +149,27 @@ def test_open_images_encodes_them_onto_the_map(
     assert len(window.map_view.markers) == 3
     assert "converted RGB to greyscale" in window.statusBar().currentMessage()
     # each image decodes to itself exactly: its latent round-trips through the map
-    expected = ops.encode(window.loaded.model, window._user.images)
+    expected = ops.encode(window.explorer.loaded.model, window.explorer.user_images.images)
     for i in range(3):
         with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
             window.map_view.imagePicked.emit(i)
-        np.testing.assert_allclose(window.state.latent, expected[i], atol=1e-9)
+        np.testing.assert_allclose(window.explorer.state.latent, expected[i], atol=1e-9)
         np.testing.assert_allclose(
             window.image_view.image(),  # up to float32 rounding
-            ops.decode(window.loaded.model, expected[i][None])[0],
+            ops.decode(window.explorer.loaded.model, expected[i][None])[0],
             atol=1e-5,
         )
     # the plane through the three images holds them exactly, and they still decode to themselves
-    window.choose_plane("images")
-    assert window.state.plane.kind == "images"
-    np.testing.assert_allclose(window._user_residuals, 0, atol=1e-9)
+    show_plane(qtbot, window, "images")
+    assert window.explorer.state.plane.kind == "images"
+    _, residuals = window.explorer.state.plane.project(window.explorer.user_images.latents)
+    np.testing.assert_allclose(residuals, 0, atol=1e-9)
     for i in range(3):
         with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
             window.map_view.imagePicked.emit(i)
-        np.testing.assert_allclose(window.state.latent, expected[i], atol=1e-9)
+        np.testing.assert_allclose(window.explorer.state.latent, expected[i], atol=1e-9)
         marker = window.map_view.markers[i].pos()
-        assert (marker.x(), marker.y()) == pytest.approx(tuple(window.state.point))
+        assert (marker.x(), marker.y()) == pytest.approx(tuple(window.explorer.state.point))
 
 
 def test_clicking_and_dragging_a_marker(open_window, qtbot, tiny_vae_path, image_files):
@@ -176,9 +180,9 @@ def test_clicking_and_dragging_a_marker(open_window, qtbot, tiny_vae_path, image
     view = window.map_view
     (x0, x1), _ = view.getPlotItem().vb.viewRange()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):  # the handle off the marker
-        window.state.move_to(marker.pos().x() + (x1 - x0) / 4, marker.pos().y())
+        window.explorer.state.move_to(marker.pos().x() + (x1 - x0) / 4, marker.pos().y())
     start = QPointF(view.mapFromScene(marker.scenePos()))
-    z0 = window.state.latent.copy()
+    z0 = window.explorer.state.latent.copy()
     viewport = view.viewport()
     send_mouse(viewport, QEvent.Type.MouseMove, start, Qt.MouseButton.NoButton)  # hover first
     qtbot.wait(12)
@@ -192,11 +196,12 @@ def test_clicking_and_dragging_a_marker(open_window, qtbot, tiny_vae_path, image
         QPointF(start.x() + 39, start.y()),
         Qt.MouseButton.NoButton,
     )
-    qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
+    qtbot.waitUntil(lambda: window.shown_seq == window.requested_seq, timeout=5000)
     assert view.mapFromScene(marker.scenePos()).x() == pytest.approx(start.x() + 38, abs=3)
-    assert tuple(window._user_points[0]) == pytest.approx((marker.pos().x(), marker.pos().y()))
-    assert not np.allclose(window.state.latent, z0)
-    assert window.map_view.handle_position() == pytest.approx(tuple(window._user_points[0]))
+    point = tuple(window.explorer.user_points()[0])
+    assert point == pytest.approx((marker.pos().x(), marker.pos().y()))
+    assert not np.allclose(window.explorer.state.latent, z0)
+    assert window.map_view.handle_position() == pytest.approx(point)
 
 
 def test_interpolation_strip_and_export(open_window, qtbot, image_files, tmp_path, monkeypatch):
@@ -212,7 +217,7 @@ def test_interpolation_strip_and_export(open_window, qtbot, image_files, tmp_pat
     qtbot.waitSignal(window.stripDisplayed, timeout=5000).wait()
     strip = panel.strip_images()
     assert strip.shape == (8, 1, 8, 8)
-    a_image = ops.decode(window.loaded.model, window._user.latents[:1])[0]
+    a_image = ops.decode(window.explorer.loaded.model, window.explorer.user_images.latents[:1])[0]
     np.testing.assert_allclose(strip[0], a_image, atol=1e-5)  # batched vs single decode
     with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
         panel.steps.setValue(5)
@@ -234,18 +239,18 @@ def test_cancelling_an_export_writes_nothing(
     open_window, qtbot, tiny_vae16_path, tmp_path, monkeypatch
 ):
     window = open_window(tiny_vae16_path)
-    window.set_endpoint("A")
+    window.interpolation.set_endpoint("A")
     with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
         window.sample_panel.resample()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.sample_panel.tiles[3].click()
-    window.set_endpoint("B")
+    window.interpolation.set_endpoint("B")
     window.interpolation_panel.steps.setValue(64)
     out = tmp_path / "never.gif"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
     gate = threading.Event()
     window.worker.submit(-1, lambda: gate.wait(10))  # hold the worker until we have cancelled
-    window.export_walk("gif")
+    window.interpolation.export("gif")
     dialog = window.findChild(QProgressDialog, "progressDialog")
     dialog.findChild(QPushButton).click()  # the dialog's Cancel button
     gate.set()
@@ -273,13 +278,13 @@ def test_direction_from_two_groups_of_map_points_saved_in_a_copy(
     panel.name_edit.setText("thick")
     panel.findChild(QPushButton, "addDirection").click()
     slider = panel.findChild(QSlider, "attr:thick")
-    ref = window.loaded.reference.latents.double().numpy()
+    ref = window.explorer.loaded.reference.latents.double().numpy()
     expected = ref[[5, 6]].mean(0) - ref[[0, 1, 2]].mean(0)
-    np.testing.assert_allclose(window.state.directions["thick"], expected)
-    base = window.state.latent.copy()
+    np.testing.assert_allclose(window.explorer.state.directions["thick"], expected)
+    base = window.explorer.state.latent.copy()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         slider.setValue(100)
-    np.testing.assert_allclose(window.state.latent, base + expected, atol=1e-9)
+    np.testing.assert_allclose(window.explorer.state.latent, base + expected, atol=1e-9)
 
     # saving over the open file is refused; a copy keeps the weights and adds the direction
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tiny_vae16_path), ""))
@@ -294,7 +299,7 @@ def test_direction_from_two_groups_of_map_points_saved_in_a_copy(
     np.testing.assert_allclose(saved.attributes["thick"].numpy(), expected, rtol=1e-6)
     assert saved.meta["dataset"]["attribute_names"] == ["thick"]
     z = torch.zeros(1, 16)
-    torch.testing.assert_close(saved.model.decode(z), window.loaded.model.decode(z))
+    torch.testing.assert_close(saved.model.decode(z), window.explorer.loaded.model.decode(z))
 
 
 def test_adding_a_direction_without_groups_explains(open_window, qtbot, tiny_vae16_path):
@@ -303,7 +308,7 @@ def test_adding_a_direction_without_groups_explains(open_window, qtbot, tiny_vae
     window.attribute_panel.findChild(QPushButton, "addDirection").click()
     box = window.findChild(QMessageBox, "errorBox")
     assert box.isVisible() and "group" in box.text()
-    assert "nothing" not in window.state.directions
+    assert "nothing" not in window.explorer.state.directions
 
 
 def test_clicking_a_step_of_the_strip_makes_it_the_current_point(
@@ -312,18 +317,18 @@ def test_clicking_a_step_of_the_strip_makes_it_the_current_point(
     from PySide6.QtCore import QEvent, QPointF
 
     window = open_window(tiny_vae16_path)
-    window.set_endpoint("A")
+    window.interpolation.set_endpoint("A")
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.sample_panel.tiles[3].click()
     with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
-        window.set_endpoint("B")
+        window.interpolation.set_endpoint("B")
     strip = window.interpolation_panel.strip
     strip.resize(400, 120)
     rects = strip.tile_rects()
     assert len(rects) == 8 and rects[0].width() >= 8  # largest whole scale that fits
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         send_mouse(strip, QEvent.Type.MouseButtonPress, QPointF(rects[5].center()))
-    np.testing.assert_allclose(window.state.latent, window._walk(8)[5])
+    np.testing.assert_allclose(window.explorer.state.latent, window.interpolation.walk()[5])
     np.testing.assert_allclose(window.image_view.image(), strip.images()[5], atol=1e-6)
 
 
@@ -345,12 +350,12 @@ def test_a_saved_session_resumes_in_a_new_window(
     window = open_window(attr_model)
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.map_view.handleMoved.emit(0.7, -0.4)
-    window.set_endpoint("A")
+    window.interpolation.set_endpoint("A")
     with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
         with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
             qtbot.mouseClick(window.sample_panel.tiles[2], Qt.MouseButton.LeftButton)
-        window.set_endpoint("B")
-    window.choose_plane("axes", "1", "0")
+        window.interpolation.set_endpoint("B")
+    show_plane(qtbot, window, "axes", "1", "0")
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.attribute_panel.findChild(QSlider, "attr:smiling").setValue(-50)
     path = tmp_path / "talk.latentlab-session.json"
@@ -362,10 +367,12 @@ def test_a_saved_session_resumes_in_a_new_window(
     qtbot.addWidget(resumed)
     with qtbot.waitSignal(resumed.stripDisplayed, timeout=10_000):
         resumed.show()
-    np.testing.assert_allclose(resumed.state.latent, window.state.latent, atol=1e-12)
-    assert resumed.state.amounts == {"smiling": -0.5, "eyes_open": 0.0}
+    np.testing.assert_allclose(
+        resumed.explorer.state.latent, window.explorer.state.latent, atol=1e-12
+    )
+    assert resumed.explorer.state.amounts == {"smiling": -0.5, "eyes_open": 0.0}
     assert resumed.attribute_panel.findChild(QSlider, "attr:smiling").value() == -50
-    assert resumed.state.plane.kind == "axes"
+    assert resumed.explorer.state.plane.kind == "axes"
     assert resumed.map_controls.kind.currentData() == "axes"
     assert resumed.map_view.getPlotItem().getAxis("bottom").labelText == "z1"
     np.testing.assert_allclose(
@@ -373,7 +380,7 @@ def test_a_saved_session_resumes_in_a_new_window(
         window.interpolation_panel.strip_images(),
         atol=1e-6,
     )
-    assert not resumed.history.can_undo  # the session is where undo starts
+    assert not resumed.explorer.history.can_undo  # the session is where undo starts
     resumed.close()
 
 
@@ -391,16 +398,17 @@ def test_a_session_that_cannot_be_resumed(
         window.open_session(bad)
     box = window.findChild(QMessageBox, "errorBox")
     assert box.isVisible() and "names no model file" in box.text()
-    assert window.loaded.path == attr_model  # the open model stays
+    assert window.explorer.loaded.path == attr_model  # the open model stays
     box.close()
     # a session of a 2-D latent cannot resume in a 16-D model: the model opens as it starts
     text = good.read_text().replace(str(attr_model.resolve()), str(tiny_vae16_path.resolve()))
     good.write_text(text)
     with qtbot.waitSignal(window.modelOpened, timeout=5000):
         window.open_session(good)
-    assert window.loaded.path == tiny_vae16_path.resolve()
-    assert "latent of size 2, this model has 16" in window._error_box.text()
-    window._error_box.close()
+    assert window.explorer.loaded.path == tiny_vae16_path.resolve()
+    box = window.findChild(QMessageBox, "errorBox")
+    assert "latent of size 2, this model has 16" in box.text()
+    box.close()
     # nothing open yet and the session is gone: the fallback model opens instead
     fresh = create_main_window(session=tmp_path / "gone.latentlab-session.json")
     qtbot.addWidget(fresh)
@@ -408,3 +416,59 @@ def test_a_session_that_cannot_be_resumed(
         fresh.show()
     assert "Could not resume the last session" in fresh.statusBar().currentMessage()
     fresh.close()
+
+
+def test_ctrl_z_undoes_taking_an_endpoint(open_window, qtbot, tiny_vae16_path):
+    window = open_window(tiny_vae16_path)
+    panel = window.interpolation_panel
+    window.interpolation.set_endpoint("A")
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.sample_panel.tiles[3].click()
+    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
+        window.interpolation.set_endpoint("B")
+    assert panel.strip_images() is not None
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert set(window.explorer.endpoints) == {"A"}
+    assert panel.strip_images() is None  # no walk without B
+    b_label = panel.endpoint_views["B"]
+    assert b_label.pixmap().isNull()
+    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_Z, shift_ctrl())
+    assert set(window.explorer.endpoints) == {"A", "B"}
+    assert not b_label.pixmap().isNull()
+
+
+def shift_ctrl():
+    return Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+def test_a_session_brings_back_the_users_images(
+    open_window, qtbot, tiny_vae_path, image_files, tmp_path
+):
+    from latentlab.app import create_main_window
+
+    window = open_window(tiny_vae_path)
+    with qtbot.waitSignal(window.imagesEncoded, timeout=10_000):
+        window.encode_images(image_files)
+    path = tmp_path / "mine.latentlab-session.json"
+    assert window.save_session(path)
+
+    resumed = create_main_window(session=path)
+    qtbot.addWidget(resumed)
+    with qtbot.waitSignal(resumed.modelOpened, timeout=10_000):
+        resumed.show()
+    mine, theirs = window.explorer.user_images, resumed.explorer.user_images
+    assert theirs.names == mine.names == tuple(p.name for p in image_files)
+    np.testing.assert_array_equal(theirs.latents, mine.latents)
+    assert len(resumed.map_view.markers) == 3
+    for marker, point in zip(resumed.map_view.markers, resumed.explorer.user_points(), strict=True):
+        assert (marker.pos().x(), marker.pos().y()) == pytest.approx(tuple(point))
+    with qtbot.waitSignal(resumed.imageDisplayed, timeout=5000):
+        resumed.map_view.imagePicked.emit(1)  # each still decodes to itself
+    np.testing.assert_allclose(resumed.explorer.state.latent, mine.latents[1], atol=1e-9)
+    assert (
+        resumed.map_controls.kind.model()
+        .item(resumed.map_controls.kind.findData("images"))
+        .isEnabled()
+    )
+    resumed.close()

@@ -28,7 +28,7 @@ def gmm_window(open_window, monkeypatch):
 def test_mixture_panel_shows_components_with_weights(gmm_window):
     window, panel = gmm_window
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Mixture"
-    assert panel.components.count() == window.loaded.model.config.components == 20
+    assert panel.components.count() == window.explorer.loaded.model.config.components == 20
     weights = [
         float(panel.components.item(k).text().rstrip("%")) for k in range(panel.components.count())
     ]
@@ -39,7 +39,7 @@ def test_clicking_a_component_shows_its_mean(gmm_window, qtbot):
     window, panel = gmm_window
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         panel.components.setCurrentRow(7)
-    means = window.loaded.model.component_images().numpy()
+    means = window.explorer.loaded.model.component_images().numpy()
     np.testing.assert_array_equal(window.image_view.image(), means[7])
 
 
@@ -55,8 +55,8 @@ def test_samples_of_one_component_come_from_it(gmm_window, qtbot):
             QEvent.Type.MouseButtonPress,
             QPointF(panel.samples.tile_rects()[2].center()),
         )
-    assert window.state.latent[:20].argmax() == 3
-    model = window.loaded.model
+    assert window.explorer.state.latent[:20].argmax() == 3
+    model = window.explorer.loaded.model
     latents, images = gmm_panel.component_samples(model, 3, 50, seed=1)
     assert (latents[:, :20].argmax(1) == 3).all()
     responsibilities = model.responsibilities(ops.torch.as_tensor(images))
@@ -65,14 +65,14 @@ def test_samples_of_one_component_come_from_it(gmm_window, qtbot):
 
 def test_live_em_fit_rises_and_becomes_the_open_model(gmm_window, qtbot):
     window, panel = gmm_window
-    before = window.loaded
+    before = window.explorer.loaded
     panel.k_spin.setValue(4)
     panel.covariance.setCurrentText("diag")
     with qtbot.waitSignal(window.modelOpened, timeout=30_000):
         panel.fit_button.click()
         assert panel.fit_button.text() == "Cancel"
-    assert window.loaded is not before
-    assert window.loaded.model.config.components == 4
+    assert window.explorer.loaded is not before
+    assert window.explorer.loaded.model.config.components == 4
     assert window.family_panel is panel and panel.components.count() == 4
     curve = [value for _, value in panel._history]
     assert len(curve) >= 3
@@ -84,13 +84,13 @@ def test_live_em_fit_rises_and_becomes_the_open_model(gmm_window, qtbot):
 def test_cancelling_a_fit_keeps_the_open_model(gmm_window, qtbot, monkeypatch):
     window, panel = gmm_window
     monkeypatch.setattr(gmm_panel, "_PACE_S", 0.5)
-    before = window.loaded
+    before = window.explorer.loaded
     panel.k_spin.setValue(5)
     panel.fit_button.click()
     qtbot.waitUntil(lambda: len(panel._history) >= 1, timeout=10_000)
     with qtbot.waitSignal(window.jobEnded, timeout=10_000):
         panel.fit_button.click()  # now "Cancel"
-    assert window.loaded is before and panel.components.count() in (5, 20)
+    assert window.explorer.loaded is before and panel.components.count() in (5, 20)
     assert "cancelled" in panel.fit_label.text() and panel.fit_button.text() == "Fit"
 
 
@@ -152,7 +152,7 @@ def test_a_model_without_latent_opens_with_its_paint_panel(pixelrnn_window):
 def test_clicking_a_sample_shows_it(pixelrnn_window, qtbot):
     window, _ = pixelrnn_window
     window.sample_panel.tiles[5].click()
-    np.testing.assert_array_equal(window.image_view.image(), window._sample_images[5])
+    np.testing.assert_array_equal(window.image_view.image(), window.explorer.samples.images[5])
 
 
 def test_completion_paints_only_the_mask_and_shows_progress(pixelrnn_window, qtbot):
@@ -168,7 +168,7 @@ def test_completion_paints_only_the_mask_and_shows_progress(pixelrnn_window, qtb
     panel.count.setValue(3)
     panel.complete()
     assert panel.paint_button.text() == "Stop"
-    qtbot.waitUntil(lambda: panel._job is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.paint_button.running, timeout=10_000)
     done = panel.completions()
     assert done.shape == (3, 1, 8, 8) and len(frames) == 12
     keep = ~panel.canvas.mask
@@ -186,7 +186,7 @@ def test_stopping_a_painting(pixelrnn_window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: panel.completions() is not None, timeout=10_000)
     with qtbot.waitSignal(window.jobEnded, timeout=10_000):
         panel.paint_button.click()  # "Stop"
-    assert panel._job is None and panel.paint_button.text() == "Complete"
+    assert not panel.paint_button.running and panel.paint_button.text() == "Complete"
     assert "Cancelled" in window.statusBar().currentMessage()
 
 
@@ -195,7 +195,7 @@ def test_an_empty_mask_is_refused_with_a_message(pixelrnn_window):
     panel.preset.setCurrentText("none")
     panel._apply_preset()
     panel.complete()
-    assert panel._job is None and "mask is empty" in window.statusBar().currentMessage()
+    assert not panel.paint_button.running and "mask is empty" in window.statusBar().currentMessage()
 
 
 @pytest.fixture
@@ -225,7 +225,7 @@ def test_inverting_the_current_image_finds_a_close_latent(dcgan_window, qtbot):
         assert panel.invert_button.text() == "Stop"
     assert len(panel._errors) == 60 and panel.result is not None
     assert panel.result.mse < 0.01  # the generator made the target: it can be found again
-    np.testing.assert_array_equal(window.state.latent, panel.result.latent)
+    np.testing.assert_array_equal(window.explorer.state.latent, panel.result.latent)
     assert "now the current point" in panel.label.text()
 
 

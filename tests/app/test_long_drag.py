@@ -37,11 +37,12 @@ def test_long_drag_survives_and_image_follows(open_window, qtbot, tiny_vae_path,
     for step in drag_steps(window.map_view, circle_path(start, 150, STEPS, turns=8)):
         QApplication.processEvents()
         if step % 100 == 0:  # the image catches up with the handle while the drag goes on
-            qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
-    qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
+            qtbot.waitUntil(lambda: window.shown_seq == window.requested_seq, timeout=5000)
+    qtbot.waitUntil(lambda: window.shown_seq == window.requested_seq, timeout=5000)
     assert len(moves) >= 0.95 * STEPS  # (nearly) every move dragged the handle
     assert len(displayed) >= STEPS // 100
     assert displayed == sorted(displayed)  # never an older decode after a newer one
     np.testing.assert_array_equal(
-        window.image_view.image(), ops.decode(window.loaded.model, window.state.latent[None])[0]
+        window.image_view.image(),
+        ops.decode(window.explorer.loaded.model, window.explorer.state.latent[None])[0],
     )

@@ -6,6 +6,7 @@ import gc
 
 import numpy as np
 import pytest
+from helpers import show_plane
 from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -15,7 +16,7 @@ from latentlab.explore import ops
 
 
 def decode_of(window, z):
-    return ops.decode(window.loaded.model, np.asarray(z)[None])[0]
+    return ops.decode(window.explorer.loaded.model, np.asarray(z)[None])[0]
 
 
 def test_opens_with_handle_at_centre_and_shows_its_decode(open_window, tiny_vae_path):
@@ -27,7 +28,7 @@ def test_opens_with_handle_at_centre_and_shows_its_decode(open_window, tiny_vae_
     assert window.map_view.handle_position() == pytest.approx((cx, cy))
     shown = window.image_view.image()
     assert shown.shape == (1, 8, 8)
-    np.testing.assert_array_equal(shown, decode_of(window, window.state.latent))
+    np.testing.assert_array_equal(shown, decode_of(window, window.explorer.state.latent))
     assert "decode" in window.statusBar().currentMessage()
     assert "vae" in window.info_panel.text()
 
@@ -39,13 +40,13 @@ def test_dragging_the_handle_changes_the_image(open_window, qtbot, tiny_vae_path
     path = [QPointF(start.x() + dx, start.y() + dx / 2) for dx in range(0, 160, 8)]
     for _ in drag_steps(window.map_view, path):
         qtbot.wait(1)
-    qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
+    qtbot.waitUntil(lambda: window.shown_seq == window.requested_seq, timeout=5000)
     a, b = window.map_view.handle_position()
     assert (a, b) != pytest.approx(window.map_view.view_centre())
-    assert window.state.point == pytest.approx((a, b))
+    assert window.explorer.state.point == pytest.approx((a, b))
     after = window.image_view.image()
     assert not np.array_equal(before, after)
-    np.testing.assert_array_equal(after, decode_of(window, window.state.latent))
+    np.testing.assert_array_equal(after, decode_of(window, window.explorer.state.latent))
 
 
 def test_sampling_and_choosing_a_sample(open_window, qtbot, tiny_vae_path):
@@ -58,32 +59,32 @@ def test_sampling_and_choosing_a_sample(open_window, qtbot, tiny_vae_path):
         )
     assert panel.seed.value() == seed + 1
     assert all(tile.isEnabled() for tile in panel.tiles)
-    z = window._sample_latents[5]
+    z = window.explorer.samples.latents[5]
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.mouseClick(panel.tiles[5], Qt.MouseButton.LeftButton)
-    np.testing.assert_allclose(window.state.latent, z, atol=1e-9)  # exact up to rounding
+    np.testing.assert_allclose(window.explorer.state.latent, z, atol=1e-9)  # exact up to rounding
     np.testing.assert_array_equal(window.image_view.image(), decode_of(window, z))
-    assert window.map_view.handle_position() == pytest.approx(tuple(window.state.point))
+    assert window.map_view.handle_position() == pytest.approx(tuple(window.explorer.state.point))
 
 
 def test_space_resamples_and_temperature_changes_samples(open_window, qtbot, tiny_vae_path):
     window = open_window(tiny_vae_path)
     panel = window.sample_panel
-    first = window._sample_latents.copy()
+    first = window.explorer.samples.latents.copy()
     with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
         qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert not np.allclose(window._sample_latents, first)
+    assert not np.allclose(window.explorer.samples.latents, first)
     slider = window.findChild(type(panel.temperature), "temperatureSlider")
-    same_seed = window._sample_latents.copy()
+    same_seed = window.explorer.samples.latents.copy()
     with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
         slider.setValue(50)
         slider.sliderReleased.emit()
-    np.testing.assert_allclose(window._sample_latents, same_seed * 0.5)
+    np.testing.assert_allclose(window.explorer.samples.latents, same_seed * 0.5)
 
 
 def test_bad_file_keeps_the_open_model(open_window, qtbot, tiny_vae_path, tmp_path):
     window = open_window(tiny_vae_path)
-    before = window.loaded
+    before = window.explorer.loaded
     image = window.image_view.image().copy()
     bad = tmp_path / "garbage.safetensors"
     bad.write_bytes(b"\x00" * 7 + b"not a model" * 50)
@@ -92,14 +93,14 @@ def test_bad_file_keeps_the_open_model(open_window, qtbot, tiny_vae_path, tmp_pa
     assert "garbage.safetensors" in blocker.args[0]
     box = window.findChild(QMessageBox, "errorBox")
     assert box.isVisible() and "garbage.safetensors" in box.text()
-    assert window.loaded is before
+    assert window.explorer.loaded is before
     np.testing.assert_array_equal(window.image_view.image(), image)
     box.close()
     # the old model still works
     start = window.map_view.handle_scene_position()
     for _ in drag_steps(window.map_view, [start, QPointF(start.x() + 40, start.y() + 30)]):
         pass
-    qtbot.waitUntil(lambda: window._shown_seq == window._seq, timeout=5000)
+    qtbot.waitUntil(lambda: window.shown_seq == window.requested_seq, timeout=5000)
     assert not np.array_equal(window.image_view.image(), image)
 
 
@@ -107,14 +108,16 @@ def test_open_with_ctrl_o_switches_model_and_plane(
     open_window, qtbot, tiny_vae_path, tiny_vae16_path, monkeypatch
 ):
     window = open_window(tiny_vae_path)
-    assert window.state.plane.name.startswith("latent axes")
+    assert window.explorer.state.plane.name.startswith("latent axes")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tiny_vae16_path), ""))
     with qtbot.waitSignals([window.modelOpened, window.imageDisplayed], timeout=10_000):
         qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
-    assert window.loaded.model.latent_dim == 16
-    assert window.state.plane.name.startswith("PCA")
+    assert window.explorer.loaded.model.latent_dim == 16
+    assert window.explorer.state.plane.name.startswith("PCA")
     assert window.image_view.image().shape == (1, 8, 8)
-    np.testing.assert_array_equal(window.image_view.image(), decode_of(window, window.state.latent))
+    np.testing.assert_array_equal(
+        window.image_view.image(), decode_of(window, window.explorer.state.latent)
+    )
 
 
 def test_drop_a_model_file_opens_it(open_window, qtbot, tiny_vae_path, tiny_vae16_path):
@@ -130,7 +133,7 @@ def test_drop_a_model_file_opens_it(open_window, qtbot, tiny_vae_path, tiny_vae1
     )
     with qtbot.waitSignal(window.modelOpened, timeout=10_000):
         window.dropEvent(event)
-    assert window.loaded.path == tiny_vae16_path
+    assert window.explorer.loaded.path == tiny_vae16_path
 
 
 def test_hover_shows_the_reference_thumbnail(open_window, qtbot, tiny_vae_path):
@@ -154,11 +157,15 @@ def test_arrow_keys_move_the_point_on_the_map(open_window, qtbot, tiny_vae_path)
     view.setFocus()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.keyClick(view, Qt.Key.Key_Right)
-    assert tuple(window.state.point) == pytest.approx((a + (x1 - x0) / 20, b))
+    assert tuple(window.explorer.state.point) == pytest.approx((a + (x1 - x0) / 20, b))
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.keyClick(view, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
-    assert tuple(window.state.point) == pytest.approx((a + (x1 - x0) / 20, b - (y1 - y0) / 100))
-    np.testing.assert_array_equal(window.image_view.image(), decode_of(window, window.state.latent))
+    assert tuple(window.explorer.state.point) == pytest.approx(
+        (a + (x1 - x0) / 20, b - (y1 - y0) / 100)
+    )
+    np.testing.assert_array_equal(
+        window.image_view.image(), decode_of(window, window.explorer.state.latent)
+    )
 
 
 def test_presentation_mode_enlarges_text_and_hides_the_model_panel(
@@ -183,32 +190,35 @@ def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(
     open_window, qtbot, tiny_vae16_path
 ):
     window = open_window(tiny_vae16_path)
-    start = window.state.latent.copy()
+    start = window.explorer.state.latent.copy()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.map_view.handleMoved.emit(1.0, 0.5)  # as a drag does
     qtbot.waitUntil(
-        lambda: window.history.can_undo and not window._checkpoint_timer.isActive(), timeout=2000
+        lambda: window.explorer.history.can_undo and not window._checkpoint_timer.isActive(),
+        timeout=2000,
     )
-    dragged = window.state.latent.copy()
+    dragged = window.explorer.state.latent.copy()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.mouseClick(window.sample_panel.tiles[3], Qt.MouseButton.LeftButton)
-    sample = window.state.latent.copy()
-    window.choose_plane("axes", "3", "7")
+    sample = window.explorer.state.latent.copy()
+    show_plane(qtbot, window, "axes", "3", "7")
     assert window.map_controls.kind.currentData() == "axes"
     for expected, plane_kind in ((sample, "pca"), (dragged, "pca"), (start, "pca")):
         with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
             qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-        np.testing.assert_allclose(window.state.latent, expected, atol=1e-9)
-        assert window.state.plane.kind == plane_kind
+        np.testing.assert_allclose(window.explorer.state.latent, expected, atol=1e-9)
+        assert window.explorer.state.plane.kind == plane_kind
         assert window.map_controls.kind.currentData() == plane_kind
-        assert window.map_view.handle_position() == pytest.approx(tuple(window.state.point))
+        assert window.map_view.handle_position() == pytest.approx(
+            tuple(window.explorer.state.point)
+        )
     np.testing.assert_array_equal(window.image_view.image(), decode_of(window, start))
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert window.statusBar().currentMessage() == "Nothing to undo"
     shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         qtbot.keyClick(window, Qt.Key.Key_Z, shift_ctrl)
-    np.testing.assert_allclose(window.state.latent, dragged, atol=1e-9)
+    np.testing.assert_allclose(window.explorer.state.latent, dragged, atol=1e-9)
 
 
 def test_job_callbacks_run_on_the_gui_thread(open_window, qtbot, tiny_vae_path):
@@ -226,7 +236,9 @@ def test_job_callbacks_run_on_the_gui_thread(open_window, qtbot, tiny_vae_path):
         threads.append(QThread.currentThread())
 
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):  # any signal after the job
-        window.submit_job(steps, done=note, progressed=note, previewed=note)
+        job = window.submit(steps)
+        for signal in (job.finished, job.progressed, job.previewed):
+            signal.connect(note)
         window.map_view.handleMoved.emit(0.1, 0.1)
     qtbot.waitUntil(lambda: len(threads) == 3, timeout=5000)
     assert all(thread is QApplication.instance().thread() for thread in threads)

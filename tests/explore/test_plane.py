@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from latentlab.explore.interpolate import interpolation_path
-from latentlab.explore.plane import LatentPlane, make_plane
+from latentlab.explore.plane import PLANE_KINDS, LatentPlane, PlaneInputs, make_plane
 from latentlab.explore.state import ExploreState, default_plane
 
 
@@ -103,7 +105,9 @@ def test_attribute_plane_goes_through_the_current_latent_along_the_directions(la
     rng = np.random.default_rng(1)
     current = latents[0]
     directions = {"smiling": rng.normal(size=6), "glasses": rng.normal(size=6)}
-    plane = make_plane("attributes", "smiling", "glasses", current=current, directions=directions)
+    plane = make_plane(
+        "attributes", "smiling", "glasses", inputs=PlaneInputs(current, directions=directions)
+    )
     assert plane.kind == "attributes" and plane.axis_labels == ("smiling", "glasses")
     ab, residual = plane.project(current)
     np.testing.assert_allclose(ab, [[0, 0]], atol=1e-12)
@@ -119,7 +123,7 @@ def test_attribute_plane_goes_through_the_current_latent_along_the_directions(la
 
 def test_plane_through_three_images_holds_each_of_them_exactly(latents):
     images = latents[:5]
-    plane = make_plane("images", current=latents[9], images=images)
+    plane = make_plane("images", inputs=PlaneInputs(latents[9], images=images))
     ab, residual = plane.project(images[-3:])
     np.testing.assert_allclose(residual, 0, atol=1e-10)
     np.testing.assert_allclose(ab[0], [0, 0], atol=1e-12)
@@ -127,18 +131,38 @@ def test_plane_through_three_images_holds_each_of_them_exactly(latents):
 
 
 def test_other_planes_and_what_cannot_be_made(latents):
-    assert make_plane("pca", current=latents[0], reference=latents).kind == "pca"
-    axes = make_plane("axes", "2", "4", current=latents[0])
+    assert make_plane("pca", inputs=PlaneInputs(latents[0], reference=latents)).kind == "pca"
+    axes = make_plane("axes", "2", "4", inputs=PlaneInputs(latents[0]))
     assert axes.kind == "axes" and axes.axis_labels == ("z2", "z4")
     directions = {"a": np.ones(6), "b": -np.ones(6)}
     for kind, x, y, kwargs, message in [
         ("pca", "", "", {}, "no reference set"),
         ("attributes", "a", "a", {"directions": directions}, "two different"),
         ("attributes", "a", "c", {"directions": directions}, "pick two attribute"),
+        ("attributes", "a", "b", {"directions": {"a": np.ones(6)}}, "fewer than two attribute"),
         ("attributes", "a", "b", {"directions": directions}, "parallel"),
         ("axes", "1", "1", {}, "two different axes"),
         ("images", "", "", {"images": latents[:2]}, "three of your images"),
         ("spiral", "", "", {}, "unknown kind"),
     ]:
         with pytest.raises(ValueError, match=message):
-            make_plane(kind, x, y, current=latents[0], **kwargs)
+            make_plane(kind, x, y, inputs=PlaneInputs(latents[0], **kwargs))
+
+
+def test_every_kind_of_plane_says_what_it_needs_when_it_cannot_be_made(latents):
+    nothing = PlaneInputs(latents[0])
+    everything = PlaneInputs(
+        latents[0], latents, {"a": np.ones(6), "b": np.arange(6.0)}, latents[:3]
+    )
+    for kind in PLANE_KINDS.values():
+        assert kind.available(everything), kind.name
+        x, y = {"attributes": ("a", "b"), "latent axes": ("0", "1")}.get(kind.axes, ("", ""))
+        assert make_plane(kind.name, x, y, inputs=everything).kind == kind.name
+        if not kind.available(nothing):
+            with pytest.raises(ValueError, match=re.escape(kind.needs)):
+                make_plane(kind.name, x, y, inputs=nothing)
+    assert [k.name for k in PLANE_KINDS.values() if not k.available(nothing)] == [
+        "pca",
+        "attributes",
+        "images",
+    ]

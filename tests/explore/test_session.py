@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from latentlab.explore.plane import LatentPlane, make_plane
+from latentlab.explore.plane import LatentPlane, PlaneInputs, make_plane
 from latentlab.explore.session import Session, SessionError, read_session, write_session
 from latentlab.explore.state import ExploreState
+from latentlab.explore.user_images import UserImages
 
 
 @pytest.fixture
@@ -19,11 +20,22 @@ def session(tmp_path):
     state = ExploreState(LatentPlane.pca(rng.normal(size=(40, 6))), directions)
     state.move_to(0.5, -1.25)
     state.set_plane(
-        make_plane("attributes", "smile", "glasses", current=state.latent, directions=directions)
+        make_plane(
+            "attributes",
+            "smile",
+            "glasses",
+            inputs=PlaneInputs(state.latent, directions=directions),
+        )
     )
     state.set_amount("smile", 1.5)
     endpoints = {"A": rng.normal(size=6), "B": rng.normal(size=6)}
-    return Session.of(tmp_path / "model.safetensors", state, endpoints), state
+    images = UserImages(
+        ("a.png", "b.png"),
+        rng.integers(0, 256, size=(2, 1, 4, 4)).astype(np.float32) / 255,
+        rng.normal(size=(2, 6)),
+    )
+    model = (tmp_path / "model.safetensors").resolve()
+    return Session(model, state.snapshot(), endpoints, images), state
 
 
 def test_a_session_comes_back_as_it_was(session, tmp_path):
@@ -40,11 +52,16 @@ def test_a_session_comes_back_as_it_was(session, tmp_path):
     assert restored.amounts == {"smile": 1.5, "glasses": 0.0}
     for k in "AB":
         np.testing.assert_array_equal(read.endpoints[k], saved.endpoints[k])
-    read.check_fits(6, ["glasses", "smile"])
+    assert read.images.names == ("a.png", "b.png")
+    np.testing.assert_array_equal(read.images.images, saved.images.images)  # 8-bit exactly
+    np.testing.assert_array_equal(read.images.latents, saved.images.latents)
+    read.check_fits(6, ["glasses", "smile"], (1, 4, 4))
     with pytest.raises(SessionError, match="latent of size 6, this model has 8"):
-        read.check_fits(8, ["glasses", "smile"])
+        read.check_fits(8, ["glasses", "smile"], (1, 4, 4))
     with pytest.raises(SessionError, match="no attribute direction 'smile'"):
-        read.check_fits(6, ["glasses"])
+        read.check_fits(6, ["glasses"], (1, 4, 4))
+    with pytest.raises(SessionError, match="images are 1x4x4, this model's are 3x4x4"):
+        read.check_fits(6, ["glasses", "smile"], (3, 4, 4))
 
 
 def edit(document, dotted, value):
@@ -74,6 +91,16 @@ BAD = {
     "amounts-bool": ("amounts", {"smile": True}, "amounts are not names with numbers"),
     "endpoints": ("endpoints", {"C": [0.0] * 6}, "endpoints are not A and B"),
     "residual": ("residual", None, "residual is not a list"),
+    "images": ("images", [], "not a table of names"),
+    "image-names": ("images.names", ["a.png", 3], "names are not a list of strings"),
+    "image-name-long": ("images.names", ["a.png", "x" * 300], "longer than 255"),
+    "image-latents": ("images.latents", [[0.0] * 6], "latents do not match their names"),
+    "image-latent-nan": ("images.latents", [[0.0] * 6, [float("nan")] * 6], "image latent"),
+    "image-latent-sizes": ("images.latents", [[0.0] * 6, [0.0] * 5], "differ in size"),
+    "image-shape": ("images.shape", [2, 2, 4, 4], "shape is not N, channels"),
+    "image-shape-huge": ("images.shape", [2, 1, 10**6, 4], "shape is not N, channels"),
+    "image-pixels": ("images.pixels", "@@@", "not base64"),
+    "image-pixels-short": ("images.pixels", "AAAA", "do not match their shape"),
 }
 
 

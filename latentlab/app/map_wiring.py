@@ -1,0 +1,133 @@
+"""The map's wiring: the map view and its controls on one side, the Explorer's plane, point,
+reference points and the user's images on the other."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from latentlab.app.map_controls import BY_LABEL
+from latentlab.explore import ops
+from latentlab.explore.explorer import OpenedModel
+from latentlab.explore.plane import PLANE_KINDS, LatentPlane, make_plane
+from latentlab.explore.user_images import UserImages
+
+if TYPE_CHECKING:
+    from latentlab.app.main_window import MainWindow
+
+__all__ = ["MapWiring"]
+
+
+class MapWiring(QObject):
+    """Signals (GUI thread): ``imagesEncoded(count)`` when the user's image files were encoded
+    and placed on the map (``count``: all of the user's images now); ``planeShown(kind)`` when
+    the map shows a plane (a new model's, one chosen, or one undo went back to)."""
+
+    imagesEncoded = Signal(int)
+    planeShown = Signal(str)
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window, self.explorer = window, window.explorer
+        self.explorer.model_changed.connect(self._on_model_opened)
+        self.view, self.controls = window.map_view, window.map_controls
+        self.view.handleMoved.connect(self.explorer.move_to)
+        self.view.imagePicked.connect(self.explorer.pick_user_image)
+        self.view.imageDragged.connect(self.explorer.drag_user_image)
+        self.controls.planeChosen.connect(self.choose_plane)
+        self.controls.colourChosen.connect(self.colour_by)
+        self.explorer.plane_changed.connect(self._on_model_plane_changed)
+        self.explorer.user_images_changed.connect(self._on_model_user_images_changed)
+        self.explorer.directions_changed.connect(self._on_model_directions_changed)
+
+    def _on_model_opened(self, opened: OpenedModel) -> None:
+        """Offer the new model's planes and colourings, and draw it on its starting plane."""
+        if opened.plane is None:
+            return
+        ref = opened.loaded.reference
+        colourings = [BY_LABEL] + ([] if ref is None else sorted(ref.attributes))
+        self.controls.reset(self.explorer.plane_inputs(), opened.plane.kind, colourings)
+        self.view.colour_by(None)
+        self._on_model_plane_changed(opened.plane)
+
+    def choose_plane(self, kind: str, x: str = "", y: str = "") -> None:
+        """Show the map on another plane (a kind of ``PLANE_KINDS``), keeping the current image;
+        the plane is made on the worker (a PCA is an SVD)."""
+        if not self.explorer.has_latent:
+            return
+        inputs = self.explorer.plane_inputs()
+        if kind in PLANE_KINDS and not PLANE_KINDS[kind].available(inputs):
+            self.window.show_status(f"Cannot show that plane: {PLANE_KINDS[kind].needs}", 8000)
+            return
+        job = self.window.jobs.call(partial(make_plane, kind, x, y, inputs=inputs))
+        job.finished.connect(self._on_plane_made)
+        job.failed.connect(
+            lambda message: self.window.show_status(f"Cannot show that plane: {message}")
+        )
+
+    def _on_plane_made(self, plane: LatentPlane) -> None:
+        self.explorer.set_plane(plane)  # the map follows through plane_changed
+        self.window.show_status(f"Map: {plane.name}", 5000)
+
+    def _on_model_plane_changed(self, plane: LatentPlane) -> None:
+        loaded = self.explorer.loaded
+        ref = loaded.reference
+        if ref is not None:
+            labels = None if ref.labels is None else ref.labels.numpy()
+            names = loaded.meta["dataset"].get("label_names", [])
+            self.view.set_reference(
+                self.explorer.reference_points(), labels, ref.images.numpy(), names
+            )
+        else:
+            self.view.set_reference(np.zeros((0, 2)), None, None, [])
+        self._show_user_images()
+        self.view.set_axes_labels(*plane.axis_labels)
+        self.view.set_handle(*self.explorer.state.point)
+        if plane.kind:
+            self.controls.show_kind(plane.kind)
+        self.planeShown.emit(plane.kind)
+
+    def colour_by(self, name: str) -> None:
+        """Colour the reference points by their labels (``BY_LABEL``) or by the values of the
+        attribute ``name`` that the reference images were drawn with."""
+        loaded = self.explorer.loaded
+        ref = loaded.reference if loaded is not None else None
+        if ref is None or name not in ref.attributes:
+            self.view.colour_by(None)
+            self.controls.show_key(None)
+        else:
+            self.controls.show_key(self.view.colour_by(ref.attributes[name].numpy()))
+
+    def encode_images(self, paths: list[Path]) -> None:
+        """Read, convert and encode image files on the worker; place them on the map."""
+        loaded = self.explorer.loaded
+        if loaded is None or "encode" not in loaded.model.capabilities:
+            self.window.show_error("Cannot encode images", "This model cannot encode images.")
+            return
+        title = f"Encoding {len(paths)} image(s)…"
+        self.window.run_long_job(title, ops.encode_files, paths).finished.connect(self._on_encoded)
+
+    def _on_encoded(self, encoded: ops.EncodedImages) -> None:
+        if encoded.errors:
+            self.window.show_error("Some images could not be read", "\n".join(encoded.errors))
+        if len(encoded.latents) == 0:
+            return
+        self.explorer.add_user_images(encoded.names, encoded.images, encoded.latents)
+        notice = "; ".join(encoded.notices[:3]) + (" …" if len(encoded.notices) > 3 else "")
+        self.window.show_status(f"Encoded {len(encoded.names)} image(s). {notice}", 8000)
+        self.imagesEncoded.emit(len(self.explorer.user_images))
+
+    def _show_user_images(self) -> None:
+        images = self.explorer.user_images
+        self.view.set_user_images(self.explorer.user_points(), images.images)
+
+    def _on_model_user_images_changed(self, _images: UserImages) -> None:
+        self._show_user_images()
+        self.controls.set_available(self.explorer.plane_inputs())
+
+    def _on_model_directions_changed(self, _names: list[str]) -> None:
+        self.controls.set_available(self.explorer.plane_inputs())

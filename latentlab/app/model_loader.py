@@ -1,0 +1,76 @@
+"""Opening model and session files off the GUI thread: reading, validating and preparing a model
+(its starting plane is an SVD) all happen on the loader's own thread; the newest request wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from latentlab.app.worker import Worker, error_message
+from latentlab.explore.explorer import OpenedModel, prepare
+from latentlab.explore.session import Session, read_session
+from latentlab.modelfile import load_model
+
+__all__ = ["ModelLoader"]
+
+
+def _open_model(path: Path) -> tuple[OpenedModel, None, str]:
+    return prepare(load_model(path)), None, ""
+
+
+def _open_session(path: Path, fallback: Path | None) -> tuple[OpenedModel, Session | None, str]:
+    try:
+        session = read_session(path)
+        return prepare(load_model(session.model)), session, ""
+    except Exception as exc:
+        if fallback is None:
+            raise
+        notice = f"Could not resume the last session ({error_message(exc)}); opened {fallback.stem}"
+        return prepare(load_model(fallback)), None, notice
+
+
+class ModelLoader(QObject):
+    """Signals (GUI thread): ``opened(opened, session, notice)`` with the prepared model, the
+    session to resume in it (or None) and a notice for the status bar (or ""); ``failed(message)``
+    when the file could not be opened. Answers to requests overtaken by a newer one, or arriving
+    after :meth:`shutdown`, are dropped."""
+
+    opened = Signal(object, object, str)
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._seq = 0
+        self._worker = Worker("model loader")
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+
+    def open_model(self, path: str | Path) -> None:
+        self._seq += 1
+        self._worker.submit(self._seq, lambda path=Path(path): _open_model(path))
+
+    def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
+        """Open the session's model; if the session or its model cannot be read, the
+        ``fallback`` model instead (with a notice), or fail when there is none."""
+        self._seq += 1
+        self._worker.submit(self._seq, lambda path=Path(path): _open_session(path, fallback))
+
+    def forget(self) -> None:
+        """Drop the answer of any request in progress (a model made in the app came first)."""
+        self._seq += 1
+
+    @Slot(int, object)
+    def _on_finished(self, seq: int, result: tuple[OpenedModel, Session | None, str]) -> None:
+        if seq == self._seq:
+            self.opened.emit(*result)
+
+    @Slot(int, str)
+    def _on_failed(self, seq: int, message: str) -> None:
+        if seq == self._seq:
+            self.failed.emit(message)
+
+    def shutdown(self) -> None:
+        """Stop the loader's thread; a model still loading is never installed."""
+        self._seq = -1
+        self._worker.shutdown()
