@@ -1,10 +1,11 @@
 """Flow speed on this machine: encode and decode time of the default Glow at batch 1 and 64,
 and training throughput (forward + backward + Adam step) of each flow architecture.
 
-    python benchmarks/flows.py [--model FILE] [--repeats 20]
+    python benchmarks/flows.py [--model FILE] [--repeats 20] [--batch 64] [--quick]
 
 Training throughput uses the bundled configurations (Glow 3x32x32 on faces, RealNVP and NICE
 1x8x8 on digits) with random images on the level grid; data loading is not included.
+``--quick`` times each once at batch 8 (a smoke run: the figures are rough).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def random_images(model: GenerativeModel, n: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def encode_decode(model: GenerativeModel, repeats: int) -> None:
-    for batch in (1, 64):
+def encode_decode(model: GenerativeModel, repeats: int, large_batch: int) -> None:
+    for batch in (1, large_batch):
         x = random_images(model, batch)
         z = model.encode(x)
         enc = median_ms(lambda x=x: model.encode(x), repeats) / batch
@@ -63,22 +64,28 @@ def training_throughput(model: GenerativeModel, repeats: int, batch: int = 64) -
     return batch / (median_ms(step, repeats) / 1000)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
+    parser.add_argument("--batch", type=int, default=64, help="the larger batch size")
+    parser.add_argument("--quick", action="store_true", help="one repeat at batch 8")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.batch = 1, 8
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     loaded = load_model(args.model)
     print(f"{loaded.name} ({loaded.model.family}, {'x'.join(map(str, loaded.model.image_shape))}):")
-    encode_decode(loaded.model, args.repeats)
-    print("training throughput, batch 64:")
+    encode_decode(loaded.model, args.repeats, args.batch)
+    print(f"training throughput, batch {args.batch}:")
     for name, path in bundled_models().items():
         model = load_model(path).model
         if model.family in ("nice", "realnvp", "glow"):
-            print(f"  {name:28s} {training_throughput(model, args.repeats):8.0f} images/s")
+            print(
+                f"  {name:28s} {training_throughput(model, args.repeats, args.batch):8.0f} images/s"
+            )
     return 0
 
 

@@ -83,8 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="timed fits per side; the fastest counts (default: %(default)s)",
     )
-    parser.add_argument("--quick", action="store_true", help="only the smaller data set")
+    parser.add_argument(
+        "--quick", action="store_true", help="only the smaller data set, one repeat"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
 
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_info, threadpool_limits

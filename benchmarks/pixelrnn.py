@@ -1,13 +1,14 @@
 """PixelRNN sampling speed: the cached sampler (recurrent state carried, one step per pixel)
 against the naive one (a full forward pass for every pixel), side by side.
 
-    python benchmarks/pixelrnn.py [--batch 16] [--threads 1] [--naive-pixels 56]
+    python benchmarks/pixelrnn.py [--batch 16] [--threads 1] [--naive-pixels 56] [--quick]
 
 Untrained models with the bundled digits architecture (hidden 64, 2 Row LSTM layers), seeded:
 8x8 with 17 levels (digits) and 28x28 with 256 levels (MNIST). Both samplers draw the same
 pixels from the same seed. The naive sampler costs the same full pass for every pixel, so at
 28x28 it is timed on the first --naive-pixels pixels only and its whole-image time is that
-per-pixel cost times 784, labelled as extrapolated.
+per-pixel cost times 784, labelled as extrapolated. ``--quick`` is a smoke run: batch 2, the
+naive sampler timed on 4 pixels at 28x28.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def ms_per_pixel(
     return 1000 * (time.perf_counter() - start) / pixels, frame
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -55,7 +56,10 @@ def main() -> int:
         help="pixels the naive sampler is timed on at 28x28 (all at 8x8)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="batch 2, naive timed on 4 pixels")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.naive_pixels = 2, 4
     torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch {args.batch}, "

@@ -4,7 +4,7 @@
 - independent categorical: one categorical per sub-pixel fitted on the training split with
   add-one (Laplace) smoothing; no sub-pixel knows any other.
 - independent Gaussian: one Gaussian per sub-pixel fitted to uniformly dequantized training
-  data, evaluated as the flows are (the dequantization bound, REFERENCES §0.2).
+  data, evaluated as the flows are (the dequantization bound of docs/families.md).
 """
 
 from __future__ import annotations

@@ -81,7 +81,9 @@ def load_image_folder(
         raise DataError(
             f"{folder.name}: no image files here (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
-    images, paths, skipped = [], [], []
+    images: list[np.ndarray] = []
+    paths: list[Path] = []
+    skipped: list[str] = []
     changes: Counter[str] = Counter()
     for file in candidates:
         if len(images) == limit:

@@ -108,7 +108,7 @@ def _to_mode(img: Image.Image, mode: str, notices: list[str]) -> Image.Image:
         notices.append(f"reduced {original} to 8 bits per pixel")
     if img.has_transparency_data:
         rgba = img.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
+        if np.asarray(rgba.getchannel("A")).min() < 255:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             rgba = Image.alpha_composite(white, rgba)
             notices.append("composited transparency onto white")

@@ -1,0 +1,96 @@
+"""The benchmarks and the screenshots script, run as a user runs them, on their quick settings:
+each must exit 0 and print its figures (or write its files), so that none of them rots while
+the code it drives changes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, *args: str) -> str:
+    """Run ``script`` with ``args`` in a fresh interpreter, offscreen; its standard output."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=ROOT,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_baselines():
+    out = run("benchmarks/baselines.py", "--quick")
+    assert "digits (test split, 447 images of 1x8x8, 17 levels)" in out
+    assert "synthfaces (test split, 200 images of 3x32x32, 256 levels)" in out
+    assert out.count("nats/image") == 6
+    assert "4.087 bits/dim" in out  # uniform over 17 levels: log2(17)
+    assert "8.000 bits/dim" in out  # uniform over 256 levels
+
+
+def test_flows():
+    out = run("benchmarks/flows.py", "--quick")
+    assert len(re.findall(r"encode +[\d.]+ ms/image +decode +[\d.]+ ms/image", out)) == 2
+    for name in ("glow-synthfaces", "nice-digits", "realnvp-digits"):
+        assert re.search(rf"{name} +\d+ images/s", out), out
+
+
+def test_gmm():
+    out = run("benchmarks/gmm.py", "--quick")
+    rows = re.findall(r"^digits train 1000x64 +\d+ (full|diag) ", out, re.MULTILINE)
+    assert sorted(rows) == ["diag", "diag", "full", "full"], out
+    assert "time ratio torch/sklearn: geometric mean" in out
+
+
+def test_pixelrnn():
+    out = run("benchmarks/pixelrnn.py", "--quick")
+    rows = re.findall(r"^ +(\d+)x(\d+) .* (yes|NO) ", out, re.MULTILINE)
+    assert rows == [("8", "8", "yes"), ("28", "28", "yes")], out  # both samplers agree
+
+
+def test_interaction():
+    out = run("benchmarks/interaction.py", "--quick")
+    assert "20 drag steps" in out
+    measured = re.search(r"drag-to-displayed latency: median [\d.]+ ms.*\((\d+) of 20 moves", out)
+    assert measured and int(measured.group(1)) > 0, out
+    assert "longest GUI-thread stall" in out
+
+
+def test_screenshots(tmp_path):
+    shipped = ROOT / "docs" / "screenshots"
+    before = {p.name: p.stat().st_mtime_ns for p in shipped.glob("*.png")}
+    out = run("scripts/screenshots.py", "--out", str(tmp_path))
+    assert str(tmp_path) in out
+    names = [
+        "main-window",
+        "smile-2",
+        "smile+0",
+        "smile+2",
+        "interpolation-faces",
+        "attribute-plane",
+        "vae-panel",
+        "nice-layers",
+    ]
+    assert sorted(p.stem for p in tmp_path.iterdir()) == sorted(names)
+    for name in names:
+        with Image.open(tmp_path / f"{name}.png") as image:
+            assert image.format == "PNG" and min(image.size) >= 400, name
+    assert {p.name: p.stat().st_mtime_ns for p in shipped.glob("*.png")} == before
+
+
+@pytest.mark.parametrize("script", sorted(ROOT.glob("benchmarks/*.py")), ids=lambda p: p.name)
+def test_every_benchmark_has_a_quick_run(script):
+    """A new benchmark gets a ``--quick`` smoke run and a test above."""
+    assert "--quick" in script.read_text()
+    assert f"def test_{script.stem}(" in Path(__file__).read_text()
