@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily below: importing the package must not load Qt or torch
+    from latentlab.app.main_window import MainWindow
 
 __all__ = ["create_main_window", "run_app"]
 
@@ -34,7 +38,7 @@ def _collect_garbage_on_the_gui_thread() -> None:
 
 def create_main_window(
     model_path: str | Path | None = None, session: str | Path | None = None
-):  # -> MainWindow
+) -> MainWindow:
     """The main window opening ``model_path`` (default: the bundled default model), or
     resuming the session file ``session`` (the default model if it cannot be resumed).
 

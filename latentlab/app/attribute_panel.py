@@ -41,7 +41,7 @@ class AttributePanel(QWidget):
         self.setObjectName("attributePanel")
         self.sliders: dict[str, QSlider] = {}
         self._values: dict[str, QLabel] = {}
-        self._group_boxes: list[QCheckBox] = []
+        self._group_boxes: list[QWidget] = []  # the group checkboxes and the label before them
         self._rows = QGridLayout()
         self._rows.setColumnStretch(1, 1)
         self._groups = QHBoxLayout()
@@ -103,8 +103,8 @@ class AttributePanel(QWidget):
             widget.deleteLater()
         while self._rows.count():
             item = self._rows.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
+            if item is not None and (child := item.widget()) is not None:
+                child.deleteLater()
         self.sliders, self._values, self._group_boxes = {}, {}, []
         for row, name in enumerate(names):
             slider = QSlider(Qt.Orientation.Horizontal)

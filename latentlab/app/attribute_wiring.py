@@ -59,7 +59,9 @@ class AttributeWiring(QObject):
         self.window.show_status(f"Added direction '{name}'", 5000)
 
     def _on_model_directions_changed(self, names: list[str]) -> None:
-        groups = [name for name, _ in self.explorer.loaded.model.latent_groups()]
+        loaded = self.explorer.loaded
+        assert loaded is not None  # directions belong to the open model
+        groups = [name for name, _ in loaded.model.latent_groups()]
         self.panel.set_directions(names, groups)
 
     def save_model_copy(self) -> None:

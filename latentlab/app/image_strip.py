@@ -61,7 +61,7 @@ class ImageStrip(QWidget):
 
     def tile_rects(self) -> list[QRect]:
         """Where each image is drawn."""
-        if not self._qimages:
+        if self._images is None or not self._qimages:
             return []
         h, w = self._images.shape[2:]
         n = len(self._qimages)

@@ -178,7 +178,9 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             self.show_status(f"Nothing to save: {exc}", 5000)
             return
-        name = f"{self.explorer.loaded.name}{SESSION_SUFFIX}"
+        loaded = self.explorer.loaded
+        assert loaded is not None  # there is a session to save, so a model is open
+        name = f"{loaded.name}{SESSION_SUFFIX}"
         if path := self.ask_save("Save session", name, SESSION_FILTER):
             self.save_session(path)
 
@@ -325,18 +327,23 @@ class MainWindow(QMainWindow):
         return self.image_view.image()
 
     def _on_model_point_changed(self, z: np.ndarray) -> None:
+        state = self.explorer.state
+        # the point belongs to an open model's state, and _install made that model's worker
+        assert state is not None and self.worker is not None
         self._checkpoint_timer.start()
-        self.map_view.set_handle(*self.explorer.state.point)
+        self.map_view.set_handle(*state.point)
         self.requested_seq += 1
         self.worker.request_decode(self.requested_seq, z)
 
     def _on_decoded(self, seq: int, image: np.ndarray, seconds: float) -> None:
-        if seq <= self.shown_seq:
-            return
+        if seq <= self.shown_seq or self.sender() is not self.worker:
+            return  # older than the image shown, or of a model closed since
         self.shown_seq = seq
         self.image_view.set_image(image)
-        a, b = self.explorer.state.point
-        name = self.explorer.loaded.name
+        state, loaded = self.explorer.state, self.explorer.loaded
+        assert state is not None and loaded is not None  # the open model has a latent
+        a, b = state.point
+        name = loaded.name
         self.show_status(f"{name}   point ({a:+.2f}, {b:+.2f})   decode {seconds * 1000:.1f} ms")
         self.imageDisplayed.emit(seq)
 

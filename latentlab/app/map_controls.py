@@ -4,7 +4,10 @@ reference points (their labels or an attribute)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from latentlab.explore.plane import PLANE_KINDS, PlaneInputs
@@ -63,12 +66,12 @@ class MapControls(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("plane"))
         layout.addWidget(self.kind)
-        for widget in (self.attribute_x, self.attribute_y, self.axis_x, self.axis_y):
-            layout.addWidget(widget)
+        for axis_widget in (self.attribute_x, self.attribute_y, self.axis_x, self.axis_y):
+            layout.addWidget(axis_widget)
         layout.addStretch(1)
         self.colour_label = QLabel("colour")
-        for widget in (self.colour_label, self.colour, self.key):
-            layout.addWidget(widget)
+        for colour_widget in (self.colour_label, self.colour, self.key):
+            layout.addWidget(colour_widget)
         self._show_axes_of("pca")
 
     def reset(self, inputs: PlaneInputs, shown: str, colourings: list[str]) -> None:
@@ -100,8 +103,9 @@ class MapControls(QWidget):
             combo.addItems(names)
             index = names.index(current) if current in names else min(default, len(names) - 1)
             combo.setCurrentIndex(index)
+        kinds = cast(QStandardItemModel, self.kind.model())  # a QComboBox's own model
         for kind in PLANE_KINDS.values():
-            item = self.kind.model().item(self.kind.findData(kind.name))
+            item = kinds.item(self.kind.findData(kind.name))
             item.setEnabled(kind.available(inputs))
             item.setToolTip("" if kind.available(inputs) else f"Not available: {kind.needs}")
 
@@ -120,10 +124,10 @@ class MapControls(QWidget):
 
     def _show_axes_of(self, kind: str) -> None:
         axes = PLANE_KINDS[kind].axes
-        for widget in (self.attribute_x, self.attribute_y):
-            widget.setVisible(axes == "attributes")
-        for widget in (self.axis_x, self.axis_y):
-            widget.setVisible(axes == "latent axes")
+        for combo in (self.attribute_x, self.attribute_y):
+            combo.setVisible(axes == "attributes")
+        for spin in (self.axis_x, self.axis_y):
+            spin.setVisible(axes == "latent axes")
 
     def _on_kind(self) -> None:
         self._show_axes_of(self.kind.currentData())

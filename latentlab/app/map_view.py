@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QKeyEvent, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
 from latentlab.app.qimage import to_qpixmap
+
+if TYPE_CHECKING:  # for annotations only (untyped: Any to mypy)
+    from pyqtgraph.GraphicsScene.mouseEvents import HoverEvent, MouseClickEvent, MouseDragEvent
 
 __all__ = ["ImageMarker", "MapView"]
 
@@ -44,7 +49,7 @@ class ImageMarker(pg.GraphicsObject):
             self._rect = QRectF(-w / 2, -h / 2, w, h)
         return self._rect
 
-    def paint(self, painter: QPainter, *args) -> None:
+    def paint(self, painter: QPainter, *args: object) -> None:
         centre = painter.transform().map(QPointF(0, 0))
         painter.resetTransform()  # draw in device pixels: upright and crisp
         x = int(centre.x() - self.pixmap.width() / 2)
@@ -53,18 +58,18 @@ class ImageMarker(pg.GraphicsObject):
         painter.setPen(pg.mkPen("#ff9900", width=2))
         painter.drawRect(x, y, self.pixmap.width(), self.pixmap.height())
 
-    def hoverEvent(self, ev) -> None:
+    def hoverEvent(self, ev: HoverEvent) -> None:
         # claim the left button so that pressing here drags the marker, not the view
         if not ev.isExit():
             ev.acceptDrags(Qt.MouseButton.LeftButton)
             ev.acceptClicks(Qt.MouseButton.LeftButton)
 
-    def mouseClickEvent(self, ev) -> None:
+    def mouseClickEvent(self, ev: MouseClickEvent) -> None:
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             self.view.imagePicked.emit(self.index)
 
-    def mouseDragEvent(self, ev) -> None:
+    def mouseDragEvent(self, ev: MouseDragEvent) -> None:
         if ev.button() != Qt.MouseButton.LeftButton:
             ev.ignore()
             return
@@ -122,7 +127,7 @@ class MapView(pg.PlotWidget):
         self.markers: list[ImageMarker] = []
         self._thumbnails: np.ndarray | None = None
         self._labels: np.ndarray | None = None
-        self._label_brushes: list = []
+        self._label_brushes: list[QBrush] = []
         self._values: np.ndarray | None = None  # what colours the points, if not labels
         self._label_names: list[str] = []
         self._silent = False
@@ -204,7 +209,7 @@ class MapView(pg.PlotWidget):
             return None
         return tuple(_VALUE_COLOURS.map(t, mode="qcolor").name() for t in (0.0, 1.0))
 
-    def _brushes(self) -> list:
+    def _brushes(self) -> list[QBrush]:
         if self._values is None:
             return self._label_brushes
         low, high = self._values.min(), self._values.max()
@@ -218,7 +223,10 @@ class MapView(pg.PlotWidget):
         self.selected = set()
         self._show_selection()
 
-    def _on_points_clicked(self, _item: pg.ScatterPlotItem, points: list, _ev: object) -> None:
+    def _on_points_clicked(
+        self, _item: pg.ScatterPlotItem, points: np.ndarray, _ev: MouseClickEvent
+    ) -> None:
+        """``points``: the clicked SpotItems, topmost first."""
         index = int(points[0].data())
         self.selected ^= {index}
         self._show_selection()
@@ -286,7 +294,7 @@ class MapView(pg.PlotWidget):
         scene = self.scene()
         send_hover_events = scene.sendHoverEvents
 
-        def send_unless_dragging(ev, exitOnly: bool = False) -> None:  # pyqtgraph's names
+        def send_unless_dragging(ev: QEvent, exitOnly: bool = False) -> None:  # pyqtgraph's names
             if exitOnly or not scene.dragButtons:
                 send_hover_events(ev, exitOnly)
 
@@ -322,7 +330,7 @@ class MapView(pg.PlotWidget):
         self._hover.show()
         self._hover.raise_()
 
-    def leaveEvent(self, event) -> None:
+    def leaveEvent(self, event: QEvent) -> None:
         self._hover.hide()
         super().leaveEvent(event)
 
@@ -333,12 +341,12 @@ class MapView(pg.PlotWidget):
         a, b = self.handle_position()
         self.handle.setPos(QPointF(a + dx * (x1 - x0) / 20, b + dy * (y1 - y0) / 20))
 
-    def keyPressEvent(self, event) -> None:
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         # Space belongs to the window (resample); the plot would otherwise swallow it.
         if event.key() == Qt.Key.Key_Space:
             event.ignore()
             return
-        steps = {
+        steps: dict[int, tuple[int, int]] = {  # QKeyEvent.key() is a plain int
             Qt.Key.Key_Left: (-1, 0),
             Qt.Key.Key_Right: (1, 0),
             Qt.Key.Key_Up: (0, 1),

@@ -74,7 +74,8 @@ class MapWiring(QObject):
         self.window.show_status(f"Map: {plane.name}", 5000)
 
     def _on_model_plane_changed(self, plane: LatentPlane) -> None:
-        loaded = self.explorer.loaded
+        loaded, state = self.explorer.loaded, self.explorer.state
+        assert loaded is not None and state is not None  # only an open model's state has a plane
         ref = loaded.reference
         if ref is not None:
             labels = None if ref.labels is None else ref.labels.numpy()
@@ -86,7 +87,7 @@ class MapWiring(QObject):
             self.view.set_reference(np.zeros((0, 2)), None, None, [])
         self._show_user_images()
         self.view.set_axes_labels(*plane.axis_labels)
-        self.view.set_handle(*self.explorer.state.point)
+        self.view.set_handle(*state.point)
         if plane.kind:
             self.controls.show_kind(plane.kind)
         self.planeShown.emit(plane.kind)
@@ -119,10 +120,13 @@ class MapWiring(QObject):
         self.explorer.add_user_images(encoded.names, encoded.images, encoded.latents)
         notice = "; ".join(encoded.notices[:3]) + (" …" if len(encoded.notices) > 3 else "")
         self.window.show_status(f"Encoded {len(encoded.names)} image(s). {notice}", 8000)
-        self.imagesEncoded.emit(len(self.explorer.user_images))
+        images = self.explorer.user_images
+        assert images is not None  # add_user_images just added to them
+        self.imagesEncoded.emit(len(images))
 
     def _show_user_images(self) -> None:
         images = self.explorer.user_images
+        assert images is not None  # a model with a plane to show them on has them
         self.view.set_user_images(self.explorer.user_points(), images.images)
 
     def _on_model_user_images_changed(self, _images: UserImages) -> None:

@@ -31,7 +31,8 @@ class MaskCanvas(QWidget):
         )
         self._image: np.ndarray | None = None
         self._qimage: QImage | None = None
-        self.mask = np.zeros((1, 1), dtype=bool)
+        # the pixels to fill (``H,W`` bool); not named ``mask``, which would hide QWidget.mask()
+        self.mask_array: np.ndarray = np.zeros((1, 1), dtype=bool)
         self._painting: bool | None = None  # the value being painted while a button is down
 
     def sizeHint(self) -> QSize:
@@ -41,21 +42,21 @@ class MaskCanvas(QWidget):
         """The image (``C,H,W`` in [0, 1]) to paint over; keeps the mask if the size matches."""
         self._image = image
         self._qimage = to_qimage(image)
-        if self.mask.shape != image.shape[1:]:
-            self.mask = np.zeros(image.shape[1:], dtype=bool)
+        if self.mask_array.shape != image.shape[1:]:
+            self.mask_array = np.zeros(image.shape[1:], dtype=bool)
         self.update()
 
     def image(self) -> np.ndarray | None:
         return self._image
 
     def set_mask(self, mask: np.ndarray) -> None:
-        self.mask = mask.astype(bool).copy()
+        self.mask_array = mask.astype(bool).copy()
         self.update()
         self.maskChanged.emit()
 
     def target_rect(self) -> QRect:
         """Where the image is drawn: centred, scaled by the largest whole factor that fits."""
-        h, w = self.mask.shape
+        h, w = self.mask_array.shape
         scale = max(1, min(self.width() // w, self.height() // h))
         return QRect(
             (self.width() - w * scale) // 2, (self.height() - h * scale) // 2, w * scale, h * scale
@@ -66,7 +67,7 @@ class MaskCanvas(QWidget):
         rect = self.target_rect()
         if not rect.contains(pos):
             return None
-        h, w = self.mask.shape
+        h, w = self.mask_array.shape
         return (
             (pos.y() - rect.top()) * h // rect.height(),
             (pos.x() - rect.left()) * w // rect.width(),
@@ -74,8 +75,12 @@ class MaskCanvas(QWidget):
 
     def _paint_at(self, pos: QPoint) -> None:
         pixel = self.pixel_at(pos)
-        if pixel is not None and self._painting is not None and self.mask[pixel] != self._painting:
-            self.mask[pixel] = self._painting
+        if (
+            pixel is not None
+            and self._painting is not None
+            and self.mask_array[pixel] != self._painting
+        ):
+            self.mask_array[pixel] = self._painting
             self.update()
             self.maskChanged.emit()
 
@@ -96,8 +101,8 @@ class MaskCanvas(QWidget):
         if self._qimage is not None:
             rect = self.target_rect()
             painter.drawImage(rect, self._qimage)
-            cell = rect.width() // self.mask.shape[1]
-            for row, column in zip(*np.nonzero(self.mask), strict=True):
+            cell = rect.width() // self.mask_array.shape[1]
+            for row, column in zip(*np.nonzero(self.mask_array), strict=True):
                 painter.fillRect(
                     rect.left() + column * cell, rect.top() + row * cell, cell, cell, _MASK_COLOUR
                 )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QMenu
+
+if TYPE_CHECKING:  # main_window imports this module
+    from latentlab.app.main_window import MainWindow
 
 __all__ = ["build_menus"]
 
@@ -34,7 +37,7 @@ def _add(
     return action
 
 
-def build_menus(window: Any) -> QAction:  # window: MainWindow (imports this module)
+def build_menus(window: MainWindow) -> QAction:
     """File, Sample, Edit and View menus; returns the presentation-mode action."""
     bar = window.menuBar()
     file = bar.addMenu("&File")
@@ -88,7 +91,7 @@ def build_menus(window: Any) -> QAction:  # window: MainWindow (imports this mod
     )
     file.addSeparator()
     _add(file, window, "&Quit", window.close, QKeySequence.StandardKey.Quit)
-    QShortcut(QKeySequence("Ctrl+W"), window, activated=window.close)
+    QShortcut(QKeySequence("Ctrl+W"), window, window.close)
 
     sample = bar.addMenu("&Sample")
     _add(

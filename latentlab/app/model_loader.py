@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -48,13 +49,13 @@ class ModelLoader(QObject):
 
     def open_model(self, path: str | Path) -> None:
         self._seq += 1
-        self._worker.submit(self._seq, lambda path=Path(path): _open_model(path))
+        self._worker.submit(self._seq, partial(_open_model, Path(path)))
 
     def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
         """Open the session's model; if the session or its model cannot be read, the
         ``fallback`` model instead (with a notice), or fail when there is none."""
         self._seq += 1
-        self._worker.submit(self._seq, lambda path=Path(path): _open_session(path, fallback))
+        self._worker.submit(self._seq, partial(_open_session, Path(path), fallback))
 
     def forget(self) -> None:
         """Drop the answer of any request in progress (a model made in the app came first)."""

@@ -62,7 +62,7 @@ class PixelRNNPanel(FamilyPanel):
         self.results.setToolTip(
             "Completions: pixels outside the mask are the source's own. Click one to show it above."
         )
-        self.results.imageClicked.connect(lambda i: self.host.show_image(self.results.images()[i]))
+        self.results.imageClicked.connect(self._on_completion_clicked)
 
         source = QGridLayout()
         source.addWidget(self.source, 0, 0)
@@ -93,7 +93,7 @@ class PixelRNNPanel(FamilyPanel):
         self._set_results(None)
 
     def _apply_preset(self) -> None:
-        h, w = self.canvas.mask.shape
+        h, w = self.canvas.mask_array.shape
         self.canvas.set_mask(mask_preset(self.preset.currentText(), h, w))
 
     def set_source(self, image: np.ndarray) -> None:
@@ -107,14 +107,14 @@ class PixelRNNPanel(FamilyPanel):
 
     def complete(self) -> None:
         """Fill the mask of the source image, several times side by side, pixel by pixel."""
-        if not self.canvas.mask.any():
+        if not self.canvas.mask_array.any():
             self.host.show_status("The mask is empty: paint over the pixels to fill", 5000)
             return
         self._seed += 1
         job = self.host.submit(
             paint,
             self.canvas.image(),
-            self.canvas.mask.copy(),
+            self.canvas.mask_array.copy(),
             self.count.value(),
             1.0,
             self._seed,
@@ -132,9 +132,15 @@ class PixelRNNPanel(FamilyPanel):
         """The completions shown (``N,C,H,W`` in [0, 1]), finished or not, or None."""
         return self.results.images()
 
+    def _on_completion_clicked(self, index: int) -> None:
+        images = self.results.images()
+        assert images is not None  # the strip only emits clicks on images it shows
+        self.host.show_image(images[index])
+
     def _on_painted(self, images: np.ndarray) -> None:
         self._set_results(images)
         self.host.show_image(images[0])
         self.host.show_status(
-            f"Filled {int(self.canvas.mask.sum())} pixels in {len(images)} completion(s)", 5000
+            f"Filled {int(self.canvas.mask_array.sum())} pixels in {len(images)} completion(s)",
+            5000,
         )

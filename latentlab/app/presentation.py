@@ -32,7 +32,9 @@ class Presentation:
         font = self.window.font()
         size = QApplication.font().pointSizeF()
         font.setPointSizeF(size * SCALE if on else size)
-        self.window.centralWidget().setFont(font)
+        central = self.window.centralWidget()
+        assert central is not None  # the main window sets it before presenting can start
+        central.setFont(font)
         for name in ("left", "bottom"):
             axis = self.map_view.getPlotItem().getAxis(name)
             axis.setStyle(tickFont=font if on else None)

@@ -318,6 +318,7 @@ class Explorer:
         if self.state is None or self.loaded is None:
             raise SessionError("this model has no latent space")
         model = self.loaded.model
+        assert model.latent_dim is not None  # a model with an exploration state has a latent
         session.check_fits(model.latent_dim, list(self.state.directions), model.image_shape)
         self.state.restore(session.snapshot)
         self.endpoints = {k: Endpoint(z) for k, z in session.endpoints.items()}

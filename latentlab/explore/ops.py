@@ -90,6 +90,7 @@ def encode_files(
             notices += [f"{Path(path).name}: {n}" for n in noticed]
         yield 0.2 * (i + 1) / len(paths)
     if not images:
+        assert model.latent_dim is not None  # only a model with a latent encodes images
         empty = np.zeros((0, *model.image_shape), dtype=np.float32)
         return EncodedImages(names, empty, np.zeros((0, model.latent_dim)), notices, errors)
     stacked = np.stack(images)

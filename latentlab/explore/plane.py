@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["PLANE_KINDS", "LatentPlane", "PlaneInputs", "PlaneKind", "make_plane"]
 
@@ -69,7 +70,7 @@ class LatentPlane:
         u = d1 / np.linalg.norm(d1)
         v = d2 - (d2 @ u) * u
         norm = np.linalg.norm(v)
-        if norm < 1e-9 * max(1.0, np.linalg.norm(d2)):
+        if norm < 1e-9 * max(1.0, float(np.linalg.norm(d2))):
             raise ValueError("the two directions are parallel; they do not span a plane")
         return cls(np.asarray(origin, dtype=np.float64), u, v / norm, name, axis_labels, kind)
 
@@ -80,7 +81,7 @@ class LatentPlane:
         residual = d - ab[:, :1] * self.u - ab[:, 1:] * self.v
         return ab, residual
 
-    def lift(self, ab: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+    def lift(self, ab: ArrayLike, residual: np.ndarray | None = None) -> np.ndarray:
         """Latents ``N, D`` of plane points ``N, 2`` plus optional residuals."""
         ab = np.atleast_2d(np.asarray(ab, dtype=np.float64))
         z = self.origin + ab[:, :1] * self.u + ab[:, 1:] * self.v

@@ -24,6 +24,7 @@ from latentlab.explore.plane import PLANE_KINDS, LatentPlane
 from latentlab.explore.state import Snapshot
 from latentlab.explore.user_images import UserImages
 from latentlab.fileio import atomic_write_bytes
+from latentlab.untrusted import is_finite_number
 
 __all__ = ["SESSION_SUFFIX", "Session", "SessionError", "read_session", "write_session"]
 
@@ -149,7 +150,7 @@ def _parse(document: Any) -> Session:
         raise SessionError("the point is not two numbers")
     amounts = document.get("amounts")
     if not isinstance(amounts, dict) or not all(
-        isinstance(k, str) and _finite(a) for k, a in amounts.items()
+        isinstance(k, str) and is_finite_number(a) for k, a in amounts.items()
     ):
         raise SessionError("the attribute amounts are not names with numbers")
     endpoints = document.get("endpoints")
@@ -213,16 +214,7 @@ def _parse_images(document: Any) -> UserImages:
     return UserImages(tuple(names), images, np.array(vectors).reshape(len(names), latent_dim))
 
 
-def _finite(x: Any) -> bool:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return False
-    try:
-        return math.isfinite(x)
-    except OverflowError:  # an int too large for a float
-        return False
-
-
 def _vector(values: Any, what: str) -> np.ndarray:
-    if not isinstance(values, list) or not all(_finite(x) for x in values):
+    if not isinstance(values, list) or not all(is_finite_number(x) for x in values):
         raise SessionError(f"the {what} is not a list of finite numbers")
     return np.array(values, dtype=np.float64)

@@ -146,7 +146,7 @@ def test_a_model_without_latent_opens_with_its_paint_panel(pixelrnn_window):
         index = [window.tabs.tabText(i) for i in range(window.tabs.count())].index(title)
         assert not window.tabs.isTabEnabled(index)
     assert window.image_view.image() is not None  # the first sample
-    assert panel.canvas.mask.all()  # a blank source: sample from scratch
+    assert panel.canvas.mask_array.all()  # a blank source: sample from scratch
 
 
 def test_clicking_a_sample_shows_it(pixelrnn_window, qtbot):
@@ -161,8 +161,8 @@ def test_completion_paints_only_the_mask_and_shows_progress(pixelrnn_window, qtb
     panel.source.use_current_image()
     source = window.image_view.image().copy()
     assert panel.preset.currentText() == "bottom half"
-    panel.canvas.mask[:, :] = False
-    panel.canvas.mask[6:, 2:] = True  # as if painted
+    panel.canvas.mask_array[:, :] = False
+    panel.canvas.mask_array[6:, 2:] = True  # as if painted
     frames = []
     window.worker.previewed.connect(lambda _seq, images: frames.append(images))
     panel.count.setValue(3)
@@ -171,7 +171,7 @@ def test_completion_paints_only_the_mask_and_shows_progress(pixelrnn_window, qtb
     qtbot.waitUntil(lambda: not panel.paint_button.running, timeout=10_000)
     done = panel.completions()
     assert done.shape == (3, 1, 8, 8) and len(frames) == 12
-    keep = ~panel.canvas.mask
+    keep = ~panel.canvas.mask_array
     for image in done:
         np.testing.assert_array_equal(image[0][keep], source[0][keep])
     assert panel.paint_button.text() == "Complete"
