@@ -1,10 +1,10 @@
 """Reading and writing LatentLab model files: the only code that touches them.
 
 A model file is one ``.safetensors`` file: tensors plus one JSON document stored in the
-safetensors metadata under the key ``latentlab`` (DESIGN.md "Model files"). Files are untrusted:
-the header, the metadata and every tensor's name, dtype, shape, offsets and values are checked
-before any model is built, and every failure raises one :class:`ModelFileError` with a message a
-user can act on. Nothing is ever unpickled. Writes are atomic.
+safetensors metadata under the key ``latentlab`` (docs/architecture.md, "Model files"). Files
+are untrusted: the header, the metadata and every tensor's name, dtype, shape, offsets and values
+are checked before any model is built, and every failure raises one :class:`ModelFileError` with
+a message a user can act on. Nothing is ever unpickled. Writes are atomic.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import latentlab
 from latentlab.fileio import atomic_write_bytes
 from latentlab.models import FAMILIES, GenerativeModel
 from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
+from latentlab.untrusted import is_finite_number, short_repr, shorten
 
 __all__ = [
     "FORMAT_VERSION",
@@ -45,6 +46,7 @@ MAX_HEADER_BYTES = 4 * 2**20
 MAX_PARAMETERS = 40_000_000
 MAX_REFERENCE = 20_000
 MAX_ATTRIBUTES = 256
+MAX_TRAINING_OPTIONS = 256  # training.config: option names to plain values
 _REFERENCE_ATTRIBUTE = "reference.attribute."  # + name: one value per reference item
 
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "U8": torch.uint8}
@@ -86,16 +88,8 @@ class LoadedModel:
 
 def _fail(path: Path, why: str) -> ModelFileError:
     """The one error for a bad file: one line, the file's name first, of bounded length."""
-    why = " ".join(why.splitlines())
-    if len(why) > 300:
-        why = why[:297] + "..."
+    why = shorten(" ".join(why.splitlines()), 300)
     return ModelFileError(f"{path.name}: {why}")
-
-
-def _short(value: Any) -> str:
-    """``repr`` of an untrusted value, cut short so it cannot swamp a message."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _json_loads(text: str | bytes) -> Any:
@@ -214,13 +208,15 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
     if version != FORMAT_VERSION:
         raise _fail(
             path,
-            f"format version {_short(version)} is not supported (this LatentLab "
+            f"format version {short_repr(version)} is not supported (this LatentLab "
             f"reads version {FORMAT_VERSION}); update LatentLab or re-export the "
             "model",
         )
     family = _require(path, meta, "family", str)
     if family not in FAMILIES:
-        raise _fail(path, f"unknown model family {_short(family)} (known: {', '.join(FAMILIES)})")
+        raise _fail(
+            path, f"unknown model family {short_repr(family)} (known: {', '.join(FAMILIES)})"
+        )
     cls = FAMILIES[family]
     try:
         config = config_from_dict(cls.config_class, meta.get("config"))
@@ -252,21 +248,37 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
     if metric is not None and not (
         isinstance(metric, dict)
         and isinstance(metric.get("name"), str)
-        and _is_finite_number(metric.get("value"))
+        and is_finite_number(metric.get("value"))
     ):
         raise _fail(path, "metadata training.test_metric must have a name and a finite value")
+    options = training.get("config")
+    if options is not None and not _is_plain_options(options):
+        raise _fail(
+            path,
+            f"metadata training.config must map at most {MAX_TRAINING_OPTIONS} option names "
+            "to plain values (null, true, false, a finite number or a short string)",
+        )
     _require(path, meta, "created", str)
     _require(path, meta, "latentlab_version", str)
     return cls, config
 
 
-def _is_finite_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
+def _is_plain_options(options: Any) -> bool:
+    """A training config as the trainers store it: a flat object of short names and values."""
+    return (
+        isinstance(options, dict)
+        and len(options) <= MAX_TRAINING_OPTIONS
+        and all(
+            len(name) <= 64
+            and (
+                value is None
+                or isinstance(value, bool)
+                or (isinstance(value, str) and len(value) <= 4096)
+                or is_finite_number(value)
+            )
+            for name, value in options.items()
+        )
+    )
 
 
 def _expected_tensors(

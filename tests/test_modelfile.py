@@ -197,6 +197,7 @@ def test_round_trip_tiny_vae_with_attributes_and_reference(tmp_path):
             "seconds": 0.5,
             "device": "cpu",
             "test_metric": {"name": "IWAE bound (nats)", "value": -12.5},
+            "config": {"data": "synthfaces", "lr": 0.001, "resume": False, "preset": None},
         },
     )
     generator = torch.Generator().manual_seed(0)
@@ -542,6 +543,17 @@ BAD_FILES: dict[str, Bad] = {
         "test_metric must have a name and a finite value",
     ),
     "test-metric-no-name": meta_case(_delete("training.test_metric.name"), "test_metric must"),
+    "training-config-list": meta_case(_set("training.config", ["--lr", 1]), "training.config must"),
+    "training-config-nested": meta_case(
+        _set("training.config", {"data": {"name": "digits"}}), "training.config must map"
+    ),
+    "training-config-nan": meta_case(_set("training.config", {"lr": float("nan")}), "plain values"),
+    "training-config-long-string": meta_case(
+        _set("training.config", {"out": "x" * 5000}), "training.config must"
+    ),
+    "training-config-too-many": meta_case(
+        _set("training.config", {f"option{i}": i for i in range(257)}), "at most 256 option"
+    ),
     "created-missing": meta_case(_delete("created"), "'created' is missing"),
     "version-not-string": meta_case(_set("latentlab_version", 1), "'latentlab_version' is"),
     # tensors that disagree with the config

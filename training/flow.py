@@ -6,7 +6,7 @@
 
 The loss is the negative log-likelihood of uniformly dequantized data in nats per image; the
 test metric is bits per dimension on the test split at the data's number of levels
-(REFERENCES §0.2). With attribute labels (synthetic faces) the model file also gets one
+(docs/families.md). With attribute labels (synthetic faces) the model file also gets one
 direction per attribute: the difference of mean latents with and without it (Glow §5.4), or
 the normal of a linear classifier's boundary (InterFaceGAN) with --direction-method classifier.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,18 +31,16 @@ from latentlab.models.glow import Glow
 from latentlab.models.nice import NICE
 from latentlab.models.realnvp import RealNVP
 from training.common import (
-    add_common_args,
-    add_config_args,
+    Run,
     as_float_tensor,
-    config_from_args,
     finish,
-    fit,
     load_data,
-    main_wrapper,
-    parse_args,
+    model_config,
     reference_set,
-    setup,
+    run_main,
 )
+from training.config import GradientConfig, option, parse_config
+from training.loop import fit, gradient_step
 
 ARCHS: dict[str, type[GenerativeModel]] = {"nice": NICE, "realnvp": RealNVP, "glow": Glow}
 SMOKE = {  # tiny settings per arch for --preset smoke
@@ -49,53 +48,57 @@ SMOKE = {  # tiny settings per arch for --preset smoke
     "realnvp": {"epochs": 2, "blocks": 1, "hidden": 8},
     "glow": {"epochs": 2, "steps": 2, "hidden": 8},
 }
-
-
-def parse_flow_args(argv: list[str] | None) -> tuple[argparse.Namespace, type[GenerativeModel]]:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--arch", choices=sorted(ARCHS), default="glow")
-    arch = ARCHS[pre.parse_known_args(argv)[0].arch]
-    parser = argparse.ArgumentParser(
-        prog="python -m training.flow",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--arch",
-        choices=sorted(ARCHS),
-        default="glow",
-        help="which flow (default: %(default)s); --help with --arch lists that flow's options",
-    )
-    parser.add_argument(
-        "--reference-size",
-        type=int,
-        default=1000,
-        help="test images encoded as the map's reference set; each costs "
-        "a latent of C*H*W floats in the file (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--attribute-samples",
-        type=int,
-        default=10000,
-        help="training images encoded to find attribute directions (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--direction-method",
-        choices=sorted(DIRECTION_METHODS),
-        default="mean-difference",
-        help="attribute directions: the difference of mean latents (Glow) or "
-        "a linear classifier's boundary normal (InterFaceGAN) "
-        "(default: %(default)s)",
-    )
-    add_config_args(parser, arch.config_class)
-    add_common_args(parser, epochs=100, batch_size=64, lr=1e-3, patience=10)
-    return parse_args(parser, argv, smoke=SMOKE[arch.family]), arch
-
-
 DIRECTION_METHODS = {
     "mean-difference": mean_difference_direction,
     "classifier": classifier_direction,
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowTrainConfig(GradientConfig):
+    arch: str = option(
+        "glow",
+        "which flow; --help with --arch lists that flow's options",
+        group="model",
+        choices=sorted(ARCHS),
+    )
+    reference_size: int = option(
+        1000,
+        "test images encoded as the map's reference set; each costs a latent of C*H*W floats "
+        "in the file",
+        group="output",
+        low=1,
+        high=20_000,
+    )
+    attribute_samples: int = option(
+        10_000,
+        "training images encoded to find attribute directions",
+        group="attributes",
+        low=1,
+        high=10**6,
+    )
+    direction_method: str = option(
+        "mean-difference",
+        "attribute directions: the difference of mean latents (Glow) or a linear classifier's "
+        "boundary normal (InterFaceGAN)",
+        group="attributes",
+        choices=sorted(DIRECTION_METHODS),
+    )
+
+
+def parse(argv: list[str] | None) -> FlowTrainConfig:
+    """The options of the flow named by ``--arch`` (its model options differ)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--arch", choices=sorted(ARCHS), default="glow")
+    arch = pre.parse_known_args(argv)[0].arch
+    return parse_config(
+        FlowTrainConfig,
+        argv,
+        model=ARCHS[arch].config_class,
+        description=__doc__,
+        defaults={"patience": 10},
+        smoke=SMOKE[arch],
+    )
 
 
 @torch.no_grad()
@@ -111,61 +114,62 @@ def attribute_directions(
     }
 
 
-def train(argv: list[str] | None = None) -> None:
-    args, arch = parse_flow_args(argv)
-    with setup(args) as run:
-        split = load_data(args)
-        model = arch(config_from_args(arch.config_class, args, split.train))
-        train_images = as_float_tensor(split.train)
-        with torch.no_grad():  # data-dependent init (ActNorm); the same batch on every rank
-            model.initialize(train_images[: min(512, len(train_images))])
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+def nll_nats(model: GenerativeModel, x: torch.Tensor) -> float:
+    """Mean negative log-likelihood of images ``x``, nats per image."""
+    return -torch.cat([model.log_prob(b) for b in x.split(256)]).mean().item()
 
-        def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-            return -module(x).mean()  # NLL of dequantized data, nats per image
 
-        def validation_fn(m: GenerativeModel, x: torch.Tensor) -> float:
-            return float(-torch.cat([m.log_prob(b) for b in x.split(256)]).mean())
+def train(run: Run, config: FlowTrainConfig) -> None:
+    split = load_data(config)
+    arch = ARCHS[config.arch]
+    model = arch(model_config(config, arch.config_class, split.train))
+    train_images = as_float_tensor(split.train)
+    with torch.no_grad():  # data-dependent init (ActNorm); the same batch on every rank
+        model.initialize(train_images[: min(512, len(train_images))])
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
-        result = fit(
-            run,
-            args,
+    def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return -module(x).mean()  # NLL of dequantized data, nats per image
+
+    validation = as_float_tensor(split.validation).to(run.device)
+    state = fit(
+        run,
+        config,
+        model,
+        gradient_step(run, model, optimizer, loss_fn),
+        train=train_images,
+        validate=lambda m: nll_nats(m, validation),
+        optimizers={"adam": optimizer},
+    )
+    if not run.main:
+        return
+    model = model.cpu()
+    torch.manual_seed(config.seed)
+    with torch.no_grad():
+        bpd = bits_per_dim(nll_nats(model, as_float_tensor(split.test)), model.image_shape)
+    directions = None
+    if split.train.attributes:
+        n = config.attribute_samples
+        directions = attribute_directions(
             model,
-            train_images,
-            as_float_tensor(split.validation),
-            loss_fn,
-            validation_fn,
-            optimizer,
+            train_images[:n],
+            {k: v[:n] for k, v in split.train.attributes.items()},
+            config.direction_method,
         )
-        if run.main:
-            model = result.model.cpu()
-            torch.manual_seed(args.seed)
-            test = as_float_tensor(split.test)
-            with torch.no_grad():
-                nats = -torch.cat([model.log_prob(b) for b in test.split(256)]).mean().item()
-            bpd = bits_per_dim(nats, model.image_shape)
-            directions = None
-            if split.train.attributes:
-                n = args.attribute_samples
-                directions = attribute_directions(
-                    model,
-                    train_images[:n],
-                    {k: v[:n] for k, v in split.train.attributes.items()},
-                    args.direction_method,
-                )
-            finish(
-                run,
-                args,
-                result,
-                split,
-                ("test bits/dim", bpd),
-                reference=reference_set(model, split.test, args.reference_size),
-                attributes=directions,
-            )
+    finish(
+        run,
+        config,
+        model,
+        state,
+        split,
+        ("test bits/dim", bpd),
+        reference=reference_set(model, split.test, config.reference_size),
+        attributes=directions,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    return main_wrapper(train, argv)
+    return run_main(parse, train, argv)
 
 
 if __name__ == "__main__":

@@ -9,92 +9,76 @@ the test metric is the importance-weighted bound (IWAE, k samples) on the test s
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 
 import torch
 
 from latentlab.models.vae import VAE, VAEConfig
 from training.common import (
-    add_common_args,
+    Run,
     as_float_tensor,
     finish,
-    fit,
-    image_config,
     load_data,
-    main_wrapper,
-    parse_args,
+    model_config,
     reference_set,
-    setup,
+    run_main,
 )
+from training.config import GradientConfig, option, parse_config
+from training.loop import fit, gradient_step
 
 
-def parse_vae_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.vae",
+@dataclass(frozen=True, kw_only=True)
+class VAETrainConfig(GradientConfig):
+    iwae_k: int = option(
+        1000, "importance samples for the test bound", group="evaluation", low=1, high=100_000
+    )
+
+
+def parse(argv: list[str] | None) -> VAETrainConfig:
+    return parse_config(
+        VAETrainConfig,
+        argv,
+        model=VAEConfig,
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # smaller networks than VAEConfig's defaults: enough for 8x8 digits
+        defaults={"epochs": 600, "patience": 60, "hidden": 16, "dense": 64},
+        smoke={"epochs": 2, "hidden": 4, "dense": 16, "iwae_k": 8},
+        aliases={"latent_dim": ["--latent"]},
     )
-    parser.add_argument("--latent", type=int, default=2, help="latent size (default: %(default)s)")
-    parser.add_argument(
-        "--hidden", type=int, default=16, help="first conv layer's channels (default: %(default)s)"
+
+
+def train(run: Run, config: VAETrainConfig) -> None:
+    split = load_data(config)
+    model = VAE(model_config(config, VAEConfig, split.train))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        rec, kl = module(x)
+        return (kl - rec).mean()  # negative ELBO, nats per image
+
+    validation = as_float_tensor(split.validation).to(run.device)
+    state = fit(
+        run,
+        config,
+        model,
+        gradient_step(run, model, optimizer, loss_fn),
+        train=as_float_tensor(split.train),
+        validate=lambda m: float(-m.elbo(validation).mean()),
+        optimizers={"adam": optimizer},
     )
-    parser.add_argument(
-        "--dense", type=int, default=64, help="fully connected width (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--iwae-k",
-        type=int,
-        default=1000,
-        help="importance samples for the test bound (default: %(default)s)",
-    )
-    add_common_args(parser, epochs=600, batch_size=64, lr=1e-3, patience=60)
-    return parse_args(parser, argv, smoke={"epochs": 2, "hidden": 4, "dense": 16, "iwae_k": 8})
-
-
-def train(argv: list[str] | None = None) -> None:
-    args = parse_vae_args(argv)
-    with setup(args) as run:
-        split = load_data(args)
-        model = VAE(
-            VAEConfig(
-                **image_config(split.train),
-                latent_dim=args.latent,
-                hidden=args.hidden,
-                dense=args.dense,
-            )
-        )
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-
-        def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-            rec, kl = module(x)
-            return (kl - rec).mean()  # negative ELBO, nats per image
-
-        def validation_fn(m: VAE, x: torch.Tensor) -> float:
-            return float(-m.elbo(x).mean())
-
-        result = fit(
-            run,
-            args,
-            model,
-            as_float_tensor(split.train),
-            as_float_tensor(split.validation),
-            loss_fn,
-            validation_fn,
-            optimizer,
-        )
-        if run.main:
-            model = result.model.cpu()
-            torch.manual_seed(args.seed)
-            with torch.no_grad():
-                test = as_float_tensor(split.test)
-                nll = -model.log_prob(test, samples=args.iwae_k).mean().item()
-            metric = (f"test NLL bound, IWAE k={args.iwae_k} (nats)", nll)
-            finish(run, args, result, split, metric, reference=reference_set(model, split.test))
+    if run.main:
+        model = model.cpu()
+        torch.manual_seed(config.seed)
+        with torch.no_grad():
+            test = as_float_tensor(split.test)
+            nll = -model.log_prob(test, samples=config.iwae_k).mean().item()
+        metric = (f"test NLL bound, IWAE k={config.iwae_k} (nats)", nll)
+        finish(run, config, model, state, split, metric, reference=reference_set(model, split.test))
 
 
 def main(argv: list[str] | None = None) -> int:
-    return main_wrapper(train, argv)
+    return run_main(parse, train, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,191 @@
+"""Every trainer on its smoke preset through the same tests: a model file the app can open with
+its config stored, resume, the NaN guard, torchrun, and the one-line errors of the shared code."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from trainer_families import FAMILIES, GRADIENT, smoke_args, train
+
+from latentlab.modelfile import load_model
+from training.config import describe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def last_line(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def poisoned_optimisers() -> Iterator[None]:
+    """Every optimiser step leaves NaN weights, so the next loss is NaN."""
+
+    def poison(optimizer: torch.optim.Optimizer, *_: object) -> None:
+        with torch.no_grad():
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.fill_(math.nan)
+
+    handle = register_optimizer_step_post_hook(poison)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_smoke_run_writes_a_model_with_its_config(family, tmp_path, capsys):
+    out = tmp_path / f"{family}.safetensors"
+    assert train(family, out) == 0
+    err = capsys.readouterr().err
+    loaded = load_model(out)
+    assert loaded.model.family == family
+    assert loaded.meta["dataset"]["name"] == "digits"
+    training = loaded.meta["training"]
+    assert math.isfinite(training["test_metric"]["value"])
+    # the resolved config is stored, and the model options it names built the model
+    config = FAMILIES[family].module.parse(smoke_args(family, out))
+    assert training["config"] == config.to_dict()
+    assert training["config"]["preset"] == "smoke" and training["config"]["threads"] == 1
+    model_config = dataclasses.asdict(loaded.model.config)
+    assert config.model and {k: model_config[k] for k in config.model} == config.model
+    assert training["command"] == config.command
+    if family in GRADIENT:
+        assert training["epochs"] == 2
+        assert training["steps"] == 2 * (256 // config.batch_size)  # 256 training images
+    assert err.startswith(describe(config) + "\n")  # logged first
+    reference = FAMILIES[family].reference
+    if reference is None:
+        assert loaded.reference is None
+    else:
+        assert tuple(loaded.reference.latents.shape) == reference
+
+
+@pytest.mark.parametrize("family", GRADIENT)
+def test_resume_continues_the_loop_and_every_optimiser(family, tmp_path, capsys):
+    out = tmp_path / "run.safetensors"
+    checkpoint = out.with_suffix(".ckpt")
+    assert train(family, out) == 0
+    first = torch.load(checkpoint, weights_only=True)
+    assert first["loop"]["epoch"] == 2
+    assert train(family, out, "--resume", "--epochs", "3") == 0
+    assert "resumed from" in capsys.readouterr().err
+    resumed = torch.load(checkpoint, weights_only=True)
+    assert resumed["loop"]["epoch"] == 3
+    assert resumed["loop"]["step"] == first["loop"]["step"] * 3 // 2
+    # every optimiser went on from its saved state: Adam counts its steps per parameter
+    assert set(resumed["optimizers"]) == set(first["optimizers"])
+    for saved in resumed["optimizers"].values():
+        counts = {int(s["step"]) for s in saved["state"].values()}
+        assert counts == {resumed["loop"]["step"]}
+    loaded = load_model(out)
+    assert loaded.meta["training"]["epochs"] == 3
+    assert loaded.meta["training"]["config"]["resume"] is True
+
+
+@pytest.mark.parametrize("family", GRADIENT)
+def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(family, tmp_path, capsys):
+    out = tmp_path / "nan.safetensors"
+    checkpoint = out.with_suffix(".ckpt")
+    assert train(family, out) == 0
+    good = torch.load(checkpoint, weights_only=True)
+    out.unlink()
+    with poisoned_optimisers():
+        code = train(family, out, "--resume", "--epochs", "4")
+    assert code == 1
+    line = last_line(capsys)
+    assert line.startswith("error: training diverged at epoch 3")
+    assert f"the last good checkpoint is kept at {checkpoint}" in line
+    assert not out.exists()
+    kept = torch.load(checkpoint, weights_only=True)
+    assert kept["loop"] == good["loop"]
+    assert all(torch.equal(kept["model"][k], v) for k, v in good["model"].items())
+
+
+def test_nan_before_the_first_checkpoint_says_so(tmp_path, capsys):
+    out = tmp_path / "nan.safetensors"
+    with poisoned_optimisers():
+        assert train("vae", out) == 1
+    assert "no checkpoint was written yet" in last_line(capsys)
+    assert not out.exists() and not out.with_suffix(".ckpt").exists()
+
+
+@pytest.mark.parametrize("family", ["vae", "dcgan"])  # one network; two networks, two optimisers
+def test_torchrun_two_processes(family, tmp_path):
+    """The same script under torchrun with DistributedDataParallel (gloo on CPU)."""
+    out = tmp_path / "ddp.safetensors"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--standalone",
+            "-m",
+            f"training.{family}",
+            *smoke_args(family, out),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    training = load_model(out).meta["training"]
+    assert training["world_size"] == 2 and training["epochs"] == 2
+    assert training["steps"] == 2 * (256 // 64)  # the global batch is split across the ranks
+
+
+# ------------------------------------------------------------- errors of the shared code
+
+
+def test_resume_without_a_checkpoint_is_one_line(tmp_path, capsys):
+    out = tmp_path / "none.safetensors"
+    assert train("vae", out, "--resume") == 1
+    checkpoint = out.with_suffix(".ckpt")
+    assert last_line(capsys) == f"error: --resume given but there is no checkpoint at {checkpoint}"
+
+
+def test_resume_refuses_what_is_not_its_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run.safetensors"
+    checkpoint = out.with_suffix(".ckpt")
+    assert train("vae", out) == 0
+    assert train("vae", out, "--resume", "--hidden", "8") == 1
+    assert last_line(capsys).endswith("it holds a model with hidden=4, not 8")
+    checkpoint.write_bytes(b"\x80\x04not a checkpoint")
+    assert train("vae", out, "--resume") == 1
+    assert last_line(capsys).startswith(f"error: cannot resume from {checkpoint}: ")
+    torch.save({"model_options": {"latent_dim": 2, "hidden": 4, "dense": 16}}, checkpoint)
+    assert train("vae", out, "--resume") == 1
+    assert last_line(capsys).startswith(f"error: cannot resume from {checkpoint}: ")
+
+
+def test_missing_data_bad_model_options_and_devices_are_one_line(tmp_path, capsys):
+    out = tmp_path / "x.safetensors"
+    assert train("vae", out, "--data", f"folder:{tmp_path / 'nowhere'}") == 1
+    assert last_line(capsys).startswith("error: ") and not out.exists()
+    assert train("vae", out, "--latent-dim", "0") == 1
+    assert last_line(capsys) == (
+        "error: invalid model options: config value latent_dim=0 is outside [1, 512]"
+    )
+    assert train("vae", out, "--device", "gpu0") == 1
+    assert last_line(capsys) == "error: unknown --device 'gpu0' (use auto, cpu or cuda)"
+
+
+def test_options_out_of_bounds_are_usage_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train("vae", tmp_path / "x.safetensors", "--epochs", "0")
+    assert exc.value.code == 2
+    assert "epochs=0 is outside [1, 1000000]" in last_line(capsys)

@@ -1,0 +1,274 @@
+"""The gradient-training loop every family shares: shuffled shards per rank, a progress bar with
+the step's statistics and throughput, the NaN guard, model selection on a validation score with
+patience, and atomic checkpoints that ``--resume`` continues from.
+
+A family supplies a step function, which owns its optimisers and updates the model on one batch;
+:func:`gradient_step` makes the step of a family with one loss. Checkpoints hold tensors and
+plain values only, and are read with ``torch.load(weights_only=True)``: they are untrusted.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from latentlab.fileio import atomic_write_bytes
+from latentlab.models import GenerativeModel
+from training.common import Run, TrainingError
+from training.config import GradientConfig
+
+__all__ = [
+    "LoopState",
+    "StepFn",
+    "checkpoint_path",
+    "epoch_batches",
+    "fit",
+    "gradient_step",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+
+@dataclass
+class LoopState:
+    """How far a run got: what a checkpoint restores, and what the model file reports."""
+
+    epoch: int = 0
+    step: int = 0
+    seconds: float = 0.0
+    best: float = math.inf  # the best validation score so far (lower is better)
+    bad_epochs: int = 0  # epochs since it last improved
+    best_weights: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def record(self, score: float, model: nn.Module) -> None:
+        """Count one epoch's validation score; keep the weights when it is the best yet."""
+        if score < self.best:
+            self.best, self.bad_epochs = score, 0
+            self.best_weights = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_epochs += 1
+
+    def counters(self) -> dict[str, int | float]:
+        """The state less the weights: plain numbers."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "best_weights"
+        }
+
+
+# One update on a batch of float images in [0, 1] (on the run's device); returns named scalar
+# statistics, e.g. {"loss": ...}, which the loop averages over ranks, checks and shows.
+StepFn = Callable[[torch.Tensor, LoopState], Mapping[str, torch.Tensor]]
+
+
+def gradient_step(
+    run: Run,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    max_grad_norm: float = 100.0,
+) -> StepFn:
+    """The step of a family with one loss: ``loss_fn(module, batch)`` returns the batch's mean
+    loss, calling ``module`` (the model, or its DDP wrapper so that gradients are averaged)."""
+    module = run.wrap(model)
+
+    def step(batch: torch.Tensor, state: LoopState) -> dict[str, torch.Tensor]:
+        with run.autocast():
+            loss = loss_fn(module, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        return {"loss": loss.detach()}
+
+    return step
+
+
+def epoch_batches(n: int, batch_size: int, epoch: int, seed: int, run: Run) -> list[np.ndarray]:
+    """This rank's shuffled minibatch indices for one epoch; every rank gets the same count."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    per_rank = max(1, batch_size // run.world_size)
+    steps = n // (per_rank * run.world_size)
+    return [order[(s * run.world_size + run.rank) * per_rank :][:per_rank] for s in range(steps)]
+
+
+def checkpoint_path(config: GradientConfig) -> Path:
+    return config.out.with_suffix(".ckpt")
+
+
+def fit(
+    run: Run,
+    config: GradientConfig,
+    model: GenerativeModel,
+    step_fn: StepFn,
+    *,
+    train: torch.Tensor,
+    validate: Callable[[GenerativeModel], float],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    score_name: str = "validation loss",
+    on_epoch: Callable[[LoopState, dict[str, float]], None] | None = None,
+) -> LoopState:
+    """Train ``model`` on float images ``train`` (N,C,H,W in [0, 1]) with ``step_fn``.
+
+    After each epoch ``validate(model)`` (in eval mode, without gradients) gives the score that
+    selects the weights to keep and stops the run after ``patience`` epochs without progress;
+    ``on_epoch`` sees the state and the epoch's mean statistics. ``optimizers`` are those the
+    step function uses, by name, for the checkpoints. Returns the final state, the model
+    holding the best weights, in eval mode.
+    """
+    checkpoint = checkpoint_path(config)
+    if len(train) < config.batch_size:
+        raise TrainingError(
+            f"the training split ({len(train)} images) is smaller than one batch "
+            f"(--batch-size {config.batch_size})"
+        )
+    model.to(run.device)
+    state = LoopState(best_weights=copy.deepcopy(model.state_dict()))
+    if config.resume:
+        state = load_checkpoint(checkpoint, model, optimizers, config, run)
+        run.log(f"resumed from {checkpoint} at epoch {state.epoch}")
+    train = train.to(run.device)
+    with tqdm(
+        total=config.epochs,
+        initial=state.epoch,
+        disable=not run.main,
+        unit="epoch",
+        dynamic_ncols=True,
+    ) as bar:
+        while state.epoch < config.epochs and state.bad_epochs < config.patience:
+            start = time.perf_counter()
+            model.train()
+            stats = []
+            batches = epoch_batches(len(train), config.batch_size, state.epoch, config.seed, run)
+            for index in batches:
+                named = step_fn(train[index], state)
+                values = run.all_mean(torch.stack([v.float().reshape(()) for v in named.values()]))
+                _guard(dict(zip(named, values.tolist(), strict=True)), state, checkpoint)
+                stats.append(values)
+                state.step += 1
+            elapsed = time.perf_counter() - start
+            state.seconds += elapsed
+            score = _validation_score(run, model, validate)
+            _guard({score_name: score}, state, checkpoint)
+            state.epoch += 1
+            state.record(score, model)
+            means = dict(zip(named, torch.stack(stats).mean(0).tolist(), strict=True))
+            bar.update(1)
+            bar.set_postfix(
+                **{k: f"{v:.4g}" for k, v in means.items()},
+                val=f"{score:.4g}",
+                img_s=f"{len(stats) * config.batch_size / max(elapsed, 1e-9):.0f}",
+            )
+            if on_epoch is not None:
+                on_epoch(state, means)
+            if run.main and (
+                state.epoch % config.checkpoint_every == 0 or state.epoch == config.epochs
+            ):
+                save_checkpoint(checkpoint, model, optimizers, state, config)
+    if state.bad_epochs >= config.patience:
+        run.log(
+            f"stopped early after {state.epoch} epochs: no better {score_name} in "
+            f"{config.patience} epochs"
+        )
+    model.load_state_dict(state.best_weights)
+    model.eval()
+    return state
+
+
+def _validation_score(
+    run: Run, model: GenerativeModel, validate: Callable[[GenerativeModel], float]
+) -> float:
+    model.eval()
+    with torch.no_grad():
+        score = validate(model)
+    return float(run.all_mean(torch.tensor([score], device=run.device)).item())
+
+
+def _guard(values: dict[str, float], state: LoopState, checkpoint: Path) -> None:
+    """The NaN guard: stop before a non-finite value reaches a checkpoint."""
+    if all(math.isfinite(v) for v in values.values()):
+        return
+    kept = (
+        f"the last good checkpoint is kept at {checkpoint}"
+        if checkpoint.exists()
+        else "no checkpoint was written yet"
+    )
+    shown = ", ".join(f"{k} {v}" for k, v in values.items())
+    raise TrainingError(
+        f"training diverged at epoch {state.epoch + 1}, step {state.step} ({shown}); "
+        f"{kept}; try a lower --lr"
+    )
+
+
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    state: LoopState,
+    config: GradientConfig,
+) -> None:
+    """Weights, every optimiser's state, the loop state and the config, written atomically:
+    tensors and plain values only."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
+            "loop": state.counters(),
+            "best_weights": state.best_weights,
+            "config": config.to_dict(),
+            "model_options": dict(config.model),
+        },
+        buffer,
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    config: GradientConfig,
+    run: Run,
+) -> LoopState:
+    """Restore the weights and optimisers from ``path``; returns the loop state it held."""
+    if not path.exists():
+        raise TrainingError(f"--resume given but there is no checkpoint at {path}")
+    try:
+        saved = torch.load(path, map_location=run.device, weights_only=True)
+        options = dict(saved["model_options"])
+        counters = dict(saved["loop"])
+        best_weights = dict(saved["best_weights"])
+    except Exception as exc:  # whatever an untrusted file makes torch.load raise
+        raise TrainingError(f"cannot resume from {path}: {exc}") from None
+    if options != config.model:
+        differ = ", ".join(
+            f"{k}={options.get(k)!r}, not {config.model.get(k)!r}"
+            for k in sorted(options.keys() | config.model.keys())
+            if options.get(k) != config.model.get(k)
+        )
+        raise TrainingError(f"cannot resume from {path}: it holds a model with {differ}")
+    if set(counters) != set(LoopState().counters()) or not all(
+        type(v) in (int, float) for v in counters.values()
+    ):
+        raise TrainingError(f"cannot resume from {path}: its loop state is malformed")
+    try:
+        model.load_state_dict(saved["model"])
+        copy.deepcopy(model).load_state_dict(best_weights)  # the same names and shapes
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(saved["optimizers"][name])
+    except Exception as exc:
+        raise TrainingError(f"cannot resume from {path}: {exc}") from None
+    return LoopState(**counters, best_weights=best_weights)
