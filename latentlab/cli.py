@@ -15,19 +15,21 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from latentlab import resources
 from latentlab.data import DataError, load_image, save_png
+from latentlab.explore.describe import describe, metric_text, model_info
 from latentlab.explore.session import SESSION_SUFFIX
 from latentlab.fileio import atomic_write_bytes
+from latentlab.untrusted import is_finite_number
 
 if TYPE_CHECKING:
     from latentlab.modelfile import LoadedModel
 
-__all__ = ["CliError", "build_parser", "main", "model_info"]
+__all__ = ["CliError", "build_parser", "main"]
 
 PROG = "latentlab"
 MAX_SAMPLES = 1024
@@ -61,7 +63,7 @@ def _float_in(low: float, high: float) -> Callable[[str], float]:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not (math.isfinite(value) and low <= value <= high):
+        if not (is_finite_number(value) and low <= value <= high):
             raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high}")
         return value
 
@@ -307,32 +309,6 @@ def _write_bytes(path: Path, payload: bytes) -> None:
         raise CliError(f"{path.name}: cannot write the file ({exc.strerror or exc})") from None
 
 
-def model_info(loaded: LoadedModel) -> dict[str, Any]:
-    """A plain-JSON description of a loaded model (what ``latentlab info --json`` prints)."""
-    model, meta = loaded.model, loaded.meta
-    return {
-        "name": loaded.name,
-        "path": str(loaded.path) if loaded.path else None,
-        "family": model.family,
-        "config": meta["config"],
-        "image": meta["image"],
-        "dataset": meta["dataset"],
-        "training": meta["training"],
-        "test_metric": meta["training"].get("test_metric"),
-        "capabilities": sorted(model.capabilities),
-        "latent_dim": model.latent_dim,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "attributes": sorted(loaded.attributes),
-        "reference_size": 0 if loaded.reference is None else len(loaded.reference.latents),
-        "created": meta["created"],
-        "latentlab_version": meta["latentlab_version"],
-    }
-
-
-def _metric_text(metric: dict[str, Any] | None) -> str:
-    return "-" if not metric else f"{metric['name']} {metric['value']:.3f}"
-
-
 # ----------------------------------------------------------------------------------------------
 # Commands: each returns the exit code
 
@@ -383,7 +359,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 name,
                 meta["family"],
                 str(meta["dataset"].get("name", "?")),
-                _metric_text(meta["training"].get("test_metric")),
+                metric_text(meta["training"].get("test_metric")),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -403,31 +379,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    image, dataset, training = info["image"], info["dataset"], info["training"]
-    labels = dataset.get("label_names") or []
-    lines = {
-        "name": info["name"],
-        "path": info["path"],
-        "family": info["family"],
-        "image": f"{image['channels']}x{image['height']}x{image['width']} "
-        f"(channels x height x width), {image['levels']} levels",
-        "dataset": f"{dataset.get('name', '?')}, {dataset.get('size', '?')} images"
-        + (f", labels {' '.join(map(str, labels))}" if labels else ""),
-        "training": f"{training.get('epochs', '?')} epochs, {training.get('steps', '?')} "
-        f"steps, {training.get('seconds', '?')} s on {training.get('device', '?')}",
-        "command": training.get("command", "?"),
-        "test metric": _metric_text(info["test_metric"]),
-        "capabilities": ", ".join(info["capabilities"]),
-        "latent dim": info["latent_dim"] if info["latent_dim"] is not None else "none",
-        "parameters": f"{info['parameters']:,}",
-        "attributes": ", ".join(info["attributes"]) or "none",
-        "reference set": f"{info['reference_size']} images",
-        "config": ", ".join(f"{k}={v}" for k, v in info["config"].items()),
-        "created": f"{info['created']} by LatentLab {info['latentlab_version']}",
-    }
-    width = max(map(len, lines))
-    for key, value in lines.items():
-        print(f"{key.ljust(width)}  {value}")
+    lines = describe(info)
+    width = max(len(label) for label, _ in lines)
+    for label, text in lines:
+        print(f"{label.ljust(width)}  {text}")
     return 0
 
 

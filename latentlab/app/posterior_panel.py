@@ -5,8 +5,6 @@ out as bars near zero."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -16,7 +14,7 @@ from latentlab.app.charts import panel_chart
 from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_source import ImageSource
 from latentlab.app.qimage import to_qpixmap
-from latentlab.explore.posterior import PosteriorReport, posterior_report
+from latentlab.explore.posterior import IN_USE_KL_NATS, PosteriorReport, posterior_report
 from latentlab.modelfile import LoadedModel
 
 __all__ = ["PosteriorPanel"]
@@ -85,17 +83,15 @@ class PosteriorPanel(FamilyPanel):
 
     def show_report(self, report: PosteriorReport) -> None:
         self.report = report
-        dims = math.prod(self.loaded.model.image_shape)
-        bits = -report.elbo / (dims * math.log(2))
         lines = [
             f"reconstruction E[log p(x|z)]: {report.reconstruction:.1f} nats",
             f"KL(q(z|x) ‖ p(z)): {report.kl:.1f} nats",
-            f"ELBO: {report.elbo:.1f} nats ({bits:.3f} bits/dim)",
+            f"ELBO: {report.elbo:.1f} nats ({report.bits_per_dim:.3f} bits/dim)",
         ]
-        if report.reference_kl_per_dim is not None:
-            used = int((report.reference_kl_per_dim > 0.1).sum())
+        if report.dimensions_in_use is not None:
             lines.append(
-                f"dimensions in use: {used} of {len(report.kl_per_dim)} (mean KL > 0.1 nats)"
+                f"dimensions in use: {report.dimensions_in_use} of {len(report.kl_per_dim)} "
+                f"(mean KL > {IN_USE_KL_NATS:g} nats)"
             )
         self.terms.setText("\n".join(lines))
         x = np.arange(len(report.kl_per_dim))

@@ -11,15 +11,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentlab.models.base import bits_per_dim
 from latentlab.models.flow import FlowModel, MultiScale
-from latentlab.models.flow_layers import Flatten, FlowChain
+from latentlab.models.flow_layers import Flatten, FlowChain, FlowLayer
 
 __all__ = ["FlowTrace", "LayerTrace", "trace_flow"]
 
 
 @dataclass
 class LayerTrace:
-    name: str  # what the layer is, e.g. "coupling (additive)"
+    label: str  # what the layer is (its FlowLayer.label), e.g. "coupling (additive)"
     shape: tuple[int, ...]  # its output's C,H,W (one image)
     logdet: float  # log|det J| of the layer for this image, nats
     picture: np.ndarray  # 1,h,W' in [0, 1]: the output's channels side by side, min to max
@@ -30,7 +31,7 @@ class FlowTrace:
     layers: list[LayerTrace]
     prior: float  # log p_Z(z), nats
     levels: int
-    dims: int
+    image_shape: tuple[int, int, int]
 
     @property
     def log_density(self) -> float:
@@ -40,25 +41,8 @@ class FlowTrace:
     @property
     def bits_per_dim(self) -> float:
         """The discrete image's bits/dim at the bin centre: -(log p(x~) - D log levels)."""
-        return -(self.log_density - self.dims * math.log(self.levels)) / (self.dims * math.log(2))
-
-
-def _name(layer: nn.Module) -> str:
-    kind = type(layer).__name__
-    if kind == "Coupling":
-        return f"coupling ({layer.transform})"
-    if kind == "DiagonalAffine":
-        return "learned prior (whiten)" if layer.bias is not None else "diagonal scaling"
-    if kind == "Split":
-        return "split: half leaves" + (" (learned prior)" if layer.prior is not None else "")
-    return {
-        "Centre": "centre: x - 1/2",
-        "Logit": "logit",
-        "Squeeze": "squeeze 2x2",
-        "ActNorm": "actnorm",
-        "InvConv1x1": "1x1 convolution",
-        "Permute": "permute channels",
-    }.get(kind, kind)
+        dims = math.prod(self.image_shape)
+        return bits_per_dim(-(self.log_density - dims * math.log(self.levels)), self.image_shape)
 
 
 def _picture(t: torch.Tensor) -> np.ndarray:
@@ -69,7 +53,7 @@ def _picture(t: torch.Tensor) -> np.ndarray:
     return ((tiles - low) / (high - low) if high > low else tiles * 0 + 0.5)[None]
 
 
-def _layers(flow: nn.Module) -> list[nn.Module]:
+def _layers(flow: nn.Module) -> list[FlowLayer]:
     """The leaf layers of a flow in the order its forward pass calls them."""
     if isinstance(flow, FlowChain):
         return [leaf for layer in flow.layers for leaf in _layers(layer)]
@@ -81,7 +65,11 @@ def _layers(flow: nn.Module) -> list[nn.Module]:
                 order.append(flow.splits[i])
         order += [flow.top] if flow.top is not None else []
         return [leaf for part in order for leaf in _layers(part)]
-    return [] if isinstance(flow, Flatten) else [flow]
+    if isinstance(flow, Flatten):
+        return []
+    if not isinstance(flow, FlowLayer):
+        raise TypeError(f"{type(flow).__name__} is not a flow layer")
+    return [flow]
 
 
 def trace_flow(model: FlowModel, image: np.ndarray) -> FlowTrace:
@@ -90,12 +78,14 @@ def trace_flow(model: FlowModel, image: np.ndarray) -> FlowTrace:
     x = model.dequantize(torch.as_tensor(image, dtype=torch.float32)[None], noise=False)
     traces: list[LayerTrace] = []
 
-    def record(layer: nn.Module, _inputs: object, output: tuple[torch.Tensor, torch.Tensor]):
+    def record(
+        layer: FlowLayer, _inputs: object, output: tuple[torch.Tensor, torch.Tensor]
+    ) -> None:
         y, logdet = output
         y = y.detach()[0]
         shown = y if y.dim() == 3 else y.view(*model.image_shape)
         traces.append(
-            LayerTrace(_name(layer), tuple(y.shape), logdet.detach()[0].item(), _picture(shown))
+            LayerTrace(layer.label, tuple(y.shape), logdet.detach()[0].item(), _picture(shown))
         )
 
     hooks = [layer.register_forward_hook(record) for layer in _layers(model.flow)]
@@ -106,4 +96,4 @@ def trace_flow(model: FlowModel, image: np.ndarray) -> FlowTrace:
     finally:
         for hook in hooks:
             hook.remove()
-    return FlowTrace(traces, prior, model.levels, math.prod(model.image_shape))
+    return FlowTrace(traces, prior, model.levels, model.image_shape)

@@ -39,15 +39,11 @@ def component_samples(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` samples of one component as (flat latents, images): x~ = mu_k + L_k e with
     e ~ N(0, temperature^2 I)."""
-    k = model.config.components
-    if not 0 <= component < k:
-        raise ValueError(f"component {component} does not exist (the model has {k})")
+    z = model.component_latent(component).repeat(n, 1)  # n, K + D: the mean, no noise yet
     e = torch.randn(
         n, model.config.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
     )
-    one_hot = torch.zeros(n, k, dtype=torch.float64)
-    one_hot[:, component] = 1
-    z = torch.cat([one_hot, temperature * e], dim=1).float()
+    z[:, model.config.components :] = temperature * e
     return z.double().numpy(), model.decode(z).numpy()
 
 

@@ -10,10 +10,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from latentlab.models.base import to_levels
+from latentlab.models.base import bits_per_dim, to_levels
 from latentlab.models.vae import VAE
 
-__all__ = ["PosteriorReport", "posterior_report"]
+__all__ = ["IN_USE_KL_NATS", "PosteriorReport", "posterior_report"]
+
+#: A latent dimension is in use when its KL, averaged over the reference images, exceeds this
+#: many nats. An unused one carries next to none: its posterior is the prior for every image.
+#: (Burda et al. test the variance of the posterior mean against 10^-2 instead; the mean KL
+#: is what the panel's bars show.)
+IN_USE_KL_NATS = 0.1
 
 
 @dataclass
@@ -24,10 +30,24 @@ class PosteriorReport:
     reference_kl_per_dim: np.ndarray | None  # D: the mean over the reference images
     mean: np.ndarray  # D: the posterior mean (the encoding) ...
     std: np.ndarray  # D: ... and standard deviation
+    image_shape: tuple[int, int, int]
 
     @property
     def elbo(self) -> float:
         return self.reconstruction - self.kl
+
+    @property
+    def bits_per_dim(self) -> float:
+        """-ELBO in bits per sub-pixel: a bound on the image's bits/dim, as the flows report."""
+        return bits_per_dim(-self.elbo, self.image_shape)
+
+    @property
+    def dimensions_in_use(self) -> int | None:
+        """How many latent dimensions the reference images use (see :data:`IN_USE_KL_NATS`);
+        None without a reference set."""
+        if self.reference_kl_per_dim is None:
+            return None
+        return int((self.reference_kl_per_dim > IN_USE_KL_NATS).sum())
 
 
 def _kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -63,4 +83,5 @@ def posterior_report(
         reference_kl,
         mu[0].double().numpy(),
         std[0].double().numpy(),
+        model.image_shape,
     )

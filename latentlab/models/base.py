@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from latentlab.untrusted import is_finite_number, short_repr, shorten
+
 __all__ = [
     "CAPABILITIES",
     "ConfigError",
@@ -51,12 +53,6 @@ class ImageConfig:
     levels: int = bounded(17, 2, 256, "discrete levels per sub-pixel (17 for digits)")
 
 
-def _show(value: Any) -> str:
-    """``repr`` of a config value from an untrusted file, cut short for messages."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def config_from_dict(cls: type, values: Any) -> Any:
     """Build config dataclass ``cls`` from plain values, checking names, types and bounds.
 
@@ -68,9 +64,7 @@ def config_from_dict(cls: type, values: Any) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        names = ", ".join(unknown)
-        names = names if len(names) <= 60 else names[:57] + "..."
-        raise ConfigError(f"unknown config value(s): {names}")
+        raise ConfigError(f"unknown config value(s): {shorten(', '.join(unknown), 60)}")
     missing = sorted(set(fields) - set(values))
     if missing:
         raise ConfigError(f"missing config value(s): {', '.join(missing)}")
@@ -83,27 +77,24 @@ def config_from_dict(cls: type, values: Any) -> Any:
             else {"int": int, "float": float, "bool": bool, "str": str}.get(f.type)
         )
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"config value {name} must be an integer, got {_show(value)}")
+            raise ConfigError(f"config value {name} must be an integer, got {short_repr(value)}")
         if expected is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"config value {name} must be a number, got {_show(value)}")
-            try:
-                value = float(value)
-            except OverflowError:  # an int too large for a float
-                raise ConfigError(f"config value {name} is far too large") from None
-            if not math.isfinite(value):
-                raise ConfigError(f"config value {name} must be finite, got {_show(value)}")
+            if not is_finite_number(value):
+                raise ConfigError(
+                    f"config value {name} must be a finite number, got {short_repr(value)}"
+                )
+            value = float(value)
         if expected is bool and not isinstance(value, bool):
-            raise ConfigError(f"config value {name} must be true or false, got {_show(value)}")
+            raise ConfigError(f"config value {name} must be true or false, got {short_repr(value)}")
         if expected is str:
             choices = f.metadata.get("choices")
             if not isinstance(value, str) or (choices and value not in choices):
                 raise ConfigError(
-                    f"config value {name} must be one of {choices}, got {_show(value)}"
+                    f"config value {name} must be one of {choices}, got {short_repr(value)}"
                 )
         low, high = f.metadata.get("low"), f.metadata.get("high")
         if low is not None and not (isinstance(value, (int, float)) and low <= value <= high):
-            raise ConfigError(f"config value {name}={_show(value)} is outside [{low}, {high}]")
+            raise ConfigError(f"config value {name}={short_repr(value)} is outside [{low}, {high}]")
         kwargs[name] = value
     config = cls(**kwargs)
     check = getattr(config, "check", None)
@@ -135,7 +126,7 @@ def dequantize(
 ) -> torch.Tensor:
     """Images on the level grid -> x~ = (k + u) / levels in [0, 1), same shape, with
     u ~ U[0, 1) drawn afresh, or u = 1/2 (the bin centre) when ``noise`` is False
-    (uniform dequantization, REFERENCES §0.2)."""
+    (uniform dequantization, docs/families.md)."""
     k = to_levels(x, levels).to(dtype)
     u = torch.rand(k.shape, generator=generator, dtype=dtype, device=k.device) if noise else 0.5
     return (k + u) / levels
@@ -166,6 +157,13 @@ class GenerativeModel(nn.Module):
     @classmethod
     def from_config(cls, config: Any) -> GenerativeModel:
         return cls(config)
+
+    @classmethod
+    def tiny_config(cls) -> Any:
+        """The family's smallest sensible config, built in milliseconds: the shared protocol
+        tests (tests/models/test_protocol.py) run every registered family on it, so a family
+        without one fails them."""
+        raise NotImplementedError(f"{cls.family} has no tiny config")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

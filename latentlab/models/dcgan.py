@@ -10,7 +10,7 @@ A GAN has no likelihood. It has no encoder either: :meth:`DCGAN.invert` finds a 
 image by gradient descent on the reconstruction error (GAN inversion), as a long job that
 reports progress and can be stopped between steps.
 
-BatchNorm policy (REFERENCES §5.4): the networks train in train mode (batch statistics); for
+BatchNorm policy (docs/families.md, DCGAN): the networks train in train mode (batch statistics); for
 everything shown to a user the model is in eval mode, so BatchNorm uses running statistics and
 each image depends on its own z only, never on the rest of the batch. Because running averages
 collected while the generator was changing describe an older generator, the trainer
@@ -89,7 +89,7 @@ class Discriminator(nn.Module):
     def __init__(self, c: DCGANConfig) -> None:
         super().__init__()
         width = c.ndf
-        # No BatchNorm on the first layer: the inputs are already normalised (REFERENCES §5.4).
+        # No BatchNorm on the first layer: the inputs are already normalised (Radford et al. §3).
         layers: list[nn.Module] = [
             nn.Conv2d(c.channels, width, 4, 2, 1, bias=False),  # side/2
             nn.LeakyReLU(0.2),
@@ -122,6 +122,10 @@ class DCGAN(GenerativeModel):
     config_class = DCGANConfig
     capabilities = frozenset({"sample", "decode", "encode"})
     metric_name = "none (a GAN has no likelihood)"
+
+    @classmethod
+    def tiny_config(cls) -> DCGANConfig:
+        return DCGANConfig(height=8, width=8, latent_dim=4, ngf=4, ndf=4)
 
     def __init__(self, config: DCGANConfig) -> None:
         super().__init__(config)
@@ -163,7 +167,7 @@ class DCGAN(GenerativeModel):
     ) -> None:
         """Re-estimate the generator's BatchNorm running statistics as the exact average of
         the batch statistics over ``batches`` batches of generated images, then switch the
-        generator to eval mode (REFERENCES §5.4)."""
+        generator to eval mode (docs/families.md, DCGAN)."""
         norms = [m for m in self.generator.modules() if isinstance(m, nn.BatchNorm2d)]
         momenta = [m.momentum for m in norms]
         for m in norms:

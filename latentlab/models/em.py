@@ -2,7 +2,7 @@
 
 Dempster, Laird & Rubin, "Maximum likelihood from incomplete data via the EM algorithm" (1977);
 Bishop, "Pattern Recognition and Machine Learning" (2006) §9.2, eqs. 9.23-9.28; k-means++ seeding
-from Arthur & Vassilvitskii (2007). REFERENCES.md §3 is the checklist this follows.
+from Arthur & Vassilvitskii (2007). Numerical safeguards as in scikit-learn: docs/families.md.
 
 :func:`em_steps` runs EM on an ``N, D`` float tensor one iteration at a time (a generator, so a
 caller can show a rising log-likelihood and stop whenever it likes); :func:`fit_em` runs it to
@@ -298,7 +298,7 @@ def _m_step(
     """Weights, means and covariances from responsibilities ``resp`` (N, K) and the data as
     :func:`_features` rows: Bishop eqs. 9.24-9.27 through the sufficient statistics N_k,
     sum_n r_nk x_n and sum_n r_nk x_n x_n^T, with reg_covar added to every variance and 10 eps
-    to N_k so that an emptied component stays finite (REFERENCES §3.2). The second moment
+    to N_k so that an emptied component stays finite (as scikit-learn does). The second moment
     minus mu mu^T cancels digits when the data lie far from the origin relative to a
     component's width; EM centres the data first, which keeps that harmless."""
     n, k = resp.shape

@@ -2,7 +2,7 @@
 the model protocol (dequantization, the flat latent, encode and decode).
 
 Sources: RealNVP (Dinh, Sohl-Dickstein & Bengio 2017) §3.6, Glow (Kingma & Dhariwal 2018);
-REFERENCES.md sections 0.2 and 4.
+docs/families.md, Dequantization and Flows.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class FlowModel(GenerativeModel):
     """The protocol for flows. Subclasses set ``self.flow``: a layer from dequantized images
     x~ in [0, 1)^D (N,C,H,W) to the flat latent (N, D) whose prior is :meth:`prior_log_prob`.
 
-    Dequantization (REFERENCES §0.2): x~ = (k + u) / levels with k the integer level and
+    Dequantization (docs/families.md): x~ = (k + u) / levels with k the integer level and
     u ~ U[0, 1) drawn afresh on each call, so log p(x~) - D log(levels) bounds the discrete
     log-likelihood in nats. ``encode`` uses u = 1/2 (the bin centre) and ``decode`` floors back
     to the bin, so decode(encode(x)) == x for images on the level grid.

@@ -1,7 +1,7 @@
 """Invertible layers shared by NICE, RealNVP and Glow (the protocol they share is in
 ``latentlab.models.flow``).
 
-One contract for every layer (STYLE habit 8). ``forward`` goes from data towards the latent:
+One contract for every layer (docs/families.md). ``forward`` goes from data towards the latent:
 
     forward(x) -> (y, logdet)   logdet = log|det dy/dx| per sample, shape N
     inverse(y) -> (x, logdet)   logdet = log|det dx/dy|, the negative of the forward one
@@ -12,7 +12,7 @@ eps = (h - mu) / sigma is an affine bijection with log-det -sum(log sigma), so e
 ends in noise whose prior is exactly N(0, I) (NICE's logistic prior aside).
 
 Sources: NICE (Dinh, Krueger & Bengio 2014), RealNVP (Dinh, Sohl-Dickstein & Bengio 2017),
-Glow (Kingma & Dhariwal 2018) and its code (openai/glow); REFERENCES.md section 4.
+Glow (Kingma & Dhariwal 2018) and its code (openai/glow); docs/families.md, Flows.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = [
     "DiagonalAffine",
     "Flatten",
     "FlowChain",
+    "FlowLayer",
     "InvConv1x1",
     "Logit",
     "Permute",
@@ -84,6 +85,15 @@ def mask_values(kind: str, channels: int, height: int, width: int, parity: int) 
 def mask_tensor(kind: str, channels: int, height: int, width: int, parity: int) -> torch.Tensor:
     values = mask_values(kind, channels, height, width, parity)
     return torch.tensor(values).view(1, channels, height, width)  # 1, C, H, W
+
+
+class FlowLayer(nn.Module):
+    """Base of the invertible layers: the contract above, and a ``label`` saying what the layer
+    is in a few words, by which the app's layer-by-layer view of a flow names it."""
+
+    @property
+    def label(self) -> str:
+        raise NotImplementedError(f"{type(self).__name__} has no label")
 
 
 def _state_key(module: nn.Module) -> tuple[tuple[int, int], ...]:
@@ -168,8 +178,10 @@ class _ChannelAffineRun:
         return self._apply(y, "inverse"), y.new_full((y.shape[0],), ld)
 
 
-class Squeeze(nn.Module):
+class Squeeze(FlowLayer):
     """2x2 space-to-depth, N,C,H,W -> N,4C,H/2,W/2 (RealNVP §3.6); a permutation, log-det 0."""
+
+    label = "squeeze 2x2"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, c, h, w = x.shape
@@ -184,8 +196,10 @@ class Squeeze(nn.Module):
         return x, y.new_zeros(n)
 
 
-class Flatten(nn.Module):
+class Flatten(FlowLayer):
     """N,C,H,W <-> N,C*H*W, so that a flow can end in the flat latent of the protocol."""
+
+    label = "flatten"
 
     def __init__(self, shape: tuple[int, int, int]) -> None:
         super().__init__()
@@ -198,8 +212,10 @@ class Flatten(nn.Module):
         return y.reshape(y.shape[0], *self.shape), y.new_zeros(y.shape[0])  # N, C, H, W
 
 
-class Centre(nn.Module):
+class Centre(FlowLayer):
     """x - 1/2: maps dequantized images in [0, 1) to [-1/2, 1/2) as Glow does; log-det 0."""
+
+    label = "centre: x - 1/2"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x - 0.5, x.new_zeros(x.shape[0])
@@ -208,7 +224,7 @@ class Centre(nn.Module):
         return y + 0.5, y.new_zeros(y.shape[0])
 
 
-class Logit(nn.Module):
+class Logit(FlowLayer):
     """y = logit(alpha + (1 - 2 alpha) x), RealNVP's preprocessing (§4.1) with its log-det.
 
     The symmetric form keeps p inside [alpha, 1 - alpha]; it is chrischute/real-nvp's
@@ -216,6 +232,8 @@ class Logit(nn.Module):
     p = 1.0 in float32 when x is near 1, where the logit is infinite.)
     d logit(p)/dp = 1 / (p (1 - p)), and -log p - log(1 - p) = softplus(-y) + softplus(y).
     """
+
+    label = "logit"
 
     def __init__(self, alpha: float = 0.05) -> None:
         super().__init__()
@@ -234,7 +252,7 @@ class Logit(nn.Module):
         return x, -self._logdet(y)
 
 
-class DiagonalAffine(nn.Module):
+class DiagonalAffine(FlowLayer):
     """y = (x + b) * exp(s) with b, s learned per position and channel, zero at init.
 
     NICE's diagonal scaling layer (§3.4, log-det = sum s) when ``shift`` is False; Glow's
@@ -255,14 +273,20 @@ class DiagonalAffine(nn.Module):
         x = x - self.bias if self.bias is not None else x
         return x, -self.log_scale.sum().expand(y.shape[0])
 
+    @property
+    def label(self) -> str:
+        return "learned prior (whiten)" if self.bias is not None else "diagonal scaling"
 
-class ActNorm(nn.Module):
+
+class ActNorm(FlowLayer):
     """Per-channel y = (x + b) * exp(logscale_factor * logs) (Glow §3.1), log-det H*W*sum(log s).
 
     Data-dependent init on the first batch seen in training mode (or by the model's
     ``initialize``): outputs get zero mean and unit std per channel, s = 1 / (std + 1e-6).
     ``initialized`` is a buffer, so a reloaded model never re-initialises.
     """
+
+    label = "actnorm"
 
     def __init__(self, channels: int, logscale_factor: float = 1.0) -> None:
         super().__init__()
@@ -309,11 +333,13 @@ class ActNorm(nn.Module):
         return x, (-y.shape[2] * y.shape[3] * logs.sum()).expand(y.shape[0])
 
 
-class InvConv1x1(nn.Module):
+class InvConv1x1(FlowLayer):
     """Invertible 1x1 convolution (Glow §3.2), log-det H*W*log|det W|, initialised to a random
     rotation. ``lu``: W = P L (U + diag(sign(s) exp(log|s|))) with P and sign(s) fixed, L unit
     lower, U strictly upper (Glow §3.2), log-det H*W*sum(log|s|); otherwise a full W.
     W, its log-det and its inverse are computed in float64, as openai/glow does."""
+
+    label = "1x1 convolution"
 
     def __init__(self, channels: int, lu: bool = True) -> None:
         super().__init__()
@@ -394,9 +420,11 @@ class InvConv1x1(nn.Module):
         return x, -self._logdet(y.shape[2] * y.shape[3], y.shape[0], y.dtype)
 
 
-class Permute(nn.Module):
+class Permute(FlowLayer):
     """A fixed channel permutation: "reverse" (RealNVP-style) or a random "shuffle", Glow's
     baselines for the 1x1 convolution (Glow §3.2, Fig. 3). Log-det 0."""
+
+    label = "permute channels"
 
     def __init__(self, channels: int, mode: str) -> None:
         super().__init__()
@@ -429,7 +457,7 @@ class ZeroConv2d(nn.Module):
         return self.conv(x) * (3 * self.gain).exp()
 
 
-class Coupling(nn.Module):
+class Coupling(FlowLayer):
     """A coupling layer: part of the input is kept and conditions ``net``; the rest is shifted
     (and scaled). Serves NICE, RealNVP and Glow.
 
@@ -463,6 +491,10 @@ class Coupling(nn.Module):
         changed = channels if mask is not None else (channels - half if parity == 0 else half)
         if transform == "affine-tanh":
             self.scale = nn.Parameter(torch.ones(1, changed, 1, 1))
+
+    @property
+    def label(self) -> str:
+        return f"coupling ({self.transform})"
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(net input, the part to change)."""
@@ -517,7 +549,7 @@ class Coupling(nn.Module):
         return self._merge(kept, out), -_sum(logs)
 
 
-class Split(nn.Module):
+class Split(FlowLayer):
     """Factor-out of the multi-scale architecture (RealNVP §3.6, Glow §3): the second half of
     the channels leaves the flow. With ``learned`` it is whitened under Glow's conditional prior
     N(mu, sigma) from a zero-initialised conv of the kept half (openai/glow ``split2d_prior``):
@@ -528,6 +560,10 @@ class Split(nn.Module):
         super().__init__()
         self.keep = channels // 2
         self.prior = ZeroConv2d(self.keep, 2 * (channels - self.keep)) if learned else None
+
+    @property
+    def label(self) -> str:
+        return "split: half leaves" + (" (learned prior)" if self.prior is not None else "")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.prior is None:

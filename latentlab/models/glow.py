@@ -1,7 +1,7 @@
 """Glow: generative flow with invertible 1x1 convolutions.
 
 Kingma & Dhariwal, "Glow: Generative Flow with Invertible 1x1 Convolutions" (NeurIPS 2018),
-following its code (openai/glow ``model.py``) where the two differ; REFERENCES.md §4.3.
+following its code (openai/glow ``model.py``) where the two differ (docs/families.md, Flows).
 
 L levels (Fig. 2b), each: squeeze -> K steps of flow -> split, except the last, which has no
 split. A step of flow (Fig. 2a, Table 1) is ActNorm -> invertible 1x1 conv (LU-decomposed by
@@ -97,6 +97,10 @@ class Glow(FlowModel):
     family = "glow"
     config_class = GlowConfig
     default_temperature = 0.7  # the paper's samples use T = 0.7 (§5, Fig. 8): fewer artefacts
+
+    @classmethod
+    def tiny_config(cls) -> GlowConfig:
+        return GlowConfig(channels=3, height=4, width=4, scales=2, steps=1, hidden=4)
 
     def __init__(self, config: GlowConfig) -> None:
         super().__init__(config)

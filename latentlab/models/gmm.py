@@ -1,10 +1,10 @@
 """The Gaussian mixture image model (family ``gmm``), fitted by EM (:mod:`latentlab.models.em`).
 
-Its data are dequantized onto [0, 1) as the flows do (REFERENCES §0.2 and §3.2): x~ = (k + u) /
+Its data are dequantized onto [0, 1) as the flows do (docs/families.md): x~ = (k + u) /
 levels with k the integer level and u ~ U[0, 1), so ``log_prob`` = log p(x~) - D log(levels)
 bounds the discrete log-likelihood in nats. The flat latent is ``[one-hot(k) (K values), e (D
-values)]`` with x~ = mu_k + L_k e (DESIGN.md): decoding takes the component from the argmax of
-the first K values, so a walk between two components jumps where a VAE glides.
+values)]`` with x~ = mu_k + L_k e (docs/architecture.md): decoding takes the component from
+the argmax of the first K values, so a walk between two components jumps where a VAE glides.
 
 The EM API (:func:`fit_em`, :func:`em_steps`, :class:`Mixture`) is re-exported here.
 """
@@ -89,6 +89,10 @@ class GMM(GenerativeModel):
     config_class = GMMConfig
     capabilities = frozenset({"sample", "decode", "encode", "log_prob"})
     metric_name = "bits/dim"
+
+    @classmethod
+    def tiny_config(cls) -> GMMConfig:
+        return GMMConfig(channels=1, height=4, width=4, levels=5, components=3)
 
     def __init__(self, config: GMMConfig) -> None:
         super().__init__(config)
@@ -187,8 +191,17 @@ class GMM(GenerativeModel):
         # divide in float32, as ImageDataset.as_float does, so encode/decode round-trips exactly
         return (k.float() / (self.levels - 1)).view(-1, *self.image_shape)
 
+    def component_latent(self, k: int) -> torch.Tensor:
+        """The flat latent of component ``k``'s mean, one-hot k and zero noise: K + D float32.
+        Built here only, so that every view of a component's mean decodes the same latent."""
+        components = self.config.components
+        if not 0 <= k < components:
+            raise ValueError(f"component {k} does not exist (the model has {components})")
+        z = torch.zeros(self.latent_dim, device=self.means.device)  # K + D
+        z[k] = 1
+        return z
+
     def component_images(self) -> torch.Tensor:
         """The mean of every component as an image on the level grid: K, C, H, W."""
-        k, d = self.config.components, self.config.dim
-        one_hot = torch.eye(k, dtype=torch.float64, device=self.means.device)
-        return self.decode(torch.cat([one_hot, one_hot.new_zeros(k, d)], dim=1))
+        latents = [self.component_latent(k) for k in range(self.config.components)]
+        return self.decode(torch.stack(latents))  # K, K + D -> K, C, H, W

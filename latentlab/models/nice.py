@@ -90,6 +90,10 @@ class NICE(FlowModel):
     family = "nice"
     config_class = NICEConfig
 
+    @classmethod
+    def tiny_config(cls) -> NICEConfig:
+        return NICEConfig(height=4, width=4, couplings=2, hidden=8, depth=1)
+
     def __init__(self, config: NICEConfig) -> None:
         super().__init__(config)
         c = config

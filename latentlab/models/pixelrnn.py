@@ -142,6 +142,12 @@ class PixelRNN(GenerativeModel):
     capabilities = frozenset({"sample", "log_prob", "complete"})
     metric_name = "exact NLL"
 
+    @classmethod
+    def tiny_config(cls) -> PixelRNNConfig:
+        return PixelRNNConfig(
+            channels=3, height=4, width=4, levels=4, hidden=6, layers=1, first_kernel=3
+        )
+
     def __init__(self, config: PixelRNNConfig) -> None:
         super().__init__(config)
         c, h = config, config.hidden

@@ -104,6 +104,10 @@ class RealNVP(FlowModel):
     family = "realnvp"
     config_class = RealNVPConfig
 
+    @classmethod
+    def tiny_config(cls) -> RealNVPConfig:
+        return RealNVPConfig(height=4, width=4, scales=1, blocks=1, hidden=4)
+
     def __init__(self, config: RealNVPConfig) -> None:
         super().__init__(config)
         c = config

@@ -89,6 +89,10 @@ class VAE(GenerativeModel):
     capabilities = frozenset({"sample", "decode", "encode", "log_prob"})
     metric_name = "IWAE bound"
 
+    @classmethod
+    def tiny_config(cls) -> VAEConfig:
+        return VAEConfig(latent_dim=2, hidden=4, dense=8)
+
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)
         self.encoder = Encoder(config)
@@ -126,7 +130,7 @@ class VAE(GenerativeModel):
     def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image reconstruction log-likelihood and KL(q(z|x) || N(0, I)), both in nats.
 
-        Both are sums over dimensions (never means), so the KL keeps its weight (REFERENCES §2.4).
+        Both are sums over dimensions (never means), so the KL keeps its weight (docs/families.md).
         """
         mu, logvar = self.encoder(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation

@@ -23,7 +23,7 @@ def test_the_layers_log_dets_and_the_prior_add_up_to_the_likelihood(name):
     assert all(len(t.shape) == 3 for t in trace.layers)
     for layer in trace.layers:
         assert layer.picture.ndim == 3 and 0 <= layer.picture.min() <= layer.picture.max() <= 1
-        if layer.name in ("coupling (additive)", "squeeze 2x2", "centre: x - 1/2"):
+        if layer.label in ("coupling (additive)", "squeeze 2x2", "centre: x - 1/2"):
             assert layer.logdet == 0.0  # volume-preserving layers
     # the model is left as it was: no hooks, inference still fused
     assert all(not m._forward_hooks for m in model.modules())
@@ -33,7 +33,34 @@ def test_nice_changes_volume_only_in_its_scaling_layer():
     trace = trace_flow(
         load_model(bundled_models()["nice-digits"]).model, torch.full((1, 8, 8), 0.5).numpy()
     )
-    names = [layer.name for layer in trace.layers]
-    assert names[0] == "centre: x - 1/2" and names[-1] == "diagonal scaling"
-    assert names.count("coupling (additive)") == len(names) - 2
+    labels = [layer.label for layer in trace.layers]
+    assert labels[0] == "centre: x - 1/2" and labels[-1] == "diagonal scaling"
+    assert labels.count("coupling (additive)") == len(labels) - 2
     assert trace.layers[-1].logdet != 0
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        (
+            "realnvp-digits",
+            {"logit", "coupling (affine-tanh)", "squeeze 2x2", "split: half leaves"},
+        ),
+        (
+            "glow-synthfaces",
+            {
+                "centre: x - 1/2",
+                "squeeze 2x2",
+                "actnorm",
+                "1x1 convolution",
+                "coupling (additive)",
+                "split: half leaves (learned prior)",
+                "learned prior (whiten)",
+            },
+        ),
+    ],
+)
+def test_each_layer_is_shown_by_its_label(name, labels):
+    model = load_model(bundled_models()[name]).model
+    trace = trace_flow(model, torch.full(model.image_shape, 0.5).numpy())
+    assert {layer.label for layer in trace.layers} == labels

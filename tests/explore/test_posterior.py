@@ -7,7 +7,8 @@ import pytest
 import torch
 from helpers import make_tiny_vae
 
-from latentlab.explore.posterior import posterior_report
+from latentlab.explore.posterior import IN_USE_KL_NATS, posterior_report
+from latentlab.models.base import bits_per_dim
 
 
 def test_the_report_adds_up_and_follows_its_seed():
@@ -31,3 +32,13 @@ def test_the_report_adds_up_and_follows_its_seed():
         many = np.mean([model.elbo(x).item() for _ in range(4096)])
     assert report.elbo == pytest.approx(many, abs=0.05 * abs(many))
     assert posterior_report(model, images[0]).reference_kl_per_dim is None
+
+
+def test_bits_per_dim_and_the_dimensions_in_use():
+    model = make_tiny_vae(latent_dim=4, seed=3).eval()
+    images = np.random.default_rng(0).integers(0, 17, size=(10, 1, 8, 8)) / 16
+    report = posterior_report(model, images[0], images)
+    assert report.bits_per_dim == bits_per_dim(-report.elbo, (1, 8, 8))
+    report.reference_kl_per_dim = np.array([0.0, IN_USE_KL_NATS, 2 * IN_USE_KL_NATS, 5.0])
+    assert report.dimensions_in_use == 2  # above the threshold, not at it
+    assert posterior_report(model, images[0]).dimensions_in_use is None

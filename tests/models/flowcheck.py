@@ -1,6 +1,7 @@
-"""The shared invariant check for every flow layer and every whole flow (STYLE habit 9;
-REFERENCES §4.0): round trips both ways, log-dets of the two directions are negatives of each
-other, shapes and dtypes, and the summed log-det against the brute-force autograd Jacobian.
+"""The shared invariant check for every flow layer and every whole flow (docs/families.md,
+Flows): round trips both ways, log-dets of the two directions are negatives of each
+other, shapes and dtypes, the summed log-det against the brute-force autograd Jacobian, and a
+label on every layer.
 
 Importable from the tests in this folder as ``flowcheck``.
 """
@@ -12,6 +13,8 @@ import math
 
 import torch
 from torch import nn
+
+from latentlab.models.flow_layers import FlowLayer
 
 ROUND_TRIP_ATOL = 1e-4  # float32
 JACOBIAN_ATOL = 1e-8  # float64: slogdet of the autograd Jacobian vs the summed log-dets
@@ -39,6 +42,9 @@ def check_flow(
     direction, on ``y`` (default: standard normal noise shaped like the output)."""
     layer.eval()
     n = x.shape[0]
+    for leaf in layer.modules():  # what the app's layer-by-layer view of a flow names them
+        if isinstance(leaf, FlowLayer):
+            assert isinstance(leaf.label, str) and leaf.label
     with torch.no_grad():
         out, logdet = layer(x)
         assert out.dtype == x.dtype and logdet.dtype == x.dtype

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from latentlab.modelfile import build_metadata, load_model, save_model
-from latentlab.models import FAMILIES
 from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
 from latentlab.models.dcgan import DCGAN, DCGANConfig
 
@@ -61,12 +60,9 @@ def test_config_fields_are_bounded():
     values = {**config_to_dict(DCGANConfig()), "ngf": 100_000}
     with pytest.raises(ConfigError, match="ngf"):
         config_from_dict(DCGANConfig, values)
-    assert FAMILIES["dcgan"] is DCGAN
 
 
-def test_sampling_is_deterministic_under_a_seed_and_scales_with_temperature(faces_model):
-    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    torch.testing.assert_close(faces_model.sample(4, 0.8, g1), faces_model.sample(4, 0.8, g2))
+def test_the_prior_scales_with_temperature(faces_model):
     assert faces_model.sample_latent(2000, 0.5).std().item() == pytest.approx(0.5, rel=0.05)
 
 

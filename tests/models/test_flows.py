@@ -15,7 +15,6 @@ from torch import nn
 
 from latentlab.data import load_digits_split
 from latentlab.modelfile import build_metadata, load_model, save_model
-from latentlab.models import FAMILIES
 from latentlab.models.base import ConfigError, bits_per_dim, config_from_dict, config_to_dict
 from latentlab.models.flow_layers import (
     ActNorm,
@@ -24,6 +23,7 @@ from latentlab.models.flow_layers import (
     DiagonalAffine,
     Flatten,
     FlowChain,
+    FlowLayer,
     InvConv1x1,
     Logit,
     Permute,
@@ -105,6 +105,7 @@ def test_every_layer_is_invertible_with_the_right_logdet(name):
     make, shape = LAYERS[name]
     torch.manual_seed(0)
     layer = perturb(make(), seed=1)
+    assert isinstance(layer, FlowLayer | FlowChain)  # every leaf layer is a FlowLayer
     check_flow(layer, torch.randn(shape))
 
 
@@ -231,25 +232,23 @@ def test_fused_channel_maps_match_the_layers_one_by_one(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_protocol(name):
+def test_exact_round_trip_training_pass_and_temperature(name):
+    """What the flows add to the shared protocol checks (test_protocol.py), for every
+    architecture: decode(encode(x)) == x, the training pass is log_prob, latents scale with T."""
     model = trained_looking(name)
     x = levels_batch(model)
     with torch.no_grad():
         z = model.encode(x)
-        assert z.shape == (8, model.latent_dim) and z.dtype == torch.float32
+        assert z.dtype == torch.float32
         assert torch.equal(model.decode(z), x)  # exact: encode uses the bin centre
         torch.manual_seed(5)
         lp = model.log_prob(x)
         torch.manual_seed(5)
         assert torch.equal(model(x), lp)  # the training pass is the same bound
-        assert lp.shape == (8,) and torch.isfinite(lp).all()
         g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
         z1, z2 = model.sample_latent(5, 1.0, g1), model.sample_latent(5, 0.5, g2)
-        assert z1.shape == (5, model.latent_dim)
         torch.testing.assert_close(z2, 0.5 * z1)
         images = model.sample(5, 0.7, torch.Generator().manual_seed(4))
-        assert images.shape == (5, *model.image_shape)
-        assert images.min() >= 0 and images.max() <= 1
         steps = images * (model.levels - 1)
         assert torch.equal(steps, steps.round())  # on the level grid
     assert sum(size for _, size in model.latent_groups()) == model.latent_dim
@@ -410,7 +409,6 @@ CONFIGS = [
 def test_configs_round_trip_and_build_fast_on_meta(config):
     assert config_from_dict(type(config), config_to_dict(config)) == config
     cls = {NICEConfig: NICE, RealNVPConfig: RealNVP, GlowConfig: Glow}[type(config)]
-    assert FAMILIES[cls.family] is cls
     start = time.perf_counter()
     with torch.device("meta"):
         model = cls(config)
