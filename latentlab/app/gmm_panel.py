@@ -27,9 +27,9 @@ from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
 from latentlab.app.run_button import RunButton
-from latentlab.explore.gmm import EMProgress, component_samples, fit_gmm
+from latentlab.explore.gmm import EMProgress, component_means, component_samples, fit_gmm
 from latentlab.modelfile import LoadedModel
-from latentlab.models.gmm import COVARIANCES
+from latentlab.models.gmm import COVARIANCES, GMM
 
 __all__ = ["GMMPanel"]
 
@@ -143,9 +143,10 @@ class GMMPanel(FamilyPanel):
         if not self.fit_button.running:
             self.k_spin.setValue(config.components)
             self.covariance.setCurrentText(config.covariance)
-        weights = np.exp(loaded.model.log_weights.detach().numpy())
-        self._show_components(loaded.model.component_images().numpy(), weights)
         self.samples.set_images(None)
+        self.host.submit(component_means).finished.connect(
+            lambda means_weights: self._show_components(*means_weights)
+        )
 
     def _show_components(self, means: np.ndarray, weights: np.ndarray) -> None:
         current = self.components.currentRow()
@@ -165,12 +166,10 @@ class GMMPanel(FamilyPanel):
         self.components.blockSignals(False)
 
     def _on_component_chosen(self, k: int) -> None:
-        if self.loaded is None or k < 0:
-            return
-        config = self.loaded.model.config
-        z = np.zeros(config.components + config.dim)
-        z[k] = 1  # the component's mean: one-hot k and no noise
-        self.host.set_latent(z)
+        if self.loaded is not None and k >= 0:
+            model = self.loaded.model
+            assert isinstance(model, GMM)  # the panel of Gaussian mixtures
+            self.host.set_latent(model.component_latent(k).double().numpy())
 
     def sample_component(self) -> None:
         """Draw samples of the chosen component (the first if none is chosen)."""
@@ -184,6 +183,7 @@ class GMMPanel(FamilyPanel):
         self.samples.set_images(images)
 
     def _on_sample_clicked(self, index: int) -> None:
+        assert self._sample_latents is not None  # the strip shows samples only once drawn
         self.host.set_latent(self._sample_latents[index])
 
     # -- fitting -------------------------------------------------------------------------------

@@ -18,7 +18,13 @@ from latentlab.modelfile import LoadedModel, Reference
 from latentlab.models.base import bits_per_dim
 from latentlab.models.gmm import GMM, GMMConfig, dequantize, em_steps
 
-__all__ = ["EMProgress", "component_samples", "fit_gmm", "offline_training_images"]
+__all__ = [
+    "EMProgress",
+    "component_means",
+    "component_samples",
+    "fit_gmm",
+    "offline_training_images",
+]
 
 
 @dataclass
@@ -45,6 +51,12 @@ def component_samples(
     )
     z[:, model.config.components :] = temperature * e
     return z.double().numpy(), model.decode(z).numpy()
+
+
+@torch.inference_mode()
+def component_means(model: GMM) -> tuple[np.ndarray, np.ndarray]:
+    """Every component's mean as an image (``K,C,H,W`` in [0, 1]) and its weight (``K``)."""
+    return model.component_images().numpy(), model.log_weights.exp().double().numpy()
 
 
 def offline_training_images(dataset: str) -> ImageDataset:
