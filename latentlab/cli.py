@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latentlab import resources
-from latentlab.data import DataError, load_image, save_png
+from latentlab.data import load_image, save_png
+from latentlab.errors import expected_errors, one_line
 from latentlab.explore.describe import describe, metric_text, model_info
 from latentlab.explore.session import SESSION_SUFFIX
 from latentlab.fileio import atomic_write_bytes
@@ -255,10 +256,6 @@ def _add_scale(sub: argparse.ArgumentParser) -> None:
 # Helpers
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
@@ -331,7 +328,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         from latentlab.app import run_app  # imported here: the headless commands never load Qt
     except ImportError as exc:
         raise CliError(
-            f"cannot start the app ({_one_line(exc)}); the headless commands "
+            f"cannot start the app ({one_line(exc)}); the headless commands "
             f"still work, see '{PROG} --help'"
         ) from None
     return int(run_app(path, session) or 0)
@@ -349,7 +346,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         try:
             meta = read_metadata(path)
         except ModelFileError as exc:
-            _error(_one_line(exc))
+            _error(one_line(exc))
             failed = True
             continue
         mark = "*" if name == resources.DEFAULT_MODEL else ""
@@ -447,8 +444,6 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from latentlab.modelfile import ModelFileError  # imported here: it imports torch
-
     try:
         return args.handler(args)
     except BrokenPipeError:
@@ -456,8 +451,8 @@ def _run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (CliError, ModelFileError, DataError, OSError, ValueError) as exc:
-        _error(_one_line(exc))
+    except (CliError, *expected_errors()) as exc:
+        _error(one_line(exc))
         return 1
 
 
@@ -474,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug; still one line and no traceback
-        _error(f"unexpected {type(exc).__name__}: {_one_line(exc)}")
+        _error(f"unexpected {one_line(exc)}")
         return 1
 
 

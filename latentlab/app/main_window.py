@@ -46,14 +46,15 @@ from latentlab.app.sample_panel import SamplePanel
 from latentlab.app.sample_wiring import SampleWiring
 from latentlab.app.worker import ModelWorker
 from latentlab.data.folder import IMAGE_SUFFIXES
+from latentlab.errors import MAX_MESSAGE
 from latentlab.explore.explorer import Explorer, OpenedModel, prepare
 from latentlab.explore.session import SESSION_SUFFIX, Session, SessionError, write_session
 from latentlab.modelfile import LoadedModel
+from latentlab.untrusted import shorten
 
 __all__ = ["MainWindow"]
 
 CHECKPOINT_MS = 300  # the point resting this long ends an action that undo goes back over
-MAX_MESSAGE = 2000  # characters of an error message shown; a file can hold much longer ones
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -186,8 +187,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, title: str, message: str) -> None:
         """A non-blocking warning dialog, one at a time: a new error replaces the one shown."""
-        if len(message) > MAX_MESSAGE:
-            message = message[:MAX_MESSAGE] + " …"
+        message = shorten(message, MAX_MESSAGE)
         if self._error_box is None:
             self._error_box = QMessageBox(self)
             self._error_box.setObjectName("errorBox")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from latentlab.app.worker import Worker, error_message
+from latentlab.app.worker import Worker
+from latentlab.errors import one_line
 from latentlab.explore.explorer import OpenedModel, prepare
 from latentlab.explore.session import Session, read_session
 from latentlab.modelfile import load_model
@@ -27,7 +28,7 @@ def _open_session(path: Path, fallback: Path | None) -> tuple[OpenedModel, Sessi
     except Exception as exc:
         if fallback is None:
             raise
-        notice = f"Could not resume the last session ({error_message(exc)}); opened {fallback.stem}"
+        notice = f"Could not resume the last session ({one_line(exc)}); opened {fallback.stem}"
         return prepare(load_model(fallback)), None, notice
 
 

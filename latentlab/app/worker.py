@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from latentlab.errors import one_line
 from latentlab.explore import ops
 from latentlab.modelfile import LoadedModel
 
-__all__ = ["ModelWorker", "Worker", "error_message", "live_workers"]
+__all__ = ["ModelWorker", "Worker", "live_workers"]
 
 _live: weakref.WeakSet[Worker] = weakref.WeakSet()
 _CANCELLED = object()
@@ -30,16 +31,6 @@ _CANCELLED = object()
 def live_workers() -> list[Worker]:
     """Workers whose thread is still running (tests assert none are left)."""
     return [w for w in _live if w.running]
-
-
-def error_message(exc: BaseException) -> str:
-    """One line a user can read: expected errors speak for themselves, others name their type."""
-    from latentlab.data import DataError
-    from latentlab.modelfile import ModelFileError
-
-    if isinstance(exc, (ModelFileError, DataError, ValueError, OSError)):
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 class Worker(QObject):
@@ -102,7 +93,7 @@ class Worker(QObject):
                     self.cancelled.emit(seq)
                     return
         except Exception as exc:  # reported to the user, never raised into Qt
-            self.failed.emit(seq, error_message(exc))
+            self.failed.emit(seq, one_line(exc))
         else:
             self.finished.emit(seq, result)
         finally:
@@ -178,6 +169,6 @@ class ModelWorker(Worker):
         try:
             image = ops.decode(self.loaded.model, z[None])[0]
         except Exception as exc:
-            self.failed.emit(seq, error_message(exc))
+            self.failed.emit(seq, one_line(exc))
             return
         self.decoded.emit(seq, image, time.perf_counter() - start)
