@@ -134,7 +134,7 @@ def test_models_lists_the_bundled_models(bundled, capsys):
     assert set(rows) == {"another-vae", resources.DEFAULT_MODEL}
     assert rows[resources.DEFAULT_MODEL].startswith("*")
     assert not rows["another-vae"].startswith("*")
-    assert "IWAE bound (nats) -150.000" in rows["another-vae"]
+    assert "IWAE bound (nats): -150.000" in rows["another-vae"]
     assert {line.index("IWAE") for line in lines[1:3]} == {lines[0].index("TEST METRIC")}
     assert lines[3].startswith("* the default model")
 
@@ -161,7 +161,7 @@ def test_info_text(tiny_vae_path, capsys):
         "1x8x8",
         "17 levels",
         "digits, 1797 images",
-        "IWAE bound (nats) -150.000",
+        "IWAE bound (nats): -150.000",
         "decode, encode, log_prob, sample",
         "latent dim     2",
         "reference set  30 images",

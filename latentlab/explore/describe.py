@@ -36,8 +36,8 @@ def model_info(loaded: LoadedModel) -> dict[str, Any]:
 
 
 def metric_text(metric: dict[str, Any] | None) -> str:
-    """A model file's test metric, e.g. "test bits/dim 1.234", or "-" without one."""
-    return "-" if not metric else f"{metric['name']} {metric['value']:.3f}"
+    """A model file's test metric, e.g. "test bits/dim: 1.234", or "-" without one."""
+    return "-" if not metric else f"{metric['name']}: {metric['value']:.3f}"
 
 
 def describe(info: dict[str, Any], only: Collection[str] | None = None) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ def test_the_lines_word_the_facts(tiny_vae_path):
     assert lines["image"] == "1x8x8 (channels x height x width), 17 levels"
     assert lines["dataset"] == "digits, 1797 images, labels 0 1 2 3 4 5 6 7 8 9"
     assert lines["training"] == "0 epochs, 0 steps, 0.0 s on cpu"
-    assert lines["test metric"] == "IWAE bound (nats) -150.000"
+    assert lines["test metric"] == "IWAE bound (nats): -150.000"
     assert lines["latent dim"] == "2" and lines["attributes"] == "none"
 
 
