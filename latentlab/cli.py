@@ -451,9 +451,15 @@ def _run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (CliError, *expected_errors()) as exc:
+    except _reported_errors() as exc:  # evaluated only once something is raised
         _error(one_line(exc))
         return 1
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """What :func:`_run` reports as one line: ours and the expected ones (a function, so that
+    torch is imported only when an error needs it, as in :func:`expected_errors`)."""
+    return (CliError, *expected_errors())
 
 
 def main(argv: list[str] | None = None) -> int:

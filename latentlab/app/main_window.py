@@ -238,8 +238,7 @@ class MainWindow(QMainWindow):
     def _install(self, opened: OpenedModel, session: Session | None, notice: str) -> None:
         """Make ``opened`` the open model: a new worker, a fresh Explorer state, the views."""
         if self.worker is not None:
-            self.worker.shutdown()
-            self.worker.deleteLater()
+            self.worker.stop()  # its jobs end as cancelled (attach below); it goes when it ends
         self.worker = ModelWorker(opened.loaded)
         self.worker.decoded.connect(self._on_decoded)
         self.jobs.attach(self.worker)
@@ -392,8 +391,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop the worker threads (idempotent); jobs still running end as cancelled."""
+        """Stop the worker threads without waiting for them (idempotent); jobs still running
+        end as cancelled."""
         self.loader.shutdown()
         self.jobs.attach(None)
         if self.worker is not None:
-            self.worker.shutdown()
+            self.worker.stop()

@@ -73,6 +73,6 @@ class ModelLoader(QObject):
             self.failed.emit(message)
 
     def shutdown(self) -> None:
-        """Stop the loader's thread; a model still loading is never installed."""
+        """Stop the loader's thread without waiting; a model still loading is never installed."""
         self._seq = -1
-        self._worker.shutdown()
+        self._worker.stop()

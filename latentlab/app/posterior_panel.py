@@ -73,6 +73,7 @@ class PosteriorPanel(FamilyPanel):
 
     def analyse(self, image: np.ndarray) -> None:
         """Compute the report of ``image`` (``C,H,W`` in [0, 1]) on the worker and show it."""
+        assert self.loaded is not None  # show_family_panel shows the model before any image
         reference = None
         if self.loaded.reference is not None:
             reference = self.loaded.reference.images.numpy() / 255.0

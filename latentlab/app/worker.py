@@ -5,10 +5,16 @@ each with a sequence number; results come back by signal, emitted on the worker 
 delivered queued to the GUI thread. A :class:`ModelWorker` also owns one open model and offers
 latest-wins decoding: while a decode runs, newer requests replace older ones, so the image
 follows the mouse without a queue building up.
+
+Stopping a worker never blocks the GUI thread: its long job is cancelled at the next step, the
+thread ends on its own, and the worker (with its model) is released once it has. At exit,
+:func:`stop_all_workers` waits for any thread still ending, since Qt aborts the process when a
+running thread is destroyed.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import weakref
@@ -21,16 +27,37 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from latentlab.errors import one_line
 from latentlab.explore import ops
 from latentlab.modelfile import LoadedModel
+from latentlab.models import GenerativeModel
 
 __all__ = ["ModelWorker", "Worker", "live_workers"]
 
 _live: weakref.WeakSet[Worker] = weakref.WeakSet()
+_stopping: list[Worker] = []  # stopped workers whose thread may still be running
 _CANCELLED = object()
+
+
+def _forget_stopped() -> None:
+    """Let go of stopped workers whose thread has ended (GUI thread: it frees their QThread)."""
+    _stopping[:] = [w for w in _stopping if w.running]
 
 
 def live_workers() -> list[Worker]:
     """Workers whose thread is still running (tests assert none are left)."""
+    _forget_stopped()
     return [w for w in _live if w.running]
+
+
+def stop_all_workers(timeout_ms: int = 10_000) -> None:
+    """Stop every worker and wait (at most ``timeout_ms`` each) for its thread to end: for the
+    end of the program, also when windows were never closed."""
+    for worker in list(_live):
+        worker.stop()
+    for worker in list(_live):
+        worker.wait(timeout_ms)
+    _forget_stopped()
+
+
+atexit.register(stop_all_workers)
 
 
 class Worker(QObject):
@@ -56,9 +83,10 @@ class Worker(QObject):
 
     def __init__(self, name: str) -> None:
         super().__init__()
+        _forget_stopped()
         self._cancel_lock = threading.Lock()
         self._cancel_requests: set[int] = set()
-        self._closing = False  # set by shutdown: every long job stops at its next step
+        self._closing = False  # set by stop: every long job stops at its next step
         self._thread = QThread()
         self._thread.setObjectName(name)
         self.moveToThread(self._thread)
@@ -68,7 +96,10 @@ class Worker(QObject):
 
     @property
     def running(self) -> bool:
-        return self._thread.isRunning()
+        """Whether the thread has not yet completely ended. (``QThread.isRunning`` turns false
+        when the thread starts finishing, while it still runs; releasing the worker then
+        crashed it.) GUI thread."""
+        return not self._thread.wait(0)
 
     def submit(self, seq: int, job: Callable[[], Any]) -> None:
         """Queue ``job`` (called with no arguments on the worker thread). GUI thread."""
@@ -116,14 +147,19 @@ class Worker(QObject):
                 fraction = step
             self.progressed.emit(seq, float(fraction))
 
-    def shutdown(self) -> None:
-        """Stop the thread: a long job in progress is cancelled at its next step, jobs not yet
-        started never run. Blocks until the thread has stopped."""
+    def stop(self) -> None:
+        """Stop the thread without waiting for it: a long job in progress is cancelled at its
+        next step and jobs not yet started never run. The worker is kept until its thread has
+        ended. Idempotent."""
         with self._cancel_lock:
             self._closing = True
-        if self._thread.isRunning():
+        if self.running and self not in _stopping:
+            _stopping.append(self)
             self._thread.quit()
-            self._thread.wait()
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Wait until the thread has ended (after :meth:`stop`); False if it had not by then."""
+        return self._thread.wait(timeout_ms)
 
 
 class ModelWorker(Worker):
@@ -138,16 +174,23 @@ class ModelWorker(Worker):
     _decode_wanted = Signal()
 
     def __init__(self, loaded: LoadedModel) -> None:
-        self.loaded = loaded
+        self.loaded: LoadedModel | None = loaded  # None once the thread has ended
         self._lock = threading.Lock()
         self._pending: tuple[int, np.ndarray] | None = None
         super().__init__(f"model worker: {loaded.name}")
         self._decode_wanted.connect(self._decode_latest)
+        self._thread.finished.connect(self._release_model)  # on the worker thread, as it ends
+
+    def _release_model(self) -> None:
+        self.loaded = None  # the model's memory goes with its thread
+
+    def _model(self) -> GenerativeModel:
+        assert self.loaded is not None  # released only once the thread has ended
+        return self.loaded.model
 
     def submit_model_job(self, seq: int, job: Callable[..., Any], *args: Any) -> None:
         """Queue ``job(model, *args)``. GUI thread."""
-        model = self.loaded.model
-        self.submit(seq, lambda: job(model, *args))
+        self.submit(seq, lambda: job(self._model(), *args))
 
     def request_decode(self, seq: int, z: np.ndarray) -> None:
         """Ask for the decode of flat latent ``z``; replaces any request not yet started.
@@ -167,7 +210,7 @@ class ModelWorker(Worker):
         seq, z = request
         start = time.perf_counter()
         try:
-            image = ops.decode(self.loaded.model, z[None])[0]
+            image = ops.decode(self._model(), z[None])[0]
         except Exception as exc:
             self.failed.emit(seq, one_line(exc))
             return

@@ -58,7 +58,7 @@ def _layers(flow: nn.Module) -> list[FlowLayer]:
     if isinstance(flow, FlowChain):
         return [leaf for layer in flow.layers for leaf in _layers(layer)]
     if isinstance(flow, MultiScale):
-        order = [flow.pre]
+        order: list[nn.Module] = [flow.pre]
         for i, block in enumerate(flow.blocks):
             order.append(block)
             if i < len(flow.splits):

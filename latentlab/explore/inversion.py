@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from latentlab.models import GenerativeModel
+from latentlab.models.dcgan import DCGAN
 
 __all__ = ["Inversion", "invert_image"]
 
@@ -32,6 +33,7 @@ def invert_image(
             f"expected an image {'x'.join(map(str, model.image_shape))}, got "
             f"{'x'.join(map(str, image.shape))}"
         )
+    assert isinstance(model, DCGAN)  # the inversion panel is DCGAN's only
     x = torch.as_tensor(image, dtype=torch.float32)[None]
     z, mse = yield from model.invert(x, steps=steps, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():

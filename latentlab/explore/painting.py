@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from latentlab.models import GenerativeModel
+from latentlab.models.pixelrnn import PixelRNN
 
 __all__ = ["MASK_PRESETS", "mask_preset", "paint"]
 
@@ -59,6 +60,7 @@ def paint(
     pause = seconds / todo
     generator = torch.Generator().manual_seed(seed)
     flat_mask = mask.reshape(-1)
+    assert isinstance(model, PixelRNN)  # the painting panel is PixelRNN's only
     steps = model.fill_pixels(x, full_mask, temperature, generator)
     done, position = 0, 0
     while True:

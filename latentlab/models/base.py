@@ -93,7 +93,11 @@ def config_from_dict(cls: type, values: Any) -> Any:
                     f"config value {name} must be one of {choices}, got {short_repr(value)}"
                 )
         low, high = f.metadata.get("low"), f.metadata.get("high")
-        if low is not None and not (isinstance(value, (int, float)) and low <= value <= high):
+        if (
+            low is not None
+            and high is not None  # bounded() sets both
+            and not (isinstance(value, (int, float)) and low <= value <= high)
+        ):
             raise ConfigError(f"config value {name}={short_repr(value)} is outside [{low}, {high}]")
         kwargs[name] = value
     config = cls(**kwargs)

@@ -140,7 +140,9 @@ class DCGAN(GenerativeModel):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def sample_latent(self, n, temperature=1.0, generator=None):
+    def sample_latent(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         z = torch.randn(n, self.latent_dim, generator=generator, device=self._device())
         return temperature * z
 
@@ -213,7 +215,7 @@ class DCGAN(GenerativeModel):
                     [
                         self._mse(self.generate(d), target[i])
                         for d, i in zip(  # in chunks
-                            draws.split(256), owner.split(256), strict=True
+                            torch.split(draws, 256), torch.split(owner, 256), strict=True
                         )
                     ]
                 )

@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict, Unpack
 
 import torch
 
@@ -31,6 +31,7 @@ __all__ = [
     "EMConvergenceWarning",
     "EMStep",
     "Mixture",
+    "MixtureChanges",
     "em_steps",
     "fit_em",
     "initial_mixture",
@@ -56,6 +57,15 @@ def _rows(n: int, per_row: int) -> list[slice]:
 def _cat(parts: list[torch.Tensor], empty: torch.Tensor) -> torch.Tensor:
     """The chunks put back together, or ``empty`` when there were no rows."""
     return torch.cat(parts) if parts else empty
+
+
+class MixtureChanges(TypedDict, total=False):
+    """Fields of a :class:`Mixture` that :meth:`Mixture.moved` may change besides the means."""
+
+    n_iter: int
+    converged: bool
+    log_likelihood: float
+    history: tuple[float, ...]
 
 
 @dataclass(eq=False)
@@ -95,7 +105,7 @@ class Mixture:
             return self.scale.square().reciprocal()
         return torch.cholesky_inverse(self.scale)
 
-    def moved(self, shift: torch.Tensor, **changes: object) -> Mixture:
+    def moved(self, shift: torch.Tensor, **changes: Unpack[MixtureChanges]) -> Mixture:
         """The same mixture translated by ``shift`` (D), with ``changes`` to its other fields."""
         return dataclasses.replace(self, means=self.means + shift, **changes)
 
@@ -280,7 +290,7 @@ def _full_statistics(features: torch.Tensor, resp: torch.Tensor) -> torch.Tensor
         pairs = keep.nonzero()  # (k, n) pairs, ordered by k
         counts = torch.bincount(pairs[:, 0], minlength=k).tolist()
         stats = features.new_empty(k, width, width)
-        for c, rows in enumerate(pairs[:, 1].split(counts)):
+        for c, rows in enumerate(torch.split(pairs[:, 1], counts)):
             f = features[rows]  # N_c, D+1
             torch.mm((f * resp[rows, c].unsqueeze(1)).T, f, out=stats[c])
         return stats

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
 from latentlab.models.base import GenerativeModel, dequantize, level_bins
-from latentlab.models.flow_layers import ActNorm, Split
+from latentlab.models.flow_layers import ActNorm, FlowChain, FlowLayer, Split
 
 __all__ = ["FlowModel", "MultiScale"]
 
@@ -28,11 +29,11 @@ class MultiScale(nn.Module):
 
     def __init__(
         self,
-        pre: nn.Module,
-        blocks: Sequence[nn.Module],
+        pre: FlowLayer,
+        blocks: Sequence[FlowChain],
         splits: Sequence[Split],
         shapes: Sequence[tuple[int, int, int]],
-        top: nn.Module | None = None,
+        top: FlowLayer | None = None,
     ) -> None:
         super().__init__()
         assert len(splits) == len(blocks) - 1 == len(shapes) - 1
@@ -41,16 +42,22 @@ class MultiScale(nn.Module):
         self.shapes = [tuple(s) for s in shapes]
         self.part_sizes = [math.prod(s) for s in self.shapes]
 
+    def _stages(self) -> tuple[list[FlowChain], list[Split]]:
+        """The blocks and the splits. The casts: ModuleList's items are typed Module, and
+        __init__ takes only these."""
+        return cast(list[FlowChain], list(self.blocks)), cast(list[Split], list(self.splits))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        blocks, splits = self._stages()
         h, logdet = self.pre(x)
         parts = []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(blocks):
             h, ld = block(h)
             logdet = logdet + ld
-            if i < len(self.splits):
-                y, ld = self.splits[i](h)
+            if i < len(splits):
+                y, ld = splits[i](h)
                 logdet = logdet + ld
-                keep = self.splits[i].keep
+                keep = splits[i].keep
                 parts.append(y[:, keep:].flatten(1))  # N, C_out*H*W
                 h = y[:, :keep]  # N, C_keep, H, W
         if self.top is not None:
@@ -60,18 +67,19 @@ class MultiScale(nn.Module):
         return torch.cat(parts, dim=1), logdet  # N, D
 
     def inverse(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        blocks, splits = self._stages()
         n = z.shape[0]
-        parts = z.split(self.part_sizes, dim=1)
+        parts = torch.split(z, self.part_sizes, dim=1)
         h = parts[-1].reshape(n, *self.shapes[-1])  # N, C_top, H, W
         logdet = z.new_zeros(n)
         if self.top is not None:
             h, logdet = self.top.inverse(h)
-        for i in reversed(range(len(self.blocks))):
-            if i < len(self.splits):
+        for i in reversed(range(len(blocks))):
+            if i < len(splits):
                 out = parts[i].reshape(n, *self.shapes[i])  # N, C_out, H, W
-                h, ld = self.splits[i].inverse(torch.cat([h, out], dim=1))
+                h, ld = splits[i].inverse(torch.cat([h, out], dim=1))
                 logdet = logdet + ld
-            h, ld = self.blocks[i].inverse(h)
+            h, ld = blocks[i].inverse(h)
             logdet = logdet + ld
         x, ld = self.pre.inverse(h)
         return x, logdet + ld
@@ -89,7 +97,7 @@ class FlowModel(GenerativeModel):
 
     capabilities = frozenset({"sample", "decode", "encode", "log_prob"})
     metric_name = "bits/dim"
-    flow: nn.Module
+    flow: FlowChain | MultiScale
 
     @property
     def latent_dim(self) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -95,6 +95,9 @@ class FlowLayer(nn.Module):
     def label(self) -> str:
         raise NotImplementedError(f"{type(self).__name__} has no label")
 
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} has no inverse")
+
 
 def _state_key(module: nn.Module) -> tuple[tuple[int, int], ...]:
     """Changes whenever a parameter or buffer of ``module`` is replaced or changed in place."""
@@ -105,24 +108,28 @@ class FlowChain(nn.Module):
     """Layers applied in order; the inverse runs them backwards and the log-dets add up.
 
     Without gradients (encoding, decoding, sampling) each run of channel-affine layers (those
-    with ``channel_affine``: ActNorm, the 1x1 convolution) is applied as one 1x1 convolution,
-    cached until a parameter changes: decoding one image is mostly per-op overhead, and this
-    halves the ops outside the couplings. In training mode the layers always run one by one."""
+    with ``channel_affine``, listed in ``_CHANNEL_AFFINE``: ActNorm, the 1x1 convolution) is
+    applied as one 1x1 convolution, cached until a parameter changes: decoding one image is
+    mostly per-op overhead, and this halves the ops outside the couplings. In training mode the
+    layers always run one by one."""
 
-    def __init__(self, layers: Sequence[nn.Module]) -> None:
+    def __init__(self, layers: Sequence[FlowLayer | FlowChain]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
-    def _layers(self) -> list[nn.Module | _ChannelAffineRun]:
+    def _layers(self) -> Sequence[FlowLayer | FlowChain | _ChannelAffineRun]:
+        # list(): ModuleList indexing is slow. The cast: ModuleList's items are typed Module,
+        # and __init__ takes only these.
+        layers = cast(list[FlowLayer | FlowChain], list(self.layers))
         if torch.is_grad_enabled() or self.training:  # training mode: ActNorm may initialise
-            return list(self.layers)  # list(): ModuleList indexing is slow
-        affine = [layer for layer in self.layers if hasattr(layer, "channel_affine")]
+            return layers
+        affine = [layer for layer in layers if isinstance(layer, _CHANNEL_AFFINE)]
         key = tuple(k for layer in affine for k in _state_key(layer))
         cached = getattr(self, "_fused", None)
         if cached is None or cached[0] != key:
-            runs: list[nn.Module | _ChannelAffineRun] = []
-            for layer in self.layers:
-                if not hasattr(layer, "channel_affine"):
+            runs: list[FlowLayer | FlowChain | _ChannelAffineRun] = []
+            for layer in layers:
+                if not isinstance(layer, _CHANNEL_AFFINE):
                     runs.append(layer)
                 elif runs and isinstance(runs[-1], _ChannelAffineRun):
                     runs[-1] = _ChannelAffineRun([*runs[-1].layers, layer])
@@ -151,7 +158,7 @@ class _ChannelAffineRun:
     convolution with bias both ways; log-det H*W*log|det A|. Built and kept in float64; a copy
     is made for each dtype and device it is called with. Inference only (no gradients)."""
 
-    def __init__(self, layers: list[nn.Module]) -> None:
+    def __init__(self, layers: list[ActNorm | InvConv1x1]) -> None:
         self.layers = layers
         a, c = layers[0].channel_affine()
         for layer in layers[1:]:  # y2 = A2 (A1 x + c1) + c2
@@ -160,14 +167,17 @@ class _ChannelAffineRun:
         a_inv = torch.linalg.inv(a)
         self._float64 = {"forward": (a, c), "inverse": (a_inv, -a_inv @ c)}
         self._logabsdet = torch.linalg.slogdet(a)[1].item()
-        self._copies: dict[tuple[str, torch.dtype, torch.device], tuple[torch.Tensor, ...]] = {}
+        self._copies: dict[
+            tuple[str, torch.dtype, torch.device], tuple[torch.Tensor, torch.Tensor]
+        ] = {}
 
     def _apply(self, x: torch.Tensor, direction: str) -> torch.Tensor:
         key = (direction, x.dtype, x.device)
         if key not in self._copies:
             w, b = self._float64[direction]
             self._copies[key] = (w.to(x).view(*w.shape, 1, 1), b.to(x))
-        return F.conv2d(x, *self._copies[key])
+        weight, bias = self._copies[key]
+        return F.conv2d(x, weight, bias)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         ld = x.shape[2] * x.shape[3] * self._logabsdet
@@ -287,6 +297,7 @@ class ActNorm(FlowLayer):
     """
 
     label = "actnorm"
+    initialized: torch.Tensor  # a buffer
 
     def __init__(self, channels: int, logscale_factor: float = 1.0) -> None:
         super().__init__()
@@ -340,6 +351,8 @@ class InvConv1x1(FlowLayer):
     W, its log-det and its inverse are computed in float64, as openai/glow does."""
 
     label = "1x1 convolution"
+    perm: torch.Tensor  # buffers (with ``lu``)
+    sign_s: torch.Tensor
 
     def __init__(self, channels: int, lu: bool = True) -> None:
         super().__init__()
@@ -420,11 +433,15 @@ class InvConv1x1(FlowLayer):
         return x, -self._logdet(y.shape[2] * y.shape[3], y.shape[0], y.dtype)
 
 
+_CHANNEL_AFFINE = (ActNorm, InvConv1x1)  # the layers with ``channel_affine``
+
+
 class Permute(FlowLayer):
     """A fixed channel permutation: "reverse" (RealNVP-style) or a random "shuffle", Glow's
     baselines for the 1x1 convolution (Glow §3.2, Fig. 3). Log-det 0."""
 
     label = "permute channels"
+    order: torch.Tensor  # a buffer
 
     def __init__(self, channels: int, mode: str) -> None:
         super().__init__()
@@ -449,6 +466,7 @@ class ZeroConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        assert self.conv.bias is not None  # nn.Conv2d has a bias unless bias=False
         nn.init.zeros_(self.conv.weight)
         nn.init.zeros_(self.conv.bias)
         self.gain = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
@@ -473,6 +491,8 @@ class Coupling(FlowLayer):
     - "affine-sigmoid": y = (x + t) * sigmoid(raw + 2) (openai/glow's coupling; the paper writes
       exp), log-det sum(log sigmoid(raw + 2)).
     """
+
+    mask: torch.Tensor | None  # a non-persistent buffer
 
     def __init__(
         self,

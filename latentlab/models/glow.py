@@ -34,6 +34,7 @@ from latentlab.models.flow_layers import (
     Coupling,
     DiagonalAffine,
     FlowChain,
+    FlowLayer,
     InvConv1x1,
     Permute,
     Split,
@@ -122,7 +123,7 @@ class Glow(FlowModel):
         """One step of flow (Glow Table 1): actnorm -> 1x1 conv -> coupling."""
         c = self.config
         if c.permutation in ("lu", "plain"):
-            mix: nn.Module = InvConv1x1(ch, lu=c.permutation == "lu")
+            mix: FlowLayer = InvConv1x1(ch, lu=c.permutation == "lu")
         else:
             mix = Permute(ch, c.permutation)
         changed = ch - ch // 2

@@ -31,6 +31,7 @@ from latentlab.models.flow_layers import (
     DiagonalAffine,
     Flatten,
     FlowChain,
+    FlowLayer,
     mask_values,
 )
 
@@ -63,6 +64,9 @@ class NICEConfig(ImageConfig):
 class PartitionMLP(nn.Module):
     """The coupling function m of NICE: reads the kept coordinates, returns a tensor shaped like
     the input that holds m(x_kept) at the changed coordinates and zeros elsewhere."""
+
+    keep: torch.Tensor  # non-persistent buffers: indices into the flattened input
+    change: torch.Tensor
 
     def __init__(self, keep: list[int], change: list[int], hidden: int, depth: int) -> None:
         super().__init__()
@@ -98,7 +102,7 @@ class NICE(FlowModel):
         super().__init__(config)
         c = config
         shape = (c.channels, c.height, c.width)
-        layers: list[nn.Module] = [Centre()]
+        layers: list[FlowLayer] = [Centre()]
         for i in range(c.couplings):
             # alternate which half is kept (§3.3: at least 3 layers for full mixing)
             values = mask_values(c.partition, *shape, parity=i % 2)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +91,9 @@ def causal_mask(
 
 class MaskedConv2d(nn.Conv2d):
     """A convolution whose weights are multiplied by a fixed causal mask on every use."""
+
+    mask: torch.Tensor  # a non-persistent buffer
+    bias: torch.Tensor  # never None: built with nn.Conv2d's default bias=True
 
     def __init__(
         self, in_groups: torch.Tensor, out_groups: torch.Tensor, kh: int, kw: int, kind: str
@@ -309,6 +313,7 @@ def _fill_cached(
     the gates for the whole current row, computed once when the row starts.
     """
     x = _check_fill(model, x, mask)
+    rows = cast(list[RowLSTM], list(model.rows))  # ModuleList items are typed Module
     c = model.config
     n, hid, levels = len(x), c.hidden, c.levels
     r1, r2 = c.first_kernel // 2, c.row_kernel // 2
@@ -319,21 +324,21 @@ def _fill_cached(
         layer.input_to_state.masked_weight()[:, :, 0, : r2 + 1]  # 4h, h, r2+1
         .permute(2, 1, 0)
         .reshape(-1, 4 * hid)
-        for layer in model.rows
+        for layer in rows
     ]  # (r2+1)*h, 4h
     w_head1 = model.head1.masked_weight()[:, :, 0, 0].T  # h, h
     w_head2 = model.head2.masked_weight()[:, :, 0, 0].T  # h, C*L
-    inputs = [x.new_zeros(n, r2 + c.width, hid) for _ in model.rows]  # position-major rows
-    h_prev = [layer.h0.expand(n, -1, -1) for layer in model.rows]  # N, h, W
-    c_prev = [layer.c0.T.expand(n, -1, -1) for layer in model.rows]  # N, W, h
-    h_cur = [x.new_zeros(n, c.width, hid) for _ in model.rows]
-    c_cur = [x.new_zeros(n, c.width, hid) for _ in model.rows]
+    inputs = [x.new_zeros(n, r2 + c.width, hid) for _ in rows]  # position-major rows
+    h_prev = [layer.h0.expand(n, -1, -1) for layer in rows]  # N, h, W
+    c_prev = [layer.c0.T.expand(n, -1, -1) for layer in rows]  # N, W, h
+    h_cur = [x.new_zeros(n, c.width, hid) for _ in rows]
+    c_cur = [x.new_zeros(n, c.width, hid) for _ in rows]
     masked = mask.flatten(2).any(dim=1).any(dim=0).nonzero()  # positions any image fills
     last = int(masked[-1]) if len(masked) else -1
     for i in range(c.height):
         gates_prev = [  # N, W, 4h: state-to-state for the whole row plus the input bias
             (layer.state_to_state(h).transpose(1, 2) + layer.input_to_state.bias)
-            for layer, h in zip(model.rows, h_prev, strict=True)
+            for layer, h in zip(rows, h_prev, strict=True)
         ]
         for j in range(c.width):
             if i * c.width + j > last:  # nothing left to fill: keep the rest as it is
@@ -359,6 +364,6 @@ def _fill_cached(
                 x_in[:, ch, r1 + i, r1 + j] = value * 2 - 1
             yield x.clone()
         h_prev = [h.transpose(1, 2) for h in h_cur]  # N, h, W
-        c_prev, h_cur = c_cur, [x.new_zeros(n, c.width, hid) for _ in model.rows]
-        c_cur = [x.new_zeros(n, c.width, hid) for _ in model.rows]
+        c_prev, h_cur = c_cur, [x.new_zeros(n, c.width, hid) for _ in rows]
+        c_cur = [x.new_zeros(n, c.width, hid) for _ in rows]
     return x

@@ -32,6 +32,7 @@ from latentlab.models.flow import FlowModel, MultiScale
 from latentlab.models.flow_layers import (
     Coupling,
     FlowChain,
+    FlowLayer,
     Logit,
     Split,
     Squeeze,
@@ -87,6 +88,7 @@ class ResNet(nn.Module):
             for _ in range(blocks)
         )
         self.out = nn.Conv2d(hidden, out_channels, 3, padding=1)
+        assert self.out.bias is not None  # nn.Conv2d has a bias unless bias=False
         nn.init.zeros_(self.out.weight)  # s = t = 0: the coupling starts as the identity
         nn.init.zeros_(self.out.bias)
 
@@ -115,7 +117,9 @@ class RealNVP(FlowModel):
         blocks, splits, shapes = [], [], []
         for scale in range(c.scales):
             hidden = min(c.hidden * 2**scale, MAX_HIDDEN)
-            layers = [self._coupling("checkerboard", ch, h, w, i % 2, hidden) for i in range(3)]
+            layers: list[FlowLayer] = [
+                self._coupling("checkerboard", ch, h, w, i % 2, hidden) for i in range(3)
+            ]
             layers.append(Squeeze())
             ch, h, w = 4 * ch, h // 2, w // 2  # C,H,W -> 4C,H/2,W/2
             layers += [self._coupling("channel", ch, h, w, i % 2, hidden) for i in range(3)]

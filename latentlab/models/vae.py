@@ -88,6 +88,7 @@ class VAE(GenerativeModel):
     config_class = VAEConfig
     capabilities = frozenset({"sample", "decode", "encode", "log_prob"})
     metric_name = "IWAE bound"
+    level_values: torch.Tensor  # a non-persistent buffer: the value of each level, 1,1,L,1,1
 
     @classmethod
     def tiny_config(cls) -> VAEConfig:
@@ -106,7 +107,9 @@ class VAE(GenerativeModel):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def sample_latent(self, n, temperature=1.0, generator=None):
+    def sample_latent(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         device = self.level_values.device
         return temperature * torch.randn(n, self.latent_dim, generator=generator, device=device)
 
@@ -152,7 +155,7 @@ class VAE(GenerativeModel):
         ``samples`` is k; k = 1 is the ELBO. Work is chunked over the batch to bound memory.
         """
         out = []
-        for xb in x.split(max(1, chunk * 64 // samples)):
+        for xb in torch.split(x, max(1, chunk * 64 // samples)):
             mu, logvar = self.encoder(xb)
             std = (0.5 * logvar).exp()
             eps = torch.randn(samples, *mu.shape, device=mu.device)

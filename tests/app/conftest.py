@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import gc
+import time
 
 import pytest
+from helpers import StallWatchdog
+from pytestqt.qt_compat import qt_api
 
 from latentlab.app import create_main_window
 from latentlab.app.worker import live_workers
+
+STALL_LIMIT_S = 0.25
 
 
 @pytest.fixture(autouse=True, scope="package")
@@ -24,9 +29,29 @@ def collect_garbage_on_the_gui_thread():
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_qt_workers():
+def no_leftover_qt_workers(qapp):
+    """Worker threads end on their own once stopped (closing a window never waits for them):
+    they must all have ended within a second of the test."""
     yield
+    deadline = time.perf_counter() + 1.0
+    while live_workers() and time.perf_counter() < deadline:
+        qapp.processEvents()
+        time.sleep(0.005)
     assert not live_workers(), f"test left worker threads running: {live_workers()}"
+
+
+@pytest.fixture(autouse=True)
+def gui_stall_watchdog(qapp, monkeypatch):
+    """Fail a test in which the app kept the event loop from being serviced for over 250 ms."""
+    watchdog = StallWatchdog()
+    exec_loop = qt_api.exec
+    monkeypatch.setattr(qt_api, "exec", lambda loop: watchdog.run(exec_loop, loop))
+    watchdog.timer.start()
+    yield watchdog
+    watchdog.timer.stop()
+    assert watchdog.worst <= STALL_LIMIT_S, (
+        f"the GUI thread stalled for {1000 * watchdog.worst:.0f} ms"
+    )
 
 
 @pytest.fixture

@@ -242,3 +242,16 @@ def test_job_callbacks_run_on_the_gui_thread(open_window, qtbot, tiny_vae_path):
         window.map_view.handleMoved.emit(0.1, 0.1)
     qtbot.waitUntil(lambda: len(threads) == 3, timeout=5000)
     assert all(thread is QApplication.instance().thread() for thread in threads)
+
+
+def test_the_stall_watchdog_sees_a_blocked_event_loop(qtbot, gui_stall_watchdog):
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(20, lambda: time.sleep(0.3))  # a slot that holds the GUI thread
+    qtbot.wait(400)
+    time.sleep(0.3)  # the test's own code between waits does not count
+    qtbot.wait(50)
+    assert 0.29 <= gui_stall_watchdog.worst < 0.5
+    gui_stall_watchdog.worst = 0.0  # the stall was this test's own

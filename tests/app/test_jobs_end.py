@@ -1,0 +1,124 @@
+"""Switching models or closing the window while a long job runs: the GUI never waits for the
+job, the job's thread ends within a second, and nothing is left running."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PIL import Image
+
+from latentlab.app.worker import live_workers
+from latentlab.resources import bundled_models
+
+MODELS = bundled_models()
+
+
+def start_fit(window, _tmp_path):
+    window.family_panel.fit_button.click()
+    return window.family_panel.fit_button
+
+
+def start_completion(window, _tmp_path):
+    window.family_panel.paint_button.click()
+    return window.family_panel.paint_button
+
+
+def start_inversion(window, _tmp_path):
+    panel = window.family_panel
+    panel.steps.setValue(2000)
+    panel.set_target(window.current_image())
+    panel.invert_button.click()
+    return panel.invert_button
+
+
+def start_encoding(window, tmp_path):
+    paths = []
+    for i in range(40):
+        path = tmp_path / f"face{i}.png"
+        Image.new("RGB", (32, 32), (5 * i, 100, 200)).save(path)
+        paths.append(path)
+    window.encode_images(paths)
+
+
+def start_export(window, _tmp_path):
+    window.interpolation.set_endpoint("A")
+    window.explorer.move_to(3.0, 3.0)
+    window.interpolation.set_endpoint("B")
+    window.interpolation_panel.steps.setValue(64)
+    window.interpolation.export("gif")
+
+
+JOBS = {
+    "EM fit": ("gmm-digits", start_fit),
+    "PixelRNN completion": ("pixelrnn-digits", start_completion),
+    "GAN inversion": ("dcgan-synthfaces", start_inversion),
+    "encoding images": ("glow-synthfaces", start_encoding),
+    "export": ("glow-synthfaces", start_export),
+}
+
+
+@pytest.fixture
+def running_job(open_window, qtbot, tmp_path, monkeypatch, request):
+    """A window on the job's model with the job under way (its first progress seen)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "walk.gif"), "")
+    )
+    model, start = JOBS[request.param]
+    window = open_window(MODELS[model])
+    progressed = []
+    window.jobs.failed.connect(lambda message, _watched: pytest.fail(message))
+    original = window.jobs.submit
+
+    def submit(*args, **kwargs):
+        job = original(*args, **kwargs)
+        job.progressed.connect(progressed.append)
+        return job
+
+    monkeypatch.setattr(window.jobs, "submit", submit)
+    start(window, tmp_path)
+    qtbot.waitUntil(lambda: len(progressed) > 0, timeout=10_000)
+    return window
+
+
+@pytest.mark.parametrize("running_job", sorted(JOBS), indirect=True)
+def test_switching_models_during_a_job(running_job, qtbot, tiny_vae_path):
+    window = running_job
+    old_worker = window.worker
+    start = time.perf_counter()
+    with qtbot.waitSignal(window.modelOpened, timeout=5000):
+        window.open_model(tiny_vae_path)
+    assert time.perf_counter() - start < 1.0
+    qtbot.waitUntil(lambda: not old_worker.running, timeout=1000)  # the job's thread ended
+    assert old_worker.loaded is None  # and let go of its model
+    assert len(live_workers()) == 2  # the new model's worker and the loader
+
+
+@pytest.mark.parametrize("running_job", sorted(JOBS), indirect=True)
+def test_closing_the_window_during_a_job(running_job, qtbot):
+    window = running_job
+    start = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - start < 0.1  # the GUI never waits for the job
+    start = time.perf_counter()
+    qtbot.waitUntil(lambda: not live_workers(), timeout=1000)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_switching_models_frees_the_old_ones(open_window, qtbot, tiny_vae_path, tiny_vae16_path):
+    import gc
+
+    from latentlab.app.worker import ModelWorker
+    from latentlab.modelfile import LoadedModel
+
+    window = open_window(tiny_vae_path)
+    for path in [tiny_vae16_path, tiny_vae_path] * 4:
+        with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+            window.open_model(path)
+    qtbot.waitUntil(lambda: len(live_workers()) == 2, timeout=1000)
+    live_workers()  # lets go of the workers that have ended
+    gc.collect()
+    assert sum(type(o) is LoadedModel for o in gc.get_objects()) == 1
+    assert sum(type(o) is ModelWorker for o in gc.get_objects()) == 1
