@@ -22,6 +22,7 @@ __all__ = [
     "decode_path",
     "encode",
     "encode_files",
+    "encode_steps",
     "read_image",
     "sample",
 ]
@@ -38,6 +39,14 @@ def decode(model: GenerativeModel, z: np.ndarray) -> np.ndarray:
 def encode(model: GenerativeModel, images: np.ndarray) -> np.ndarray:
     """Flat latents ``N, D`` (float64) for float images ``N,C,H,W`` in [0, 1]."""
     return model.encode(torch.as_tensor(images, dtype=torch.float32)).double().numpy()
+
+
+@torch.inference_mode()
+def encode_steps(model: GenerativeModel, images: np.ndarray) -> Generator[float, None, np.ndarray]:
+    """:func:`encode` as a long job: yields the fraction done (see ``encode_steps`` of the
+    model)."""
+    z = yield from model.encode_steps(torch.as_tensor(images, dtype=torch.float32))
+    return z.double().numpy()
 
 
 @torch.inference_mode()
@@ -96,8 +105,14 @@ def encode_files(
     stacked = np.stack(images)
     latents = []
     for start in range(0, len(stacked), batch):
-        latents.append(encode(model, stacked[start : start + batch]))
-        yield 0.2 + 0.8 * min(1.0, (start + batch) / len(stacked))
+        steps = encode_steps(model, stacked[start : start + batch])
+        while True:  # step by step: a model that encodes by optimisation can be cancelled
+            try:
+                fraction = next(steps)
+            except StopIteration as done:
+                latents.append(done.value)
+                break
+            yield 0.2 + 0.8 * min(1.0, (start + fraction * batch) / len(stacked))
     return EncodedImages(names, stacked, np.concatenate(latents), notices, errors)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -204,6 +205,13 @@ class GenerativeModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{self.family} cannot encode")
+
+    def encode_steps(self, x: torch.Tensor) -> Generator[float, None, torch.Tensor]:
+        """:meth:`encode` as a long job: yields the fraction done, returns the latents. A family
+        that encodes by optimisation yields at each step, so that encoding can be cancelled."""
+        z = self.encode(x)
+        yield 1.0
+        return z
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{self.family} has no likelihood")

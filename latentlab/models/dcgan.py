@@ -248,9 +248,18 @@ class DCGAN(GenerativeModel):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Latents for images ``x`` by :meth:`invert` with its defaults (seconds per image)."""
-        steps = self.invert(x)
+        steps = self.encode_steps(x)
         while True:
             try:
                 next(steps)
             except StopIteration as done:
+                return done.value
+
+    def encode_steps(self, x: torch.Tensor) -> Generator[float, None, torch.Tensor]:
+        steps = self.invert(x)
+        while True:
+            try:
+                fraction, _mse = next(steps)
+            except StopIteration as done:
                 return done.value[0]
+            yield fraction

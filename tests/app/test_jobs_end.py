@@ -54,6 +54,7 @@ JOBS = {
     "PixelRNN completion": ("pixelrnn-digits", start_completion),
     "GAN inversion": ("dcgan-synthfaces", start_inversion),
     "encoding images": ("glow-synthfaces", start_encoding),
+    "encoding by optimisation": ("dcgan-synthfaces", start_encoding),
     "export": ("glow-synthfaces", start_export),
 }
 
