@@ -123,3 +123,42 @@ def test_switching_models_frees_the_old_ones(open_window, qtbot, tiny_vae_path, 
     gc.collect()
     assert sum(type(o) is LoadedModel for o in gc.get_objects()) == 1
     assert sum(type(o) is ModelWorker for o in gc.get_objects()) == 1
+
+
+EXIT_WITHOUT_CLOSING = """
+import sys
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+from latentlab.app import create_main_window
+
+app = QApplication([])
+window = create_main_window(sys.argv[1])
+window.show()
+loop = QEventLoop()
+if sys.argv[2] == "during a job":
+    window.modelOpened.connect(lambda: window.family_panel.fit_button.click())
+    QTimer.singleShot(3000, loop.quit)
+else:  # while the model is still loading
+    QTimer.singleShot(0, loop.quit)
+loop.exec()
+print("exiting")
+"""
+
+
+@pytest.mark.parametrize("moment", ["while loading", "during a job"])
+def test_a_script_that_never_closes_its_window_exits_cleanly(moment):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_WITHOUT_CLOSING, str(MODELS["gmm-digits"]), moment],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "exiting"
+    assert "QThread" not in done.stderr and "Traceback" not in done.stderr
