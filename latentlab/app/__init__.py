@@ -37,10 +37,14 @@ def _collect_garbage_on_the_gui_thread() -> None:
 
 
 def create_main_window(
-    model_path: str | Path | None = None, session: str | Path | None = None
+    model_path: str | Path | None = None,
+    session: str | Path | None = None,
+    last_session: bool = False,
 ) -> MainWindow:
     """The main window opening ``model_path`` (default: the bundled default model), or
-    resuming the session file ``session`` (the default model if it cannot be resumed).
+    resuming the session file ``session``. If the session cannot be resumed, the user chooses
+    what to open instead; but the app's own ``last_session`` falls back to the default model,
+    with a notice.
 
     Needs a ``QApplication``; starts no event loop. The model loads on a worker thread: the
     window emits ``modelOpened`` when it is in place, then ``imageDisplayed`` once ``imageView``
@@ -56,7 +60,7 @@ def create_main_window(
     _collect_garbage_on_the_gui_thread()
     window = MainWindow()
     if session is not None:
-        window.open_session(session, fallback=default_model_path())
+        window.open_session(session, fallback=default_model_path() if last_session else None)
     else:
         window.open_model(model_path or default_model_path())
     return window
@@ -76,9 +80,8 @@ def run_app(model_path: str | Path | None = None, session: str | Path | None = N
     app.setOrganizationName("LatentLab")
     config = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
     last = Path(config) / f"last{SESSION_SUFFIX}"
-    if model_path is None and session is None and last.is_file():
-        session = last
-    window = create_main_window(model_path, session)
+    resume = model_path is None and session is None and last.is_file()
+    window = create_main_window(model_path, last if resume else session, last_session=resume)
     window.autosave_path = last
     window.show()
     return app.exec()

@@ -74,3 +74,4 @@ class AttributeWiring(QObject):
             directions = dict(self.explorer.directions)
             job = self.window.submit(save_model_copy, loaded, Path(path), directions, watched=True)
             job.finished.connect(self.window.report_written)
+            job.finished.connect(lambda _: self.explorer.saved_as(Path(path), list(directions)))

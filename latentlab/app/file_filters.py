@@ -5,8 +5,9 @@ from __future__ import annotations
 from latentlab.data.folder import IMAGE_SUFFIXES
 from latentlab.explore.session import SESSION_SUFFIX
 
-__all__ = ["IMAGE_FILTER", "MODEL_FILTER", "SESSION_FILTER"]
+__all__ = ["IMAGE_FILTER", "MODEL_FILTER", "OPEN_FILTER", "SESSION_FILTER"]
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
 SESSION_FILTER = f"LatentLab sessions (*{SESSION_SUFFIX});;All files (*)"
+OPEN_FILTER = f"LatentLab models and sessions (*.safetensors *{SESSION_SUFFIX});;{MODEL_FILTER}"

@@ -150,7 +150,9 @@ def show_progress(parent: QWidget, title: str, job: Job) -> None:
     """A progress dialog over ``parent`` following ``job``; its Cancel button cancels it."""
     dialog = QProgressDialog(title, "Cancel", 0, 100, parent)
     dialog.setObjectName("progressDialog")
-    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    # not modal: a modal dialog's setValue runs the event loop, where the job's end could
+    # delete the dialog under it (seen as a crash)
+    dialog.setWindowModality(Qt.WindowModality.NonModal)
     dialog.setMinimumDuration(400)
     dialog.setValue(0)
 

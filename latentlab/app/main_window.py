@@ -30,7 +30,7 @@ from latentlab.app.attribute_panel import AttributePanel
 from latentlab.app.attribute_wiring import AttributeWiring
 from latentlab.app.family_panel import FamilyPanel
 from latentlab.app.family_panels import show_family_panel
-from latentlab.app.file_filters import IMAGE_FILTER, MODEL_FILTER, SESSION_FILTER
+from latentlab.app.file_wiring import FileWiring
 from latentlab.app.image_view import ImageView
 from latentlab.app.info_panel import InfoPanel
 from latentlab.app.interpolation_panel import InterpolationPanel
@@ -41,14 +41,14 @@ from latentlab.app.map_view import MapView
 from latentlab.app.map_wiring import MapWiring
 from latentlab.app.menus import build_menus
 from latentlab.app.model_loader import ModelLoader
+from latentlab.app.notices import NoticeBar
 from latentlab.app.presentation import Presentation
 from latentlab.app.sample_panel import SamplePanel
 from latentlab.app.sample_wiring import SampleWiring
 from latentlab.app.worker import ModelWorker
-from latentlab.data.folder import IMAGE_SUFFIXES
 from latentlab.errors import MAX_MESSAGE
 from latentlab.explore.explorer import Explorer, OpenedModel, prepare
-from latentlab.explore.session import SESSION_SUFFIX, Session, SessionError, write_session
+from latentlab.explore.session import Session, SessionError
 from latentlab.modelfile import LoadedModel
 from latentlab.untrusted import shorten
 
@@ -108,6 +108,8 @@ class MainWindow(QMainWindow):
         self.explorer.model_changed.connect(self._on_model_opened)
         self.explorer.point_changed.connect(self._on_model_point_changed)
         self.statusBar().setObjectName("statusBar")
+        self.notices = NoticeBar()
+        self.statusBar().addPermanentWidget(self.notices, 1)
         self.presentation_action = build_menus(self)
         self.resize(1280, 760)
 
@@ -146,44 +148,21 @@ class MainWindow(QMainWindow):
         self.map = MapWiring(self)
         self.attributes = AttributeWiring(self)
         self.interpolation = InterpolationWiring(self)
+        self.files = FileWiring(self)
         self.map.imagesEncoded.connect(self.imagesEncoded)
         self.interpolation.stripDisplayed.connect(self.stripDisplayed)
         self.samples = SampleWiring(self)
         self.samples.samplesDisplayed.connect(self.samplesDisplayed)
 
-    # -- asking the user -------------------------------------------------------------------------
-
-    def ask_open(self, title: str, kinds: str) -> str:
-        return QFileDialog.getOpenFileName(self, title, "", kinds)[0]
+    # -- telling and asking the user -------------------------------------------------------------
 
     def ask_save(self, title: str, name: str, kinds: str) -> str:
         return QFileDialog.getSaveFileName(self, title, name, kinds)[0]
 
-    def choose_model(self) -> None:
-        if path := self.ask_open("Open model", MODEL_FILTER):
-            self.open_model(path)
-
-    def choose_session(self) -> None:
-        if path := self.ask_open("Open session", SESSION_FILTER):
-            self.open_session(path)
-
-    def choose_images(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open images to encode", "", IMAGE_FILTER)
-        if paths:
-            self.encode_images([Path(p) for p in paths])
-
-    def choose_session_file(self) -> None:
-        """Ask where, then save the session."""
-        try:
-            self.explorer.session()
-        except ValueError as exc:
-            self.show_status(f"Nothing to save: {exc}", 5000)
-            return
-        loaded = self.explorer.loaded
-        assert loaded is not None  # there is a session to save, so a model is open
-        name = f"{loaded.name}{SESSION_SUFFIX}"
-        if path := self.ask_save("Save session", name, SESSION_FILTER):
-            self.save_session(path)
+    def notify(self, text: str) -> None:
+        """A notice the user should read: kept in the status bar until read (the live figures
+        there never replace it), and in the list of messages."""
+        self.notices.notify(text)
 
     def show_error(self, title: str, message: str) -> None:
         """A non-blocking warning dialog, one at a time: a new error replaces the one shown."""
@@ -203,7 +182,10 @@ class MainWindow(QMainWindow):
     # -- opening models and sessions -------------------------------------------------------------
 
     def open_model(self, path: str | Path) -> None:
-        """Load ``path`` on the loader thread; the current model stays until it succeeds."""
+        """Load ``path`` on the loader thread; the current model stays until it succeeds.
+        Unsaved work of the open model is discarded only if the user agrees."""
+        if not self.files.may_discard():
+            return
         path = Path(path)
         self.show_status(f"Opening {path.name}…")
         if self.explorer.loaded is None:
@@ -213,6 +195,8 @@ class MainWindow(QMainWindow):
     def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
         """Open a session file's model on the loader thread, then go where the session was; if
         either cannot be read, the current model stays (or the ``fallback`` model opens)."""
+        if not self.files.may_discard():
+            return
         self.show_status(f"Opening session {Path(path).name}…")
         self.loader.open_session(path, fallback)
 
@@ -223,18 +207,6 @@ class MainWindow(QMainWindow):
             lambda opened: self._install(opened, None, message)
         )
 
-    def save_session(self, path: str | Path) -> bool:
-        """Write the session to ``path``; False (with a message) when it cannot be saved."""
-        try:
-            write_session(path, self.explorer.session())
-        except ValueError:
-            return False
-        except OSError as exc:
-            self.show_error("Cannot save the session", f"{Path(path).name}: {exc.strerror or exc}")
-            return False
-        self.show_status(f"Saved session {Path(path).name}", 5000)
-        return True
-
     def _install(self, opened: OpenedModel, session: Session | None, notice: str) -> None:
         """Make ``opened`` the open model: a new worker, a fresh Explorer state, the views."""
         if self.worker is not None:
@@ -244,7 +216,9 @@ class MainWindow(QMainWindow):
         self.jobs.attach(self.worker)
         self.explorer.open(opened)
         self.explorer.start_at(*self.map_view.view_centre())
-        self.show_status(notice or f"Opened {opened.loaded.name}", 10_000 if notice else 3000)
+        self.show_status(f"Opened {opened.loaded.name}", 3000)
+        if notice:
+            self.notify(notice)
         if session is not None:
             try:
                 self.explorer.resume(session)
@@ -255,11 +229,13 @@ class MainWindow(QMainWindow):
                 )
         self.modelOpened.emit(str(opened.loaded.path))
 
-    def _on_open_failed(self, message: str) -> None:
-        self.show_status(f"Could not open model: {message}")
+    def _on_open_failed(self, path: str, message: str) -> None:
+        self.show_status(f"Could not open {Path(path).name}")
         if self.explorer.loaded is None:
             self.image_view.set_placeholder("No model open: File ▸ Open model… (Ctrl+O)")
-        self.show_error("Cannot open model", message)
+            self.files.offer_instead(path, message)
+        else:
+            self.show_error("Cannot open the file", f"{path}\n\n{message}")
         self.openFailed.emit(message)
 
     def _on_model_opened(self, opened: OpenedModel) -> None:
@@ -364,29 +340,24 @@ class MainWindow(QMainWindow):
             self.presentation.set(on)
 
     @staticmethod
-    def _dropped_files(event: QDragEnterEvent | QDropEvent) -> tuple[str | None, list[Path]]:
-        """A dropped model file (if any) and dropped image files."""
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        models = [p for p in paths if p.suffix == ".safetensors"]
-        images = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
-        return (str(models[0]) if models else None), images
+    def _dropped(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+        return [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(self._dropped_files(event)):
+        if self._dropped(event):  # files it cannot use are explained when dropped
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        model, images = self._dropped_files(event)
-        if model or images:
+        if paths := self._dropped(event):
             event.acceptProposedAction()
-            if model:
-                self.open_model(model)
-            else:
-                self.encode_images(images)
+            self.files.open_files(paths)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.files.may_discard():
+            event.ignore()
+            return
         if self.autosave_path is not None:
-            self.save_session(self.autosave_path)
+            self.files.save_session(self.autosave_path)
         self.shutdown()
         super().closeEvent(event)
 

@@ -113,16 +113,17 @@ class MapWiring(QObject):
         self.window.run_long_job(title, ops.encode_files, paths).finished.connect(self._on_encoded)
 
     def _on_encoded(self, encoded: ops.EncodedImages) -> None:
-        if encoded.errors:
-            self.window.show_error("Some images could not be read", "\n".join(encoded.errors))
+        for message in encoded.errors:  # each file that could not be read, skipped
+            self.window.notify(f"Skipped {message}")
+        for notice in encoded.notices:  # what converting a file changed
+            self.window.notify(notice)
         if len(encoded.latents) == 0:
+            self.window.show_error("No image could be read", "\n".join(encoded.errors))
             return
         self.explorer.add_user_images(encoded.names, encoded.images, encoded.latents)
-        notice = "; ".join(encoded.notices[:3]) + (" …" if len(encoded.notices) > 3 else "")
-        self.window.show_status(f"Encoded {len(encoded.names)} image(s). {notice}", 8000)
-        images = self.explorer.user_images
-        assert images is not None  # add_user_images just added to them
-        self.imagesEncoded.emit(len(images))
+        self.window.show_status(f"Encoded {len(encoded.names)} image(s)", 5000)
+        assert self.explorer.user_images is not None  # a model that encodes has a latent
+        self.imagesEncoded.emit(len(self.explorer.user_images))
 
     def _show_user_images(self) -> None:
         images = self.explorer.user_images

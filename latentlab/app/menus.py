@@ -44,16 +44,16 @@ def build_menus(window: MainWindow) -> QAction:
     _add(
         file,
         window,
-        "&Open model…",
-        window.choose_model,
+        "&Open model or session…",
+        window.files.choose_file,
         QKeySequence.StandardKey.Open,
-        "Open a LatentLab model file (.safetensors)",
+        "Open a LatentLab model file (.safetensors) or a saved session",
     )
     _add(
         file,
         window,
         "Open &images to encode…",
-        window.choose_images,
+        window.files.choose_images,
         "Ctrl+I",
         "Encode image files and place them on the map",
     )
@@ -61,7 +61,7 @@ def build_menus(window: MainWindow) -> QAction:
         file,
         window,
         "Open &session…",
-        window.choose_session,
+        window.files.choose_session,
         None,
         "Open a saved session: its model, plane, point, sliders, endpoints and your images",
     )
@@ -69,7 +69,7 @@ def build_menus(window: MainWindow) -> QAction:
         file,
         window,
         "Save s&ession…",
-        window.choose_session_file,
+        window.files.choose_session_file,
         "Ctrl+S",
         "Save where you are: the model, plane, point, sliders, endpoints and your images",
     )

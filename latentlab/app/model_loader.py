@@ -9,9 +9,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from latentlab.app.worker import Worker
-from latentlab.errors import one_line
+from latentlab.errors import expected_errors, one_line
 from latentlab.explore.explorer import OpenedModel, prepare
-from latentlab.explore.session import Session, read_session
+from latentlab.explore.session import Session, SessionError, read_session
 from latentlab.modelfile import load_model
 
 __all__ = ["ModelLoader"]
@@ -21,11 +21,22 @@ def _open_model(path: Path) -> tuple[OpenedModel, None, str]:
     return prepare(load_model(path)), None, ""
 
 
+def _read_session_model(path: Path) -> tuple[OpenedModel, Session, str]:
+    session = read_session(path)
+    try:
+        loaded = load_model(session.model)
+    except expected_errors() as exc:
+        why = one_line(exc)
+        raise SessionError(
+            f"{path.name}: its model {session.model} cannot be opened ({why})"
+        ) from None
+    return prepare(loaded), session, ""
+
+
 def _open_session(path: Path, fallback: Path | None) -> tuple[OpenedModel, Session | None, str]:
     try:
-        session = read_session(path)
-        return prepare(load_model(session.model)), session, ""
-    except Exception as exc:
+        return _read_session_model(path)
+    except expected_errors() as exc:
         if fallback is None:
             raise
         notice = f"Could not resume the last session ({one_line(exc)}); opened {fallback.stem}"
@@ -34,28 +45,31 @@ def _open_session(path: Path, fallback: Path | None) -> tuple[OpenedModel, Sessi
 
 class ModelLoader(QObject):
     """Signals (GUI thread): ``opened(opened, session, notice)`` with the prepared model, the
-    session to resume in it (or None) and a notice for the status bar (or ""); ``failed(message)``
-    when the file could not be opened. Answers to requests overtaken by a newer one, or arriving
-    after :meth:`shutdown`, are dropped."""
+    session to resume in it (or None) and a notice for the user (or ""); ``failed(path,
+    message)`` when the file ``path`` (in full) could not be opened, and why. Answers to
+    requests overtaken by a newer one, or arriving after :meth:`shutdown`, are dropped."""
 
     opened = Signal(object, object, str)
-    failed = Signal(str)
+    failed = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._seq = 0
+        self._path = ""  # of the newest request
         self._worker = Worker("model loader")
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
 
     def open_model(self, path: str | Path) -> None:
         self._seq += 1
+        self._path = str(Path(path).absolute())
         self._worker.submit(self._seq, partial(_open_model, Path(path)))
 
     def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
         """Open the session's model; if the session or its model cannot be read, the
         ``fallback`` model instead (with a notice), or fail when there is none."""
         self._seq += 1
+        self._path = str(Path(path).absolute())
         self._worker.submit(self._seq, partial(_open_session, Path(path), fallback))
 
     def forget(self) -> None:
@@ -70,7 +84,7 @@ class ModelLoader(QObject):
     @Slot(int, str)
     def _on_failed(self, seq: int, message: str) -> None:
         if seq == self._seq:
-            self.failed.emit(message)
+            self.failed.emit(self._path, message)
 
     def shutdown(self) -> None:
         """Stop the loader's thread without waiting; a model still loading is never installed."""

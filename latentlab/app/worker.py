@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-import weakref
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -31,30 +30,33 @@ from latentlab.models import GenerativeModel
 
 __all__ = ["ModelWorker", "Worker", "live_workers"]
 
-_live: weakref.WeakSet[Worker] = weakref.WeakSet()
-_stopping: list[Worker] = []  # stopped workers whose thread may still be running
+# Every worker is held here until its thread has completely ended, whoever else lets go of it
+# (a window deleted without being closed): Qt aborts the process when a running thread is
+# destroyed.
+_workers: list[Worker] = []
 _CANCELLED = object()
 
 
-def _forget_stopped() -> None:
-    """Let go of stopped workers whose thread has ended (GUI thread: it frees their QThread)."""
-    _stopping[:] = [w for w in _stopping if w.running]
+def _forget_ended() -> None:
+    """Let go of workers whose thread has ended (GUI thread: it frees their QThread)."""
+    _workers[:] = [w for w in _workers if w.running]
 
 
 def live_workers() -> list[Worker]:
     """Workers whose thread is still running (tests assert none are left)."""
-    _forget_stopped()
-    return [w for w in _live if w.running]
+    _forget_ended()
+    return list(_workers)
 
 
 def stop_all_workers(timeout_ms: int = 10_000) -> None:
-    """Stop every worker and wait (at most ``timeout_ms`` each) for its thread to end: for the
-    end of the program, also when windows were never closed."""
-    for worker in list(_live):
+    """Stop every worker and wait (at most ``timeout_ms`` each) for its thread to end, then let
+    go of them: for the end of the program (while Qt still runs), also when windows were never
+    closed."""
+    for worker in _workers:
         worker.stop()
-    for worker in list(_live):
+    for worker in _workers:
         worker.wait(timeout_ms)
-    _forget_stopped()
+    _forget_ended()
 
 
 atexit.register(stop_all_workers)
@@ -83,7 +85,7 @@ class Worker(QObject):
 
     def __init__(self, name: str) -> None:
         super().__init__()
-        _forget_stopped()
+        _forget_ended()
         self._cancel_lock = threading.Lock()
         self._cancel_requests: set[int] = set()
         self._closing = False  # set by stop: every long job stops at its next step
@@ -92,7 +94,7 @@ class Worker(QObject):
         self.moveToThread(self._thread)
         self._job_submitted.connect(self._run_job)
         self._thread.start()
-        _live.add(self)
+        _workers.append(self)
 
     @property
     def running(self) -> bool:
@@ -149,13 +151,10 @@ class Worker(QObject):
 
     def stop(self) -> None:
         """Stop the thread without waiting for it: a long job in progress is cancelled at its
-        next step and jobs not yet started never run. The worker is kept until its thread has
-        ended. Idempotent."""
+        next step and jobs not yet started never run. Idempotent."""
         with self._cancel_lock:
             self._closing = True
-        if self.running and self not in _stopping:
-            _stopping.append(self)
-            self._thread.quit()
+        self._thread.quit()
 
     def wait(self, timeout_ms: int) -> bool:
         """Wait until the thread has ended (after :meth:`stop`); False if it had not by then."""

@@ -103,6 +103,7 @@ class Explorer:
         self.user_images: UserImages | None = None
         self.endpoints: dict[str, Endpoint] = {}
         self.groups: dict[str, np.ndarray] = {}
+        self._saved_directions: set[str] = set()  # the directions a file holds
         self.model_changed = Event()
         self.point_changed = Event()
         self.plane_changed = Event()
@@ -131,6 +132,7 @@ class Explorer:
         self.samples = None
         self.endpoints, self.groups = {}, {}
         self.state = self.history = self.user_images = None
+        self._saved_directions = set(loaded.attributes)
         if opened.plane is not None:
             directions = {k: v.double().numpy() for k, v in loaded.attributes.items()}
             self.state = ExploreState(opened.plane, directions)
@@ -248,6 +250,25 @@ class Explorer:
         a, b = (self.reference_latents[self.groups.get(w, empty)] for w in "AB")
         self.state.add_direction(name, group_direction(a, b))
         self.directions_changed.emit(sorted(self.state.directions))
+
+    def unsaved_work(self) -> list[str]:
+        """What the user made in the app that no file holds yet, in words."""
+        if self.loaded is None:
+            return []
+        work = []
+        if self.loaded.path is None:
+            work.append(f"the {self.loaded.meta['family']} model made in the app")
+        added = sorted(set(self.directions) - self._saved_directions)
+        if added:
+            work.append(f"the direction(s) {', '.join(added)} added in the app")
+        return work
+
+    def saved_as(self, path: Path, directions: list[str]) -> None:
+        """The open model and ``directions`` are now held by the file ``path``."""
+        assert self.loaded is not None
+        self._saved_directions |= set(directions)
+        if self.loaded.path is None:  # a model made in the app now has a file
+            self.loaded.path = Path(path)
 
     # -- the user's images -----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from helpers import StallWatchdog
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qt_compat import qt_api
 
 from latentlab.app import create_main_window
@@ -52,6 +53,26 @@ def gui_stall_watchdog(qapp, monkeypatch):
     assert watchdog.worst <= STALL_LIMIT_S, (
         f"the GUI thread stalled for {1000 * watchdog.worst:.0f} ms"
     )
+
+
+@pytest.fixture(autouse=True)
+def questions(monkeypatch):
+    """Modal questions (discard unsaved work?) answered "Discard" and recorded, so that no test
+    waits for a click; a test may set ``questions.answer`` and read ``questions.asked``."""
+
+    class Questions:
+        def __init__(self) -> None:
+            self.answer = QMessageBox.StandardButton.Discard
+            self.asked: list[str] = []
+
+    recorded = Questions()
+
+    def question(_parent, title, text, *_args, **_kwargs):
+        recorded.asked.append(f"{title}: {text}")
+        return recorded.answer
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return recorded
 
 
 @pytest.fixture

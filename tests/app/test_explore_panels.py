@@ -144,10 +144,11 @@ def test_open_images_encodes_them_onto_the_map(
     with qtbot.waitSignal(window.imagesEncoded, timeout=10_000) as blocker:
         qtbot.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
     assert blocker.args == [3]
-    box = window.findChild(QMessageBox, "errorBox")
-    assert box.isVisible() and "broken.png" in box.text()
+    notices = [text for _, text in window.notices.notices]
+    assert any(t.startswith("Skipped broken.png") for t in notices)  # one line per file
+    assert any("converted RGB to greyscale" in t for t in notices)
+    assert window.findChild(QMessageBox, "errorBox") is None  # the others were encoded
     assert len(window.map_view.markers) == 3
-    assert "converted RGB to greyscale" in window.statusBar().currentMessage()
     # each image decodes to itself exactly: its latent round-trips through the map
     expected = ops.encode(window.explorer.loaded.model, window.explorer.user_images.images)
     for i in range(3):
@@ -159,6 +160,9 @@ def test_open_images_encodes_them_onto_the_map(
             ops.decode(window.explorer.loaded.model, expected[i][None])[0],
             atol=1e-5,
         )
+    # the live figures of the status bar have not replaced the notices
+    assert "decode" in window.statusBar().currentMessage()
+    assert window.notices.shown == notices[-1] and window.notices.unread == len(notices)
     # the plane through the three images holds them exactly, and they still decode to themselves
     show_plane(qtbot, window, "images")
     assert window.explorer.state.plane.kind == "images"
@@ -361,7 +365,8 @@ def test_a_saved_session_resumes_in_a_new_window(
     path = tmp_path / "talk.latentlab-session.json"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    assert path.is_file() and "Saved session" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: "Saved session" in window.statusBar().currentMessage())  # worker
+    assert path.is_file()
 
     resumed = create_main_window(session=path)
     qtbot.addWidget(resumed)
@@ -391,7 +396,7 @@ def test_a_session_that_cannot_be_resumed(
 
     window = open_window(attr_model)
     good = tmp_path / "good.latentlab-session.json"
-    assert window.save_session(good)
+    assert window.files.save_session(good)
     bad = tmp_path / "bad.latentlab-session.json"
     bad.write_text('{"format": "latentlab-session", "version": 1}')
     with qtbot.waitSignal(window.openFailed, timeout=5000):
@@ -409,12 +414,12 @@ def test_a_session_that_cannot_be_resumed(
     box = window.findChild(QMessageBox, "errorBox")
     assert "latent of size 2, this model has 16" in box.text()
     box.close()
-    # nothing open yet and the session is gone: the fallback model opens instead
-    fresh = create_main_window(session=tmp_path / "gone.latentlab-session.json")
+    # the app's own last session is gone: the default model opens instead, with a notice
+    fresh = create_main_window(session=tmp_path / "gone.latentlab-session.json", last_session=True)
     qtbot.addWidget(fresh)
     with qtbot.waitSignal(fresh.modelOpened, timeout=10_000):
         fresh.show()
-    assert "Could not resume the last session" in fresh.statusBar().currentMessage()
+    assert "Could not resume the last session" in fresh.notices.shown
     fresh.close()
 
 
@@ -451,7 +456,7 @@ def test_a_session_brings_back_the_users_images(
     with qtbot.waitSignal(window.imagesEncoded, timeout=10_000):
         window.encode_images(image_files)
     path = tmp_path / "mine.latentlab-session.json"
-    assert window.save_session(path)
+    assert window.files.save_session(path)
 
     resumed = create_main_window(session=path)
     qtbot.addWidget(resumed)
@@ -472,3 +477,60 @@ def test_a_session_brings_back_the_users_images(
         .isEnabled()
     )
     resumed.close()
+
+
+def test_unsaved_directions_are_not_discarded_without_asking(
+    open_window, qtbot, tiny_vae16_path, tiny_vae_path, questions, tmp_path, monkeypatch
+):
+    window = open_window(tiny_vae16_path)
+    window.explorer.take_group("A", [0, 1, 2])
+    window.explorer.take_group("B", [3, 4])
+    window.attributes.add_direction("mine")
+    questions.answer = QMessageBox.StandardButton.Cancel
+    window.open_model(tiny_vae_path)  # the user keeps their work: nothing happens
+    assert "mine" in questions.asked[-1] and window.explorer.loaded.path == tiny_vae16_path
+    copy = tmp_path / "with-mine.safetensors"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(copy), ""))
+    with qtbot.waitSignal(window.jobEnded, timeout=5000):
+        window.attributes.save_model_copy()
+    asked = len(questions.asked)
+    with qtbot.waitSignal(window.modelOpened, timeout=5000):  # saved: no question now
+        window.open_model(tiny_vae_path)
+    assert len(questions.asked) == asked
+
+
+def test_a_session_the_user_names_that_cannot_be_opened_offers_a_choice(qtbot, tmp_path):
+    from latentlab.app import create_main_window
+    from latentlab.resources import default_model_path
+
+    bad = tmp_path / "talk.latentlab-session.json"
+    bad.write_text("{not json")
+    window = create_main_window(session=bad)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "openInsteadBox") is not None)
+    box = window.findChild(QMessageBox, "openInsteadBox")
+    assert str(bad) in box.text() and "not JSON" in box.text()  # the full path, and why
+    default = next(b for b in box.buttons() if b.text() == "Open the default model")
+    with qtbot.waitSignal(window.modelOpened, timeout=10_000):
+        default.click()
+    assert window.explorer.loaded.path == default_model_path()
+    window.close()
+
+
+def test_files_dropped_that_the_app_cannot_use_are_explained(open_window, tiny_vae_path, tmp_path):
+    from latentlab.app.file_wiring import file_kind
+
+    window = open_window(tiny_vae_path)
+    checkpoint = tmp_path / "netG_epoch_24.pth"
+    checkpoint.write_bytes(b"PK")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    window.files.open_files([tmp_path, checkpoint, notes])
+    said = [text for _, text in window.notices.notices]
+    assert len(said) == 3
+    assert "a folder" in said[0] and str(tmp_path) in said[0]
+    assert "PyTorch" in said[1] and "notes.txt" in said[2]
+    assert file_kind(tmp_path / "MODEL.SAFETENSORS") == "model"  # any case
+    assert file_kind(tmp_path / "Face.PNG") == "image"
+    assert file_kind(tmp_path / "x.LATENTLAB-SESSION.JSON") == "session"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -124,3 +126,18 @@ def test_a_session_that_does_not_fit_changes_nothing(explorer, tmp_path):
     with pytest.raises(SessionError, match="latent of size 4, this model has 2"):
         other.resume(read_session(path))
     np.testing.assert_array_equal(other.state.latent, before)
+
+
+def test_unsaved_work_is_named_until_a_file_holds_it(explorer, tmp_path):
+    assert explorer.unsaved_work() == []
+    explorer.take_group("A", [0, 1])
+    explorer.take_group("B", [2, 3])
+    explorer.add_direction("mine")
+    assert explorer.unsaved_work() == ["the direction(s) mine added in the app"]
+    explorer.saved_as(tmp_path / "copy.safetensors", ["glasses", "mine", "smile"])
+    assert explorer.unsaved_work() == []
+    made_in_app = Explorer()
+    made_in_app.open(prepare(replace(explorer.loaded, path=None)))
+    assert made_in_app.unsaved_work() == ["the vae model made in the app"]
+    made_in_app.saved_as(tmp_path / "fitted.safetensors", [])
+    assert made_in_app.unsaved_work() == [] and made_in_app.loaded.name == "fitted"
