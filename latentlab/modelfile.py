@@ -14,7 +14,6 @@ import itertools
 import json
 import math
 import os
-import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import safetensors.torch
 import torch
 
 import latentlab
-from latentlab.fileio import atomic_write_bytes
+from latentlab.fileio import ReadError, atomic_write_bytes, read_bounded
 from latentlab.models import FAMILIES, GenerativeModel
 from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
 from latentlab.untrusted import is_finite_number, short_repr, shorten
@@ -359,35 +358,22 @@ def _expected_tensors(
 
 
 def _read_bytes(path: Path) -> bytes:
-    too_large = _fail(path, f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    """The file's bytes: never a pipe or a device, at most MAX_FILE_BYTES, read in blocks."""
     try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise _fail(path, "this is a folder, not a model file")
-        if not stat.S_ISREG(info.st_mode):  # a pipe or a device would never end
-            raise _fail(path, "not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise too_large
-        with path.open("rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
-    except IsADirectoryError:
-        raise _fail(path, "this is a folder, not a model file") from None
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
-    except OSError as exc:
-        raise _fail(path, f"cannot read the file ({exc.strerror or exc})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise too_large
-    return data
+        return read_bounded(path, MAX_FILE_BYTES, "a model file")
+    except ReadError as exc:
+        raise _fail(path, str(exc)) from None
 
 
-def _checked_file(path: Path) -> tuple[bytes, dict[str, Any], dict[str, Any], type, Any]:
+def _checked_file(
+    path: Path,
+) -> tuple[bytes, dict[str, Any], dict[str, Any], type[GenerativeModel], Any]:
     return _checked_data(path, _read_bytes(path))
 
 
 def _checked_data(
     path: Path, data: bytes
-) -> tuple[bytes, dict[str, Any], dict[str, Any], type, Any]:
+) -> tuple[bytes, dict[str, Any], dict[str, Any], type[GenerativeModel], Any]:
     """Every check short of reading the tensor values; ``path`` only names the file."""
     header, data_start = _read_header(path, data)
     entries = _check_tensor_entries(path, header, len(data) - data_start)

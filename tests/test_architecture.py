@@ -1,5 +1,5 @@
 """Checks of habit over the whole source tree: the layering (docs/architecture.md), no unpickling,
-lint."""
+lint, types."""
 
 from __future__ import annotations
 
@@ -96,6 +96,13 @@ def test_nothing_unpickles():
 def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    """Strict type checking of the package, as configured in pyproject.toml ([tool.mypy])."""
+    mypy = shutil.which("mypy") or str(Path(sys.executable).with_name("mypy"))
+    result = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

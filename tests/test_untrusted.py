@@ -30,3 +30,9 @@ def test_short_repr_of_a_huge_value_is_bounded():
     assert short_repr("name") == "'name'"
     text = short_repr(10**400)
     assert len(text) == 40 and text.endswith("...")
+
+
+def test_short_repr_formats_only_a_bounded_part():
+    assert short_repr("x" * 50_000_000) == "'" + "x" * 36 + "..."
+    assert short_repr(10**5000) == "<an integer of 16,610 bits>"  # repr() would raise
+    assert short_repr([["y" * 10**6] * 100] * 100).startswith("[['yyyyyyyyyyyy...yyyyyyyyyyyyy',")

@@ -74,12 +74,14 @@ def run_app(model_path: str | Path | None = None, session: str | Path | None = N
     from PySide6.QtWidgets import QApplication
 
     from latentlab.explore.session import SESSION_SUFFIX
+    from latentlab.fileio import remove_stale_temporaries
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LatentLab")
     app.setOrganizationName("LatentLab")
     config = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
     last = Path(config) / f"last{SESSION_SUFFIX}"
+    remove_stale_temporaries(last.parent)  # of saves cut short when the app was killed
     resume = model_path is None and session is None and last.is_file()
     window = create_main_window(model_path, last if resume else session, last_session=resume)
     window.autosave_path = last

@@ -5,28 +5,59 @@ greyscale or RGB, the image is centre-cropped to the model's aspect ratio and re
 values are quantised to the model's levels. Each such change is reported as a short notice, so
 the user learns what was done to their picture. Every failure raises :class:`DataError` with a
 one-line message that starts with the file name.
+
+Files are untrusted: a file is read whole with a size limit (never a pipe or a device), only
+common photo formats are opened, an image must fit a budget of pixels and of bytes before any
+pixel is decoded, a large JPEG is decoded at a reduced scale, and every image is cropped and
+resized before its mode is converted, so no copy of the full-size image is ever widened.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from latentlab.data.dataset import DataError
-from latentlab.fileio import atomic_write_bytes
+from latentlab.fileio import ReadError, atomic_write_bytes, read_bounded
+from latentlab.untrusted import shorten
 
-__all__ = ["MAX_PIXELS", "load_image", "load_image_levels", "save_gif", "save_png"]
+__all__ = [
+    "MAX_DECODE_BYTES",
+    "MAX_FILE_BYTES",
+    "MAX_PIXELS",
+    "load_image",
+    "load_image_levels",
+    "save_gif",
+    "save_png",
+]
 
-MAX_PIXELS = 50_000_000  # a decompression-bomb guard, well above any camera photo we expect
+MAX_FILE_BYTES = 256 * 2**20  # the file is read whole into memory first, at most this much
+MAX_PIXELS = 50_000_000  # of the image as decoded (a JPEG is decoded reduced where it can be)
+# What decoding may hold at once, counted in bytes because a 16-bit, transparent or palette
+# image costs several times its pixel count: the decoded image and the copy that converting
+# it for resizing makes. Every photo of MAX_PIXELS fits; a decompression bomb does not.
+MAX_DECODE_BYTES = 256 * 2**20
+# The formats of folder.IMAGE_SUFFIXES; others (EPS runs Ghostscript, for one) are refused
+# before any decoding.
+_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # JPEG covers MPO
 _EXIF_ORIENTATION = 0x0112
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+# What ImageOps.exif_transpose does for each EXIF orientation
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def _fail(path: Path, why: str) -> DataError:
@@ -34,7 +65,7 @@ def _fail(path: Path, why: str) -> DataError:
 
 
 def _describe(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return shorten(" ".join(str(exc).split()) or type(exc).__name__, 200)
 
 
 def _centre_box(w: int, h: int, width: int, height: int) -> tuple[int, int, int, int]:
@@ -50,22 +81,17 @@ def _centre_box(w: int, h: int, width: int, height: int) -> tuple[int, int, int,
 
 def _open(path: Path) -> Image.Image:
     try:
-        info = path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        raise _fail(path, "no such file") from None
-    except OSError as exc:
-        raise _fail(path, f"cannot read the file ({exc.strerror or _describe(exc)})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise _fail(path, "this is a folder, not an image file")
-    if not stat.S_ISREG(info.st_mode):  # a pipe or a device might never end
-        raise _fail(path, "not a regular file")
-    if info.st_size == 0:
+        data = read_bounded(path, MAX_FILE_BYTES, "an image file")
+    except ReadError as exc:
+        raise _fail(path, str(exc)) from None
+    if not data:
         raise _fail(path, "the file is empty")
+    Image.init()  # registers every format, so that _FORMATS can name those beyond the basic few
     try:
         with warnings.catch_warnings():
-            # Pillow's own bomb warning fires above its limit; we apply our stricter one below
+            # Pillow's own bomb warning fires above its limit; ours are stricter
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(io.BytesIO(data), formats=_FORMATS)
     except Image.DecompressionBombError:
         raise _fail(
             path,
@@ -74,36 +100,80 @@ def _open(path: Path) -> Image.Image:
         ) from None
     except UnidentifiedImageError:
         raise _fail(path, "not an image file that LatentLab can read") from None
-    except OSError as exc:
-        if exc.errno is not None:  # the system could not read it
-            raise _fail(path, f"cannot read the file ({exc.strerror})") from None
+    except Exception as exc:  # decoders of untrusted files raise many kinds of error
         raise _fail(path, f"the image is damaged or truncated ({_describe(exc)})") from None
     w, h = img.size
-    if w * h > MAX_PIXELS:
-        img.close()
-        raise _fail(
-            path,
-            f"the image is {w}x{h}, larger than the "
-            f"{MAX_PIXELS // 1_000_000}-megapixel limit (a possible "
-            "decompression bomb)",
-        )
     if w == 0 or h == 0:
         img.close()
         raise _fail(path, f"the image has no pixels ({w}x{h})")
     return img
 
 
-def _to_mode(img: Image.Image, mode: str, notices: list[str]) -> Image.Image:
-    """Convert ``img`` to ``mode`` ("L" or "RGB"), compositing transparency onto white."""
-    original = img.mode
-    if original in _HIGH_DEPTH_MODES:
-        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        # float images usually hold [0, 1]; integer ones are 16-bit
-        scale = (
-            255.0
-            if original == "F" and values.max() <= 1.0
-            else (1.0 if original == "F" else 1 / 257)
+def _decode_bytes(img: Image.Image) -> int:
+    """The bytes decoding ``img`` and preparing it for resizing hold at once.
+
+    Pillow keeps 1 byte a pixel for 1-bit, greyscale and palette images, 2 for 16-bit ones and
+    4 for every other mode; a palette, 1-bit or colour-keyed image is converted (to at most 4
+    bytes a pixel) before resizing, and a transparent one is premultiplied for resizing (4
+    more).
+    """
+    mode, transparent = img.mode, img.has_transparency_data
+    stored = 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
+    converted = mode in ("1", "P", "PA") or (transparent and mode not in ("LA", "RGBA"))
+    return img.width * img.height * (stored + 4 * converted + 4 * transparent)
+
+
+def _check_size(path: Path, img: Image.Image, w: int, h: int) -> None:
+    """Refuse an image too large to decode, as ``img`` will be decoded (after ``draft``)."""
+    if img.width * img.height > MAX_PIXELS:
+        raise _fail(
+            path,
+            f"the image is {w}x{h}, larger than the {MAX_PIXELS // 1_000_000}-megapixel "
+            "limit (a possible decompression bomb)",
         )
+    needed = _decode_bytes(img)
+    if needed > MAX_DECODE_BYTES:
+        raise _fail(
+            path,
+            f"the image is {w}x{h} in mode {img.mode}, which needs {needed // 2**20} MiB to "
+            f"decode, more than the {MAX_DECODE_BYTES // 2**20} MiB limit",
+        )
+
+
+def _depth_scale(img: Image.Image) -> float:
+    """The factor that takes a high-depth image's values to 0..255: float images usually hold
+    [0, 1], integer ones are 16-bit. Read from the whole image, before resizing rings."""
+    if img.mode != "F":
+        return 1 / 257
+    high = img.getextrema()[1]
+    return 255.0 if isinstance(high, float) and high <= 1.0 else 1.0
+
+
+def _shrink(img: Image.Image, size: tuple[int, int], target_mode: str) -> Image.Image:
+    """``img`` centre-cropped and resized to ``size`` in a mode that keeps its values, so that
+    every later conversion works on the small image."""
+    straight_alpha = img.mode in ("LA", "RGBA")
+    if img.mode in ("1", "P", "PA") or (img.has_transparency_data and not straight_alpha):
+        # resampling needs colours, not palette indices or a transparent colour key
+        img = img.convert("RGBA" if img.has_transparency_data else target_mode)
+    box = _centre_box(*img.size, *size)
+    if (box[2] - box[0], box[3] - box[1]) != size:
+        # box averaging first, as fast as a JPEG draft; 16-bit images do not support it
+        gap = None if img.mode.startswith("I;16") else 3.0
+        return img.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
+    return img.crop(box) if box != (0, 0, *img.size) else img
+
+
+def _to_mode(
+    img: Image.Image, mode: str, original: str, scale: float, notices: list[str]
+) -> Image.Image:
+    """Convert ``img`` to ``mode`` ("L" or "RGB"), compositing transparency onto white.
+
+    ``original`` is the mode of the file's image, which the notices name; a high-depth image
+    has its values multiplied by ``scale``.
+    """
+    if img.mode in _HIGH_DEPTH_MODES:
+        values = np.nan_to_num(np.asarray(img, dtype=np.float64))
         img = Image.fromarray(np.clip(np.round(values * scale), 0, 255).astype(np.uint8), "L")
         notices.append(f"reduced {original} to 8 bits per pixel")
     if img.has_transparency_data:
@@ -127,37 +197,37 @@ def _read(path: Path, image_shape: tuple[int, int, int]) -> tuple[np.ndarray, li
     notices: list[str] = []
     with _open(path) as img:
         try:
+            w, h = img.size
+            original = img.mode
+            # JPEG only: decode at a reduced scale that is still at least twice the target
+            img.draft(None, (2 * max(width, height),) * 2)
+            # before anything decodes pixels (reading a PNG's EXIF or a GIF's frames can)
+            _check_size(path, img, w, h)
             if getattr(img, "is_animated", False):
                 notices.append("used the first frame of an animated image")
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-            if orientation not in range(1, 9):
-                orientation = 1  # malformed; ImageOps.exif_transpose ignores it too
-            w, h = img.size
-            if orientation in (5, 6, 7, 8):
-                w, h = h, w  # the displayed image is rotated by 90 degrees
-            # JPEG only: decode at a reduced scale that is still at least twice the target
-            img.draft(None, (2 * max(width, height),) * 2)
+            if orientation not in _TRANSPOSE:
+                orientation = 1  # upright, or malformed (ImageOps.exif_transpose ignores it too)
+            size = (width, height)
+            if orientation in (5, 6, 7, 8):  # the displayed image is rotated by 90 degrees
+                w, h, size = h, w, (height, width)
             img.load()
-            out = img
+            scale = _depth_scale(img) if img.mode in _HIGH_DEPTH_MODES else 1.0
+            out = _shrink(img, size, mode)
             if orientation != 1:
-                out = ImageOps.exif_transpose(img)
+                out = out.transpose(_TRANSPOSE[orientation])
                 notices.append("rotated as its EXIF orientation says")
-            out = _to_mode(out, mode, notices)
-            # notices describe the original image; the work is done on the (drafted) one
+            out = _to_mode(out, mode, original, scale, notices)
+            # notices describe the original image; the work was done on the (drafted) one
             crop = _centre_box(w, h, width, height)
             cw, ch = crop[2] - crop[0], crop[3] - crop[1]
             if (cw, ch) != (w, h):
                 notices.append(f"cropped {w}x{h} to {cw}x{ch} at the centre")
             if (cw, ch) != (width, height):
                 notices.append(f"resized {cw}x{ch} to {width}x{height}")
-            box = _centre_box(*out.size, width, height)
-            if (box[2] - box[0], box[3] - box[1]) != (width, height):
-                out = out.resize(
-                    (width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0
-                )
-            elif box != (0, 0, *out.size):
-                out = out.crop(box)
             array = np.asarray(out, dtype=np.uint8)
+        except DataError:
+            raise
         except Exception as exc:  # decoders of untrusted files raise many kinds of error
             raise _fail(path, f"cannot read the image ({_describe(exc)})") from None
     if array.ndim == 2:

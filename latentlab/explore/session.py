@@ -16,15 +16,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from latentlab.explore.plane import PLANE_KINDS, LatentPlane
 from latentlab.explore.state import Snapshot
 from latentlab.explore.user_images import UserImages
-from latentlab.fileio import atomic_write_bytes
-from latentlab.untrusted import is_finite_number
+from latentlab.fileio import ReadError, atomic_write_bytes, read_bounded
+from latentlab.untrusted import is_finite_number, short_repr
 
 __all__ = ["SESSION_SUFFIX", "Session", "SessionError", "read_session", "write_session"]
 
@@ -32,7 +32,16 @@ SESSION_SUFFIX = ".latentlab-session.json"
 FORMAT = "latentlab-session"
 VERSION = 1
 MAX_BYTES = 64 * 2**20
-MAX_NAME = 255  # characters of an image's file name
+MAX_NAME = 255  # characters of an image's file name, a plane's name or label, an attribute
+MAX_PATH = 4096  # characters of the model file's path (Linux's PATH_MAX)
+# Largest magnitude of a latent coordinate (point, residual, plane origin, endpoints, images'
+# latents). Latents of the priors lie within a few units of the origin and no drag goes far
+# beyond the map; 1e4 leaves ample room, while a value like 1e308 would overflow the decoder
+# into NaN images.
+MAX_COORDINATE = 1e4
+# Largest magnitude of an attribute amount: the app's sliders span -3..3 and the command
+# line's --amount -10..10.
+MAX_AMOUNT = 100.0
 
 
 class SessionError(ValueError):
@@ -105,15 +114,12 @@ def read_session(path: str | Path) -> Session:
     """Read and check a session file; raises SessionError with a one-line reason."""
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise SessionError(f"{path.name}: cannot read it ({exc.strerror or exc})") from None
-    if len(data) > MAX_BYTES:
-        raise SessionError(f"{path.name}: larger than {MAX_BYTES // 2**20} MiB")
+        data = read_bounded(path, MAX_BYTES, "a session file")
+    except ReadError as exc:
+        raise SessionError(f"{path.name}: {exc}") from None
     try:
         document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # also an integer with more digits than Python reads
         raise SessionError(f"{path.name}: not a LatentLab session (not JSON)") from None
     try:
         return _parse(document)
@@ -124,11 +130,14 @@ def read_session(path: str | Path) -> Session:
 def _parse(document: Any) -> Session:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise SessionError("not a LatentLab session")
-    if document.get("version") != VERSION:
-        raise SessionError(f"session version {document.get('version')!r} is not supported")
+    version = document.get("version")
+    if type(version) is not int or version != VERSION:
+        raise SessionError(f"session version {short_repr(version)} is not supported")
     model = document.get("model")
     if not isinstance(model, str) or not model:
         raise SessionError("it names no model file")
+    if len(model) > MAX_PATH or "\0" in model:
+        raise SessionError(f"the model file's path {short_repr(model)} is not a valid path")
     plane = document.get("plane")
     if not isinstance(plane, dict):
         raise SessionError("the plane is missing")
@@ -138,21 +147,23 @@ def _parse(document: Any) -> Session:
     if abs(u @ u - 1) > 1e-6 or abs(v @ v - 1) > 1e-6 or abs(u @ v) > 1e-6:
         raise SessionError("the plane's directions are not orthonormal")
     labels = plane.get("axis_labels")
-    if not (
-        isinstance(labels, list) and len(labels) == 2 and all(isinstance(x, str) for x in labels)
-    ):
-        raise SessionError("the plane's axis labels are not two strings")
+    if not (isinstance(labels, list) and len(labels) == 2 and all(map(_is_name, labels))):
+        raise SessionError(
+            f"the plane's axis labels are not two strings of at most {MAX_NAME} characters"
+        )
     kind, name = plane.get("kind"), plane.get("name")
-    if kind not in ("", *PLANE_KINDS) or not isinstance(name, str):
+    if kind not in ("", *PLANE_KINDS) or not _is_name(name):
         raise SessionError("the plane's kind or name is not valid")
     point = _vector(document.get("point"), "point")
     if len(point) != 2:
         raise SessionError("the point is not two numbers")
     amounts = document.get("amounts")
     if not isinstance(amounts, dict) or not all(
-        isinstance(k, str) and is_finite_number(a) for k, a in amounts.items()
+        _is_name(k) and is_finite_number(a) and abs(a) <= MAX_AMOUNT for k, a in amounts.items()
     ):
-        raise SessionError("the attribute amounts are not names with numbers")
+        raise SessionError(
+            f"the attribute amounts are not names with numbers within ±{MAX_AMOUNT:g}"
+        )
     endpoints = document.get("endpoints")
     if not isinstance(endpoints, dict) or not set(endpoints) <= {"A", "B"}:
         raise SessionError("the endpoints are not A and B")
@@ -214,7 +225,14 @@ def _parse_images(document: Any) -> UserImages:
     return UserImages(tuple(names), images, np.array(vectors).reshape(len(names), latent_dim))
 
 
+def _is_name(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and len(value) <= MAX_NAME
+
+
 def _vector(values: Any, what: str) -> np.ndarray:
+    """A list of numbers within ±MAX_COORDINATE, as float64."""
     if not isinstance(values, list) or not all(is_finite_number(x) for x in values):
         raise SessionError(f"the {what} is not a list of finite numbers")
+    if any(abs(x) > MAX_COORDINATE for x in values):
+        raise SessionError(f"the {what} has a coordinate beyond ±{MAX_COORDINATE:g}")
     return np.array(values, dtype=np.float64)

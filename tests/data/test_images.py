@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -214,6 +216,67 @@ def test_pixel_limit_applies_to_real_images(tmp_path, monkeypatch):
     monkeypatch.setattr(images_module, "MAX_PIXELS", 100)
     path = grey(tmp_path / "a.png", np.zeros((11, 10)))
     assert_data_error(path, "the image is 10x11, larger than")
+
+
+def test_the_decoding_budget_counts_bytes_not_only_pixels(tmp_path, monkeypatch):
+    """1 byte a pixel for greyscale, 2 for 16 bits, 4 + 4 for RGBA (premultiplied to resize)."""
+    monkeypatch.setattr(images_module, "MAX_DECODE_BYTES", 10_000)
+    load_image(grey(tmp_path / "grey.png", np.zeros((100, 100))), (1, 8, 8), 256)
+    deep = tmp_path / "deep.png"
+    Image.fromarray(np.zeros((100, 100), np.uint16)).save(deep)
+    assert_data_error(deep, "100x100 in mode I;16, which needs 0 MiB to decode, more than")
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (40, 40)).save(rgba)  # 1,600 pixels
+    assert_data_error(rgba, "mode RGBA")
+    load_image(grey(tmp_path / "small.png", np.zeros((35, 35))), (1, 8, 8), 256)
+
+
+def test_a_jpeg_beyond_the_pixel_limit_is_decoded_reduced(tmp_path, monkeypatch):
+    monkeypatch.setattr(images_module, "MAX_PIXELS", 100_000)
+    Image.new("RGB", (1000, 800), (200, 100, 50)).save(tmp_path / "big.jpg")
+    image, notices = load_image(tmp_path / "big.jpg", (3, 8, 8), 256)  # decoded at 1/4 scale
+    np.testing.assert_allclose(image[:, 4, 4], np.array([200, 100, 50]) / 255, atol=0.03)
+    assert notices == ["cropped 1000x800 to 800x800 at the centre", "resized 800x800 to 8x8"]
+    Image.new("RGB", (1000, 800)).save(tmp_path / "big.png")  # PNG cannot be reduced
+    assert_data_error(tmp_path / "big.png", "1000x800, larger than the 0-megapixel limit")
+
+
+def test_the_file_size_is_capped(tmp_path, monkeypatch):
+    path = grey(tmp_path / "a.png", RNG.integers(0, 256, (32, 32)))
+    monkeypatch.setattr(images_module, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    assert_data_error(path, "the file is larger than")
+
+
+def test_formats_beyond_the_usual_ones_are_not_read(tmp_path):
+    """Pillow could read these, EPS through Ghostscript; LatentLab reads photo formats only."""
+    path = tmp_path / "icon.png"
+    Image.new("RGB", (16, 16)).save(path, format="ICO")
+    assert_data_error(path, "not an image file that LatentLab can read")
+    (tmp_path / "page.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n")
+    assert_data_error(tmp_path / "page.png", "not an image file that LatentLab can read")
+
+
+def test_a_nul_in_the_path(tmp_path):
+    assert_data_error(tmp_path / "a\0b.png", "NUL")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_is_not_read(tmp_path):
+    """Reading a pipe would wait for a writer for ever; the child is killed after 20 s."""
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    code = (
+        "import sys\n"
+        "from latentlab.data import DataError, load_image\n"
+        "try:\n"
+        "    load_image(sys.argv[1], (1, 8, 8), 17)\n"
+        "except DataError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(pipe)], capture_output=True, text=True, timeout=20
+    )
+    assert result.stdout.strip() == "pipe.png: not a regular file"
 
 
 @pytest.mark.skipif(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -101,6 +104,25 @@ BAD = {
     "image-shape-huge": ("images.shape", [2, 1, 10**6, 4], "shape is not N, channels"),
     "image-pixels": ("images.pixels", "@@@", "not base64"),
     "image-pixels-short": ("images.pixels", "AAAA", "do not match their shape"),
+    # finite but far outside any latent space: they would decode to NaN images
+    "point-huge": ("point", [1e308, 0.0], r"the point has a coordinate beyond ±10000"),
+    "point-just-beyond": ("point", [0.0, -10000.5], "point has a coordinate beyond"),
+    "origin-huge": ("plane.origin", [0.0] * 5 + [2e4], "plane origin has a coordinate beyond"),
+    "u-huge": ("plane.u", [1e308] + [0.0] * 5, "plane u has a coordinate beyond"),
+    "residual-huge": ("residual", [1e308] * 6, "residual has a coordinate beyond"),
+    "residual-huge-int": ("residual", [10**300] * 6, "residual has a coordinate beyond"),
+    "endpoint-huge": ("endpoints.A", [0.0] * 5 + [-1e308], "endpoint A has a coordinate"),
+    "image-latent-huge": ("images.latents", [[0.0] * 6, [1e5] * 6], "image latent has a"),
+    "amount-huge": ("amounts", {"smile": 1e308}, r"numbers within ±100"),
+    "amount-beyond": ("amounts", {"smile": -100.5}, "numbers within"),
+    "version-true": ("version", True, "session version True is not supported"),
+    "version-float": ("version", 1.0, "session version 1.0 is not supported"),
+    "version-long": ("version", "v" * 10**6, "session version 'vvvv"),
+    "model-nul": ("model", "/models/a\0b.safetensors", "model file's path .* is not a valid path"),
+    "model-long": ("model", "m" * 5000, "is not a valid path"),
+    "label-long": ("plane.axis_labels", ["x" * 256, "y"], "at most 255 characters"),
+    "plane-name-long": ("plane.name", "p" * 256, "kind or name is not valid"),
+    "amount-name-long": ("amounts", {"s" * 256: 1.0}, "amounts are not names"),
 }
 
 
@@ -115,7 +137,7 @@ def test_a_bad_session_is_refused_with_one_line(session, tmp_path, case):
     with pytest.raises(SessionError, match=message) as info:
         read_session(path)
     assert str(info.value).startswith("s.latentlab-session.json: ")
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
 
 
 @pytest.mark.parametrize(
@@ -132,5 +154,41 @@ def test_files_that_are_not_sessions(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(SessionError, match=message):
         read_session(path)
-    with pytest.raises(SessionError, match="cannot read it"):
+    with pytest.raises(SessionError, match="no such file"):
         read_session(tmp_path / "missing.json")
+
+
+def test_an_integer_python_will_not_read_is_not_json(session, tmp_path):
+    """Python refuses to parse integers of more than 4300 digits (a bare ValueError)."""
+    path = tmp_path / "s.latentlab-session.json"
+    write_session(path, session[0])
+    text = path.read_text().replace('"version": 1', '"version": 1' + "0" * 5000)
+    path.write_text(text)
+    with pytest.raises(SessionError, match="not a LatentLab session \\(not JSON\\)"):
+        read_session(path)
+
+
+def test_paths_that_are_not_session_files(tmp_path):
+    with pytest.raises(SessionError, match="this is a folder, not a session file"):
+        read_session(tmp_path)
+    with pytest.raises(SessionError, match="NUL"):
+        read_session(tmp_path / "a\0b.latentlab-session.json")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_is_not_read(tmp_path):
+    """Reading a pipe would wait for a writer for ever; the child is killed after 20 s."""
+    pipe = tmp_path / "s.latentlab-session.json"
+    os.mkfifo(pipe)
+    code = (
+        "import sys\n"
+        "from latentlab.explore.session import SessionError, read_session\n"
+        "try:\n"
+        "    read_session(sys.argv[1])\n"
+        "except SessionError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(pipe)], capture_output=True, text=True, timeout=20
+    )
+    assert result.stdout.strip() == "s.latentlab-session.json: not a regular file"
