@@ -31,9 +31,15 @@ def _collect_garbage_on_the_gui_thread() -> None:
     thread timer instead."""
     global _collector
     if _collector is None:
+        import gc
+
         from pyqtgraph.util.garbage_collector import GarbageCollector
 
         _collector = GarbageCollector(interval=1.0)
+        # What the libraries made on import (torch, Qt, numpy: hundreds of thousands of
+        # objects) lives as long as the app; a full collection walking it held the GUI thread
+        # for up to 280 ms (scripts/soak.py). Frozen, collections walk only what came after.
+        gc.freeze()
 
 
 def create_main_window(

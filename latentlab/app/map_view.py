@@ -252,6 +252,7 @@ class MapView(pg.PlotWidget):
     def fit_view(self, points: np.ndarray) -> None:
         """Show the middle 98% of ``points`` on each axis: a few outliers (a flow's latents
         have some) would otherwise shrink the bulk, and the handle starts at the centre."""
+        points = points[np.isfinite(points).all(axis=1)]
         if len(points):
             low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
         else:

@@ -67,7 +67,10 @@ class LatentPlane:
         kind: str = "",
     ) -> LatentPlane:
         """The plane through ``origin`` spanned by ``d1`` and ``d2`` (orthonormalised)."""
-        u = d1 / np.linalg.norm(d1)
+        length = float(np.linalg.norm(d1))
+        if not length > 1e-12:  # also NaN
+            raise ValueError("a direction of the plane is zero (two of its points are the same)")
+        u = d1 / length
         v = d2 - (d2 @ u) * u
         norm = np.linalg.norm(v)
         if norm < 1e-9 * max(1.0, float(np.linalg.norm(d2))):

@@ -166,3 +166,16 @@ def test_every_kind_of_plane_says_what_it_needs_when_it_cannot_be_made(latents):
         "attributes",
         "images",
     ]
+
+
+def test_a_plane_through_the_same_point_twice_is_refused(latents):
+    same = np.stack([latents[0], latents[0], latents[1]])
+    with pytest.raises(ValueError, match="two of its points are the same"):
+        make_plane("images", inputs=PlaneInputs(latents[2], images=same))
+    with pytest.raises(ValueError, match="zero"):
+        make_plane(
+            "attributes",
+            "a",
+            "b",
+            inputs=PlaneInputs(latents[0], directions={"a": np.zeros(6), "b": np.ones(6)}),
+        )
