@@ -285,13 +285,21 @@ class Explorer:
             return np.zeros((0, 2))
         return self.state.plane.project(self.user_images.latents)[0]
 
+    def _has_user_image(self, index: int) -> bool:
+        """Whether image ``index`` exists (a marker's signal can arrive after another model
+        opened and took the images away)."""
+        return self.user_images is not None and 0 <= index < len(self.user_images)
+
     def pick_user_image(self, index: int) -> None:
-        assert self.user_images is not None
-        self.set_latent(self.user_images.latents[index])
+        if self._has_user_image(index):
+            assert self.user_images is not None
+            self.set_latent(self.user_images.latents[index])
 
     def drag_user_image(self, index: int, a: float, b: float) -> None:
         """Move the user's image ``index`` to ``(a, b)`` on the map, keeping its residual off
         the plane, and the current point with it."""
+        if not self._has_user_image(index):
+            return
         assert self.state is not None and self.user_images is not None
         plane = self.state.plane
         _, residual = plane.project(self.user_images.latents[index])

@@ -141,3 +141,10 @@ def test_unsaved_work_is_named_until_a_file_holds_it(explorer, tmp_path):
     assert made_in_app.unsaved_work() == ["the vae model made in the app"]
     made_in_app.saved_as(tmp_path / "fitted.safetensors", [])
     assert made_in_app.unsaved_work() == [] and made_in_app.loaded.name == "fitted"
+
+
+def test_a_late_signal_about_an_image_that_is_gone_changes_nothing(explorer):
+    before = explorer.state.latent.copy()
+    explorer.drag_user_image(4, 1.0, 1.0)  # the images went with the model that had them
+    explorer.pick_user_image(4)
+    np.testing.assert_array_equal(explorer.state.latent, before)
