@@ -34,10 +34,9 @@ class LatentPlane:
         """The plane of latent axes ``i`` and ``j`` through the origin."""
         if dim < 2 or not (0 <= i < dim and 0 <= j < dim) or i == j:
             raise ValueError(f"need two different axes of a latent of size {dim} >= 2")
-        eye = np.eye(dim)
-        return cls(
-            np.zeros(dim), eye[i], eye[j], f"latent axes z{i}, z{j}", (f"z{i}", f"z{j}"), "axes"
-        )
+        u, v = np.zeros(dim), np.zeros(dim)  # not rows of np.eye: they would keep all D x D
+        u[i] = v[j] = 1.0
+        return cls(np.zeros(dim), u, v, f"latent axes z{i}, z{j}", (f"z{i}", f"z{j}"), "axes")
 
     @classmethod
     def pca(cls, latents: np.ndarray) -> LatentPlane:

@@ -179,3 +179,17 @@ def test_a_plane_through_the_same_point_twice_is_refused(latents):
             "b",
             inputs=PlaneInputs(latents[0], directions={"a": np.zeros(6), "b": np.ones(6)}),
         )
+
+
+def test_a_plane_holds_only_its_own_three_vectors():
+    """Planes are kept by undo (up to 200): a view into a D x D matrix made each one hold it."""
+    dim = 512
+    rng = np.random.default_rng(0)
+    planes = [
+        LatentPlane.axes(dim, 3, 7),
+        LatentPlane.pca(rng.normal(size=(40, dim))),
+        LatentPlane.through(np.zeros(dim), rng.normal(size=dim), rng.normal(size=dim), "p"),
+    ]
+    for plane in planes:
+        for vector in (plane.origin, plane.u, plane.v):
+            assert vector.base is None or vector.base.size <= dim, plane.name
