@@ -132,17 +132,15 @@ class MainWindow(QMainWindow):
         map_layout.setContentsMargins(0, 0, 0, 0)
         map_layout.addWidget(self.map_controls)
         map_layout.addWidget(self.map_view, 1)
-        self._model_box = _boxed("Model", self.info_panel)
-        self._map_box = _boxed("Map", map_area)
+        self.model_box = _boxed("Model", self.info_panel)
+        self.map_box = _boxed("Map", map_area)
         main = QSplitter(Qt.Orientation.Horizontal)
-        for i, (widget, stretch) in enumerate(
-            ((self._model_box, 0), (self._map_box, 3), (right, 2))
-        ):
+        for i, (widget, stretch) in enumerate(((self.model_box, 0), (self.map_box, 3), (right, 2))):
             main.addWidget(widget)
             main.setStretchFactor(i, stretch)
         main.setSizes([220, 620, 420])
         self.setCentralWidget(main)
-        self.presentation = Presentation(self, right, self.map_view, [self._model_box])
+        self.presentation = Presentation(self, right, self.map_view, [self.model_box])
 
     def _connect_views(self) -> None:
         self.map = MapWiring(self)
@@ -240,7 +238,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_opened(self, opened: OpenedModel) -> None:
         loaded, has_latent = opened.loaded, opened.plane is not None
-        self._map_box.setVisible(has_latent)
+        self.map_box.setVisible(has_latent)
         for panel in (self.attribute_panel, self.interpolation_panel):
             self.tabs.setTabEnabled(self.tabs.indexOf(panel), has_latent)
         self.image_view.set_image(None)

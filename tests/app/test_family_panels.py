@@ -141,7 +141,7 @@ def pixelrnn_window(open_window, tmp_path, monkeypatch):
 def test_a_model_without_latent_opens_with_its_paint_panel(pixelrnn_window):
     window, panel = pixelrnn_window
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Paint"
-    assert not window._map_box.isVisible()
+    assert not window.map_box.isVisible()
     for title in ("Attributes", "Interpolation"):
         index = [window.tabs.tabText(i) for i in range(window.tabs.count())].index(title)
         assert not window.tabs.isTabEnabled(index)

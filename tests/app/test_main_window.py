@@ -177,13 +177,13 @@ def test_presentation_mode_enlarges_text_and_hides_the_model_panel(
     assert window.presentation_action.isChecked()
     qtbot.waitUntil(window.isFullScreen, timeout=2000)
     assert window.centralWidget().font().pointSizeF() == pytest.approx(1.5 * size)
-    assert window._model_box.isHidden() and window.menuBar().isHidden()
+    assert window.model_box.isHidden() and window.menuBar().isHidden()
     assert window.map_view.hasFocus()
     qtbot.keyClick(window.map_view, Qt.Key.Key_Escape)
     assert not window.presentation_action.isChecked()
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
     assert window.centralWidget().font().pointSizeF() == pytest.approx(size)
-    assert not window._model_box.isHidden() and not window.menuBar().isHidden()
+    assert not window.model_box.isHidden() and not window.menuBar().isHidden()
 
 
 def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(
