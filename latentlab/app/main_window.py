@@ -108,8 +108,8 @@ class MainWindow(QMainWindow):
         self.explorer.model_changed.connect(self._on_model_opened)
         self.explorer.point_changed.connect(self._on_model_point_changed)
         self.statusBar().setObjectName("statusBar")
-        self.notices = NoticeBar()
-        self.statusBar().addPermanentWidget(self.notices, 1)
+        self.notices = NoticeBar()  # on the right; the live figures keep the left
+        self.statusBar().addPermanentWidget(self.notices)
         self.presentation_action = build_menus(self)
         self.resize(1280, 760)
 

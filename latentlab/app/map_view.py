@@ -125,6 +125,7 @@ class MapView(pg.PlotWidget):
         self.addItem(self.handle)
         self._label_items: list[pg.TextItem] = []
         self.markers: list[ImageMarker] = []
+        self._marker_thumbnails: np.ndarray | None = None  # the images the markers show
         self._thumbnails: np.ndarray | None = None
         self._labels: np.ndarray | None = None
         self._label_brushes: list[QBrush] = []
@@ -239,7 +240,13 @@ class MapView(pg.PlotWidget):
         self.selectionChanged.emit(len(self.selected))
 
     def set_user_images(self, points: np.ndarray, thumbnails: np.ndarray) -> None:
-        """Show the user's images as markers at ``points`` (``N,2``), replacing earlier ones."""
+        """Show the user's images as markers at ``points`` (``N,2``), replacing earlier ones;
+        the same images again (on another plane) only move."""
+        if thumbnails is self._marker_thumbnails and len(points) == len(self.markers):
+            for marker, point in zip(self.markers, points, strict=True):
+                marker.setPos(QPointF(*point))
+            return
+        self._marker_thumbnails = thumbnails
         for marker in self.markers:
             self.removeItem(marker)
         self.markers = []

@@ -30,6 +30,7 @@ __all__ = ["NoticeBar"]
 
 MAX_NOTICE = 500  # characters kept of one notice
 MAX_KEPT = 500  # notices kept in the list; the oldest go first
+WIDTH = 520  # pixels: fixed, so that neither a notice nor the live figures move the layout
 
 
 class NoticeBar(QWidget):
@@ -65,6 +66,7 @@ class NoticeBar(QWidget):
         layout.addWidget(self.text, 1)
         layout.addWidget(self.log_button)
         layout.addWidget(self.dismiss_button)
+        self.setFixedWidth(WIDTH)
         self._refresh()
 
     def notify(self, text: str) -> None:
