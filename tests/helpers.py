@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -104,3 +106,21 @@ class StallWatchdog:
         finally:
             self._measure()
             self.last = None
+
+
+def error_reading_in_a_child(module: str, function: str, error: str, call: str, path) -> str:
+    """What ``function`` of ``module`` says, as ``error``, when it reads ``path`` (``call``: its
+    arguments, ``path`` being ``sys.argv[1]``), run in a child process: reading a pipe would
+    wait for a writer for ever, and the child is killed after 20 s."""
+    code = (
+        "import sys\n"
+        f"from {module} import {error}, {function}\n"
+        "try:\n"
+        f"    {function}({call})\n"
+        f"except {error} as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=20
+    )
+    return result.stdout.strip()

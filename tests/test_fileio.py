@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from helpers import error_reading_in_a_child
 
 from latentlab import fileio
 from latentlab.fileio import (
@@ -176,18 +177,10 @@ def test_read_bounded_never_waits_on_a_pipe(tmp_path):
     """A regression would block for ever; the child is killed after 20 s."""
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
-    code = (
-        "import sys\n"
-        "from latentlab.fileio import ReadError, read_bounded\n"
-        "try:\n"
-        "    read_bounded(sys.argv[1], 100)\n"
-        "except ReadError as exc:\n"
-        "    print(exc)\n"
+    said = error_reading_in_a_child(
+        "latentlab.fileio", "read_bounded", "ReadError", "sys.argv[1], 100", pipe
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(pipe)], capture_output=True, text=True, timeout=20
-    )
-    assert result.stdout.strip() == "not a regular file"
+    assert said == "not a regular file"
 
 
 def test_read_bounded_reserves_no_more_than_the_file(tmp_path):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
 import pytest
+from helpers import error_reading_in_a_child
 from PIL import Image
 
 from latentlab.data import DataError, load_image, load_image_levels, save_gif, save_png
@@ -265,18 +264,10 @@ def test_a_pipe_is_not_read(tmp_path):
     """Reading a pipe would wait for a writer for ever; the child is killed after 20 s."""
     pipe = tmp_path / "pipe.png"
     os.mkfifo(pipe)
-    code = (
-        "import sys\n"
-        "from latentlab.data import DataError, load_image\n"
-        "try:\n"
-        "    load_image(sys.argv[1], (1, 8, 8), 17)\n"
-        "except DataError as exc:\n"
-        "    print(exc)\n"
+    said = error_reading_in_a_child(
+        "latentlab.data", "load_image", "DataError", "sys.argv[1], (1, 8, 8), 17", pipe
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(pipe)], capture_output=True, text=True, timeout=20
-    )
-    assert result.stdout.strip() == "pipe.png: not a regular file"
+    assert said == "pipe.png: not a regular file"
 
 
 @pytest.mark.skipif(

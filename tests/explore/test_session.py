@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from helpers import error_reading_in_a_child
 
 from latentlab.explore.plane import LatentPlane, PlaneInputs, make_plane
 from latentlab.explore.session import Session, SessionError, read_session, write_session
@@ -180,15 +179,7 @@ def test_a_pipe_is_not_read(tmp_path):
     """Reading a pipe would wait for a writer for ever; the child is killed after 20 s."""
     pipe = tmp_path / "s.latentlab-session.json"
     os.mkfifo(pipe)
-    code = (
-        "import sys\n"
-        "from latentlab.explore.session import SessionError, read_session\n"
-        "try:\n"
-        "    read_session(sys.argv[1])\n"
-        "except SessionError as exc:\n"
-        "    print(exc)\n"
+    said = error_reading_in_a_child(
+        "latentlab.explore.session", "read_session", "SessionError", "sys.argv[1]", pipe
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(pipe)], capture_output=True, text=True, timeout=20
-    )
-    assert result.stdout.strip() == "s.latentlab-session.json: not a regular file"
+    assert said == "s.latentlab-session.json: not a regular file"
