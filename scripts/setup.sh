@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up LatentLab in ./.venv on Debian/Ubuntu: the system libraries Qt needs, then the pinned
-# Python packages (constraints.txt; torch is the CPU build). Safe to run again.
+# Set up LatentLab in ./.venv on Debian/Ubuntu: the system libraries Qt needs and Fashion-MNIST,
+# then the pinned Python packages (constraints.txt; torch is the CPU build). Safe to run again.
 #   bash scripts/setup.sh          # the app
 #   bash scripts/setup.sh --test   # the app and the test tools
 set -euo pipefail
@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 system_packages=(libegl1 libgl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
-  libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0)
+  libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
+  dataset-fashion-mnist)  # real 28x28 images for training, the benchmarks and the tests
 python3 -c "import ensurepip" 2>/dev/null || system_packages+=(python3-venv)
 
 missing=()

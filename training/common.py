@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from latentlab.data import DataError, ImageDataset, Split, load_digits_split
 from latentlab.data.folder import load_image_folder
+from latentlab.data.fashion import load_fashion_split
 from latentlab.data.mnist import load_mnist
 from latentlab.data.synthfaces import synthfaces_split
 from latentlab.modelfile import Reference, build_metadata, save_model
@@ -172,7 +173,7 @@ def run_main(
 def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
     """The train/validation/test split named by ``--data``.
 
-    ``digits`` has its fixed split; MNIST's test files are its test split and the last 10% of
+    ``digits`` and ``fashion`` have their fixed splits; MNIST's test files are its test split and the last 10% of
     its training files validate; a folder is split 80/10/10 in a fixed shuffled order, its
     images converted to ``channels`` x ``image_size`` x ``image_size`` with 256 levels.
     """
@@ -182,6 +183,8 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
             return load_digits_split()
         if kind == "synthfaces" and not path:
             return synthfaces_split(size=image_size)
+        if kind == "fashion" and not path:
+            return load_fashion_split()
         if kind == "mnist" and path:
             train, test = load_mnist(path, "train"), load_mnist(path, "test")
             cut = len(train) * 9 // 10
@@ -201,7 +204,7 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
     except DataError as exc:
         raise TrainingError(str(exc)) from None
     raise TrainingError(
-        f"unknown --data {spec!r} (use digits, synthfaces, mnist:PATH or folder:PATH)"
+        f"unknown --data {spec!r} (use digits, fashion, synthfaces, mnist:PATH or folder:PATH)"
     )
 
 

@@ -57,7 +57,7 @@ class TrainConfig:
 
     # data
     data: str = option(
-        "digits", "digits | synthfaces | mnist:PATH (IDX files) | folder:PATH", group="data"
+        "digits", "digits | fashion | synthfaces | mnist:PATH (IDX files) | folder:PATH", group="data"
     )
     image_size: int = option(
         32, "synthfaces and folder data: image size", group="data", low=4, high=128
