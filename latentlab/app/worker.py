@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from latentlab.errors import one_line
 from latentlab.explore import ops
@@ -93,6 +93,7 @@ class Worker(QObject):
         self._thread.setObjectName(name)
         self.moveToThread(self._thread)
         self._job_submitted.connect(self._run_job)
+        self._thread.finished.connect(self._on_thread_ended)  # on the worker thread, as it ends
         self._thread.start()
         _workers.append(self)
 
@@ -156,6 +157,11 @@ class Worker(QObject):
             self._closing = True
         self._thread.quit()
 
+    def _on_thread_ended(self) -> None:
+        # Jobs submitted but never run wait as queued calls that hold the worker and their
+        # arguments (a model, images) for as long as it lives: drop them.
+        QCoreApplication.removePostedEvents(self)
+
     def wait(self, timeout_ms: int) -> bool:
         """Wait until the thread has ended (after :meth:`stop`); False if it had not by then."""
         return self._thread.wait(timeout_ms)
@@ -178,9 +184,9 @@ class ModelWorker(Worker):
         self._pending: tuple[int, np.ndarray] | None = None
         super().__init__(f"model worker: {loaded.name}")
         self._decode_wanted.connect(self._decode_latest)
-        self._thread.finished.connect(self._release_model)  # on the worker thread, as it ends
 
-    def _release_model(self) -> None:
+    def _on_thread_ended(self) -> None:
+        super()._on_thread_ended()
         self.loaded = None  # the model's memory goes with its thread
 
     def _model(self) -> GenerativeModel:

@@ -125,6 +125,27 @@ def test_switching_models_frees_the_old_ones(open_window, qtbot, tiny_vae_path, 
     assert sum(type(o) is ModelWorker for o in gc.get_objects()) == 1
 
 
+def test_a_stopped_worker_is_freed_with_the_jobs_it_never_ran(qtbot, tiny_vae_path):
+    import gc
+    import weakref
+
+    import numpy as np
+
+    from latentlab.app.worker import ModelWorker
+    from latentlab.modelfile import load_model
+
+    worker = ModelWorker(load_model(tiny_vae_path))
+    argument = np.zeros(1000)
+    for seq in range(3):  # queued behind one another; stopping comes before they run
+        worker.submit_model_job(seq, lambda _model, _x: time.sleep(0.05), argument)
+    worker.stop()
+    freed = weakref.ref(worker), weakref.ref(argument)
+    del worker, argument
+    qtbot.waitUntil(lambda: not live_workers(), timeout=1000)
+    gc.collect()
+    assert [ref() for ref in freed] == [None, None]
+
+
 EXIT_WITHOUT_CLOSING = """
 import sys
 from PySide6.QtCore import QEventLoop, QTimer
