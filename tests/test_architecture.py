@@ -25,6 +25,7 @@ FORBIDDEN = {
     "latentlab/models": (*QT, "latentlab.explore", "latentlab.modelfile", "latentlab.cli"),
     "latentlab/data": (*QT, "latentlab.explore", "latentlab.cli"),
     "latentlab/explore": (*QT, "latentlab.cli"),
+    "latentlab/metrics": (*QT, "latentlab.explore", "latentlab.modelfile", "latentlab.cli"),
     "latentlab/modelfile.py": QT,
     "training": QT,
 }

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from latentlab.modelfile import read_metadata
+from latentlab.resources import bundled_models
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,6 +60,16 @@ def test_pixelrnn():
     out = run("benchmarks/pixelrnn.py", "--quick")
     rows = re.findall(r"^ +(\d+)x(\d+) .* (yes|NO) ", out, re.MULTILINE)
     assert rows == [("8", "8", "yes"), ("28", "28", "yes")], out  # both samplers agree
+
+
+def test_sample_quality():
+    out = run("benchmarks/sample_quality.py", "--quick")
+    assert re.search(r"judge: trained 1 epoch.* test accuracy [\d.]+% on 10,000 images", out), out
+    rows = re.findall(r"^(real|baseline) .* [\d.]+ +[\d.]+ +(-?[\d.]+)$", out, re.MULTILINE)
+    assert rows == [("real", "1.000"), ("baseline", "0.000")], out  # the gap closed
+    images = [read_metadata(p)["image"] for p in bundled_models().values()]
+    grey_28x28 = [i for i in images if (i["channels"], i["height"], i["width"]) == (1, 28, 28)]
+    assert ("no bundled 28x28 sampler was found" in out) == (not grey_28x28), out
 
 
 def test_interaction():
