@@ -30,7 +30,9 @@ from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bou
 
 __all__ = ["DCGAN", "DCGANConfig", "Discriminator", "ImageGenerator"]
 
-SIZES = (8, 16, 32, 64)  # 1x1 -> 4x4, then one doubling per stride-2 layer
+# The generator's first layer makes a 4x4 or a 7x7 map from 1x1; each stride-2 layer after it
+# doubles the side (7x7 -> 14 -> 28 for MNIST-sized images).
+SIZES = (8, 14, 16, 28, 32, 56, 64)
 
 
 @dataclass
@@ -52,9 +54,14 @@ class DCGANConfig(ImageConfig):
             )
 
     @property
+    def base_side(self) -> int:
+        """The side of the first feature map (4 or 7), which the image side is a multiple of."""
+        return 4 if self.height % 7 else 7
+
+    @property
     def stages(self) -> int:
-        """Stride-2 layers between 4x4 and the image: log2(side / 4)."""
-        return self.height.bit_length() - 3
+        """Stride-2 layers between the first feature map and the image."""
+        return (self.height // self.base_side).bit_length() - 1
 
 
 class ImageGenerator(nn.Module):
@@ -65,7 +72,7 @@ class ImageGenerator(nn.Module):
         width = c.ngf * 2 ** (c.stages - 1)
         # No bias where BatchNorm follows: its shift would be removed by the normalisation.
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(c.latent_dim, width, 4, 1, 0, bias=False),  # 1x1 -> 4x4
+            nn.ConvTranspose2d(c.latent_dim, width, c.base_side, 1, 0, bias=False),  # 1x1 -> 4x4 or 7x7
             nn.BatchNorm2d(width),
             nn.ReLU(),
         ]
@@ -101,7 +108,7 @@ class Discriminator(nn.Module):
                 nn.LeakyReLU(0.2),
             ]
             width *= 2
-        layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))  # 4x4 -> 1x1 logit
+        layers.append(nn.Conv2d(width, 1, c.base_side, 1, 0, bias=False))  # -> 1x1 logit
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,14 @@ def per_image_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     "image",
-    [DIGITS, FACES, {**FACES, "height": 16, "width": 16}, {**DIGITS, "height": 64, "width": 64}],
+    [
+        DIGITS,
+        FACES,
+        {**FACES, "height": 16, "width": 16},
+        {**DIGITS, "height": 64, "width": 64},
+        {**DIGITS, "height": 28, "width": 28, "levels": 256},  # Fashion-MNIST: 7x7 -> 14 -> 28
+        {**DIGITS, "height": 14, "width": 14},
+    ],
 )
 def test_shapes_and_level_grid(image):
     model = make_model(image, width=4)
@@ -49,7 +56,7 @@ def test_shapes_and_level_grid(image):
     assert model.discriminate(x).shape == (5,)
 
 
-@pytest.mark.parametrize("height,width", [(24, 24), (12, 12), (8, 16), (128, 128)])
+@pytest.mark.parametrize("height,width", [(24, 24), (12, 12), (7, 7), (8, 16), (112, 112), (128, 128)])
 def test_config_rejects_sizes_the_architecture_cannot_make(height, width):
     values = {**config_to_dict(DCGANConfig()), "height": height, "width": width}
     with pytest.raises(ConfigError, match="square"):
