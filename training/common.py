@@ -25,11 +25,11 @@ from torch import nn
 from tqdm import tqdm
 
 from latentlab.data import DataError, ImageDataset, Split, load_digits_split
-from latentlab.data.folder import load_image_folder
 from latentlab.data.fashion import load_fashion_split
+from latentlab.data.folder import load_image_folder
 from latentlab.data.mnist import load_mnist
 from latentlab.data.synthfaces import synthfaces_split
-from latentlab.modelfile import Reference, build_metadata, save_model
+from latentlab.modelfile import MAX_ATTRIBUTES, Reference, build_metadata, save_model
 from latentlab.models import GenerativeModel
 from latentlab.models.base import ConfigError, config_from_dict
 from training.config import IMAGE_FIELDS, GradientConfig, TrainConfig, describe
@@ -41,10 +41,12 @@ __all__ = [
     "Run",
     "TrainingError",
     "as_float_tensor",
+    "describe_split",
     "finish",
     "load_data",
     "load_split",
     "model_config",
+    "progress_bar",
     "reference_set",
     "run_main",
     "setup",
@@ -75,7 +77,15 @@ class Run:
 
     def log(self, message: str) -> None:
         if self.main:
-            tqdm.write(message, file=sys.stderr)
+            _write(message)
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on any rank: the same answer on every rank."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
 
     def all_mean(self, values: torch.Tensor) -> torch.Tensor:
         if self.distributed:
@@ -112,11 +122,26 @@ class Run:
             dist.destroy_process_group()
 
 
+def _write(message: str) -> None:
+    """A line on stderr, above the progress bar if there is one."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 without it)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def progress_bar(total: int, desc: str, unit: str = "img") -> tqdm[Any]:
+    """A progress bar on stderr (on rank 0 only), like the training loop's."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=_rank() != 0, dynamic_ncols=True)
+
+
 def setup(config: TrainConfig) -> Run:
     """Seed everything, pick the device and precision, and join the torchrun process group if
     there is one."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank = _rank()
     try:
         auto = "cuda" if torch.cuda.is_available() else "cpu"
         device = torch.device(auto if config.device == "auto" else config.device)
@@ -170,37 +195,31 @@ def run_main(
     return 0
 
 
-def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
-    """The train/validation/test split named by ``--data``.
+def load_split(spec: str, image_size: int = 32, channels: int = 3) -> tuple[Split, list[str]]:
+    """The train/validation/test split named by ``--data``, and what loading it noticed (files
+    skipped and why, images converted), one line each.
 
-    ``digits`` and ``fashion`` have their fixed splits; MNIST's test files are its test split and the last 10% of
-    its training files validate; a folder is split 80/10/10 in a fixed shuffled order, its
-    images converted to ``channels`` x ``image_size`` x ``image_size`` with 256 levels.
+    ``digits`` and ``fashion`` have their fixed splits; MNIST's test files are its test split
+    and the last 10% of its training files validate; a folder is split 80/10/10 in a fixed
+    shuffled order (:func:`_split_folder`).
     """
     kind, _, path = spec.partition(":")
     try:
         if kind == "digits" and not path:
-            return load_digits_split()
+            return load_digits_split(), []
         if kind == "synthfaces" and not path:
-            return synthfaces_split(size=image_size)
+            return synthfaces_split(size=image_size), []
         if kind == "fashion" and not path:
-            return load_fashion_split()
+            return load_fashion_split(), []
         if kind == "mnist" and path:
             train, test = load_mnist(path, "train"), load_mnist(path, "test")
             cut = len(train) * 9 // 10
-            return Split("mnist", train.subset(slice(0, cut)), train.subset(slice(cut, None)), test)
-        if kind == "folder" and path:
-            data = load_image_folder(path, (channels, image_size, image_size), 256)
-            order = np.random.default_rng(0).permutation(len(data))
-            n_val = n_test = max(1, len(data) // 10)
-            if len(data) < 3 * n_test:
-                raise DataError(f"{path}: too few images to split ({len(data)})")
-            return Split(
-                Path(path).name,
-                data.subset(order[n_val + n_test :]),
-                data.subset(order[:n_val]),
-                data.subset(order[n_val : n_val + n_test]),
+            split = Split(
+                "mnist", train.subset(slice(0, cut)), train.subset(slice(cut, None)), test
             )
+            return split, []
+        if kind == "folder" and path:
+            return _split_folder(path, image_size, channels)
     except DataError as exc:
         raise TrainingError(str(exc)) from None
     raise TrainingError(
@@ -208,16 +227,68 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> Split:
     )
 
 
+def _split_folder(path: str, image_size: int, channels: int) -> tuple[Split, list[str]]:
+    """A folder's images as ``channels`` x ``image_size`` x ``image_size`` with 256 levels (labelled
+    by their class subfolders if they have them), split 80/10/10 in a fixed shuffled order; and
+    the loader's notices."""
+    data = load_image_folder(path, (channels, image_size, image_size), 256)
+    if len(data.label_names) > MAX_ATTRIBUTES:
+        raise DataError(
+            f"{Path(path).name}: {len(data.label_names)} class subfolders, more than the "
+            f"{MAX_ATTRIBUTES} labels a model file holds"
+        )
+    order = np.random.default_rng(0).permutation(len(data))
+    n_val = n_test = max(1, len(data) // 10)
+    if len(data) < 3 * n_test:
+        raise DataError(f"{path}: too few images to split ({len(data)})")
+    split = Split(
+        Path(path).name,
+        data.subset(order[n_val + n_test :]),
+        data.subset(order[:n_val]),
+        data.subset(order[n_val : n_val + n_test]),
+    )
+    return split, data.notices
+
+
 def load_data(config: TrainConfig) -> Split:
-    """The split of ``--data``; with ``--preset smoke``, small slices of it."""
+    """The split of ``--data``; with ``--preset smoke``, small slices of it. A summary of it and
+    what loading it noticed are logged, one line each."""
     if config.preset == "smoke" and config.data == "synthfaces":  # draw only what is used
-        return synthfaces_split(256, 64, 64, size=config.image_size)
-    split = load_split(config.data, config.image_size, config.channels)
+        split, notices = synthfaces_split(256, 64, 64, size=config.image_size), []
+    else:
+        split, notices = load_split(config.data, config.image_size, config.channels)
     if config.preset == "smoke":
         split.train = split.train.subset(slice(0, 256))
         split.validation = split.validation.subset(slice(0, 64))
         split.test = split.test.subset(slice(0, 64))
+    if _rank() == 0:
+        for line in [*describe_split(split), *(f"  {'notice':<13}{n}" for n in notices)]:
+            _write(line)
     return split
+
+
+def describe_split(split: Split, most_names: int = 20) -> list[str]:
+    """Lines for the log: the images used, their split, shape and levels; the labels with how
+    many images each has (the first ``most_names``); the attribute names."""
+    parts = (split.train, split.validation, split.test)
+    c, h, w = split.train.image_shape
+    lines = [
+        f"  {'images':<13}{split.name}: {sum(map(len, parts))} (train {len(split.train)}, "
+        f"validation {len(split.validation)}, test {len(split.test)}), {c}x{h}x{w}, "
+        f"{split.train.levels} levels"
+    ]
+    labels = [part.labels for part in parts if part.labels is not None]
+    names = split.train.label_names
+    if labels:
+        counts = np.bincount(np.concatenate(labels), minlength=len(names))
+        shown = [f"{names[k] if k < len(names) else k} ({n})" for k, n in enumerate(counts)]
+        more = f", and {len(shown) - most_names} more" if len(shown) > most_names else ""
+        lines.append(f"  {'labels':<13}{len(shown)}: {', '.join(shown[:most_names])}{more}")
+    else:
+        lines.append(f"  {'labels':<13}none")
+    if split.train.attribute_names:
+        lines.append(f"  {'attributes':<13}{', '.join(split.train.attribute_names)}")
+    return lines
 
 
 def model_config(config: TrainConfig, model_class: type, data: ImageDataset) -> Any:
@@ -237,15 +308,22 @@ def as_float_tensor(data: ImageDataset) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reference_set(model: GenerativeModel, data: ImageDataset, limit: int = 2000) -> Reference:
+def reference_set(
+    model: GenerativeModel, data: ImageDataset, limit: int = 2000, batch: int = 256
+) -> Reference:
     """Encoded latents, 8-bit thumbnails, labels and attribute values of (up to ``limit`` of)
-    ``data``."""
+    ``data``, encoded in batches with a progress bar."""
     data = data.subset(slice(0, limit))
     images = as_float_tensor(data)
     labels = None if data.labels is None else torch.from_numpy(data.labels).long()
     thumbnails = (images * 255).round().to(torch.uint8)
     attributes = {name: torch.from_numpy(values) for name, values in data.attributes.items()}
-    return Reference(model.encode(images).float(), thumbnails, labels, attributes)
+    latents = []
+    with progress_bar(len(images), "reference set") as bar:
+        for part in images.split(batch):
+            latents.append(model.encode(part).float())
+            bar.update(len(part))
+    return Reference(torch.cat(latents), thumbnails, labels, attributes)
 
 
 def finish(
@@ -280,6 +358,7 @@ def finish(
             "device": str(run.device),
             "world_size": run.world_size,
             "test_metric": {"name": test_metric[0], "value": round(test_metric[1], 4)},
+            **({"stopped": trained.stopped} if trained.stopped else {}),
         },
     )
     save_model(config.out, model, meta, attributes=attributes, reference=reference)

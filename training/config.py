@@ -57,7 +57,10 @@ class TrainConfig:
 
     # data
     data: str = option(
-        "digits", "digits | fashion | synthfaces | mnist:PATH (IDX files) | folder:PATH", group="data"
+        "digits",
+        "digits | fashion | synthfaces | mnist:PATH (IDX files) | folder:PATH (images, or one "
+        "subfolder of images per class)",
+        group="data",
     )
     image_size: int = option(
         32, "synthfaces and folder data: image size", group="data", low=4, high=128
@@ -130,6 +133,14 @@ class GradientConfig(TrainConfig):
     )
     checkpoint_every: int = option(1, "epochs between checkpoints", group="loop", low=1, high=10**6)
     resume: bool = option(False, "continue from the checkpoint beside --out", group="loop")
+    time_budget: float = option(
+        0.0,
+        "minutes this run may train (validation included); then it stops, evaluates and writes "
+        "its model as usual; 0: no limit",
+        group="loop",
+        low=0.0,
+        high=10**7,
+    )
 
 
 C = TypeVar("C", bound=TrainConfig)

@@ -1,6 +1,7 @@
-"""The gradient-training loop every family shares: shuffled shards per rank, a progress bar with
-the step's statistics and throughput, the NaN guard, model selection on a validation score with
-patience, and atomic checkpoints that ``--resume`` continues from.
+"""The gradient-training loop every family shares: shuffled shards per rank, a progress bar of
+batches with the epoch's statistics and throughput, an estimate of the run's length from its
+first steps, the NaN guard, model selection on a validation score with patience, a time budget,
+and atomic checkpoints that ``--resume`` continues from.
 
 A family supplies a step function, which owns its optimisers and updates the model on one batch;
 :func:`gradient_step` makes the step of a family with one loss. Checkpoints hold tensors and
@@ -13,10 +14,12 @@ import copy
 import dataclasses
 import io
 import math
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,6 +53,8 @@ class LoopState:
     best: float = math.inf  # the best validation score so far (lower is better)
     bad_epochs: int = 0  # epochs since it last improved
     best_weights: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    # why this run ended before --epochs ("patience" or "time budget"); not checkpointed
+    stopped: str = ""
 
     def record(self, score: float, model: nn.Module) -> None:
         """Count one epoch's validation score; keep the weights when it is the best yet."""
@@ -64,7 +69,7 @@ class LoopState:
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name != "best_weights"
+            if f.name not in ("best_weights", "stopped")
         }
 
 
@@ -108,6 +113,60 @@ def checkpoint_path(config: GradientConfig) -> Path:
     return config.out.with_suffix(".ckpt")
 
 
+ESTIMATE_STEPS = 5  # steps timed, after a first one that warms up, to estimate a run's length
+
+
+@dataclass
+class Pace:
+    """A run's clock: the estimate of its length from its first steps, and its time budget."""
+
+    run: Run
+    config: GradientConfig
+    steps_per_epoch: int
+    epochs_left: int
+    start: float = field(default_factory=time.perf_counter)
+    step_seconds: list[float] = field(default_factory=list)
+
+    def timed(self, seconds: float) -> None:
+        """Count one step's time; after the first few, log the estimate."""
+        wanted = min(ESTIMATE_STEPS + 1, self.steps_per_epoch)
+        if len(self.step_seconds) < wanted:
+            self.step_seconds.append(seconds)
+            if len(self.step_seconds) == wanted:
+                self.run.log(self.estimate())
+
+    def estimate(self) -> str:
+        """The time per epoch and for the run, from the median of the timed steps after the
+        first (which warms up caches and allocators) if there are any."""
+        step = statistics.median(self.step_seconds[1:] or self.step_seconds)
+        epoch = step * self.steps_per_epoch
+        text = (
+            f"estimate: {_duration(step)} per batch, {_duration(epoch)} per epoch of "
+            f"{self.steps_per_epoch} batches, {_duration(epoch * self.epochs_left)} for "
+            f"{self.epochs_left} epochs (validation not included"
+        )
+        if self.config.time_budget:
+            epochs = self.config.time_budget * 60 / max(epoch, 1e-9)
+            fits = "less than one epoch" if epochs < 1 else f"about {epochs:.0f} epochs"
+            text += f"; --time-budget {self.config.time_budget:g} min: {fits}"
+        return text + ")"
+
+    def budget_spent(self) -> bool:
+        """Whether the time budget is spent (on any rank, so that all stop together)."""
+        budget = self.config.time_budget * 60
+        return bool(budget) and self.run.any(time.perf_counter() - self.start >= budget)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def fit(
     run: Run,
     config: GradientConfig,
@@ -139,52 +198,96 @@ def fit(
     if config.resume:
         state = load_checkpoint(checkpoint, model, optimizers, config, run)
         run.log(f"resumed from {checkpoint} at epoch {state.epoch}")
+        if state.bad_epochs >= config.patience:  # the run had already stopped early
+            state.stopped = "patience"
     train = train.to(run.device)
+    steps = len(epoch_batches(len(train), config.batch_size, 0, config.seed, run))
+    pace = Pace(run, config, steps, config.epochs - state.epoch)
     with tqdm(
-        total=config.epochs,
-        initial=state.epoch,
+        total=config.epochs * steps,
+        initial=state.epoch * steps,
         disable=not run.main,
-        unit="epoch",
+        unit="batch",
         dynamic_ncols=True,
     ) as bar:
-        while state.epoch < config.epochs and state.bad_epochs < config.patience:
+        while state.epoch < config.epochs and not state.stopped:
+            bar.set_description(f"epoch {state.epoch + 1}/{config.epochs}")
             start = time.perf_counter()
-            model.train()
-            stats = []
-            batches = epoch_batches(len(train), config.batch_size, state.epoch, config.seed, run)
-            for index in batches:
-                named = step_fn(train[index], state)
-                values = run.all_mean(torch.stack([v.float().reshape(()) for v in named.values()]))
-                _guard(dict(zip(named, values.tolist(), strict=True)), state, checkpoint)
-                stats.append(values)
-                state.step += 1
+            means, batches = _train_epoch(
+                run, config, model, step_fn, train, state, pace, bar, checkpoint
+            )
             elapsed = time.perf_counter() - start
             state.seconds += elapsed
+            bar.set_description(f"epoch {state.epoch + 1}/{config.epochs}, validating")
             score = _validation_score(run, model, validate)
+            bar.set_description(f"epoch {state.epoch + 1}/{config.epochs}")
             _guard({score_name: score}, state, checkpoint)
             state.epoch += 1
             state.record(score, model)
-            means = dict(zip(named, torch.stack(stats).mean(0).tolist(), strict=True))
-            bar.update(1)
+            if state.bad_epochs >= config.patience:
+                state.stopped = state.stopped or "patience"
+            elif pace.budget_spent():  # by the validation: stop before another epoch
+                state.stopped = "time budget"
             bar.set_postfix(
                 **{k: f"{v:.4g}" for k, v in means.items()},
                 val=f"{score:.4g}",
-                img_s=f"{len(stats) * config.batch_size / max(elapsed, 1e-9):.0f}",
+                img_s=f"{batches * config.batch_size / max(elapsed, 1e-9):.0f}",
             )
             if on_epoch is not None:
                 on_epoch(state, means)
             if run.main and (
-                state.epoch % config.checkpoint_every == 0 or state.epoch == config.epochs
+                state.epoch % config.checkpoint_every == 0
+                or state.epoch == config.epochs
+                or state.stopped
             ):
                 save_checkpoint(checkpoint, model, optimizers, state, config)
-    if state.bad_epochs >= config.patience:
+    _log_stop(run, config, state, score_name)
+    model.load_state_dict(state.best_weights)
+    model.eval()
+    return state
+
+
+def _train_epoch(
+    run: Run,
+    config: GradientConfig,
+    model: nn.Module,
+    step_fn: StepFn,
+    train: torch.Tensor,
+    state: LoopState,
+    pace: Pace,
+    bar: tqdm[Any],
+    checkpoint: Path,
+) -> tuple[dict[str, float], int]:
+    """One epoch's steps, cut short when the time budget is spent (``state.stopped``); returns
+    the mean of each statistic and the number of steps done."""
+    model.train()
+    stats = []
+    for index in epoch_batches(len(train), config.batch_size, state.epoch, config.seed, run):
+        start = time.perf_counter()
+        named = step_fn(train[index], state)
+        values = run.all_mean(torch.stack([v.float().reshape(()) for v in named.values()]))
+        _guard(dict(zip(named, values.tolist(), strict=True)), state, checkpoint)
+        stats.append(values)
+        state.step += 1
+        bar.update(1)
+        pace.timed(time.perf_counter() - start)
+        if pace.budget_spent():
+            state.stopped = "time budget"
+            break
+    return dict(zip(named, torch.stack(stats).mean(0).tolist(), strict=True)), len(stats)
+
+
+def _log_stop(run: Run, config: GradientConfig, state: LoopState, score_name: str) -> None:
+    if state.stopped == "patience":
         run.log(
             f"stopped early after {state.epoch} epochs: no better {score_name} in "
             f"{config.patience} epochs"
         )
-    model.load_state_dict(state.best_weights)
-    model.eval()
-    return state
+    elif state.stopped == "time budget":
+        run.log(
+            f"stopped at the time budget of {config.time_budget:g} min after {state.epoch} "
+            f"epochs ({state.step} steps; the last may be partial); evaluating the best weights"
+        )
 
 
 def _validation_score(

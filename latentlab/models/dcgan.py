@@ -72,7 +72,8 @@ class ImageGenerator(nn.Module):
         width = c.ngf * 2 ** (c.stages - 1)
         # No bias where BatchNorm follows: its shift would be removed by the normalisation.
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(c.latent_dim, width, c.base_side, 1, 0, bias=False),  # 1x1 -> 4x4 or 7x7
+            # 1x1 -> 4x4 or 7x7
+            nn.ConvTranspose2d(c.latent_dim, width, c.base_side, 1, 0, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(),
         ]

@@ -11,6 +11,7 @@ bounds on a true discrete log-likelihood and compare directly with other familie
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +19,10 @@ from torch import nn
 
 from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded, to_levels
 
-__all__ = ["VAE", "VAEConfig"]
+__all__ = ["IWAE_CHUNK_BYTES", "VAE", "VAEConfig"]
+
+# what the decoder's logits of one chunk of the IWAE bound may take
+IWAE_CHUNK_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -149,20 +153,52 @@ class VAE(GenerativeModel):
         rec, kl = self.elbo_terms(x)
         return rec - kl
 
-    def log_prob(self, x: torch.Tensor, samples: int = 128, chunk: int = 64) -> torch.Tensor:
+    def iwae_chunks(self, samples: int, max_bytes: int = IWAE_CHUNK_BYTES) -> tuple[int, int]:
+        """Images and importance samples per chunk of :meth:`log_prob`: as many decodes as keep
+        their float32 logits (images x samples x C x H x W x levels x 4 bytes) within
+        ``max_bytes``, all of an image's samples at once when they fit; at least one decode."""
+        c = self.config
+        decodes = max(1, max_bytes // (c.channels * c.height * c.width * c.levels * 4))
+        per_image = min(samples, decodes)
+        return max(1, decodes // per_image), per_image
+
+    def log_prob(
+        self,
+        x: torch.Tensor,
+        samples: int = 128,
+        max_bytes: int = IWAE_CHUNK_BYTES,
+        progress: Callable[[int], object] | None = None,
+    ) -> torch.Tensor:
         """The importance-weighted lower bound L_k on log p(x), nats per image (Burda et al. eq. 8).
 
-        ``samples`` is k; k = 1 is the ELBO. Work is chunked over the batch to bound memory.
+        ``samples`` is k; k = 1 is the ELBO. The work goes in chunks of images and of samples
+        (:meth:`iwae_chunks`), so memory stays bounded whatever k and the image size; each image
+        draws its own noise, so the chunking does not change the result. ``progress`` is called
+        with the number of images done after each chunk of images.
         """
+        images, per_chunk = self.iwae_chunks(samples, max_bytes)
         out = []
-        for xb in torch.split(x, max(1, chunk * 64 // samples)):
+        for xb in torch.split(x, images):
             mu, logvar = self.encoder(xb)
-            std = (0.5 * logvar).exp()
-            eps = torch.randn(samples, *mu.shape, device=mu.device)
-            z = mu + std * eps  # k, N, D
-            levels = to_levels(xb, self.levels).repeat(samples, 1, 1, 1)
-            log_px_z = self.log_likelihood(levels, z.flatten(0, 1)).view(samples, -1)
-            log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
-            log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi) + logvar).sum(-1)
-            out.append(torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(samples))
+            # one draw per image, in order: the same noise however the images are chunked
+            draws = [torch.randn(samples, self.latent_dim, device=mu.device) for _ in xb]
+            eps = torch.stack(draws, dim=1)  # k, N, D
+            levels = to_levels(xb, self.levels)
+            log_w = torch.cat(
+                [self._log_weights(levels, mu, logvar, e) for e in torch.split(eps, per_chunk)]
+            )
+            out.append(torch.logsumexp(log_w, dim=0) - math.log(samples))
+            if progress is not None:
+                progress(len(xb))
         return torch.cat(out)
+
+    def _log_weights(
+        self, levels: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor
+    ) -> torch.Tensor:
+        """log p(x, z) - log q(z|x), ``s, N``, for noise ``eps`` ``s, N, D`` (z = mu + std eps)."""
+        s = len(eps)
+        z = mu + (0.5 * logvar).exp() * eps
+        log_px_z = self.log_likelihood(levels.repeat(s, 1, 1, 1), z.flatten(0, 1)).view(s, -1)
+        log_pz = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
+        log_qz = -0.5 * (eps.pow(2) + math.log(2 * math.pi) + logvar).sum(-1)
+        return log_px_z + log_pz - log_qz

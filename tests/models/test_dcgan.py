@@ -56,7 +56,9 @@ def test_shapes_and_level_grid(image):
     assert model.discriminate(x).shape == (5,)
 
 
-@pytest.mark.parametrize("height,width", [(24, 24), (12, 12), (7, 7), (8, 16), (112, 112), (128, 128)])
+@pytest.mark.parametrize(
+    "height,width", [(24, 24), (12, 12), (7, 7), (8, 16), (112, 112), (128, 128)]
+)
 def test_config_rejects_sizes_the_architecture_cannot_make(height, width):
     values = {**config_to_dict(DCGANConfig()), "height": height, "width": width}
     with pytest.raises(ConfigError, match="square"):

@@ -92,7 +92,7 @@ def test_the_smoke_preset_changes_defaults_and_explicit_options_win():
     plain = vae.parse(["--out", "x.safetensors"])
     assert (plain.epochs, plain.iwae_k, plain.model) == (
         600,
-        1000,
+        0,  # by image size
         {"latent_dim": 2, "hidden": 16, "dense": 64},
     )
     smoke = vae.parse(["--preset", "smoke", "--out", "x", "--epochs", "5", "--latent", "3"])

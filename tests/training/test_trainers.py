@@ -64,12 +64,36 @@ def test_smoke_run_writes_a_model_with_its_config(family, tmp_path, capsys):
     if family in GRADIENT:
         assert training["epochs"] == 2
         assert training["steps"] == 2 * (256 // config.batch_size)  # 256 training images
+    assert "stopped" not in training  # it ran its --epochs
     assert err.startswith(describe(config) + "\n")  # logged first
+    # then the data used, before training starts
+    lines = err.splitlines()
+    assert (
+        "  images       digits: 384 (train 256, validation 64, test 64), 1x8x8, 17 levels" in lines
+    )
+    assert any(line.startswith("  labels       10: 0 (") for line in lines)
+    if family in GRADIENT:
+        assert any(line.startswith("estimate: ") and "per epoch of" in line for line in lines)
     reference = FAMILIES[family].reference
     if reference is None:
         assert loaded.reference is None
     else:
         assert tuple(loaded.reference.latents.shape) == reference
+
+
+@pytest.mark.parametrize("family", GRADIENT)
+def test_the_time_budget_stops_the_run_and_it_still_writes_its_model(family, tmp_path, capsys):
+    out = tmp_path / "budget.safetensors"
+    assert train(family, out, "--epochs", "1000", "--time-budget", "1e-6") == 0
+    assert "stopped at the time budget of 1e-06 min after 1 epochs (1 steps" in (
+        capsys.readouterr().err
+    )
+    training = load_model(out).meta["training"]
+    assert training["stopped"] == "time budget"
+    assert (training["epochs"], training["steps"]) == (1, 1)  # cut short after its first step
+    assert math.isfinite(training["test_metric"]["value"])
+    assert training["config"]["time_budget"] == 1e-6
+    assert torch.load(out.with_suffix(".ckpt"), weights_only=True)["loop"]["epoch"] == 1
 
 
 @pytest.mark.parametrize("family", GRADIENT)
