@@ -13,7 +13,8 @@ if TYPE_CHECKING:  # imported lazily below: importing the package must not load 
 __all__ = ["create_main_window", "run_app"]
 
 _collector = None  # the one GarbageCollector of the process, once a window exists
-_M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+_trimmer = None  # the timer that hands free memory back to the system
+TRIM_INTERVAL_MS = 10_000
 
 
 def _configure_torch() -> None:
@@ -24,21 +25,19 @@ def _configure_torch() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
 
 
-def _limit_malloc_arenas() -> None:
-    """glibc gives threads their own malloc arenas (up to eight per core), and memory freed in
-    one is rarely returned: with a thread per open model and torch's pool, the app's resident
-    memory grew by 39 MiB per 1,000 actions in scripts/soak.py, and by 7 MiB with two arenas.
-    Elsewhere than glibc this does nothing."""
-    import ctypes
-    import ctypes.util
+def _manage_native_memory() -> None:
+    """Fewer malloc arenas, and the C heap's free memory handed back every few seconds (a
+    few milliseconds each time; see latentlab.app.native_memory)."""
+    global _trimmer
+    if _trimmer is None:
+        from PySide6.QtCore import QTimer
 
-    if sys.platform != "linux":
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_ARENA_MAX, 2)
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        pass
+        from latentlab.app.native_memory import configure_malloc, return_free_memory
+
+        configure_malloc()
+        _trimmer = QTimer()
+        _trimmer.timeout.connect(return_free_memory)
+        _trimmer.start(TRIM_INTERVAL_MS)
 
 
 def _collect_garbage_on_the_gui_thread() -> None:
@@ -81,7 +80,7 @@ def create_main_window(
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     _configure_torch()
-    _limit_malloc_arenas()
+    _manage_native_memory()
     _collect_garbage_on_the_gui_thread()
     window = MainWindow()
     if session is not None:
