@@ -41,10 +41,12 @@ __all__ = [
     "Run",
     "TrainingError",
     "as_float_tensor",
+    "batched",
     "describe_split",
     "finish",
     "load_data",
     "load_split",
+    "mean_nll",
     "model_config",
     "progress_bar",
     "reference_set",
@@ -307,6 +309,31 @@ def as_float_tensor(data: ImageDataset) -> torch.Tensor:
     return torch.from_numpy(data.as_float())
 
 
+def batched(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    desc: str | None = None,
+    batch: int = 256,
+) -> torch.Tensor:
+    """``fn`` applied to ``x`` batch by batch, concatenated; with a progress bar titled ``desc``
+    if given (validation goes without: it runs under the training loop's bar)."""
+    parts = []
+    with progress_bar(len(x), desc) if desc else tqdm(disable=True) as bar:
+        for part in x.split(batch):
+            parts.append(fn(part))
+            bar.update(len(part))
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def mean_nll(
+    model: GenerativeModel, x: torch.Tensor, desc: str | None = None, batch: int = 256
+) -> float:
+    """Mean negative log-likelihood (``model.log_prob``) of images ``x``, nats per image,
+    averaged in float64; computed in batches, with a progress bar if ``desc`` is given."""
+    return -batched(model.log_prob, x, desc, batch).double().mean().item()
+
+
 @torch.no_grad()
 def reference_set(
     model: GenerativeModel, data: ImageDataset, limit: int = 2000, batch: int = 256
@@ -318,12 +345,8 @@ def reference_set(
     labels = None if data.labels is None else torch.from_numpy(data.labels).long()
     thumbnails = (images * 255).round().to(torch.uint8)
     attributes = {name: torch.from_numpy(values) for name, values in data.attributes.items()}
-    latents = []
-    with progress_bar(len(images), "reference set") as bar:
-        for part in images.split(batch):
-            latents.append(model.encode(part).float())
-            bar.update(len(part))
-    return Reference(torch.cat(latents), thumbnails, labels, attributes)
+    latents = batched(model.encode, images, "reference set", batch).float()
+    return Reference(latents, thumbnails, labels, attributes)
 
 
 def finish(

@@ -33,9 +33,12 @@ from latentlab.models.realnvp import RealNVP
 from training.common import (
     Run,
     as_float_tensor,
+    batched,
     finish,
     load_data,
+    mean_nll,
     model_config,
+    progress_bar,
     reference_set,
     run_main,
 )
@@ -105,18 +108,16 @@ def parse(argv: list[str] | None) -> FlowTrainConfig:
 def attribute_directions(
     model: GenerativeModel, images: torch.Tensor, attributes: dict[str, np.ndarray], method: str
 ) -> dict[str, torch.Tensor]:
-    """One direction per attribute from the latents of labelled images."""
-    latents = torch.cat([model.encode(b) for b in images.split(256)]).double().numpy()
+    """One direction per attribute from the latents of labelled images, with progress bars
+    (Glow on 10,000 faces: minutes to encode, and the classifier seconds per attribute)."""
+    latents = batched(model.encode, images, "attribute latents").double().numpy()
     find = DIRECTION_METHODS[method]
-    return {
-        name: torch.from_numpy(find(latents, binarize(values))).float()
-        for name, values in attributes.items()
-    }
-
-
-def nll_nats(model: GenerativeModel, x: torch.Tensor) -> float:
-    """Mean negative log-likelihood of images ``x``, nats per image."""
-    return -torch.cat([model.log_prob(b) for b in x.split(256)]).mean().item()
+    directions = {}
+    with progress_bar(len(attributes), "attribute directions", unit="attribute") as bar:
+        for name, values in attributes.items():
+            directions[name] = torch.from_numpy(find(latents, binarize(values))).float()
+            bar.update(1)
+    return directions
 
 
 def train(run: Run, config: FlowTrainConfig) -> None:
@@ -138,15 +139,15 @@ def train(run: Run, config: FlowTrainConfig) -> None:
         model,
         gradient_step(run, model, optimizer, loss_fn),
         train=train_images,
-        validate=lambda m: nll_nats(m, validation),
+        validate=lambda m: mean_nll(m, validation),
         optimizers={"adam": optimizer},
     )
     if not run.main:
         return
     model = model.cpu()
     torch.manual_seed(config.seed)
-    with torch.no_grad():
-        bpd = bits_per_dim(nll_nats(model, as_float_tensor(split.test)), model.image_shape)
+    nats = mean_nll(model, as_float_tensor(split.test), "test bits/dim")
+    bpd = bits_per_dim(nats, model.image_shape)
     directions = None
     if split.train.attributes:
         n = config.attribute_samples

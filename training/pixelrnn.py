@@ -26,7 +26,15 @@ import torch.nn.functional as F
 
 from latentlab.models.base import bits_per_dim, to_levels
 from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
-from training.common import Run, as_float_tensor, finish, load_data, model_config, run_main
+from training.common import (
+    Run,
+    as_float_tensor,
+    finish,
+    load_data,
+    mean_nll,
+    model_config,
+    run_main,
+)
 from training.config import GradientConfig, option, parse_config
 from training.loop import fit, gradient_step
 
@@ -53,12 +61,6 @@ def parse(argv: list[str] | None) -> PixelRNNTrainConfig:
     )
 
 
-def nll_nats(model: PixelRNN, x: torch.Tensor, batch: int = 256) -> float:
-    """Mean exact negative log-likelihood of images ``x``, nats per image."""
-    with torch.no_grad():
-        return -torch.cat([model.log_prob(b) for b in x.split(batch)]).double().mean().item()
-
-
 def train(run: Run, config: PixelRNNTrainConfig) -> None:
     split = load_data(config)
     model = PixelRNN(model_config(config, PixelRNNConfig, split.train))
@@ -80,12 +82,12 @@ def train(run: Run, config: PixelRNNTrainConfig) -> None:
         model,
         gradient_step(run, model, optimizer, loss_fn),
         train=as_float_tensor(split.train),
-        validate=lambda m: nll_nats(m, validation),
+        validate=lambda m: mean_nll(m, validation),
         optimizers={"adamw": optimizer},
     )
     if run.main:
         model = model.cpu()
-        nats = nll_nats(model, as_float_tensor(split.test))
+        nats = mean_nll(model, as_float_tensor(split.test), "test bits/dim")
         bpd = bits_per_dim(nats, model.image_shape)
         run.log(
             f"test NLL: {nats:.2f} nats per image, {bpd:.4f} bits/dim "
