@@ -1054,11 +1054,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Known and open: after a long soak (hundreds of windows made and closed), Python's own
-    # teardown of what Qt left sometimes crashes (a segfault or "double free") once the report
-    # is written; the app itself exits cleanly. Until that is traced, the soak ends here, so
-    # that its figures speak of the session, which is what it measures.
-    os._exit(code)
+    sys.exit(main())
