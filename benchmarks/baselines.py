@@ -19,8 +19,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from latentlab.data import DataError, load_digits_split, synthfaces_split
-from latentlab.data.fashion import load_fashion_split
 from latentlab.data.baselines import categorical_nats, gaussian_nats, uniform_nats
+from latentlab.data.fashion import load_fashion_split
 
 
 def main(argv: list[str] | None = None) -> int:
