@@ -37,7 +37,9 @@ def test_baselines():
     out = run("benchmarks/baselines.py", "--quick")
     assert "digits (test split, 447 images of 1x8x8, 17 levels)" in out
     assert "synthfaces (test split, 200 images of 3x32x32, 256 levels)" in out
-    assert out.count("nats/image") == 6
+    assert "fashion (test split, 10000 images of 1x28x28, 256 levels)" in out
+    assert out.count("nats/image") == 9
+    assert "4.588 bits/dim" in out  # independent categorical on Fashion-MNIST (about 4.6)
     assert "4.087 bits/dim" in out  # uniform over 17 levels: log2(17)
     assert "8.000 bits/dim" in out  # uniform over 256 levels
 
