@@ -49,6 +49,8 @@ def test_flows():
     assert len(re.findall(r"encode +[\d.]+ ms/image +decode +[\d.]+ ms/image", out)) == 2
     for name in ("glow-synthfaces", "nice-digits", "realnvp-digits"):
         assert re.search(rf"{name} +\d+ images/s", out), out
+    for family in ("nice", "realnvp", "glow", "vae", "dcgan", "pixelrnn"):  # at 1x28x28
+        assert re.search(rf"^  {family} +[\d.]+ images/s", out, re.MULTILINE), out
 
 
 def test_gmm():

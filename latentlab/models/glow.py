@@ -40,6 +40,7 @@ from latentlab.models.flow_layers import (
     Split,
     Squeeze,
     ZeroConv2d,
+    store_channels_last,
 )
 
 __all__ = ["Glow", "GlowConfig"]
@@ -86,9 +87,11 @@ class CouplingNet(nn.Module):
             nn.ReLU(),
             ZeroConv2d(hidden, out_channels),
         )
+        store_channels_last(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        h = self.net(x.contiguous(memory_format=torch.channels_last))
+        return h.contiguous()  # back to NCHW for the coupling
 
 
 class Glow(FlowModel):

@@ -37,6 +37,7 @@ from latentlab.models.flow_layers import (
     Split,
     Squeeze,
     mask_tensor,
+    store_channels_last,
 )
 
 __all__ = ["RealNVP", "RealNVPConfig"]
@@ -91,12 +92,13 @@ class ResNet(nn.Module):
         assert self.out.bias is not None  # nn.Conv2d has a bias unless bias=False
         nn.init.zeros_(self.out.weight)  # s = t = 0: the coupling starts as the identity
         nn.init.zeros_(self.out.bias)
+        store_channels_last(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.inp(x)
+        h = self.inp(x.contiguous(memory_format=torch.channels_last))
         for block in self.blocks:
             h = h + block(h)
-        return self.out(torch.relu(h))
+        return self.out(torch.relu(h)).contiguous()  # back to NCHW for the coupling
 
 
 class RealNVP(FlowModel):

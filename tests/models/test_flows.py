@@ -32,9 +32,9 @@ from latentlab.models.flow_layers import (
     ZeroConv2d,
     mask_tensor,
 )
-from latentlab.models.glow import Glow, GlowConfig
+from latentlab.models.glow import CouplingNet, Glow, GlowConfig
 from latentlab.models.nice import NICE, NICEConfig
-from latentlab.models.realnvp import RealNVP, RealNVPConfig
+from latentlab.models.realnvp import RealNVP, RealNVPConfig, ResNet
 
 # ----------------------------------------------------------------------------------------------
 # Layers
@@ -141,6 +141,49 @@ def test_couplings_start_as_the_identity_or_a_fixed_scale():
     torch.testing.assert_close(y[:, :2], x[:, :2])
     torch.testing.assert_close(y[:, 2:], x[:, 2:] * torch.sigmoid(torch.tensor(2.0)))
     torch.testing.assert_close(logdet, torch.full((2,), 32 * F.logsigmoid(torch.tensor(2.0))))
+
+
+def plain_conv(layer: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
+    """The convolution on NCHW-contiguous weights and input."""
+    return F.conv2d(h.contiguous(), layer.weight.contiguous(), layer.bias, padding=layer.padding)
+
+
+def resnet_by_hand(net: ResNet, x: torch.Tensor) -> torch.Tensor:
+    h = plain_conv(net.inp, x)
+    for block in net.blocks:
+        h = h + plain_conv(block[3], F.relu(plain_conv(block[1], F.relu(h))))
+    return plain_conv(net.out, F.relu(h))
+
+
+def glow_net_by_hand(net: CouplingNet, x: torch.Tensor) -> torch.Tensor:
+    first, _, second, _, last = net.net
+    h = F.relu(plain_conv(second, F.relu(plain_conv(first, x))))
+    return plain_conv(last.conv, h) * (3 * last.gain).exp()
+
+
+NETS = {
+    "realnvp": (lambda: ResNet(3, 6, hidden=8, blocks=2), resnet_by_hand),
+    "glow": (lambda: CouplingNet(3, 4, hidden=8), glow_net_by_hand),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_channels_last_coupling_nets_match_plain_convolutions(name):
+    """The s/t (RealNVP) and coupling (Glow) networks run channels-last for speed; their outputs
+    and gradients are those of the same convolutions on NCHW tensors, and they return NCHW."""
+    make, by_hand = NETS[name]
+    torch.manual_seed(0)
+    net = perturb(make(), seed=1)
+    x = torch.randn(4, 3, 6, 5, requires_grad=True)
+    out = net(x)
+    expected = by_hand(net, x)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn(out.shape)
+    grads = torch.autograd.grad((out * weights).sum(), [x, *net.parameters()])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [x, *net.parameters()])
+    for a, b in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------------------------
