@@ -28,7 +28,7 @@ from latentlab.data import DataError, ImageDataset, Split, load_digits_split
 from latentlab.data.fashion import load_fashion_split
 from latentlab.data.folder import load_image_folder
 from latentlab.data.mnist import load_mnist
-from latentlab.data.synthfaces import synthfaces_split
+from latentlab.data.synthfaces import MAX_SIZE, MIN_SIZE, synthfaces_split
 from latentlab.modelfile import MAX_ATTRIBUTES, Reference, build_metadata, save_model
 from latentlab.models import GenerativeModel
 from latentlab.models.base import ConfigError, config_from_dict
@@ -210,7 +210,7 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> tuple[Spli
         if kind == "digits" and not path:
             return load_digits_split(), []
         if kind == "synthfaces" and not path:
-            return synthfaces_split(size=image_size), []
+            return synthfaces_split(size=_faces_size(image_size)), []
         if kind == "fashion" and not path:
             return load_fashion_split(), []
         if kind == "mnist" and path:
@@ -227,6 +227,15 @@ def load_split(spec: str, image_size: int = 32, channels: int = 3) -> tuple[Spli
     raise TrainingError(
         f"unknown --data {spec!r} (use digits, fashion, synthfaces, mnist:PATH or folder:PATH)"
     )
+
+
+def _faces_size(image_size: int) -> int:
+    if not MIN_SIZE <= image_size <= MAX_SIZE:
+        raise DataError(
+            f"synthetic faces are drawn at {MIN_SIZE} to {MAX_SIZE} pixels, not {image_size} "
+            "(--image-size)"
+        )
+    return image_size
 
 
 def _split_folder(path: str, image_size: int, channels: int) -> tuple[Split, list[str]]:
@@ -256,7 +265,11 @@ def load_data(config: TrainConfig) -> Split:
     """The split of ``--data``; with ``--preset smoke``, small slices of it. A summary of it and
     what loading it noticed are logged, one line each."""
     if config.preset == "smoke" and config.data == "synthfaces":  # draw only what is used
-        split, notices = synthfaces_split(256, 64, 64, size=config.image_size), []
+        try:
+            size = _faces_size(config.image_size)
+        except DataError as exc:
+            raise TrainingError(str(exc)) from None
+        split, notices = synthfaces_split(256, 64, 64, size=size), []
     else:
         split, notices = load_split(config.data, config.image_size, config.channels)
     if config.preset == "smoke":

@@ -213,3 +213,15 @@ def test_options_out_of_bounds_are_usage_errors(tmp_path, capsys):
         train("vae", tmp_path / "x.safetensors", "--epochs", "0")
     assert exc.value.code == 2
     assert "epochs=0 is outside [1, 1000000]" in last_line(capsys)
+
+
+@pytest.mark.parametrize("preset", [[], ["--preset", "smoke"]])
+def test_faces_of_a_size_they_cannot_be_drawn_at_are_one_line(preset, tmp_path, capsys):
+    from training import vae
+
+    out = tmp_path / "faces.safetensors"
+    argv = ["--data", "synthfaces", "--image-size", "8", "--out", str(out), *preset]
+    assert vae.main(argv) == 1
+    assert last_line(capsys) == (
+        "error: synthetic faces are drawn at 16 to 128 pixels, not 8 (--image-size)"
+    )
