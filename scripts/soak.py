@@ -870,26 +870,25 @@ def save_session(s: Soak) -> bool:
     return s.trigger("Ctrl+S")
 
 
-def open_session(s: Soak) -> bool:
-    """Open model or session (Ctrl+O) with a session file, or ``window.open_session``."""
-    path = s.rng.choice(s.sessions)
+def open_file(s: Soak, path: Path, open_directly: Callable[[Path], object]) -> bool:
+    """Half the time ``open_directly(path)``, else Open model or session (Ctrl+O) answered
+    with ``path``."""
     s.asked_to_open()
     if s.rng.random() < 0.5:
-        s.w.open_session(path)
+        open_directly(path)
         return True
     s.answers = [path]
     return s.trigger("Ctrl+O")
+
+
+def open_session(s: Soak) -> bool:
+    """A session file, by Ctrl+O or ``window.open_session``."""
+    return open_file(s, s.rng.choice(s.sessions), s.w.open_session)
 
 
 def switch_model(s: Soak) -> bool:
-    """Open model (Ctrl+O), or ``window.open_model``: the bundled models in turn."""
-    path = s.next_model()
-    s.asked_to_open()
-    if s.rng.random() < 0.5:
-        s.w.open_model(path)
-        return True
-    s.answers = [path]
-    return s.trigger("Ctrl+O")
+    """The bundled models in turn, by Ctrl+O or ``window.open_model``."""
+    return open_file(s, s.next_model(), s.w.open_model)
 
 
 def open_broken_model(s: Soak) -> bool:

@@ -23,6 +23,7 @@ from latentlab.models.vae import VAE, VAEConfig
 from training.common import (
     Run,
     as_float_tensor,
+    batched,
     finish,
     load_data,
     model_config,
@@ -72,8 +73,7 @@ def iwae_samples(config: VAETrainConfig, image_shape: tuple[int, int, int]) -> i
 @torch.no_grad()
 def mean_elbo(model: VAE, x: torch.Tensor) -> float:
     """Mean ELBO of images ``x``, nats per image, in chunks of the IWAE bound's memory budget."""
-    images = model.iwae_chunks(samples=1)[0]
-    return torch.cat([model.elbo(b) for b in x.split(images)]).mean().item()
+    return batched(model.elbo, x, batch=model.iwae_chunks(samples=1)[0]).mean().item()
 
 
 @torch.no_grad()

@@ -94,15 +94,16 @@ def _some(names: list[str], most: int = 5) -> str:
 
 def _layout(folder: Path, recursive: bool) -> _Layout:
     """Top-level images without labels, or else one class per subfolder that holds images."""
-    if _image_files(folder, recursive=False)[0]:
-        return _unlabelled_layout(folder, recursive)
-    return _class_layout(folder, recursive)
+    top_files, top_others = _image_files(folder, recursive=False)
+    if not top_files:
+        return _class_layout(folder, recursive, top_others)
+    files, others = _image_files(folder, recursive) if recursive else (top_files, top_others)
+    return _unlabelled_layout(folder, recursive, files, others)
 
 
-def _unlabelled_layout(folder: Path, recursive: bool) -> _Layout:
-    """Every image file of the folder (and of its subfolders if ``recursive``), unlabelled; a
-    notice names the subfolders with images that are left out."""
-    files, others = _image_files(folder, recursive)
+def _unlabelled_layout(folder: Path, recursive: bool, files: list[Path], others: int) -> _Layout:
+    """The folder's image ``files`` (with those of its subfolders if ``recursive``),
+    unlabelled; a notice names the subfolders with images that are left out."""
     subfolders = [] if recursive else _subfolders(folder)
     left_out = [d.name for d in subfolders if _image_files(d, recursive=False)[0]]
     notices = [
@@ -113,12 +114,12 @@ def _unlabelled_layout(folder: Path, recursive: bool) -> _Layout:
     return _Layout(files, None, [], others, notices if left_out else [])
 
 
-def _class_layout(folder: Path, recursive: bool) -> _Layout:
+def _class_layout(folder: Path, recursive: bool, top_others: int) -> _Layout:
     """One class per subfolder holding images, in sorted order; its files taken in turn with
-    those of the other classes."""
+    those of the other classes. ``top_others``: the folder's own files that are not images."""
     found = [(d.name, *_image_files(d, recursive)) for d in _subfolders(folder)]
     classes = [(name, files) for name, files, _ in found if files]
-    others = sum(n for _, _, n in found) + _image_files(folder, False)[1]
+    others = sum(n for _, _, n in found) + top_others
     empty = [name for name, files, _ in found if not files]
     notices = []
     if classes and empty:
