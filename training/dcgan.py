@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from latentlab.modelfile import Reference
-from latentlab.models.dcgan import DCGAN, DCGANConfig
+from latentlab.models.dcgan import DCGAN, DCGANConfig, init_weights
 from training.common import (
     Run,
     as_float_tensor,
@@ -201,6 +201,7 @@ def warn_when_d_wins(run: Run) -> Callable[[LoopState, dict[str, float]], None]:
 def train(run: Run, config: DCGANTrainConfig) -> None:
     split = load_data(config)
     model = DCGAN(model_config(config, DCGANConfig, split.train))
+    model.apply(init_weights)
     step, optimizers = adversarial_step(run, config, model)
     validation = as_float_tensor(split.validation)[: config.metric_samples].to(run.device)
     scale = median_distance(validation)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from latentlab.app.map_controls import BY_LABEL
 from latentlab.explore import ops
@@ -33,6 +33,7 @@ class MapWiring(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window, self.explorer = window, window.explorer
+        self._draw_pending = False
         self.explorer.model_changed.connect(self._on_model_opened)
         self.view, self.controls = window.map_view, window.map_controls
         self.view.handleMoved.connect(self.explorer.move_to)
@@ -52,7 +53,7 @@ class MapWiring(QObject):
         colourings = [BY_LABEL] + ([] if ref is None else sorted(ref.attributes))
         self.controls.reset(self.explorer.plane_inputs(), opened.plane.kind, colourings)
         self.view.colour_by(None)
-        self._on_model_plane_changed(opened.plane)
+        self._draw_plane()  # now: the point starts at the centre of the map drawn
 
     def choose_plane(self, kind: str, x: str = "", y: str = "") -> None:
         """Show the map on another plane (a kind of ``PLANE_KINDS``), keeping the current image;
@@ -73,10 +74,20 @@ class MapWiring(QObject):
         self.explorer.set_plane(plane)  # the map follows through plane_changed
         self.window.show_status(f"Map: {plane.name}", 5000)
 
-    def _on_model_plane_changed(self, plane: LatentPlane) -> None:
+    def _on_model_plane_changed(self, _plane: LatentPlane) -> None:
+        """Draw the map at the next turn of the event loop, once however many planes came
+        before it: a resumed session changes the plane the moment its model opens, and the
+        second map of 1,000 thumbnails drawn in the same turn doubled the GUI thread's stall."""
+        if not self._draw_pending:
+            self._draw_pending = True
+            QTimer.singleShot(0, self._draw_plane)
+
+    def _draw_plane(self) -> None:
+        self._draw_pending = False
         loaded, state = self.explorer.loaded, self.explorer.state
-        assert loaded is not None and state is not None  # only an open model's state has a plane
-        ref = loaded.reference
+        if loaded is None or state is None:  # the model has gone meanwhile
+            return
+        plane, ref = state.plane, loaded.reference
         if ref is not None:
             labels = None if ref.labels is None else ref.labels.numpy()
             names = loaded.meta["dataset"].get("label_names", [])
