@@ -81,6 +81,23 @@ def test_smoke_run_writes_a_model_with_its_config(family, tmp_path, capsys):
         assert tuple(loaded.reference.latents.shape) == reference
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_trains_on_fashion_mnist(family, tmp_path, capsys):
+    out = tmp_path / f"{family}.safetensors"
+    assert train(family, out, "--data", "fashion") == 0
+    lines = capsys.readouterr().err.splitlines()
+    expected = "fashion: 384 (train 256, validation 64, test 64), 1x28x28, 256 levels"
+    assert f"  images       {expected}" in lines
+    loaded = load_model(out)
+    assert loaded.meta["dataset"]["name"] == "fashion"
+    assert loaded.meta["dataset"]["label_names"][:2] == ["T-shirt/top", "Trouser"]
+    config = loaded.model.config
+    assert (config.channels, config.height, config.width, config.levels) == (1, 28, 28, 256)
+    assert math.isfinite(loaded.meta["training"]["test_metric"]["value"])
+    if loaded.reference is not None:
+        assert tuple(loaded.reference.images.shape[1:]) == (1, 28, 28)
+
+
 @pytest.mark.parametrize("family", GRADIENT)
 def test_the_time_budget_stops_the_run_and_it_still_writes_its_model(family, tmp_path, capsys):
     out = tmp_path / "budget.safetensors"
