@@ -25,6 +25,7 @@ from latentlab.errors import expected_errors, one_line
 from latentlab.explore.describe import describe, metric_text, model_info
 from latentlab.explore.session import SESSION_SUFFIX
 from latentlab.fileio import atomic_write_bytes
+from latentlab.importers import FORMAT_NAMES
 from latentlab.untrusted import is_finite_number
 
 if TYPE_CHECKING:
@@ -85,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Explore the latent spaces of deep generative models. Without a command, "
         "opens the app on the default bundled model.",
-        epilog="MODEL is a model file (.safetensors) or the name of a bundled model "
-        f"(see '{PROG} models'). '{PROG} COMMAND --help' describes each command.",
+        epilog="MODEL is a model file (.safetensors), a PyTorch checkpoint of a format "
+        f"'{PROG} import' converts, or the name of a bundled model (see '{PROG} models'). "
+        f"'{PROG} COMMAND --help' describes each command.",
     )
     parser.set_defaults(handler=_cmd_gui, model=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -115,6 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="print machine-readable JSON instead of text (default: text)",
     )
     sub.set_defaults(handler=_cmd_info)
+
+    sub = command("import", "convert a checkpoint trained elsewhere to a LatentLab model file")
+    sub.add_argument(
+        "source",
+        metavar="SRC",
+        help="a PyTorch state dict saved with torch.save (.pth, .pt) or as .safetensors",
+    )
+    sub.add_argument(
+        "--format",
+        choices=("auto", *FORMAT_NAMES),
+        default="auto",
+        help="what SRC holds; auto recognises it by its tensor names (default: %(default)s)",
+    )
+    sub.add_argument(
+        "-o",
+        "--output",
+        type=_output(".safetensors"),
+        required=True,
+        metavar="FILE",
+        help="the model file to write",
+    )
+    sub.set_defaults(handler=_cmd_import)
 
     sub = command("sample", "draw samples from a model and save them as a PNG grid")
     sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
@@ -275,10 +299,13 @@ def _resolve_model(spec: str) -> Path:
 
 
 def _load(spec: str, *needs: str) -> LoadedModel:
-    """Load the model ``spec`` names and check that it can do each of ``needs``."""
-    from latentlab.modelfile import load_model
+    """Load the model ``spec`` names (a foreign checkpoint is converted, with a notice on
+    stderr) and check that it can do each of ``needs``."""
+    from latentlab.importers import load_any
 
-    loaded = load_model(_resolve_model(spec))
+    loaded, notice = load_any(_resolve_model(spec))
+    if notice:
+        print(f"{PROG}: {notice}", file=sys.stderr)
     missing = [c for c in needs if c not in loaded.model.capabilities]
     if missing:
         raise CliError(
@@ -380,6 +407,20 @@ def _cmd_info(args: argparse.Namespace) -> int:
     width = max(len(label) for label, _ in lines)
     for label, text in lines:
         print(f"{label.ljust(width)}  {text}")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from latentlab.importers import import_checkpoint
+    from latentlab.modelfile import save_model
+
+    loaded = import_checkpoint(args.source, args.format)
+    save_model(args.output, loaded.model, loaded.meta, reference=loaded.reference)
+    training = loaded.meta["training"]
+    print(
+        f"wrote {args.output}: a {loaded.model.family} model converted from "
+        f"{training['imported_from']} ({training['format']}); {training['note']}"
+    )
     return 0
 
 

@@ -27,6 +27,7 @@ FORBIDDEN = {
     "latentlab/explore": (*QT, "latentlab.cli"),
     "latentlab/metrics": (*QT, "latentlab.explore", "latentlab.modelfile", "latentlab.cli"),
     "latentlab/modelfile.py": QT,
+    "latentlab/importers": (*QT, "latentlab.explore", "latentlab.cli"),
     "training": QT,
 }
 

@@ -158,13 +158,20 @@ def parse_config(
 ) -> C:
     """Parse ``argv`` (``None``: the process's arguments) into ``cls``.
 
-    There is one option per field of ``cls`` and of the model's config class ``model``.
+    There is one option per field of ``cls`` and of the model's config class ``model`` (but
+    its optional ones).
     ``defaults`` replaces field defaults for this trainer; ``--preset smoke`` replaces them with
     ``smoke`` too (options given explicitly still win); ``aliases`` gives fields extra option
     names. Values outside a field's bounds are usage errors.
     """
     defaults, smoke, aliases = defaults or {}, smoke or {}, aliases or {}
-    model_fields = [f for f in dataclasses.fields(model) if f.name not in IMAGE_FIELDS]
+    # Optional fields are variants of imported models (latentlab.importers), not trained here;
+    # leaving them out keeps checkpoints from before they existed resumable.
+    model_fields = [
+        f
+        for f in dataclasses.fields(model)
+        if f.name not in IMAGE_FIELDS and not f.metadata.get("optional")
+    ]
     own = cls.options()
     clash = {f.name for f in own} & {f.name for f in model_fields}
     assert not clash, f"{cls.__name__} and {model.__name__} both have {clash}"

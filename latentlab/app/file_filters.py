@@ -10,4 +10,7 @@ __all__ = ["IMAGE_FILTER", "MODEL_FILTER", "OPEN_FILTER", "SESSION_FILTER"]
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
 SESSION_FILTER = f"LatentLab sessions (*{SESSION_SUFFIX});;All files (*)"
-OPEN_FILTER = f"LatentLab models and sessions (*.safetensors *{SESSION_SUFFIX});;{MODEL_FILTER}"
+OPEN_FILTER = (
+    f"Models, PyTorch checkpoints and sessions (*.safetensors *.pth *.pt *{SESSION_SUFFIX})"
+    f";;{MODEL_FILTER}"
+)

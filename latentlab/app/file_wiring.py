@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["FileWiring", "file_kind"]
 
 MODEL_SUFFIX = ".safetensors"
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".bin")
 
 
 def file_kind(path: Path) -> str:
@@ -32,15 +33,11 @@ def file_kind(path: Path) -> str:
         return f"{path}: a folder; drop or open the image files in it instead"
     if name.endswith(SESSION_SUFFIX):
         return "session"
-    if name.endswith(MODEL_SUFFIX):
+    # a PyTorch checkpoint is converted by the model loader if LatentLab imports its format
+    if name.endswith(MODEL_SUFFIX) or path.suffix.lower() in CHECKPOINT_SUFFIXES:
         return "model"
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return "image"
-    if path.suffix.lower() in (".pt", ".pth", ".ckpt", ".pkl", ".bin"):
-        return (
-            f"{path}: a PyTorch or pickle checkpoint; LatentLab opens the .safetensors model "
-            "files its trainers write (python -m training.<family>)"
-        )
     return (
         f"{path}: not a model (.safetensors), a session ({SESSION_SUFFIX}) or an image "
         f"({', '.join(sorted(IMAGE_SUFFIXES))})"

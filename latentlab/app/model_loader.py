@@ -1,5 +1,6 @@
 """Opening model and session files off the GUI thread: reading, validating and preparing a model
-(its starting plane is an SVD) all happen on the loader's own thread; the newest request wins."""
+(its starting plane is an SVD) all happen on the loader's own thread; the newest request wins.
+A PyTorch checkpoint of a format LatentLab imports is converted on the way, with a notice."""
 
 from __future__ import annotations
 
@@ -12,25 +13,35 @@ from latentlab.app.worker import Worker
 from latentlab.errors import expected_errors, one_line
 from latentlab.explore.explorer import OpenedModel, prepare
 from latentlab.explore.session import Session, SessionError, read_session
-from latentlab.modelfile import load_model
+from latentlab.importers import load_any
+from latentlab.modelfile import LoadedModel, load_model
 
 __all__ = ["ModelLoader"]
 
 
+def _load(path: Path) -> tuple[LoadedModel, str]:
+    """The model file or converted checkpoint ``path``, and a notice ("" for a model file)."""
+    loaded, notice = load_any(path)
+    if notice:
+        notice += "; File > Save model as… keeps it as a LatentLab model file"
+    return loaded, notice
+
+
 def _open_model(path: Path) -> tuple[OpenedModel, None, str]:
-    return prepare(load_model(path)), None, ""
+    loaded, notice = _load(path)
+    return prepare(loaded), None, notice
 
 
 def _read_session_model(path: Path) -> tuple[OpenedModel, Session, str]:
     session = read_session(path)
     try:
-        loaded = load_model(session.model)
+        loaded, notice = _load(session.model)
     except expected_errors() as exc:
         why = one_line(exc)
         raise SessionError(
             f"{path.name}: its model {session.model} cannot be opened ({why})"
         ) from None
-    return prepare(loaded), session, ""
+    return prepare(loaded), session, notice
 
 
 def _open_session(path: Path, fallback: Path | None) -> tuple[OpenedModel, Session | None, str]:

@@ -57,12 +57,15 @@ class ImageConfig:
 def config_from_dict(cls: type, values: Any) -> Any:
     """Build config dataclass ``cls`` from plain values, checking names, types and bounds.
 
-    Every field must be present (a model file states its whole config), no unknown field is
-    accepted, ints must be ints (not bools), and each value must lie within its field's bounds.
+    Every field must be present (a model file states its whole config) except one marked
+    ``optional`` in its metadata, added after model files were written without it, which then
+    takes its default; no unknown field is accepted, ints must be ints (not bools), and each
+    value must lie within its field's bounds.
     """
     if not isinstance(values, dict):
         raise ConfigError("config must be a JSON object")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {**{n: f.default for n, f in fields.items() if f.metadata.get("optional")}, **values}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ConfigError(f"unknown config value(s): {shorten(', '.join(unknown), 60)}")

@@ -522,15 +522,14 @@ def test_files_dropped_that_the_app_cannot_use_are_explained(open_window, tiny_v
     from latentlab.app.file_wiring import file_kind
 
     window = open_window(tiny_vae_path)
-    checkpoint = tmp_path / "netG_epoch_24.pth"
-    checkpoint.write_bytes(b"PK")
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    window.files.open_files([tmp_path, checkpoint, notes])
+    window.files.open_files([tmp_path, notes])
     said = [text for _, text in window.notices.notices]
-    assert len(said) == 3
+    assert len(said) == 2
     assert "a folder" in said[0] and str(tmp_path) in said[0]
-    assert "PyTorch" in said[1] and "notes.txt" in said[2]
+    assert "notes.txt" in said[1]
     assert file_kind(tmp_path / "MODEL.SAFETENSORS") == "model"  # any case
+    assert file_kind(tmp_path / "netG_epoch_24.PTH") == "model"  # converted if LatentLab can
     assert file_kind(tmp_path / "Face.PNG") == "image"
     assert file_kind(tmp_path / "x.LATENTLAB-SESSION.JSON") == "session"
