@@ -48,9 +48,15 @@ MAX_ATTRIBUTES = 256
 MAX_TRAINING_OPTIONS = 256  # training.config: option names to plain values
 _REFERENCE_ATTRIBUTE = "reference.attribute."  # + name: one value per reference item
 
-_DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "U8": torch.uint8}
+_DTYPES = {
+    "F16": torch.float16,
+    "F32": torch.float32,
+    "F64": torch.float64,
+    "I64": torch.int64,
+    "U8": torch.uint8,
+}
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
-_ITEM_BYTES = {"F32": 4, "F64": 8, "I64": 8, "U8": 1}
+_ITEM_BYTES = {"F16": 2, "F32": 4, "F64": 8, "I64": 8, "U8": 1}
 
 
 class ModelFileError(Exception):
@@ -343,7 +349,8 @@ def _expected_tensors(
         )
     for name, (dtype, shape) in expected.items():
         got_dtype, got_shape = entries[name]
-        if got_dtype != dtype:
+        stored_in_half = dtype == torch.float32 and got_dtype == torch.float16
+        if got_dtype != dtype and not stored_in_half:
             raise _fail(
                 path,
                 f"tensor {name!r} has dtype {_DTYPE_NAMES.get(got_dtype)}, "
@@ -396,6 +403,8 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         tensors = safetensors.torch.load(data)
     except Exception as exc:  # the header was checked; this is a defence in depth
         raise _fail(path, f"the tensor data cannot be read ({exc})") from None
+    # stored in 16 bits (save_model's half_precision), computed in 32
+    tensors = {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise _fail(
@@ -452,8 +461,11 @@ def save_model(
     meta: dict[str, Any],
     attributes: dict[str, torch.Tensor] | None = None,
     reference: Reference | None = None,
+    half_precision: bool = False,
 ) -> None:
-    """Write ``model`` with ``meta`` (see :func:`build_metadata`) atomically to ``path``."""
+    """Write ``model`` with ``meta`` (see :func:`build_metadata`) atomically to ``path``; with
+    ``half_precision`` its float32 weights and the reference latents are stored as float16
+    (half the bytes; :func:`load_model` gives them back as float32)."""
     path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for name, direction in (attributes or {}).items():
@@ -468,6 +480,17 @@ def save_model(
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ModelFileError(f"{path.name}: not saved: tensor {name!r} has NaN or Inf values")
+    if half_precision:
+        for name, tensor in tensors.items():
+            if (name.startswith("model.") or name == "reference.latents") and (
+                tensor.dtype == torch.float32
+            ):
+                tensors[name] = half = tensor.half()
+                if not torch.isfinite(half).all():
+                    raise ModelFileError(
+                        f"{path.name}: not saved: tensor {name!r} has values beyond float16's "
+                        "range; save it without half precision"
+                    )
     try:
         text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as exc:

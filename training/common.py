@@ -50,6 +50,7 @@ __all__ = [
     "model_config",
     "progress_bar",
     "reference_set",
+    "round_to_stored_precision",
     "run_main",
     "setup",
 ]
@@ -362,6 +363,16 @@ def reference_set(
     return Reference(latents, thumbnails, labels, attributes)
 
 
+@torch.no_grad()
+def round_to_stored_precision(config: TrainConfig, model: nn.Module) -> None:
+    """With ``--half-precision``, round the float32 weights to what the file will hold, so
+    that the test metric measures the model the file gives back."""
+    if config.half_precision:
+        for value in model.state_dict().values():
+            if value.dtype == torch.float32:
+                value.copy_(value.half().float())
+
+
 def finish(
     run: Run,
     config: TrainConfig,
@@ -397,6 +408,13 @@ def finish(
             **({"stopped": trained.stopped} if trained.stopped else {}),
         },
     )
-    save_model(config.out, model, meta, attributes=attributes, reference=reference)
+    save_model(
+        config.out,
+        model,
+        meta,
+        attributes=attributes,
+        reference=reference,
+        half_precision=config.half_precision,
+    )
     run.log(f"{test_metric[0]}: {test_metric[1]:.3f}")
     run.log(f"wrote {config.out}")

@@ -78,6 +78,12 @@ class TrainConfig:
         doc="model file to write (.safetensors); the checkpoint goes beside it (.ckpt)",
         group="output",
     )
+    half_precision: bool = option(
+        False,
+        "store the float32 weights and the reference latents in 16 bits (half the file); "
+        "the test metric is measured with the rounded weights",
+        group="output",
+    )
     # run
     seed: int = option(0, "random seed", group="run", low=0, high=2**32 - 1)
     preset: str | None = option(

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from latentlab.fileio import atomic_write_bytes
 from latentlab.models import GenerativeModel
-from training.common import Run, TrainingError
+from training.common import Run, TrainingError, round_to_stored_precision
 from training.config import GradientConfig
 
 __all__ = [
@@ -243,6 +243,7 @@ def fit(
                 save_checkpoint(checkpoint, model, optimizers, state, config)
     _log_stop(run, config, state, score_name)
     model.load_state_dict(state.best_weights)
+    round_to_stored_precision(config, model)
     model.eval()
     return state
 

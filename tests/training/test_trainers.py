@@ -98,6 +98,23 @@ def test_every_family_trains_on_fashion_mnist(family, tmp_path, capsys):
         assert tuple(loaded.reference.images.shape[1:]) == (1, 28, 28)
 
 
+@pytest.mark.parametrize("family", ["vae", "realnvp"])
+def test_half_precision_stores_16_bit_weights_and_scores_them(family, tmp_path):
+    from safetensors import safe_open
+
+    out = tmp_path / f"{family}.safetensors"
+    assert train(family, out, "--half-precision") == 0
+    with safe_open(str(out), "pt") as f:
+        dtypes = {name: f.get_slice(name).get_dtype() for name in f.keys()}  # noqa: SIM118 (not a dict)
+    floats = [n for n in dtypes if n.startswith("model.") and dtypes[n] in ("F16", "F32")]
+    assert floats and all(dtypes[n] == "F16" for n in floats)
+    assert dtypes["reference.latents"] == "F16"
+    loaded = load_model(out)
+    assert loaded.meta["training"]["config"]["half_precision"] is True
+    metric = loaded.meta["training"]["test_metric"]["value"]
+    assert math.isfinite(metric)
+
+
 @pytest.mark.parametrize("family", GRADIENT)
 def test_the_time_budget_stops_the_run_and_it_still_writes_its_model(family, tmp_path, capsys):
     out = tmp_path / "budget.safetensors"
