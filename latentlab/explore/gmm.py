@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from latentlab.data import DataError, ImageDataset, load_digits_split, synthfaces_split
+from latentlab.data.fashion import load_fashion_split
 from latentlab.modelfile import LoadedModel, Reference
 from latentlab.models.base import bits_per_dim
 from latentlab.models.gmm import GMM, GMMConfig, dequantize, em_steps
@@ -60,13 +61,17 @@ def component_means(model: GMM) -> tuple[np.ndarray, np.ndarray]:
 
 
 def offline_training_images(dataset: str) -> ImageDataset:
-    """The training split of a dataset the app can make without files (digits, faces)."""
+    """Training images of a dataset the app can make or find without the user's files:
+    digits, faces, and the first 2,000 Fashion-MNIST images when its package is installed (a
+    live fit on all 55,000 would take minutes)."""
     if dataset == "digits":
         return load_digits_split().train
     if dataset == "synthfaces":
         return synthfaces_split(n_train=2000, n_validation=1, n_test=1).train
+    if dataset == "fashion":
+        return load_fashion_split().train.subset(slice(0, 2000))
     raise DataError(
-        f"the model was trained on '{dataset}'; only digits and synthfaces can be "
+        f"the model was trained on '{dataset}'; only digits, synthfaces and fashion can be "
         "refitted in the app (use python -m training.gmm for other data)"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 
@@ -40,10 +41,18 @@ def test_fit_yields_every_iteration_and_returns_a_usable_model(loaded):
 
 def test_fit_refuses_what_it_cannot_do(loaded):
     other = {**loaded.meta, "dataset": {**loaded.meta["dataset"], "name": "my-folder"}}
-    with pytest.raises(DataError, match="only digits and synthfaces"):
+    with pytest.raises(DataError, match="only digits, synthfaces and fashion"):
         next(fit_gmm(loaded.model, type(loaded)(loaded.model, other), 3, "diag"))
     with pytest.raises(ValueError, match="at least as many"):
         next(fit_gmm(loaded.model, loaded, 5000, "diag"))
+
+
+def test_a_fashion_mixture_refits_on_the_first_2000_training_images():
+    fashion = load_model(bundled_models()["gmm-fashion"])
+    steps = fit_gmm(fashion.model, fashion, 3, "diag", max_iter=2)
+    fraction, progress = next(steps)
+    assert 0 <= fraction < 1 and math.isfinite(progress.log_likelihood)
+    assert progress.means.shape == (3, 1, 28, 28)
 
 
 def test_component_samples_use_the_chosen_component(loaded):
