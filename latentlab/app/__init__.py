@@ -17,12 +17,17 @@ _trimmer = None  # the timer that hands free memory back to the system
 TRIM_INTERVAL_MS = 10_000
 
 
-def _configure_torch() -> None:
+def _configure_threads() -> None:
     """Leave one core to the GUI thread: torch's intra-op threads spin while they wait, and on
-    two cores two of them made drag latency spike tenfold (benchmarks/interaction.py)."""
+    two cores two of them made drag latency spike tenfold (benchmarks/interaction.py). NumPy's
+    BLAS threads too: on a busy machine two of them made the PCA plane of a model opening
+    eight times slower (4.7 s instead of 0.6 s for an SVD of 2,000 x 814)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    threads = max(1, (os.cpu_count() or 1) - 1)
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # for the rest of the process
 
 
 def _manage_native_memory() -> None:
@@ -79,7 +84,7 @@ def create_main_window(
     from latentlab.resources import default_model_path
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    _configure_torch()
+    _configure_threads()
     _manage_native_memory()
     _collect_garbage_on_the_gui_thread()
     window = MainWindow()
