@@ -131,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="what SRC holds; auto recognises it by its tensor names (default: %(default)s)",
     )
     sub.add_argument(
+        "--image-size",
+        type=_int_in(4, 128),
+        default=None,
+        metavar="N",
+        help="side of the square images the model was trained on, where SRC does not say it "
+        "(glow-rosinality; default: 64)",
+    )
+    sub.add_argument(
+        "--bits",
+        type=_int_in(1, 8),
+        default=None,
+        metavar="N",
+        help="bits per sub-pixel the model was trained on (2**N levels), where SRC does not "
+        "say it (glow-rosinality; default: 5)",
+    )
+    sub.add_argument(
         "-o",
         "--output",
         type=_output(".safetensors"),
@@ -414,7 +430,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from latentlab.importers import import_checkpoint
     from latentlab.modelfile import save_model
 
-    loaded = import_checkpoint(args.source, args.format)
+    loaded = import_checkpoint(args.source, args.format, image_size=args.image_size, bits=args.bits)
     save_model(args.output, loaded.model, loaded.meta, reference=loaded.reference)
     training = loaded.meta["training"]
     print(

@@ -4,7 +4,8 @@ A foreign checkpoint is read as tensors only (``torch.load(..., weights_only=Tru
 safetensors), recognised by its tensor names, checked shape by shape against the layout its
 format implies, and only then copied into a model of one of LatentLab's own families. Anything
 else is refused with one :class:`~latentlab.modelfile.ModelFileError` line, as a bad model file
-is. One module per format (:mod:`.dcgan`, :mod:`.vae`); :mod:`.dispatch` chooses among them.
+is. One module per format (:mod:`.dcgan`, :mod:`.vae`, :mod:`.glow`); :mod:`.dispatch` chooses
+among them.
 
 This package module imports no torch, so that the command line can name the formats in its
 ``--help``; :func:`import_checkpoint` and :func:`load_any` load :mod:`.dispatch` when first used.
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DCGAN_PYTORCH_EXAMPLES",
     "FORMAT_NAMES",
+    "GLOW_ROSINALITY",
     "VAE_PYTORCH_EXAMPLES",
     "import_checkpoint",
     "load_any",
@@ -27,7 +29,8 @@ __all__ = [
 
 DCGAN_PYTORCH_EXAMPLES = "dcgan-pytorch-examples"
 VAE_PYTORCH_EXAMPLES = "vae-pytorch-examples"
-FORMAT_NAMES = (DCGAN_PYTORCH_EXAMPLES, VAE_PYTORCH_EXAMPLES)
+GLOW_ROSINALITY = "glow-rosinality"
+FORMAT_NAMES = (DCGAN_PYTORCH_EXAMPLES, VAE_PYTORCH_EXAMPLES, GLOW_ROSINALITY)
 
 
 def __getattr__(name: str) -> Any:

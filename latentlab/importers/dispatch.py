@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from latentlab.importers import dcgan, vae
+from latentlab.importers import dcgan, glow, vae
 from latentlab.importers.formats import Converted, Format
 from latentlab.importers.reading import (
     describe_tensors,
@@ -24,18 +24,29 @@ from latentlab.models import GenerativeModel
 __all__ = ["FORMATS", "REFERENCE_SIZE", "import_checkpoint", "load_any"]
 
 #: in the order of FORMAT_NAMES, the names the command line offers without loading torch
-FORMATS: dict[str, Format] = {f.name: f for f in (dcgan.FORMAT, vae.FORMAT)}
+FORMATS: dict[str, Format] = {f.name: f for f in (dcgan.FORMAT, vae.FORMAT, glow.FORMAT)}
 REFERENCE_SIZE = 32  # sampled latents and their images: the map's reference set
 
 
 def import_checkpoint(
-    path: str | os.PathLike[str], format: str = "auto", *, reference_size: int = REFERENCE_SIZE
+    path: str | os.PathLike[str],
+    format: str = "auto",
+    *,
+    reference_size: int = REFERENCE_SIZE,
+    image_size: int | None = None,
+    bits: int | None = None,
 ) -> LoadedModel:
     """The model in the foreign checkpoint ``path``, of the named format or (``auto``) the one
     its tensor names show, with metadata saying where it came from and a reference set of
-    ``reference_size`` samples (none for 0); raises :class:`ModelFileError` in one line."""
+    ``reference_size`` samples (none for 0); raises :class:`ModelFileError` in one line.
+
+    ``image_size`` and ``bits`` (bits per sub-pixel, 2**bits levels) say what a format's file
+    does not (glow-rosinality: 64 and 5 if not given); a format whose files fix them refuses
+    them."""
     path = Path(path)
-    return _import(path, read_file(path), format, reference_size)[0]
+    given = {"image_size": image_size, "bits": bits}
+    options = {name: value for name, value in given.items() if value is not None}
+    return _import(path, read_file(path), format, reference_size, options)[0]
 
 
 def load_any(path: str | os.PathLike[str]) -> tuple[LoadedModel, str]:
@@ -52,10 +63,12 @@ def load_any(path: str | os.PathLike[str]) -> tuple[LoadedModel, str]:
     data = read_file(path)
     if not is_torch_checkpoint(data):
         raise refused
-    return _import(path, data, "auto", REFERENCE_SIZE)
+    return _import(path, data, "auto", REFERENCE_SIZE, {})
 
 
-def _import(path: Path, data: bytes, format: str, reference_size: int) -> tuple[LoadedModel, str]:
+def _import(
+    path: Path, data: bytes, format: str, reference_size: int, options: dict[str, int]
+) -> tuple[LoadedModel, str]:
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"unknown format {format!r} (known: auto, {', '.join(FORMATS)})")
     tensors = read_tensors(path, data)
@@ -67,8 +80,14 @@ def _import(path: Path, data: bytes, format: str, reference_size: int) -> tuple[
     chosen = next((f for f in candidates if f.matches(tensors.keys())), None)
     if chosen is None:
         raise refuse(path, _unknown(tensors, format))
-    converted = chosen.convert(path, tensors)
-    loaded = _loaded(path, chosen, converted, reference_size)
+    unknown = sorted(set(options) - set(chosen.options))
+    if unknown:
+        named = " and ".join("--" + name.replace("_", "-") for name in unknown)
+        fixed = "its files fix the image size and levels"
+        raise refuse(path, f"{chosen.title} ({chosen.name}) takes no {named}: {fixed}")
+    options = {**chosen.options, **options}
+    converted = chosen.convert(path, tensors, **options)
+    loaded = _loaded(path, chosen, converted, reference_size, options)
     notice = (
         f"{path.name}: {chosen.title}, converted to a LatentLab {converted.model.family} model; "
         f"{converted.note}"
@@ -81,17 +100,25 @@ def _unknown(tensors: dict[str, torch.Tensor], format: str) -> str:
         return f"not {FORMATS[format].title} ({format}): it holds {describe_tensors(tensors)}"
     return (
         f"a state dict of an unknown architecture: {describe_tensors(tensors)}; LatentLab "
-        f"imports {' and '.join(FORMATS)} checkpoints"
+        f"imports {', '.join(list(FORMATS)[:-1])} and {list(FORMATS)[-1]} checkpoints"
     )
 
 
-def _loaded(path: Path, chosen: Format, converted: Converted, reference_size: int) -> LoadedModel:
+def _loaded(
+    path: Path,
+    chosen: Format,
+    converted: Converted,
+    reference_size: int,
+    options: dict[str, int],
+) -> LoadedModel:
     model = converted.model
+    command = f"latentlab import {shlex.quote(path.name)} --format {chosen.name}"
+    command += "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items())
     meta = build_metadata(
         model,
         dataset={"name": "unknown (trained elsewhere)"},
         training={
-            "command": f"latentlab import {shlex.quote(path.name)} --format {chosen.name}",
+            "command": command,
             "imported_from": path.name,
             "format": chosen.name,
             "note": converted.note,

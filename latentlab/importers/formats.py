@@ -4,7 +4,7 @@ builds a model: the tensor names, every shape, and the config's bounds."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,16 @@ class Format:
     """A foreign format: ``matches`` recognises its tensor names; ``convert`` checks the
     tensors of a file ``path`` whose names match and builds the model, or raises the
     :func:`refuse` error; ``decoys`` are layouts of files that come with this format but hold
-    nothing to import, each with the sentence that says so."""
+    nothing to import, each with the sentence that says so. ``options`` are what the file does
+    not say but the conversion needs (e.g. the image size), with their defaults: ``convert``
+    takes them as keyword arguments, and formats without them take none."""
 
     name: str
     title: str  # e.g. "the generator of the pytorch/examples DCGAN"
     matches: Matcher
-    convert: Callable[[Path, dict[str, torch.Tensor]], Converted]
+    convert: Callable[..., Converted]  # (path, tensors, **options)
     decoys: tuple[tuple[Matcher, str], ...] = ()
+    options: Mapping[str, int] = field(default_factory=dict)
 
 
 def has_layout(

@@ -13,6 +13,9 @@ Each split whitens the factored-out half under a conditional Gaussian N(mu, sigm
 zero-initialised conv of the kept half; the top has a learned constant mean and log-sd per
 position and channel (``learntop``) or N(0, I).
 
+Imported models (rosinality/glow-pytorch, :mod:`latentlab.importers.glow`) pad the input of
+every zero-initialised convolution with ones instead of zeros (``zero_padding``).
+
 Input: x~ - 1/2 for the dequantized x~ in [0, 1) (openai/glow ``preprocess``).
 Latent: eps = (h - mu) / sigma for each level's factored-out half (finest first), then the
 top, each flattened in C,H,W order. Its prior is exactly N(0, I), so sampling at temperature
@@ -24,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from latentlab.models.base import ConfigError, ImageConfig, bounded
@@ -43,9 +47,10 @@ from latentlab.models.flow_layers import (
     store_channels_last,
 )
 
-__all__ = ["Glow", "GlowConfig"]
+__all__ = ["Glow", "GlowConfig", "OnePaddedZeroConv2d"]
 
 ACTNORM_LOGSCALE_FACTOR = 3.0  # openai/glow actnorm stores log s / 3
+ZERO_PADDINGS = ("zeros", "ones")
 
 
 @dataclass
@@ -66,6 +71,17 @@ class GlowConfig(ImageConfig):
     learn_top: bool = field(
         default=True, metadata={"doc": "learned top prior (learntop) instead of N(0, I)"}
     )
+    # optional: model files written before this field existed pad with zeros; only imported
+    # models (rosinality/glow-pytorch) pad with ones
+    zero_padding: str = field(
+        default="zeros",
+        metadata={
+            "choices": ZERO_PADDINGS,
+            "optional": True,
+            "doc": "what the zero-initialised convolutions pad their input with: zeros, or ones "
+            "as rosinality/glow-pytorch does",
+        },
+    )
 
     def check(self) -> None:
         size = 2**self.scales
@@ -75,17 +91,37 @@ class GlowConfig(ImageConfig):
             )
 
 
+class OnePaddedZeroConv2d(ZeroConv2d):
+    """:class:`ZeroConv2d` whose input is padded with ones instead of zeros, as
+    rosinality/glow-pytorch's ``ZeroConv2d`` does (``F.pad(x, [1, 1, 1, 1], value=1)``, then an
+    unpadded 3x3 convolution): its outputs at the border differ from the inside even for a
+    constant input. Same parameters and state-dict names as :class:`ZeroConv2d`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(x, [1, 1, 1, 1], value=1.0)
+        return F.conv2d(padded, self.conv.weight, self.conv.bias) * (3 * self.gain).exp()
+
+
+def zero_conv(in_channels: int, out_channels: int, padding: str = "zeros") -> ZeroConv2d:
+    """Glow's zero-initialised convolution, its input padded with ``padding`` (zeros, ones)."""
+    if padding == "ones":
+        return OnePaddedZeroConv2d(in_channels, out_channels)
+    return ZeroConv2d(in_channels, out_channels)
+
+
 class CouplingNet(nn.Module):
     """NN() of Glow's coupling (§3.3): conv3x3 -> ReLU -> conv1x1 -> ReLU -> ZeroConv2d."""
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int, zero_padding: str = "zeros"
+    ) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
             nn.ReLU(),
             nn.Conv2d(hidden, hidden, 1),
             nn.ReLU(),
-            ZeroConv2d(hidden, out_channels),
+            zero_conv(hidden, out_channels, zero_padding),
         )
         store_channels_last(self)
 
@@ -115,7 +151,10 @@ class Glow(FlowModel):
             ch, h, w = 4 * ch, h // 2, w // 2  # squeeze: C,H,W -> 4C,H/2,W/2
             blocks.append(FlowChain([Squeeze(), *(self._step(ch) for _ in range(c.steps))]))
             if level < c.scales - 1:
-                splits.append(Split(ch, learned=True))
+                split = Split(ch, learned=True)
+                if c.zero_padding != "zeros":
+                    split.prior = zero_conv(split.keep, 2 * (ch - split.keep), c.zero_padding)
+                splits.append(split)
                 shapes.append((ch - ch // 2, h, w))  # the factored-out half
                 ch = ch // 2
         shapes.append((ch, h, w))  # the top
@@ -130,8 +169,10 @@ class Glow(FlowModel):
         else:
             mix = Permute(ch, c.permutation)
         changed = ch - ch // 2
+        pad = c.zero_padding
         if c.coupling == "additive":
-            coupling = Coupling(CouplingNet(ch // 2, changed, c.hidden), "additive", ch)
+            coupling = Coupling(CouplingNet(ch // 2, changed, c.hidden, pad), "additive", ch)
         else:
-            coupling = Coupling(CouplingNet(ch // 2, 2 * changed, c.hidden), "affine-sigmoid", ch)
+            net = CouplingNet(ch // 2, 2 * changed, c.hidden, pad)
+            coupling = Coupling(net, "affine-sigmoid", ch)
         return FlowChain([ActNorm(ch, ACTNORM_LOGSCALE_FACTOR), mix, coupling])
