@@ -19,8 +19,10 @@ from PySide6.QtWidgets import (
 
 __all__ = ["AttributePanel"]
 
+# A slider's unit is one standard deviation of the reference images' latents along its
+# direction: +-3 spans nearly all of them, so an edit stays where the model has seen data.
 _STEPS_PER_UNIT = 100
-_RANGE = 3  # sliders span -3 .. +3
+_RANGE = 3
 
 
 class AttributePanel(QWidget):
@@ -40,6 +42,7 @@ class AttributePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("attributePanel")
         self.sliders: dict[str, QSlider] = {}
+        self._spreads: dict[str, float] = {}  # name -> the amount one slider unit is
         self._values: dict[str, QLabel] = {}
         self._group_boxes: list[QWidget] = []  # the group checkboxes and the label before them
         self._rows = QGridLayout()
@@ -97,8 +100,13 @@ class AttributePanel(QWidget):
     def set_group_size(self, which: str, count: int) -> None:
         self.group_buttons[which].setText(f"{which} ← selected ({count})")
 
-    def set_directions(self, names: list[str], groups: list[str]) -> None:
-        """Rebuild the sliders for ``names``; offer group checkboxes when there are several."""
+    def set_directions(
+        self, names: list[str], groups: list[str], spreads: dict[str, float] | None = None
+    ) -> None:
+        """Rebuild the sliders for ``names``, each in units of ``spreads[name]`` (the amount of
+        one standard deviation of the reference latents along it; 1 if not given); offer group
+        checkboxes when there are several groups."""
+        self._spreads = {name: (spreads or {}).get(name, 1.0) for name in names}
         for widget in [*self.sliders.values(), *self._values.values(), *self._group_boxes]:
             widget.deleteLater()
         while self._rows.count():
@@ -110,9 +118,12 @@ class AttributePanel(QWidget):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setObjectName(f"attr:{name}")
             slider.setRange(-_RANGE * _STEPS_PER_UNIT, _RANGE * _STEPS_PER_UNIT)
-            slider.setToolTip(f"Move the current image along '{name}' (0 = unchanged)")
-            value = QLabel("0.00")
-            value.setMinimumWidth(40)
+            slider.setToolTip(
+                f"Move the current image along '{name}' (0 = unchanged), in standard "
+                "deviations (σ) of the reference images along it: ±3 spans nearly all of them"
+            )
+            value = QLabel(_shown(0.0))
+            value.setMinimumWidth(52)
             slider.valueChanged.connect(lambda v, n=name: self._on_slider(n, v))
             self._rows.addWidget(QLabel(name.replace("_", " ")), row, 0)
             self._rows.addWidget(slider, row, 1)
@@ -136,20 +147,25 @@ class AttributePanel(QWidget):
         for name, amount in amounts.items():
             slider = self.sliders.get(name)
             if slider is not None:
+                units = amount / self._spreads[name]
                 slider.blockSignals(True)
-                slider.setValue(round(amount * _STEPS_PER_UNIT))
+                slider.setValue(round(units * _STEPS_PER_UNIT))
                 slider.blockSignals(False)
-                self._values[name].setText(f"{amount:+.2f}")
+                self._values[name].setText(_shown(units))
 
     def reset(self) -> None:
         for slider in self.sliders.values():
             slider.setValue(0)
 
     def _on_slider(self, name: str, value: int) -> None:
-        amount = value / _STEPS_PER_UNIT
-        self._values[name].setText(f"{amount:+.2f}")
-        self.amountChanged.emit(name, amount)
+        units = value / _STEPS_PER_UNIT
+        self._values[name].setText(_shown(units))
+        self.amountChanged.emit(name, units * self._spreads[name])
 
     def _on_groups(self) -> None:
         boxes = [b for b in self._group_boxes if isinstance(b, QCheckBox)]
         self.groupsChanged.emit([b.isChecked() for b in boxes])
+
+
+def _shown(units: float) -> str:
+    return f"{units:+.2f}σ"

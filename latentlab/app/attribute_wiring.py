@@ -62,7 +62,7 @@ class AttributeWiring(QObject):
         loaded = self.explorer.loaded
         assert loaded is not None  # directions belong to the open model
         groups = [name for name, _ in loaded.model.latent_groups()]
-        self.panel.set_directions(names, groups)
+        self.panel.set_directions(names, groups, self.explorer.direction_spreads())
 
     def save_model_copy(self) -> None:
         """Ask where, then write the open model with the directions it has now."""

@@ -6,7 +6,9 @@ Three ways to find a direction for an attribute from labelled latents:
   scaled to the same class separation so that amount 1 means the same for both;
 - from two groups of points the user picked: mean of the second minus mean of the first.
 
-Amount 1 along a direction moves a latent by the gap between the two groups' means.
+Amount 1 along a direction moves a latent by the gap between the two groups' means. A person
+reads an edit better against the data: :func:`spread_along` gives the amount that moves a latent
+by one standard deviation of the reference latents along the direction.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "classifier_direction",
     "group_direction",
     "mean_difference_direction",
+    "spread_along",
 ]
 
 
@@ -83,3 +86,14 @@ def apply_directions(
             step = amount * np.asarray(directions[name], dtype=np.float64)
             z += step if mask is None else np.where(mask, step, 0.0)
     return z
+
+
+def spread_along(latents: np.ndarray | None, direction: np.ndarray) -> float:
+    """The amount along ``direction`` that moves a latent by one standard deviation of
+    ``latents`` (``N, D``) projected on it; 1.0 without latents or spread to measure."""
+    direction = np.asarray(direction, dtype=np.float64)
+    norm = float(np.linalg.norm(direction))
+    if latents is None or len(latents) < 2 or not norm > 0:
+        return 1.0
+    spread = float((np.asarray(latents, dtype=np.float64) @ (direction / norm)).std())
+    return spread / norm if spread > 0 and np.isfinite(spread) else 1.0

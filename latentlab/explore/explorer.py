@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentlab.explore.attributes import group_direction
+from latentlab.explore.attributes import group_direction, spread_along
 from latentlab.explore.events import Event
 from latentlab.explore.history import History
 from latentlab.explore.interpolate import interpolation_path
@@ -123,6 +123,11 @@ class Explorer:
     @property
     def directions(self) -> dict[str, np.ndarray]:
         return {} if self.state is None else self.state.directions
+
+    def direction_spreads(self) -> dict[str, float]:
+        """For each direction, the amount that is one standard deviation of the reference
+        latents along it (the attribute sliders' unit)."""
+        return {n: spread_along(self.reference_latents, d) for n, d in self.directions.items()}
 
     def open(self, opened: OpenedModel) -> None:
         """Make ``opened`` the model explored, starting afresh; the point starts at the plane's

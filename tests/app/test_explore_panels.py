@@ -44,10 +44,16 @@ def test_attribute_slider_moves_the_current_latent(open_window, qtbot, attr_mode
     slider = panel.findChild(QSlider, "attr:smiling")
     assert panel.findChild(QSlider, "attr:eyes_open") is not None
     base = window.explorer.state.latent.copy()
+    # the slider's unit: one standard deviation of the reference latents along the direction
+    direction = np.array([1.5, -0.5])
+    ref = window.explorer.loaded.reference.latents.double().numpy()
+    sigma = (ref @ direction).std() / (direction @ direction)
+    assert window.explorer.direction_spreads()["smiling"] == pytest.approx(sigma)
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
-        slider.setValue(200)  # +2.00
+        slider.setValue(200)  # +2.00 sigma
+    assert panel._values["smiling"].text() == "+2.00σ"
     np.testing.assert_allclose(
-        window.explorer.state.latent, base + 2 * np.array([1.5, -0.5]), atol=1e-6
+        window.explorer.state.latent, base + 2 * sigma * direction, atol=1e-6
     )
     np.testing.assert_array_equal(
         window.image_view.image(),
@@ -287,8 +293,9 @@ def test_direction_from_two_groups_of_map_points_saved_in_a_copy(
     np.testing.assert_allclose(window.explorer.state.directions["thick"], expected)
     base = window.explorer.state.latent.copy()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
-        slider.setValue(100)
-    np.testing.assert_allclose(window.explorer.state.latent, base + expected, atol=1e-9)
+        slider.setValue(100)  # +1 sigma of the reference latents along it
+    sigma = (ref @ expected).std() / (expected @ expected)
+    np.testing.assert_allclose(window.explorer.state.latent, base + sigma * expected, atol=1e-9)
 
     # saving over the open file is refused; a copy keeps the weights and adds the direction
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tiny_vae16_path), ""))
@@ -375,7 +382,8 @@ def test_a_saved_session_resumes_in_a_new_window(
     np.testing.assert_allclose(
         resumed.explorer.state.latent, window.explorer.state.latent, atol=1e-12
     )
-    assert resumed.explorer.state.amounts == {"smiling": -0.5, "eyes_open": 0.0}
+    sigma = resumed.explorer.direction_spreads()["smiling"]
+    assert resumed.explorer.state.amounts == {"smiling": -0.5 * sigma, "eyes_open": 0.0}
     assert resumed.attribute_panel.findChild(QSlider, "attr:smiling").value() == -50
     assert resumed.explorer.state.plane.kind == "axes"
     assert resumed.map_controls.kind.currentData() == "axes"

@@ -9,6 +9,7 @@ from latentlab.explore.attributes import (
     classifier_direction,
     group_direction,
     mean_difference_direction,
+    spread_along,
 )
 
 
@@ -65,3 +66,14 @@ def test_binarize_and_groups_and_errors():
         group_direction(np.ones((2, 3)), np.ones((1, 3)))
     with pytest.raises(ValueError, match="both with and without"):
         mean_difference_direction(np.zeros((3, 2)), np.array([True, True, True]))
+
+
+def test_spread_along_is_one_standard_deviation_of_the_latents_in_amount_units():
+    rng = np.random.default_rng(0)
+    latents = rng.normal(size=(5000, 3)) * np.array([2.0, 0.5, 1.0])
+    # along the first axis the spread is 2; a direction of length 4 moves 4 per amount
+    assert spread_along(latents, np.array([4.0, 0.0, 0.0])) == pytest.approx(0.5, rel=0.03)
+    assert spread_along(latents, np.array([0.0, 0.5, 0.0])) == pytest.approx(1.0, rel=0.03)
+    assert spread_along(None, np.ones(3)) == 1.0  # nothing to measure against
+    assert spread_along(latents, np.zeros(3)) == 1.0
+    assert spread_along(np.ones((4, 3)), np.ones(3)) == 1.0  # no spread
