@@ -21,7 +21,7 @@ import numpy as np
 
 from latentlab import resources
 from latentlab.data import load_image, save_png
-from latentlab.errors import expected_errors, one_line
+from latentlab.errors import UserError, expected_errors, one_line
 from latentlab.explore.describe import describe, metric_text, model_info
 from latentlab.explore.session import SESSION_SUFFIX
 from latentlab.fileio import atomic_write_bytes
@@ -38,7 +38,7 @@ MAX_SAMPLES = 1024
 MAX_STEPS = 256
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A problem with what the user asked for; printed as one line."""
 
 
@@ -317,9 +317,10 @@ def _resolve_model(spec: str) -> Path:
 def _load(spec: str, *needs: str) -> LoadedModel:
     """Load the model ``spec`` names (a foreign checkpoint is converted, with a notice on
     stderr) and check that it can do each of ``needs``."""
+    path = _resolve_model(spec)  # before the import below, which brings torch
     from latentlab.importers import load_any
 
-    loaded, notice = load_any(_resolve_model(spec))
+    loaded, notice = load_any(path)
     if notice:
         print(f"{PROG}: {notice}", file=sys.stderr)
     missing = [c for c in needs if c not in loaded.model.capabilities]
@@ -502,11 +503,16 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        if args.handler is not _cmd_gui and args.model is not None:
+            _resolve_model(args.model)  # a missing model is reported before torch is imported
         return args.handler(args)
     except BrokenPipeError:
         # the reader of our output went away (``latentlab models | head -1``): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except CliError as exc:  # before the others: reporting it must not import torch
+        _error(one_line(exc))
         return 1
     except _reported_errors() as exc:  # evaluated only once something is raised
         _error(one_line(exc))

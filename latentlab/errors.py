@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from latentlab.untrusted import shorten
 
-__all__ = ["MAX_MESSAGE", "expected_errors", "one_line"]
+__all__ = ["MAX_MESSAGE", "UserError", "expected_errors", "one_line"]
 
 MAX_MESSAGE = 1000  # characters: a file can hold a far longer name or value than anyone reads
+
+
+class UserError(Exception):
+    """A problem with what the user asked for, whose message speaks for itself (checked
+    without importing torch, unlike :func:`expected_errors`)."""
 
 
 def expected_errors() -> tuple[type[Exception], ...]:
@@ -23,6 +28,6 @@ def one_line(exc: BaseException) -> str:
     """One line a user can read: an expected error's message, others prefixed with their type,
     whitespace collapsed and cut to ``MAX_MESSAGE`` characters."""
     text = " ".join(str(exc).split())
-    if not isinstance(exc, expected_errors()):
+    if not isinstance(exc, UserError) and not isinstance(exc, expected_errors()):
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return shorten(text or type(exc).__name__, MAX_MESSAGE)

@@ -354,6 +354,23 @@ def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_pa
     assert imports and not any("PySide6" in line or "latentlab.app" in line for line in imports)
 
 
+@pytest.mark.parametrize("command", [["info"], ["sample", "-o", "x.png"]])
+def test_a_missing_model_is_one_plain_line_without_importing_torch(tmp_path, command):
+    name, *rest = command
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "latentlab.cli", name, "no-such-model", *rest],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    imports = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    messages = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    assert result.returncode == 1 and len(messages) == 1, result.stderr
+    assert messages[0].startswith("latentlab: error: no-such-model: no such model file, nor a")
+    assert not any(line.rstrip().endswith(" torch") for line in imports)
+
+
 def test_attribute_moves_an_image_along_a_stored_direction(tmp_path, capsys):
     import torch
 
