@@ -24,7 +24,7 @@ import torch
 
 import latentlab
 from latentlab.fileio import ReadError, atomic_write_bytes, read_bounded
-from latentlab.models import FAMILIES, GenerativeModel
+from latentlab.models import FAMILIES, GenerativeModel, registered_families
 from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
 from latentlab.untrusted import is_finite_number, short_repr, shorten
 
@@ -218,11 +218,15 @@ def _validate_metadata(path: Path, meta: dict[str, Any]) -> tuple[type[Generativ
             "model",
         )
     family = _require(path, meta, "family", str)
-    if family not in FAMILIES:
+    families = registered_families()  # the built-in ones and those of installed plugins
+    if family not in families:
+        plugins = [name for name in families if name not in FAMILIES]
         raise _fail(
-            path, f"unknown model family {short_repr(family)} (known: {', '.join(FAMILIES)})"
+            path,
+            f"unknown model family {short_repr(family)} (known: {', '.join(FAMILIES)}; "
+            f"installed plugin families: {', '.join(plugins) or 'none'})",
         )
-    cls = FAMILIES[family]
+    cls = families[family]
     try:
         config = config_from_dict(cls.config_class, meta.get("config"))
     except ConfigError as exc:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import torch
-from PySide6.QtCore import QTimer
 
 from latentlab.modelfile import Reference, build_metadata, save_model
 from latentlab.models.vae import VAE, VAEConfig
@@ -77,35 +75,6 @@ def show_plane(qtbot, window, kind: str, x: str = "", y: str = "") -> None:
     the model worker)."""
     with qtbot.waitSignal(window.map.planeShown, timeout=5000):
         window.map.choose_plane(kind, x, y)
-
-
-class StallWatchdog:
-    """The longest time the GUI thread's event loop went unserviced while a test waited on it
-    (a 10 ms timer's ticks, counted only inside pytest-qt's waits: the test's own code between
-    waits is not the app's doing)."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.last: float | None = None
-        self.worst = 0.0
-
-    def _measure(self) -> None:
-        if self.last is not None:
-            self.worst = max(self.worst, time.perf_counter() - self.last)
-
-    def _tick(self) -> None:
-        self._measure()
-        self.last = time.perf_counter()
-
-    def run(self, loop_exec, loop):
-        self.last = time.perf_counter()
-        try:
-            return loop_exec(loop)
-        finally:
-            self._measure()
-            self.last = None
 
 
 def error_reading_in_a_child(module: str, function: str, error: str, call: str, path) -> str:

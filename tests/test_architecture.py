@@ -27,6 +27,12 @@ FORBIDDEN = {
     "latentlab/explore": (*QT, "latentlab.cli"),
     "latentlab/metrics": (*QT, "latentlab.explore", "latentlab.modelfile", "latentlab.cli"),
     "latentlab/modelfile.py": QT,
+    "latentlab/plugins.py": (*QT, "latentlab.explore", "latentlab.modelfile", "latentlab.cli"),
+    # plugin authors' tools: the conformance checks need torch only, the window fixtures Qt
+    "latentlab/testing/__init__.py": (*QT, "latentlab.explore", "latentlab.cli", "pytest"),
+    "latentlab/testing/conformance.py": (*QT, "latentlab.explore", "latentlab.cli", "pytest"),
+    "latentlab/testing/qt.py": ("latentlab.cli",),
+    "latentlab/testing/pytest_plugin.py": ("latentlab.cli",),
     "latentlab/importers": (*QT, "latentlab.explore", "latentlab.cli"),
     "training": QT,
 }
