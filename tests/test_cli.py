@@ -336,18 +336,25 @@ def test_interpolate_bad_output_suffix(tiny_vae_path, capsys):
 # ---------------------------------------------------------------------------- the real command
 
 
-def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_path):
-    bad = tmp_path / "bad.safetensors"
-    bad.write_bytes(write_tiny_vae(tmp_path / "good.safetensors").read_bytes()[:-10])
+def run_command(folder, *args: str) -> tuple[subprocess.CompletedProcess, list[str], list[str]]:
+    """``latentlab ARGS`` as a process in ``folder``: the result, the lines it wrote to stderr
+    and the modules it imported (``-X importtime``)."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "latentlab.cli", "info", str(bad)],
+        [sys.executable, "-X", "importtime", "-m", "latentlab.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=tmp_path,
+        cwd=folder,
     )
-    imports = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
-    messages = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    lines = result.stderr.splitlines()
+    imports = [line for line in lines if line.startswith("import time:")]
+    return result, [line for line in lines if line not in imports], imports
+
+
+def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(write_tiny_vae(tmp_path / "good.safetensors").read_bytes()[:-10])
+    result, messages, imports = run_command(tmp_path, "info", str(bad))
     assert result.returncode == 1 and result.stdout == ""
     assert len(messages) == 1, result.stderr
     assert messages[0].startswith("latentlab: error: bad.safetensors: the file is truncated")
@@ -357,18 +364,10 @@ def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_pa
 @pytest.mark.parametrize("command", [["info"], ["sample", "-o", "x.png"]])
 def test_a_missing_model_is_one_plain_line_without_importing_torch(tmp_path, command):
     name, *rest = command
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "latentlab.cli", name, "no-such-model", *rest],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    imports = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
-    messages = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    result, messages, imports = run_command(tmp_path, name, "no-such-model", *rest)
     assert result.returncode == 1 and len(messages) == 1, result.stderr
     assert messages[0].startswith("latentlab: error: no-such-model: no such model file, nor a")
-    assert not any(line.rstrip().endswith(" torch") for line in imports)
+    assert imports and not any(line.rstrip().endswith(" torch") for line in imports)
 
 
 def test_attribute_moves_an_image_along_a_stored_direction(tmp_path, capsys):
