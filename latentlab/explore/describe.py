@@ -46,17 +46,25 @@ def describe(info: dict[str, Any], only: Collection[str] | None = None) -> list[
     image, dataset, training = info["image"], info["dataset"], info["training"]
     labels = dataset.get("label_names") or []
     seconds = training.get("seconds")
+    imported = training.get("imported_from")
+    trained = (
+        f"imported from {imported} ({training.get('format', '?')}): {training.get('note', '')}"
+        if imported
+        else f"{training.get('epochs', '?')} epochs, {training.get('steps', '?')} steps, "
+        + (f"{seconds:.1f}" if isinstance(seconds, int | float) else "?")
+        + f" s on {training.get('device', '?')}"
+    )
+    size = dataset.get("size")
     lines = {
         "name": info["name"],
         "path": info["path"] or "unsaved",
         "family": info["family"],
         "image": f"{image['channels']}x{image['height']}x{image['width']} "
         f"(channels x height x width), {image['levels']} levels",
-        "dataset": f"{dataset.get('name', '?')}, {dataset.get('size', '?')} images"
+        "dataset": f"{dataset.get('name', '?')}"
+        + (f", {size} images" if size is not None else "")
         + (f", labels {' '.join(map(str, labels))}" if labels else ""),
-        "training": f"{training.get('epochs', '?')} epochs, {training.get('steps', '?')} steps, "
-        + (f"{seconds:.1f}" if isinstance(seconds, int | float) else "?")
-        + f" s on {training.get('device', '?')}",
+        "training": trained,
         "command": training.get("command", "?"),
         "test metric": metric_text(info["test_metric"]),
         "capabilities": ", ".join(info["capabilities"]),

@@ -115,3 +115,15 @@ def test_sizes_beyond_the_family_are_refused(tmp_path, nz, ngf, bound):
     with pytest.raises(ModelFileError, match=bound) as refused:
         import_checkpoint(path)
     assert f"nz={nz}, ngf={ngf}, nc=3" in str(refused.value)
+
+
+def test_an_imported_model_says_where_it_came_from_instead_of_how_it_was_trained(tmp_path):
+    from latentlab.explore.describe import describe, model_info
+
+    loaded = import_checkpoint(save_state(tmp_path / "netG_epoch_24.pth", net_g()))
+    lines = dict(describe(model_info(loaded)))
+    assert lines["dataset"] == "unknown (trained elsewhere)"
+    assert lines["training"].startswith(
+        "imported from netG_epoch_24.pth (dcgan-pytorch-examples): the file holds the generator"
+    )
+    assert "?" not in lines["training"]
