@@ -28,6 +28,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "dequantize",
+    "imported_variant",
     "level_bins",
     "to_levels",
 ]
@@ -42,6 +43,14 @@ class ConfigError(ValueError):
 def bounded(default: Any, low: float, high: float, doc: str = "") -> Any:
     """A dataclass field with inclusive bounds, checked by :func:`config_from_dict`."""
     return field(default=default, metadata={"low": low, "high": high, "doc": doc})
+
+
+def imported_variant(default: str, choices: tuple[str, ...], doc: str) -> Any:
+    """A dataclass field choosing an architecture variant that imported models need
+    (latentlab.importers), added after model files were written without it: ``optional``, so
+    such files take ``default`` (:func:`config_from_dict`), and trainers, which train the
+    family's own architecture, do not offer it (training.config)."""
+    return field(default=default, metadata={"choices": choices, "optional": True, "doc": doc})
 
 
 @dataclass

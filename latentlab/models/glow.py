@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentlab.models.base import ConfigError, ImageConfig, bounded
+from latentlab.models.base import ConfigError, ImageConfig, bounded, imported_variant
 from latentlab.models.flow import FlowModel, MultiScale
 from latentlab.models.flow_layers import (
     ActNorm,
@@ -71,16 +71,11 @@ class GlowConfig(ImageConfig):
     learn_top: bool = field(
         default=True, metadata={"doc": "learned top prior (learntop) instead of N(0, I)"}
     )
-    # optional: model files written before this field existed pad with zeros; only imported
-    # models (rosinality/glow-pytorch) pad with ones
-    zero_padding: str = field(
-        default="zeros",
-        metadata={
-            "choices": ZERO_PADDINGS,
-            "optional": True,
-            "doc": "what the zero-initialised convolutions pad their input with: zeros, or ones "
-            "as rosinality/glow-pytorch does",
-        },
+    zero_padding: str = imported_variant(
+        "zeros",
+        ZERO_PADDINGS,
+        "what the zero-initialised convolutions pad their input with: zeros, or ones as "
+        "rosinality/glow-pytorch does",
     )
 
     def check(self) -> None:

@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded, to_levels
+from latentlab.models.base import (
+    ConfigError,
+    GenerativeModel,
+    ImageConfig,
+    bounded,
+    imported_variant,
+    to_levels,
+)
 
 __all__ = ["ARCHITECTURES", "IWAE_CHUNK_BYTES", "LIKELIHOODS", "VAE", "VAEConfig"]
 
@@ -42,23 +49,16 @@ class VAEConfig(ImageConfig):
         32, 4, 256, "channels of the first conv layer (doubled twice; conv architecture only)"
     )
     dense: int = bounded(256, 8, 2048, "width of the fully connected (hidden) layer")
-    # optional: model files written before these fields existed are conv and categorical
-    architecture: str = field(
-        default="conv",
-        metadata={
-            "choices": ARCHITECTURES,
-            "optional": True,
-            "doc": "conv: three convolutions each way around a dense layer; mlp: one hidden "
-            "dense layer each way",
-        },
+    architecture: str = imported_variant(
+        "conv",
+        ARCHITECTURES,
+        "conv: three convolutions each way around a dense layer; mlp: one hidden dense layer "
+        "each way",
     )
-    likelihood: str = field(
-        default="categorical",
-        metadata={
-            "choices": LIKELIHOODS,
-            "optional": True,
-            "doc": "categorical over the levels, or bernoulli on grey values in [0, 1]",
-        },
+    likelihood: str = imported_variant(
+        "categorical",
+        LIKELIHOODS,
+        "categorical over the levels, or bernoulli on grey values in [0, 1]",
     )
 
     def check(self) -> None:
