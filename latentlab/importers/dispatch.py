@@ -18,7 +18,7 @@ from latentlab.importers.reading import (
     read_tensors,
     refuse,
 )
-from latentlab.modelfile import LoadedModel, ModelFileError, Reference, build_metadata, load_model
+from latentlab.modelfile import LoadedModel, Reference, build_metadata, load_model
 from latentlab.models import GenerativeModel
 
 __all__ = ["FORMATS", "REFERENCE_SIZE", "import_checkpoint", "load_any"]
@@ -54,16 +54,22 @@ def load_any(path: str | os.PathLike[str]) -> tuple[LoadedModel, str]:
     as :func:`import_checkpoint` does; with a notice saying what was converted ("" for a model
     file). Another file, or one named ``.safetensors``, gets the model file's error."""
     path = Path(path)
+    # a file named .safetensors is meant as a model file: its error is the answer
+    if path.suffix.lower() != ".safetensors" and _begins_as_torch_checkpoint(path):
+        return _import(path, read_file(path), "auto", REFERENCE_SIZE, {})
+    return load_model(path), ""
+
+
+def _begins_as_torch_checkpoint(path: Path) -> bool:
+    """Whether the regular file ``path`` begins as ``torch.save`` writes (its first bytes
+    only: the whole file is read once, by whichever reader it needs)."""
     try:
-        return load_model(path), ""
-    except ModelFileError as exc:
-        if path.suffix.lower() == ".safetensors":  # meant as a model file: that is the answer
-            raise
-        refused = exc
-    data = read_file(path)
-    if not is_torch_checkpoint(data):
-        raise refused
-    return _import(path, data, "auto", REFERENCE_SIZE, {})
+        if not path.is_file():  # never open a pipe or a device here
+            return False
+        with path.open("rb") as file:
+            return is_torch_checkpoint(file.read(9))
+    except OSError:
+        return False
 
 
 def _import(
