@@ -50,3 +50,8 @@ class FamilyPanel(QWidget):
 
     def show_model(self, loaded: LoadedModel) -> None:
         raise NotImplementedError
+
+    def set_presentation(self, on: bool) -> None:
+        """Presentation mode (F11) turned on or off. Fonts scale by themselves; a panel with
+        pictures, tables or charts scales them here (a third of its height for a chart at
+        least, thumbnails with the space they have, table columns to their content)."""

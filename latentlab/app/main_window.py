@@ -249,6 +249,8 @@ class MainWindow(QMainWindow):
         self.family_panel = show_family_panel(self.tabs, self.family_panel, loaded, self)
         if self.family_panel is None:
             self.tabs.setCurrentWidget(self.sample_panel)
+        else:
+            self.family_panel.set_presentation(self.presentation.on)
         self.info_panel.show_model(loaded)
         self.setWindowTitle(f"LatentLab — {loaded.name}")
 
@@ -336,6 +338,8 @@ class MainWindow(QMainWindow):
             self.presentation_action.setChecked(on)  # comes back here through toggled
         else:
             self.presentation.set(on)
+            if self.family_panel is not None:
+                self.family_panel.set_presentation(on)
 
     @staticmethod
     def _dropped(event: QDragEnterEvent | QDropEvent) -> list[Path]:
