@@ -1,19 +1,60 @@
-"""The small fixed charts of the family panels (EM's log-likelihood, inversion error, KL)."""
+"""The charts of the panels (EM's log-likelihood, inversion error, KL), and how every plot's axes
+follow presentation mode."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QWidget
 
-__all__ = ["panel_chart"]
+__all__ = ["PanelChart", "panel_chart", "scale_axes"]
 
 
-def panel_chart(name: str, x_label: str, y_label: str, min_height: int = 100) -> pg.PlotWidget:
-    """A white plot that the mouse does not pan or zoom, named ``name`` for tests."""
-    chart = pg.PlotWidget()
-    chart.setObjectName(name)
-    chart.setBackground("w")
-    chart.setLabel("bottom", x_label)
-    chart.setLabel("left", y_label)
-    chart.setMouseEnabled(False, False)
-    chart.setMinimumHeight(min_height)
-    return chart
+def scale_axes(plot: pg.PlotWidget, on: bool) -> None:
+    """Give ``plot``'s axis text the widget's font (already scaled in presentation mode) when
+    ``on``, pyqtgraph's small default when off."""
+    font = plot.font()
+    for name in ("left", "bottom"):
+        axis = plot.getPlotItem().getAxis(name)
+        axis.setStyle(tickFont=font if on else None)
+        axis.label.setFont(font)
+
+
+class PanelChart(pg.PlotWidget):
+    """A white plot that the mouse does not pan or zoom, named for tests. In presentation mode
+    it takes at least a third of its panel's height, and its axes' text scales."""
+
+    def __init__(self, name: str, x_label: str, y_label: str, min_height: int) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        self.setBackground("w")
+        self.setLabel("bottom", x_label)
+        self.setLabel("left", y_label)
+        self.setMouseEnabled(False, False)
+        self.setMinimumHeight(min_height)
+        self._normal_height = min_height
+        self._panel: QWidget | None = None
+
+    def set_presentation(self, on: bool, panel: QWidget) -> None:
+        """Presentation mode on or off; ``panel`` is the panel whose height the chart follows."""
+        scale_axes(self, on)
+        if self._panel is not None:
+            self._panel.removeEventFilter(self)
+        self._panel = panel if on else None
+        if on:
+            panel.installEventFilter(self)
+        self._follow(panel)
+
+    def _follow(self, panel: QWidget) -> None:
+        third = panel.height() // 3 if self._panel is not None else 0
+        self.setMinimumHeight(max(self._normal_height, third))
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._panel and event.type() == QEvent.Type.Resize:
+            self._follow(self._panel)
+        return super().eventFilter(watched, event)
+
+
+def panel_chart(name: str, x_label: str, y_label: str, min_height: int = 100) -> PanelChart:
+    """A :class:`PanelChart`."""
+    return PanelChart(name, x_label, y_label, min_height)

@@ -49,6 +49,8 @@ class GMMPanel(FamilyPanel):
         self.setObjectName("gmmPanel")
         self.loaded: LoadedModel | None = None
         self._history: list[tuple[int, float]] = []
+        self._icon_pixels = _ICON_PIXELS
+        self._shown: tuple[np.ndarray, np.ndarray] | None = None  # the components' means, weights
 
         self.components = QListWidget()
         self.components.setObjectName("gmmComponents")
@@ -148,14 +150,22 @@ class GMMPanel(FamilyPanel):
             lambda means_weights: self._show_components(*means_weights)
         )
 
+    def set_presentation(self, on: bool) -> None:
+        self.curve_view.set_presentation(on, self)
+        self._icon_pixels = 2 * _ICON_PIXELS if on else _ICON_PIXELS
+        self.components.setIconSize(QSize(self._icon_pixels, self._icon_pixels))
+        if self._shown is not None:
+            self._show_components(*self._shown)
+
     def _show_components(self, means: np.ndarray, weights: np.ndarray) -> None:
+        self._shown = means, weights
         current = self.components.currentRow()
         self.components.blockSignals(True)
         if self.components.count() != len(means):
             self.components.clear()
             for _ in means:
                 self.components.addItem(QListWidgetItem())
-        scale = max(1, _ICON_PIXELS // max(means.shape[2:]))
+        scale = max(1, self._icon_pixels // max(means.shape[2:]))
         for k, (image, weight) in enumerate(zip(means, weights, strict=True)):
             item = self.components.item(k)
             item.setIcon(QIcon(to_qpixmap(image, scale)))

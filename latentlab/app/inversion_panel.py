@@ -43,6 +43,8 @@ class InversionPanel(FamilyPanel):
         self._errors: list[float] = []
         self.source = ImageSource(host, "Invert")
         self.source.imageChosen.connect(self.set_target)
+        self._view_pixels = _VIEW_PIXELS
+        self._shown: dict[QLabel, np.ndarray | None] = {}
         self.target_view = self._image_label("inversionTarget", "The image to invert")
         self.result_view = self._image_label(
             "inversionResult", "The generator's image of the latent found"
@@ -95,16 +97,22 @@ class InversionPanel(FamilyPanel):
         label.setMinimumSize(_VIEW_PIXELS, _VIEW_PIXELS)
         return label
 
-    @staticmethod
-    def _show(label: QLabel, image: np.ndarray | None) -> None:
+    def _show(self, label: QLabel, image: np.ndarray | None) -> None:
+        self._shown[label] = image
         if image is None:
             label.setText("—")
         else:
-            label.setPixmap(to_qpixmap(image, max(1, _VIEW_PIXELS // max(image.shape[1:]))))
+            label.setPixmap(to_qpixmap(image, max(1, self._view_pixels // max(image.shape[1:]))))
 
     def show_model(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.set_target(None)
+
+    def set_presentation(self, on: bool) -> None:
+        self.curve_view.set_presentation(on, self)
+        self._view_pixels = 2 * _VIEW_PIXELS if on else _VIEW_PIXELS
+        for label, image in list(self._shown.items()):
+            self._show(label, image)
 
     def set_target(self, image: np.ndarray | None) -> None:
         """The image to invert (``C,H,W`` in [0, 1]) or None."""

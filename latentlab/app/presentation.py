@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QWidget
 
+from latentlab.app.charts import scale_axes
 from latentlab.app.map_view import MapView
 
 __all__ = ["Presentation"]
@@ -35,10 +36,7 @@ class Presentation:
         central = self.window.centralWidget()
         assert central is not None  # the main window sets it before presenting can start
         central.setFont(font)
-        for name in ("left", "bottom"):
-            axis = self.map_view.getPlotItem().getAxis(name)
-            axis.setStyle(tickFont=font if on else None)
-            axis.label.setFont(font)
+        scale_axes(self.map_view, on)
         for widget in (*self.hidden, self.window.menuBar()):
             widget.setVisible(not on)
         if on:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -16,12 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from latentlab.app.image_strip import best_layout
 from latentlab.app.qimage import to_qpixmap
 
 __all__ = ["SamplePanel"]
 
-ROWS = COLUMNS = 4
-_TILE_PIXELS = 64
+SAMPLES = 16  # arranged in as many columns as make them largest
+_GAP = 3  # pixels between tiles
+_MIN_TILE = 32  # pixels: the smallest a sample is shown
 
 
 class SamplePanel(QWidget):
@@ -35,18 +38,26 @@ class SamplePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("samplePanel")
         self.tiles: list[QToolButton] = []
-        grid = QGridLayout()
-        grid.setSpacing(3)
-        for i in range(ROWS * COLUMNS):
+        self._images: np.ndarray | None = None
+        self._tile_pixels = 0
+        self.grid = QWidget()
+        self._grid_layout = QGridLayout(self.grid)
+        self._grid_layout.setContentsMargins(0, 0, 0, 0)
+        self._grid_layout.setSpacing(_GAP)
+        self._columns = 0
+        for i in range(SAMPLES):
             tile = QToolButton()
             tile.setObjectName(f"sample:{i}")
-            tile.setIconSize(QSize(_TILE_PIXELS, _TILE_PIXELS))
+            tile.setMinimumSize(_MIN_TILE, _MIN_TILE)
+            tile.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
             tile.setAutoRaise(True)
             tile.setEnabled(False)
             tile.setToolTip("Click to make this sample the current point")
             tile.clicked.connect(lambda _=False, i=i: self.sampleChosen.emit(i))
-            grid.addWidget(tile, i // COLUMNS, i % COLUMNS)
             self.tiles.append(tile)
+        self._arrange(4)
+        self.grid.installEventFilter(self)
+        self.tiles[0].installEventFilter(self)
 
         self.temperature = QSlider(Qt.Orientation.Horizontal)
         self.temperature.setObjectName("temperatureSlider")
@@ -78,7 +89,7 @@ class SamplePanel(QWidget):
         controls.addWidget(self.seed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(grid)
+        layout.addWidget(self.grid, 1)
         layout.addLayout(controls)
         layout.addWidget(self.button)
 
@@ -101,10 +112,40 @@ class SamplePanel(QWidget):
         self.seed.setValue((self.seed.value() + 1) % (2**31 - 1))
 
     def set_samples(self, images: np.ndarray, clickable: bool) -> None:
-        for tile, image in zip(self.tiles, images, strict=False):
-            scale = max(1, _TILE_PIXELS // max(image.shape[1:]))
-            tile.setIcon(to_qpixmap(image, scale))
+        self._images = images
+        self._tile_pixels = 0  # icons made afresh at the tiles' size
+        self._fit_icons()
+        for tile in self.tiles[: len(images)]:
             tile.setEnabled(clickable)
+
+    def _fit_icons(self) -> None:
+        """Samples as large as their tiles allow, scaled by a whole factor (pixel-exact), so
+        that they grow with the space the panel has (presentation mode included)."""
+        size = self.tiles[0].size()
+        pixels = max(_MIN_TILE, min(size.width(), size.height()) - 8)  # the button's margin
+        if self._images is None or pixels == self._tile_pixels:
+            return
+        self._tile_pixels = pixels
+        scale = max(1, pixels // max(self._images.shape[2:]))
+        for tile, image in zip(self.tiles, self._images, strict=False):
+            tile.setIconSize(QSize(pixels, pixels))
+            tile.setIcon(to_qpixmap(image, scale))
+
+    def _arrange(self, columns: int) -> None:
+        """The tiles in rows of ``columns``."""
+        if columns != self._columns:
+            self._columns = columns
+            for i, tile in enumerate(self.tiles):
+                self._grid_layout.addWidget(tile, i // columns, i % columns)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            if watched is self.grid:  # as many columns as make the samples largest
+                area = self.grid.height(), self.grid.width()
+                self._arrange(best_layout(len(self.tiles), (1, 1), area)[0])
+            elif watched is self.tiles[0]:
+                self._fit_icons()  # every tile has the first one's size
+        return super().eventFilter(watched, event)
 
     def set_enabled(self, enabled: bool) -> None:
         for widget in (self.button, self.temperature, self.seed):

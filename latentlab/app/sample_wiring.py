@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from latentlab.app.jobs import Job
-from latentlab.app.sample_panel import ROWS
+from latentlab.app.sample_panel import SAMPLES
 from latentlab.explore import ops
 from latentlab.explore.explorer import OpenedModel, Samples
 
@@ -45,7 +45,7 @@ class SampleWiring(QObject):
         loaded = self.explorer.loaded
         if loaded is None or "sample" not in loaded.model.capabilities:
             return
-        job = self._job = self.window.submit(ops.sample, ROWS * ROWS, temperature, seed)
+        job = self._job = self.window.submit(ops.sample, SAMPLES, temperature, seed)
         job.finished.connect(lambda result: self._on_sampled(job, result))
 
     def _on_sampled(self, job: Job, result: tuple[np.ndarray | None, np.ndarray]) -> None:

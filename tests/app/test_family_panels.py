@@ -35,6 +35,23 @@ def test_mixture_panel_shows_components_with_weights(gmm_window):
     assert sum(weights) == pytest.approx(100, abs=0.2)
 
 
+def test_in_presentation_mode_the_em_chart_and_the_components_grow(gmm_window, qtbot):
+    window, panel = gmm_window
+    icon = panel.components.iconSize().height()
+    icon_pixmap = panel.components.item(0).icon().availableSizes()[0].height()
+    window.set_presentation(True)
+    qtbot.waitUntil(window.isFullScreen, timeout=2000)
+    qtbot.waitUntil(lambda: panel.curve_view.height() >= panel.height() // 3, timeout=2000)
+    assert panel.components.iconSize().height() == 2 * icon
+    assert panel.components.item(0).icon().availableSizes()[0].height() == 2 * icon_pixmap
+    tick_font = panel.curve_view.getPlotItem().getAxis("bottom").style["tickFont"]
+    assert tick_font.pointSizeF() == pytest.approx(window.centralWidget().font().pointSizeF())
+    window.set_presentation(False)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    assert panel.components.iconSize().height() == icon
+    assert panel.curve_view.minimumHeight() < panel.height() // 3
+
+
 def test_clicking_a_component_shows_its_mean(gmm_window, qtbot):
     window, panel = gmm_window
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):

@@ -168,6 +168,25 @@ def test_arrow_keys_move_the_point_on_the_map(open_window, qtbot, tiny_vae_path)
     )
 
 
+def test_samples_grow_with_the_space_their_panel_has(open_window, qtbot, tiny_vae_path):
+    window = open_window(tiny_vae_path)
+    panel = window.sample_panel
+    window.tabs.setCurrentWidget(panel)
+    with qtbot.waitSignal(window.samplesDisplayed, timeout=5000):
+        panel.resample()
+    tile = panel.tiles[0]
+
+    def icon() -> int:
+        return tile.icon().availableSizes()[0].height()
+
+    before = icon()
+    assert 32 <= before <= min(tile.width(), tile.height())
+    window.resize(window.width() + 400, window.height() + 400)
+    qtbot.waitUntil(lambda: icon() > before, timeout=2000)
+    assert icon() <= min(tile.width(), tile.height())
+    assert icon() % 8 == 0  # the 8x8 samples scaled by a whole factor: pixel-exact
+
+
 def test_presentation_mode_enlarges_text_and_hides_the_model_panel(
     open_window, qtbot, tiny_vae_path
 ):
