@@ -6,12 +6,14 @@ from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -54,13 +56,22 @@ class AttributePanel(QWidget):
         reset = QPushButton("Reset")
         reset.setToolTip("Set every attribute back to 0")
         reset.clicked.connect(self.reset)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(self._empty)
         layout.addLayout(self._rows)
         layout.addLayout(self._groups)
         layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
         layout.addStretch(1)
         layout.addWidget(self._build_new_direction())
+        # many sliders scroll rather than take height from the image above the tabs
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
     def _build_new_direction(self) -> QGroupBox:
         box = QGroupBox("New direction from the map")

@@ -541,3 +541,21 @@ def test_files_dropped_that_the_app_cannot_use_are_explained(open_window, tiny_v
     assert file_kind(tmp_path / "netG_epoch_24.PTH") == "model"  # converted if LatentLab can
     assert file_kind(tmp_path / "Face.PNG") == "image"
     assert file_kind(tmp_path / "x.LATENTLAB-SESSION.JSON") == "session"
+
+
+def test_in_presentation_mode_switching_tabs_never_moves_the_image(open_window, qtbot, tmp_path):
+    rng = np.random.default_rng(4)
+    directions = {
+        f"attribute_{i}": torch.from_numpy(rng.normal(size=16)).float() for i in range(12)
+    }
+    window = open_window(
+        write_tiny_vae(tmp_path / "m.safetensors", latent_dim=16, attributes=directions)
+    )
+    window.set_presentation(True)
+    qtbot.waitUntil(window.isFullScreen, timeout=2000)
+    places = set()
+    for i in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(i)
+        qtbot.wait(50)
+        places.add(window.image_view.geometry().getRect())
+    assert len(places) == 1, places
