@@ -498,8 +498,13 @@ class Soak:
             buttons = box.buttons()
             if box.objectName() == "errorBox" or len(buttons) < 2:
                 box.close()
-            else:
-                self.rng.choice(buttons).click()
+                continue
+            choice = self.rng.choice(buttons)
+            choice.click()
+            if choice.text() == "Quit":  # the user chose to quit: start the app again
+                self.close_window()
+                self.new_window()
+                return
 
     def check_expectations(self) -> None:
         now = time.monotonic()
