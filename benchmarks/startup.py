@@ -1,0 +1,114 @@
+"""Start-up as a user meets it: whole processes, from the command to what they see.
+
+    python benchmarks/startup.py [--runs 5] [--model FILE]
+
+Each figure is the wall time of a fresh process (``python -m latentlab ...`` or a script that
+starts the app), from just before it is spawned to the moment measured, over ``--runs`` runs:
+minimum and median (the machine may be busy; the minimum is what the code costs).
+
+- ``latentlab --help``, a usage error (``latentlab sample`` with no model) and a missing file
+  (``latentlab info missing.safetensors``): to the process's exit. Target: 0.3 s each.
+- ``import torch`` alone: the floor under anything that runs a model.
+- The app (offscreen unless a display is set): to the main window shown with its layout and
+  the map's frame (the first turn of the event loop after ``show``; target 0.5 s), and to the
+  first decoded image on screen (``imageDisplayed``; target: torch's import plus 0.5 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs in the child: times are wall-clock (time.time) so that they compare with the parent's.
+_APP_SCRIPT = r"""
+import json, os, sys, time
+sys.path.insert(0, {root!r})
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from latentlab.app import create_main_window
+marks = {{}}
+window = create_main_window({model!r})
+window.show()
+QTimer.singleShot(0, lambda: marks.setdefault("window", time.time()))
+def done(*_):
+    marks.setdefault("image", time.time())
+    print(json.dumps(marks), flush=True)
+    os._exit(0)
+window.imageDisplayed.connect(done)
+QTimer.singleShot(60_000, lambda: os._exit(3))
+app.exec()
+"""
+
+
+def _wall(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.time()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+    return time.time() - start, done.stdout
+
+
+def _summary(name: str, values: list[float], target: float | None) -> str:
+    low, mid = min(values), statistics.median(values)
+    verdict = (
+        ""
+        if target is None
+        else ("  meets" if low <= target else "  MISSES") + (f" {target:.2f} s")
+    )
+    return f"{name:<34} min {low:6.3f} s  median {mid:6.3f} s{verdict}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--model", help="model file for the app (default: the bundled default)")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    if not env.get("DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    python = sys.executable
+    cli = [python, "-m", "latentlab"]
+    commands = {
+        "latentlab --help": [*cli, "--help"],
+        "usage error (sample, no model)": [*cli, "sample"],
+        "missing file (info)": [*cli, "info", "missing.safetensors"],
+        "import torch": [python, "-c", "import torch"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    times |= {"app: window shown": [], "app: first image": []}
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "start_app.py"
+        script.write_text(_APP_SCRIPT.format(root=str(ROOT), model=args.model))
+        for _ in range(args.runs):
+            for name, command in commands.items():
+                times[name].append(_wall(command, env)[0])
+            start = time.time()
+            _, out = _wall([python, str(script)], env)
+            marks = json.loads(out.strip().splitlines()[-1])
+            times["app: window shown"].append(marks["window"] - start)
+            times["app: first image"].append(marks["image"] - start)
+    torch_import = min(times["import torch"])
+    targets = {
+        "latentlab --help": 0.3,
+        "usage error (sample, no model)": 0.3,
+        "missing file (info)": 0.3,
+        "import torch": None,
+        "app: window shown": 0.5,
+        "app: first image": torch_import + 0.5,
+    }
+    print(f"{args.runs} runs each, python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    for name, values in times.items():
+        print(_summary(name, values, targets[name]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
