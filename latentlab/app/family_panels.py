@@ -16,6 +16,7 @@ __all__ = ["FAMILY_PANELS", "show_family_panel"]
 
 FAMILY_PANELS: dict[str, type[FamilyPanel]] = {
     "dcgan": InversionPanel,
+    "glow": FlowLayersPanel,
     "gmm": GMMPanel,
     "nice": FlowLayersPanel,
     "pixelrnn": PixelRNNPanel,
