@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -121,6 +122,18 @@ class FlowLayersPanel(FamilyPanel):
         table.setHorizontalHeaderLabels(_COLUMNS)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.verticalHeader().hide()
+        table.setWordWrap(True)
+        table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        header = table.horizontalHeader()
+        for column in range(len(_COLUMNS)):
+            header.setSectionResizeMode(
+                column,
+                QHeaderView.ResizeMode.Stretch
+                if _COLUMNS[column] == "layer"
+                else QHeaderView.ResizeMode.ResizeToContents,
+            )
+        # rows follow the wrapped description as the layer column widens or narrows
+        header.sectionResized.connect(lambda *_: table.resizeRowsToContents())
         table.setToolTip(
             "Each layer's output (its channels in a grid, dark to light from its lowest to its "
             "highest value) and how much it stretches volume, in nats: log p(x) = log p(z) + "
@@ -269,10 +282,10 @@ class FlowLayersPanel(FamilyPanel):
         )
 
     def _fit_table(self, icons: QSize) -> None:
-        """Icons as large as the largest picture (``icons``), and rows and columns sized to
-        what they hold, so that no cell is cut short."""
+        """Icons as large as the largest picture (``icons``); every column but the layer's
+        as wide as what it holds, and the layer's description wrapped in the width left, so
+        that the figures stay in view and no cell is cut short."""
         self.table.setIconSize(icons)
-        self.table.resizeColumnsToContents()
         self.table.resizeRowsToContents()
 
     def set_presentation(self, on: bool) -> None:

@@ -15,7 +15,8 @@ SCALE = 1.5
 
 class Presentation:
     """Switches ``window`` in and out of presentation mode: ``hidden`` widgets disappear and
-    ``column`` (the image above the tabs) gives the image three quarters of its height."""
+    ``column`` (the image above the tabs) gives the image three fifths of its height (the
+    panels below keep room for a readable table or chart at the larger text size)."""
 
     def __init__(
         self, window: QMainWindow, column: QSplitter, map_view: MapView, hidden: list[QWidget]
@@ -41,7 +42,7 @@ class Presentation:
             widget.setVisible(not on)
         if on:
             total = sum(self._normal_sizes)
-            self.column.setSizes([total * 3 // 4, total - total * 3 // 4])
+            self.column.setSizes([total * 3 // 5, total - total * 3 // 5])
             self.window.showFullScreen()
             self.map_view.setFocus()
         else:
