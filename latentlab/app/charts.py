@@ -25,7 +25,7 @@ class PanelChart(pg.PlotWidget):
     it takes at least a third of its panel's height, and its axes' text scales."""
 
     def __init__(self, name: str, x_label: str, y_label: str, min_height: int) -> None:
-        super().__init__()
+        super().__init__(enableMenu=False)  # no context menu: building it is most of the cost
         self.setObjectName(name)
         self.setBackground("w")
         self.setLabel("bottom", x_label)

@@ -1,4 +1,5 @@
-"""The map: a 2D plane of latent space with the reference set and a draggable current point."""
+"""The map: a 2D plane of latent space with the reference set and a draggable current point, and
+for a VAE the ellipses of its posterior q(z|x) for the current image and the user's images."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ _VALUE_LEVELS = 64  # colouring by values uses this many shades
 _SELECTED_PEN = pg.mkPen("#000000", width=2.5)
 _NO_PEN = pg.mkPen(None)
 _POINT_BRUSH = pg.mkBrush(90, 90, 160, 160)
+#: the pens of the posterior ellipses: whose ("current" image or the "user"'s images) and at
+#: how many standard deviations (solid at one, dashed at two)
+_ELLIPSE_COLOURS = {"current": "#d95f02", "user": "#ff9900"}
+_ELLIPSE_Z = 4  # above the reference points, below the user's images and the handle
 
 
 @cache
@@ -141,6 +146,7 @@ class MapView(pg.PlotWidget):
         self.addItem(self.handle)
         self._label_items: list[pg.TextItem] = []
         self.markers: list[ImageMarker] = []
+        self.ellipses: dict[tuple[str, float], pg.PlotCurveItem] = {}  # (whose, scale) -> item
         self._marker_thumbnails: np.ndarray | None = None  # the images the markers show
         self._thumbnails: np.ndarray | None = None
         self._labels: np.ndarray | None = None
@@ -267,6 +273,29 @@ class MapView(pg.PlotWidget):
             marker.setPos(QPointF(*point))
             self.addItem(marker)
             self.markers.append(marker)
+
+    def set_ellipses(self, whose: str, outlines: dict[float, np.ndarray] | None) -> None:
+        """Show the posterior ellipses of ``whose`` ("current" or "user"): ``outlines`` maps a
+        scale in standard deviations to closed polylines ``N, P, 2``; None hides them."""
+        for key, item in self.ellipses.items():
+            if key[0] == whose and (outlines is None or key[1] not in outlines):
+                item.setData([], [])
+        for scale, lines in (outlines or {}).items():
+            item = self.ellipses.get((whose, scale)) or self._ellipse_item(whose, scale)
+            # one item draws every ellipse: a NaN row between two breaks the line
+            gaps = np.full((len(lines), 1, 2), np.nan)
+            path = np.concatenate([lines, gaps], axis=1).reshape(-1, 2)
+            item.setData(path[:, 0], path[:, 1], connect="finite")
+
+    def _ellipse_item(self, whose: str, scale: float) -> pg.PlotCurveItem:
+        style = Qt.PenStyle.SolidLine if scale <= 1 else Qt.PenStyle.DashLine
+        pen = pg.mkPen(_ELLIPSE_COLOURS[whose], width=2 if whose == "current" else 1.5, style=style)
+        item = pg.PlotCurveItem(pen=pen, antialias=True)
+        item.setZValue(_ELLIPSE_Z)
+        item.setToolTip(f"q(z|x) of the {whose} image{'s' if whose == 'user' else ''}: {scale:g} σ")
+        self.addItem(item)
+        self.ellipses[(whose, scale)] = item
+        return item
 
     def fit_view(self, points: np.ndarray) -> None:
         """Show the middle 98% of ``points`` on each axis: a few outliers (a flow's latents

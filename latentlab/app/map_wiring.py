@@ -1,5 +1,6 @@
 """The map's wiring: the map view and its controls on one side, the Explorer's plane, point,
-reference points and the user's images on the other."""
+reference points and the user's images on the other; for a VAE also the ellipses of q(z|x) of
+the image shown and of the user's images, computed on the worker."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from latentlab.app.jobs import Job
 from latentlab.app.map_controls import BY_LABEL
 from latentlab.explore import ops
 from latentlab.explore.explorer import OpenedModel
 from latentlab.explore.plane import PLANE_KINDS, LatentPlane, make_plane
+from latentlab.explore.posterior_ellipse import PosteriorEllipses, posterior_ellipses
 from latentlab.explore.user_images import UserImages
 
 if TYPE_CHECKING:
@@ -25,15 +28,20 @@ __all__ = ["MapWiring"]
 class MapWiring(QObject):
     """Signals (GUI thread): ``imagesEncoded(count)`` when the user's image files were encoded
     and placed on the map (``count``: all of the user's images now); ``planeShown(kind)`` when
-    the map shows a plane (a new model's, one chosen, or one undo went back to)."""
+    the map shows a plane (a new model's, one chosen, or one undo went back to);
+    ``ellipsesShown(whose)`` when the map shows new posterior ellipses of the "current" image or
+    of the "user"'s images."""
 
     imagesEncoded = Signal(int)
     planeShown = Signal(str)
+    ellipsesShown = Signal(str)
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window, self.explorer = window, window.explorer
         self._draw_pending = False
+        self._ellipse_jobs: dict[str, Job] = {}  # whose -> the job computing them
+        self._stale: set[str] = set()  # whose ellipses changed while their job ran
         self.explorer.model_changed.connect(self._on_model_opened)
         self.view, self.controls = window.map_view, window.map_controls
         self.view.handleMoved.connect(self.explorer.move_to)
@@ -44,9 +52,12 @@ class MapWiring(QObject):
         self.explorer.plane_changed.connect(self._on_model_plane_changed)
         self.explorer.user_images_changed.connect(self._on_model_user_images_changed)
         self.explorer.directions_changed.connect(self._on_model_directions_changed)
+        window.imageDisplayed.connect(lambda _seq: self.update_ellipses("current"))
 
     def _on_model_opened(self, opened: OpenedModel) -> None:
         """Offer the new model's planes and colourings, and draw it on its starting plane."""
+        for whose in ("current", "user"):
+            self.view.set_ellipses(whose, None)
         if opened.plane is None:
             return
         ref = opened.loaded.reference
@@ -77,10 +88,13 @@ class MapWiring(QObject):
     def _on_model_plane_changed(self, _plane: LatentPlane) -> None:
         """Draw the map at the next turn of the event loop, once however many planes came
         before it: a resumed session changes the plane the moment its model opens, and the
-        second map of 1,000 thumbnails drawn in the same turn doubled the GUI thread's stall."""
+        second map of 1,000 thumbnails drawn in the same turn doubled the GUI thread's stall.
+        The posterior ellipses on the new plane are computed on the worker."""
         if not self._draw_pending:
             self._draw_pending = True
             QTimer.singleShot(0, self._draw_plane)
+        for whose in ("current", "user"):
+            self.update_ellipses(whose)
 
     def _draw_plane(self) -> None:
         self._draw_pending = False
@@ -143,7 +157,54 @@ class MapWiring(QObject):
 
     def _on_model_user_images_changed(self, _images: UserImages) -> None:
         self._show_user_images()
+        self.update_ellipses("user")
         self.controls.set_available(self.explorer.plane_inputs())
 
     def _on_model_directions_changed(self, _names: list[str]) -> None:
         self.controls.set_available(self.explorer.plane_inputs())
+
+    # -- the VAE's posterior ellipses ------------------------------------------------------------
+
+    def _ellipse_images(self, whose: str) -> np.ndarray | None:
+        """The images (``N,C,H,W``) whose q(z|x) the map shows as ellipses: the image shown
+        ("current") or the user's ("user"); None when there are none or the model is no VAE."""
+        loaded, state = self.explorer.loaded, self.explorer.state
+        if loaded is None or state is None or loaded.model.family != "vae":
+            return None
+        if whose == "user":
+            user = self.explorer.user_images
+            return None if user is None or len(user) == 0 else user.images
+        image = self.window.current_image()
+        # an image of the model before may still be shown while this one opens
+        if image is None or image.shape != loaded.model.image_shape:
+            return None
+        return image[None]
+
+    def update_ellipses(self, whose: str) -> None:
+        """Compute the ellipses of ``whose`` ("current" or "user") on the worker and show them;
+        while a computation runs, the newest request waits for it (latest wins)."""
+        if whose in self._ellipse_jobs:
+            self._stale.add(whose)
+            return
+        images, state = self._ellipse_images(whose), self.explorer.state
+        if images is None or state is None:
+            self.view.set_ellipses(whose, None)
+            return
+        job = self.window.jobs.submit(posterior_ellipses, images, state.plane)
+        self._ellipse_jobs[whose] = job
+        job.finished.connect(partial(self._on_ellipses, whose))
+        job.failed.connect(partial(self._on_ellipse_job_ended, whose))
+        job.cancelled.connect(partial(self._on_ellipse_job_ended, whose))
+
+    def _on_ellipses(self, whose: str, ellipses: PosteriorEllipses) -> None:
+        stale = whose in self._stale
+        self._on_ellipse_job_ended(whose)
+        if not stale:
+            self.view.set_ellipses(whose, ellipses.outlines)
+            self.ellipsesShown.emit(whose)
+
+    def _on_ellipse_job_ended(self, whose: str, *_message: str) -> None:
+        del self._ellipse_jobs[whose]
+        if whose in self._stale:
+            self._stale.discard(whose)
+            self.update_ellipses(whose)

@@ -1,30 +1,45 @@
 """The VAE's own panel: for one image, the two terms of the ELBO (how well the decoder
-reconstructs it, and how far its posterior q(z|x) is from the prior) and the KL of each latent
-dimension, beside its average over the reference set: the dimensions the VAE does not use stand
-out as bars near zero."""
+reconstructs it, and how far its posterior q(z|x) is from the prior), the KL of each latent
+dimension beside its average over the reference set (the dimensions the VAE does not use stand
+out as bars near zero), the posterior's mean m and standard deviation sigma per dimension, and a
+few draws z = m + sigma * e decoded side by side. A button sets the mixture fitted on the same
+data beside the VAE (:mod:`latentlab.app.comparison_window`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from latentlab.app.charts import panel_chart
+from latentlab.app.charts import PanelChart, panel_chart
+from latentlab.app.comparison_window import ComparisonWindow
 from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_source import ImageSource
+from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
-from latentlab.explore.posterior import IN_USE_KL_NATS, PosteriorReport, posterior_report
+from latentlab.explore.comparison import mixture_for
+from latentlab.explore.posterior import (
+    IN_USE_KL_NATS,
+    PosteriorDraws,
+    PosteriorReport,
+    posterior_draws,
+    posterior_report,
+)
 from latentlab.modelfile import LoadedModel
+from latentlab.resources import bundled_models
 
-__all__ = ["PosteriorPanel"]
+__all__ = ["DRAWS", "PosteriorPanel"]
 
+DRAWS = 6
 _VIEW_PIXELS = 96
 _IMAGE_BRUSH, _REFERENCE_BRUSH = pg.mkBrush("#d95f02"), pg.mkBrush(150, 150, 150, 140)
+_MEAN_PEN = pg.mkPen("#1b5e9e", width=2)
 
 
 class PosteriorPanel(FamilyPanel):
-    """The chosen image, its ELBO terms, and a bar chart of KL per latent dimension."""
+    """The chosen image and its ELBO terms; charts of KL and of m ± sigma per latent dimension;
+    draws from q(z|x), decoded."""
 
     title = "Posterior"
 
@@ -33,6 +48,11 @@ class PosteriorPanel(FamilyPanel):
         self.setObjectName("posteriorPanel")
         self.loaded: LoadedModel | None = None
         self.report: PosteriorReport | None = None
+        self.draws: PosteriorDraws | None = None
+        self.comparison: ComparisonWindow | None = None
+        self._image: np.ndarray | None = None  # the image analysed
+        self._seed = 0
+        self._view_pixels = _VIEW_PIXELS
         self.source = ImageSource(host, "Analyse")
         self.source.imageChosen.connect(self.analyse)
         self.image_view = QLabel("—")
@@ -56,31 +76,112 @@ class PosteriorPanel(FamilyPanel):
         )
         self.chart.addItem(self.reference_bars)
         self.chart.addItem(self.image_bars)
+        self.moments_chart: PanelChart | None = None  # built with the first report
+        self.sigma_bars = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), beam=0.3, pen=_MEAN_PEN)
+        self.mean_points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#1b5e9e"), pen=None)
+        self._presenting = False
+        self.draw_button = QPushButton(f"Draw {DRAWS} z = m + σ·e")
+        self.draw_button.setObjectName("posteriorDrawButton")
+        self.draw_button.setToolTip(
+            "Draw latents from q(z|x) by the reparameterisation z = m + σ·e, e ~ N(0, I), and "
+            "decode them: the images the encoder thinks this one could be"
+        )
+        self.draw_button.setEnabled(False)
+        self.draw_button.clicked.connect(self.draw)
+        self.compare_button = QPushButton("Compare with a mixture…")
+        self.compare_button.setObjectName("compareMixtureButton")
+        self.compare_button.clicked.connect(self.open_comparison)
+        self.draw_strip = ImageStrip("Analyse an image, then draw from its posterior")
+        self.draw_strip.setObjectName("posteriorDraws")
+        self.draw_strip.setToolTip("Decoded draws from q(z|x): click one to make it the point")
+        self.draw_strip.imageClicked.connect(self._on_draw_clicked)
+
         top = QHBoxLayout()
         top.addWidget(self.image_view)
         top.addWidget(self.terms, 1)
         top.addWidget(self.source, 0, Qt.AlignmentFlag.AlignTop)
+        self.charts = QHBoxLayout()
+        self.charts.addWidget(self.chart, 1)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.draw_button)
+        buttons.addWidget(self.compare_button)
+        buttons.addStretch(1)
+        draws = QHBoxLayout()
+        draws.addLayout(buttons)
+        draws.addWidget(self.draw_strip, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.chart, 1)
+        layout.addLayout(self.charts, 2)
+        layout.addLayout(draws, 1)
 
     def show_model(self, loaded: LoadedModel) -> None:
-        self.loaded, self.report = loaded, None
+        self.loaded, self.report, self.draws, self._image = loaded, None, None, None
         self.image_view.setText("—")
         self.terms.setText("Choose an image: its ELBO is split into reconstruction and KL")
         for bars in (self.reference_bars, self.image_bars):
             bars.setOpts(x=[], height=[])
+        none = np.zeros(0)
+        self.sigma_bars.setData(x=none, y=none, top=none, bottom=none)
+        self.mean_points.setData([], [])
+        self.draw_strip.set_images(None)
+        self.draw_button.setEnabled(False)
+        mixture = mixture_for(loaded, bundled_models())
+        self.compare_button.setEnabled(mixture is not None)
+        self.compare_button.setToolTip(
+            f"Set the mixture {mixture.stem} (fitted on the same data) beside this VAE"
+            if mixture is not None
+            else "No bundled mixture was fitted on this model's dataset"
+        )
+
+    def _build_moments_chart(self) -> PanelChart:
+        """The chart of m ± sigma, built when first needed: a plot costs the GUI thread tens
+        of milliseconds, and opening a model is its busiest moment already."""
+        chart = panel_chart("posteriorMoments", "latent dimension", "m ± σ", 120)
+        chart.setToolTip(
+            "The posterior q(z|x) = N(m, σ²) of each latent dimension: the dot is the "
+            "mean m (the encoding), the bar one standard deviation σ = exp(log-variance / 2) "
+            "either side. The prior is N(0, 1): an unused dimension sits at 0 ± 1."
+        )
+        chart.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen(180, 180, 180)))
+        chart.getAxis("left").enableAutoSIPrefix(False)
+        chart.addItem(self.sigma_bars)
+        chart.addItem(self.mean_points)
+        if self._presenting:
+            chart.set_presentation(True, self)
+        self.charts.addWidget(chart, 1)
+        return chart
+
+    def _charts(self) -> list[PanelChart]:
+        return [self.chart] + ([] if self.moments_chart is None else [self.moments_chart])
+
+    def set_presentation(self, on: bool) -> None:
+        self._presenting = on
+        for chart in self._charts():
+            chart.set_presentation(on, self)
+        self._view_pixels = 2 * _VIEW_PIXELS if on else _VIEW_PIXELS
+        self.image_view.setMinimumSize(self._view_pixels, self._view_pixels)
+        self.draw_strip.setMinimumHeight(self.height() // 4 if on else 48)
+        if self._image is not None:
+            self._show_image(self._image)
+
+    def _show_image(self, image: np.ndarray) -> None:
+        self.image_view.setPixmap(
+            to_qpixmap(image, max(1, self._view_pixels // max(image.shape[1:])))
+        )
 
     def analyse(self, image: np.ndarray) -> None:
-        """Compute the report of ``image`` (``C,H,W`` in [0, 1]) on the worker and show it."""
+        """Compute the report of ``image`` (``C,H,W`` in [0, 1]) on the worker and show it, then
+        draw from its posterior."""
         assert self.loaded is not None  # show_family_panel shows the model before any image
         reference = None
         if self.loaded.reference is not None:
             reference = self.loaded.reference.images.numpy() / 255.0
-        self.image_view.setPixmap(to_qpixmap(image, max(1, _VIEW_PIXELS // max(image.shape[1:]))))
+        self._image = image
+        self._show_image(image)
         self.terms.setText("computing…")
         job = self.host.submit(posterior_report, image, reference, watched=True)
         job.finished.connect(self.show_report)
+        self.draw()
 
     def show_report(self, report: PosteriorReport) -> None:
         self.report = report
@@ -99,4 +200,39 @@ class PosteriorPanel(FamilyPanel):
         if report.reference_kl_per_dim is not None:
             self.reference_bars.setOpts(x=x, height=report.reference_kl_per_dim)
         self.image_bars.setOpts(x=x, height=report.kl_per_dim)
+        if self.moments_chart is None:
+            self.moments_chart = self._build_moments_chart()
+        spacing = max(1, len(x) // 8)  # ticks on whole dimensions
+        for chart in self._charts():
+            chart.getAxis("bottom").setTickSpacing(spacing, spacing)
+        self.sigma_bars.setData(x=x, y=report.mean, top=report.std, bottom=report.std)
+        self.mean_points.setData(x, report.mean)
         self.host.show_status("The ELBO of this image: reconstruction and KL", 5000)
+
+    def draw(self) -> None:
+        """Draw ``DRAWS`` latents from the analysed image's posterior, decoded on the worker."""
+        if self._image is None:
+            return
+        self._seed += 1
+        job = self.host.submit(posterior_draws, self._image, DRAWS, self._seed)
+        job.finished.connect(self._show_draws)
+        self.draw_button.setEnabled(True)
+
+    def _show_draws(self, draws: PosteriorDraws) -> None:
+        self.draws = draws
+        self.draw_strip.set_images(draws.images)
+
+    def _on_draw_clicked(self, index: int) -> None:
+        assert self.draws is not None  # the strip only emits clicks on draws it shows
+        self.host.set_latent(self.draws.latents[index])
+
+    def open_comparison(self) -> None:
+        """Open (or raise) the window that sets the bundled mixture beside this VAE."""
+        assert self.loaded is not None
+        mixture = mixture_for(self.loaded, bundled_models())
+        if mixture is None:
+            return
+        if self.comparison is not None:
+            self.comparison.close()
+        self.comparison = ComparisonWindow(self.host, self.loaded, mixture, self)
+        self.comparison.show()

@@ -1,7 +1,9 @@
 """What a VAE makes of one image: the two terms of its ELBO and how much of the KL each latent
 dimension carries, beside the same per dimension averaged over the reference set. Dimensions
 that carry no KL on average are ones the VAE does not use ("inactive units", Burda, Grosse &
-Salakhutdinov 2016, §5.2): their posterior is the prior whatever the image."""
+Salakhutdinov 2016, §5.2): their posterior is the prior whatever the image. And a few draws from
+the posterior by the reparameterisation z = m + sigma * e, e ~ N(0, I) (Kingma & Welling 2014,
+§2.4), decoded: what the images the encoder thinks this one could be look like."""
 
 from __future__ import annotations
 
@@ -13,7 +15,13 @@ import torch
 from latentlab.models.base import bits_per_dim, to_levels
 from latentlab.models.vae import VAE
 
-__all__ = ["IN_USE_KL_NATS", "PosteriorReport", "posterior_report"]
+__all__ = [
+    "IN_USE_KL_NATS",
+    "PosteriorDraws",
+    "PosteriorReport",
+    "posterior_draws",
+    "posterior_report",
+]
 
 #: A latent dimension is in use when its KL, averaged over the reference images, exceeds this
 #: many nats. An unused one carries next to none: its posterior is the prior for every image.
@@ -84,4 +92,26 @@ def posterior_report(
         mu[0].double().numpy(),
         std[0].double().numpy(),
         model.image_shape,
+    )
+
+
+@dataclass(frozen=True)
+class PosteriorDraws:
+    """``latents`` z = m + sigma * e (``N, D``) for the standard normal ``noise`` e (``N, D``),
+    and their decodes ``images`` (``N,C,H,W`` in [0, 1])."""
+
+    latents: np.ndarray
+    noise: np.ndarray
+    images: np.ndarray
+
+
+@torch.inference_mode()
+def posterior_draws(model: VAE, image: np.ndarray, n: int = 6, seed: int = 0) -> PosteriorDraws:
+    """``n`` draws from q(z|x) of ``image`` (``C,H,W`` in [0, 1]) by the reparameterisation,
+    decoded. Deterministic for a ``seed``."""
+    mu, logvar = model.posterior(torch.as_tensor(image, dtype=torch.float32)[None])
+    e = torch.randn(n, mu.shape[1], generator=torch.Generator().manual_seed(seed))
+    z = mu + (0.5 * logvar).exp() * e  # N, D
+    return PosteriorDraws(
+        z.double().numpy(), e.double().numpy(), model.decode(z).clamp(0, 1).numpy()
     )

@@ -28,7 +28,7 @@ step of every layer at its own position instead of a pass over the whole image.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import cast
 
@@ -38,7 +38,18 @@ from torch import nn
 
 from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded, to_levels
 
-__all__ = ["PixelRNN", "PixelRNNConfig", "draw_levels"]
+__all__ = [
+    "DrawObserver",
+    "PixelRNN",
+    "PixelRNNConfig",
+    "draw_from",
+    "draw_levels",
+    "level_probabilities",
+]
+
+#: Called by the sampler with each sub-pixel it draws: its (channel, row, column), the
+#: distribution over levels it drew from (``N, levels``, float64) and the levels drawn (``N``).
+DrawObserver = Callable[[tuple[int, int, int], torch.Tensor, torch.Tensor], None]
 
 
 @dataclass
@@ -184,14 +195,16 @@ class PixelRNN(GenerativeModel):
         mask: torch.Tensor,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        observe: DrawObserver | None = None,
     ) -> Generator[torch.Tensor, None, torch.Tensor]:
         """Sample the sub-pixels of ``x`` (``N,C,H,W`` in [0, 1]) where ``mask`` is True, in
         raster order, carrying the recurrent state: one step of every layer at each position.
 
         Pixels where ``mask`` is False are kept exactly. Yields a copy of the images after each
-        pixel position (H*W times) and returns the finished images.
+        pixel position (H*W times) and returns the finished images. ``observe`` is told of
+        every sub-pixel drawn where any image fills it (see :data:`DrawObserver`).
         """
-        return _fill_cached(self, x, mask, temperature, generator)
+        return _fill_cached(self, x, mask, temperature, generator, observe)
 
     def fill_pixels_naive(
         self,
@@ -231,26 +244,38 @@ def _exhaust(steps: Generator[torch.Tensor, None, torch.Tensor]) -> torch.Tensor
             return done.value
 
 
+def level_probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(logits / temperature) over the levels of each row of ``logits`` (``N, levels``),
+    in float64: the distribution :func:`draw_levels` draws from."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return torch.softmax(logits.double() / temperature, dim=1)
+
+
 def draw_levels(
     logits: torch.Tensor, temperature: float, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """One level per row of ``logits`` (``N, levels``) from softmax(logits / temperature).
+    """One level per row of ``logits`` (``N, levels``) from softmax(logits / temperature)."""
+    return draw_from(level_probabilities(logits, temperature), generator)
+
+
+def draw_from(probabilities: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One level per row of ``probabilities`` (``N, levels``).
 
     Inverse-CDF with one uniform per row, so two samplers that compute (nearly) the same logits
     draw the same levels from the same generator. Never argmax: that collapses to the mode.
     """
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    cdf = torch.softmax(logits.double() / temperature, dim=1).cumsum(dim=1)
+    cdf = probabilities.cumsum(dim=1)
+    device = probabilities.device
     u = torch.rand(
-        len(logits),
+        len(probabilities),
         1,
         generator=generator,
         dtype=torch.float64,
-        device=generator.device if generator is not None else logits.device,
+        device=generator.device if generator is not None else device,
     )
-    level = (cdf < u.to(logits.device) * cdf[:, -1:]).sum(dim=1)
-    return level.clamp(max=logits.shape[1] - 1)
+    level = (cdf < u.to(device) * cdf[:, -1:]).sum(dim=1)
+    return level.clamp(max=probabilities.shape[1] - 1)
 
 
 def _check_fill(model: PixelRNN, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -304,6 +329,7 @@ def _fill_cached(
     mask: torch.Tensor,
     temperature: float,
     generator: torch.Generator | None,
+    observe: DrawObserver | None = None,
 ) -> Generator[torch.Tensor, None, torch.Tensor]:
     """The sampler of :meth:`PixelRNN.fill_pixels`; the same arithmetic as ``forward``,
     reorganised so that all a position needs is kept from the positions before it.
@@ -358,9 +384,11 @@ def _fill_cached(
                 hidden = torch.addmm(model.head1.bias, F.relu(feature), w_head1).relu_()
                 part = slice(ch * levels, (ch + 1) * levels)
                 logits = torch.addmm(model.head2.bias[part], hidden, w_head2[:, part])
-                value = _put(
-                    x, mask, (ch, i, j), draw_levels(logits, temperature, generator), levels
-                )
+                probabilities = level_probabilities(logits, temperature)
+                level = draw_from(probabilities, generator)
+                if observe is not None and bool(mask[:, ch, i, j].any()):
+                    observe((ch, i, j), probabilities, level)
+                value = _put(x, mask, (ch, i, j), level, levels)
                 x_in[:, ch, r1 + i, r1 + j] = value * 2 - 1
             yield x.clone()
         h_prev = [h.transpose(1, 2) for h in h_cur]  # N, h, W

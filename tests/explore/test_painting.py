@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 
-from latentlab.explore.painting import MASK_PRESETS, mask_preset, paint
+from latentlab.explore.painting import MASK_PRESETS, Pace, PaintStep, mask_preset, paint
 from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
 
 
@@ -37,10 +39,11 @@ def test_paint_fills_only_the_mask_one_pixel_per_step(model):
     frames = []
     while True:
         try:
-            fraction, frame = next(steps)
+            fraction, step = next(steps)
         except StopIteration as stop:
             result = stop.value
             break
+        frame = step.images
         frames.append(frame)
         assert frame.shape == (3, 1, 8, 8)
         np.testing.assert_array_equal(
@@ -63,3 +66,72 @@ def test_paint_refuses_bad_input(model):
         next(paint(model, np.zeros((1, 8, 8), np.float32), np.zeros((8, 8), bool)))
     with pytest.raises(ValueError, match="expected an image 1x8x8"):
         next(paint(model, np.zeros((3, 8, 8), np.float32), np.ones((8, 8), bool)))
+
+
+def _run(steps):
+    """Every step the painting yields, and its result."""
+    yielded = []
+    while True:
+        try:
+            yielded.append(next(steps))
+        except StopIteration as stop:
+            return yielded, stop.value
+
+
+def test_each_step_carries_the_distribution_of_the_pixel_drawn(model):
+    image = np.zeros((1, 8, 8), np.float32)
+    mask = mask_preset("bottom half", 8, 8)
+    yielded, result = _run(paint(model, image, mask, n=2, seed=3))
+    steps = [step for _, step in yielded]
+    assert all(isinstance(step, PaintStep) for step in steps)
+    assert [step.position for step in steps] == [(i, j) for i in range(4, 8) for j in range(8)]
+    for step in steps:
+        i, j = step.position
+        assert step.probabilities.shape == (2, 1, model.levels)
+        np.testing.assert_allclose(step.probabilities.sum(axis=2), 1.0, rtol=1e-9)
+        assert (step.probabilities >= 0).all()
+        painted = np.rint(step.images[:, :, i, j] * (model.levels - 1)).astype(int)
+        np.testing.assert_array_equal(step.levels, painted)  # the level drawn is the one painted
+    np.testing.assert_array_equal(steps[-1].images, result)
+
+
+def test_the_distribution_is_the_models_conditional(model):
+    """The first pixel of a blank image filled from scratch: p(x_0) is the softmax of the
+    model's logits at (0, 0), which see nothing."""
+    image = np.zeros((1, 8, 8), np.float32)
+    _, step = next(paint(model, image, mask_preset("all", 8, 8), n=1))
+    with torch.no_grad():
+        expected = model(torch.zeros(1, 1, 8, 8))[0, 0, :, 0, 0].double().softmax(0).numpy()
+    np.testing.assert_allclose(step.probabilities[0, 0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_step_mode_paints_exactly_one_pixel_per_request(model):
+    pace = Pace("step")
+    steps = paint(model, np.zeros((1, 8, 8), np.float32), mask_preset("all", 8, 8), pace=pace)
+    for _ in range(3):  # no request: it only yields bare fractions, drawing nothing
+        assert next(steps) == 0.0
+    for drawn in (1, 2, 3):
+        pace.step()
+        fraction, step = next(steps)
+        assert fraction == drawn / 64 and step.position == divmod(drawn - 1, 8)
+        assert next(steps) == drawn / 64  # and then waits for the next request
+    pace.set_mode("fast")
+    _, result = _run(steps)
+    assert result.shape == (4, 1, 8, 8)
+
+
+def test_a_step_from_another_thread_wakes_the_waiting_painting():
+    pace = Pace("step")
+    threading.Timer(0.02, pace.step).start()
+    assert pace.next_pixel(0.0, timeout_s=5.0)  # woken well before the timeout
+    assert not pace.next_pixel(0.0, timeout_s=0.01)  # one request, one pixel
+
+
+def test_slow_mode_waits_between_pixels():
+    pace = Pace("slow", slow_s=0.2)
+    assert pace.next_pixel(0.0)  # the first pixel at once
+    assert not pace.next_pixel(0.0, timeout_s=0.05)
+    pace.set_mode("fast")
+    assert pace.next_pixel(0.0, timeout_s=0.05)
+    with pytest.raises(ValueError, match="unknown pace"):
+        pace.set_mode("warp")

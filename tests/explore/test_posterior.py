@@ -42,3 +42,25 @@ def test_bits_per_dim_and_the_dimensions_in_use():
     report.reference_kl_per_dim = np.array([0.0, IN_USE_KL_NATS, 2 * IN_USE_KL_NATS, 5.0])
     assert report.dimensions_in_use == 2  # above the threshold, not at it
     assert posterior_report(model, images[0]).dimensions_in_use is None
+
+
+def test_draws_are_the_reparameterisation_of_the_posterior():
+    from latentlab.explore.posterior import posterior_draws
+
+    model = make_tiny_vae(latent_dim=3, seed=1).eval()
+    image = np.random.default_rng(2).integers(0, 17, size=(1, 8, 8)) / 16
+    draws = posterior_draws(model, image, n=6, seed=4)
+    with torch.no_grad():
+        mu, logvar = model.posterior(torch.as_tensor(image, dtype=torch.float32)[None])
+        sigma = torch.exp(logvar / 2)
+        e = torch.randn(6, 3, generator=torch.Generator().manual_seed(4))
+        decoded = model.decode((mu + sigma * e).float()).numpy()
+    report = posterior_report(model, image)
+    np.testing.assert_allclose(report.std, sigma[0].numpy(), rtol=1e-6)  # sigma = exp(logvar/2)
+    np.testing.assert_allclose(draws.noise, e.numpy())
+    np.testing.assert_allclose(draws.latents, report.mean + report.std * draws.noise, rtol=1e-5)
+    assert draws.images.shape == (6, 1, 8, 8)
+    np.testing.assert_allclose(draws.images, decoded, atol=1e-6)
+    again = posterior_draws(model, image, n=6, seed=4)
+    np.testing.assert_array_equal(again.latents, draws.latents)
+    assert not np.allclose(posterior_draws(model, image, n=6, seed=5).latents, draws.latents)

@@ -119,6 +119,27 @@ def _steps(generator):
             return
 
 
+def test_the_observer_sees_each_distribution_and_the_level_drawn_from_it():
+    model = make_model(channels=3, levels=5)
+    x = torch.rand(2, 3, 4, 5, dtype=torch.float64)
+    mask = torch.zeros_like(x, dtype=torch.bool)
+    mask[:, :, 1:3] = True
+    seen = []
+    observed = model.fill_pixels(
+        x, mask, 0.7, torch.Generator().manual_seed(2), lambda *draw: seen.append(draw)
+    )
+    out = list(_steps(observed))[-1]
+    plain = list(_steps(model.fill_pixels(x, mask, 0.7, torch.Generator().manual_seed(2))))[-1]
+    assert torch.equal(out, plain)  # observing changes nothing
+    assert [index for index, _, _ in seen] == [
+        (ch, i, j) for i in (1, 2) for j in range(5) for ch in range(3)
+    ]
+    for (ch, i, j), probabilities, level in seen:
+        assert probabilities.shape == (2, 5) and probabilities.dtype == torch.float64
+        torch.testing.assert_close(probabilities.sum(1), torch.ones(2, dtype=torch.float64))
+        assert torch.equal(out[:, ch, i, j] * 4, level.double())  # the level drawn is painted
+
+
 def test_frames_fill_in_raster_order():
     """Frame s shows the pixels up to position s as they end up, and nothing after it."""
     model = make_model(channels=3, levels=17)

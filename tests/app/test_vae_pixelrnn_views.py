@@ -1,0 +1,185 @@
+"""The VAE's posterior views (m and sigma, draws, ellipses on the map, the mixture beside it)
+and PixelRNN's next-pixel distribution and speed control, in the real main window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtWidgets import QPushButton
+
+from latentlab.app.automation import send_mouse
+from latentlab.resources import bundled_models
+
+VAE2 = bundled_models()["vae-digits-latent2"]
+
+
+def _posterior(window, images):
+    with torch.no_grad():
+        mu, logvar = window.explorer.loaded.model.posterior(torch.as_tensor(images).float())
+    return mu.double().numpy(), (logvar / 2).exp().double().numpy()
+
+
+def _outline(window, whose, scale):
+    item = window.map_view.ellipses[(whose, scale)]
+    x, y = item.getData()
+    return np.stack([x, y], axis=1)
+
+
+@pytest.fixture
+def vae_window(open_window, qtbot):
+    window = open_window(VAE2)
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        qtbot.mouseClick(window.sample_panel.tiles[0], Qt.MouseButton.LeftButton)
+    return window
+
+
+def test_the_panel_shows_m_and_sigma_and_draws_from_the_posterior(vae_window, qtbot):
+    window, panel = vae_window, vae_window.family_panel
+    assert not panel.draw_button.isEnabled()
+    panel.findChild(QPushButton, "useCurrentImage").click()
+    qtbot.waitUntil(lambda: panel.report is not None and panel.draws is not None, timeout=5000)
+    mean, std = _posterior(window, window.image_view.image()[None])
+    report = panel.report
+    np.testing.assert_allclose(report.std, std[0], rtol=1e-5)  # sigma = exp(logvar / 2)
+    _, y = panel.mean_points.getData()
+    np.testing.assert_allclose(y, mean[0], rtol=1e-5)
+    np.testing.assert_allclose(panel.sigma_bars.opts["top"], report.std)
+    np.testing.assert_allclose(panel.sigma_bars.opts["bottom"], report.std)
+    draws = panel.draws
+    assert draws.images.shape == (6, 1, 8, 8) and panel.draw_strip.images() is draws.images
+    np.testing.assert_allclose(draws.latents, report.mean + report.std * draws.noise, rtol=1e-5)
+    panel.draw_button.click()  # fresh draws from the same posterior
+    qtbot.waitUntil(lambda: panel.draws is not draws, timeout=5000)
+    assert not np.allclose(panel.draws.latents, draws.latents)
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        send_mouse(
+            panel.draw_strip,
+            QEvent.Type.MouseButtonPress,
+            QPointF(panel.draw_strip.tile_rects()[3].center()),
+        )
+    np.testing.assert_allclose(window.explorer.state.latent, panel.draws.latents[3], atol=1e-9)
+
+
+def _wait_for_ellipses(qtbot, window, whose):
+    """Wait until the map shows new ellipses of ``whose``."""
+    shown = []
+    window.map.ellipsesShown.connect(shown.append)
+    qtbot.waitUntil(lambda: whose in shown, timeout=5000)
+    window.map.ellipsesShown.disconnect(shown.append)
+
+
+def test_the_map_shows_the_posterior_ellipses_of_the_current_and_user_images(vae_window, qtbot):
+    window = vae_window
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.map_view.nudge_handle(2, 1)
+    _wait_for_ellipses(qtbot, window, "current")  # of the image decoded last
+    mean, std = _posterior(window, window.image_view.image()[None])
+    one, two = _outline(window, "current", 1.0), _outline(window, "current", 2.0)
+    # the latent plane of a 2-D VAE is its own: the 1σ ellipse spans m ± sigma on each axis
+    np.testing.assert_allclose(np.nanmin(one, axis=0), mean[0] - std[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.nanmax(one, axis=0), mean[0] + std[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.nanmax(two, axis=0), mean[0] + 2 * std[0], rtol=1e-4)
+    images = np.stack([window.explorer.samples.images[k] for k in (1, 2)])
+    latents, _ = _posterior(window, images)
+    window.explorer.add_user_images(["a.png", "b.png"], images, latents)
+    _wait_for_ellipses(qtbot, window, "user")
+    user = _outline(window, "user", 1.0)
+    mean, std = _posterior(window, images)
+    pieces = np.split(user, np.flatnonzero(np.isnan(user[:, 0]))[:-1] + 1)
+    assert len(pieces) == 2  # one ellipse per image, separated by a gap
+    for piece, m, s in zip(pieces, mean, std, strict=True):
+        np.testing.assert_allclose(np.nanmax(piece, axis=0), m + s, rtol=1e-4)
+        np.testing.assert_allclose(np.nanmin(piece, axis=0), m - s, rtol=1e-4)
+
+
+def test_the_mixture_beside_the_vae(vae_window, qtbot):
+    panel = vae_window.family_panel
+    assert panel.compare_button.isEnabled()
+    panel.compare_button.click()
+    window = panel.comparison
+    qtbot.waitUntil(lambda: window.comparison is not None, timeout=10_000)
+    assert window.comparison.prototypes.shape == (20, 1, 8, 8)
+    assert window.comparison.manifold.shape == (64, 1, 8, 8)
+    assert window.prototypes.images().shape[0] == window.manifold.images().shape[0] == 1
+    assert "prototypes" in window.prototype_caption.text()
+    assert "continuous map" in window.manifold_caption.text()
+    window.close()
+
+
+@pytest.fixture
+def pixelrnn_window(open_window, tmp_path, monkeypatch):
+    from helpers import write_untrained
+
+    from latentlab.app import pixelrnn_panel
+    from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
+
+    monkeypatch.setattr(pixelrnn_panel, "_SECONDS", 0.0)
+    torch.manual_seed(0)
+    path = write_untrained(
+        tmp_path / "tiny-pixelrnn.safetensors", PixelRNN(PixelRNNConfig(hidden=8, layers=1)).eval()
+    )
+    window = open_window(path)
+    return window, window.family_panel
+
+
+def test_the_bar_chart_follows_the_painting(pixelrnn_window, qtbot):
+    _, panel = pixelrnn_window
+    steps = []
+    panel.complete()
+    panel.paint_button.job.previewed.connect(steps.append)
+    qtbot.waitUntil(lambda: not panel.paint_button.running, timeout=10_000)
+    assert len(steps) == 64
+    last = panel.last_step
+    assert last.position == (7, 7)
+    heights = panel.bars.opts["height"]
+    assert heights.shape == (17,) and heights.sum() == pytest.approx(1.0)
+    drawn = int(last.levels[0, 0])
+    assert panel.drawn_bars.opts["x"][0] == drawn
+    assert panel.drawn_bars.opts["height"][0] == pytest.approx(heights[drawn])
+    assert round(panel.completions()[0, 0, 7, 7] * 16) == drawn
+    assert "row 7, column 7" in panel.chart_title.text()
+    assert panel.live.pixmap() is not None and not panel.live.pixmap().isNull()
+
+
+def test_step_paints_one_pixel_per_click(pixelrnn_window, qtbot):
+    _, panel = pixelrnn_window
+    steps = []
+    step_button = panel.findChild(QPushButton, "pace:step")
+    step_button.click()  # starts a painting in step mode: its first pixel only
+    job = panel.paint_button.job
+    job.previewed.connect(steps.append)
+    qtbot.waitUntil(lambda: len(steps) == 1, timeout=5000)
+    for _ in range(3):  # the job goes on waiting, reporting progress, drawing nothing
+        with qtbot.waitSignal(job.progressed, timeout=5000):
+            pass
+    assert len(steps) == 1 and step_button.isChecked()
+    step_button.click()
+    qtbot.waitUntil(lambda: len(steps) == 2, timeout=5000)
+    assert [s.position for s in steps] == [(0, 0), (0, 1)]
+    panel.findChild(QPushButton, "pace:fast").click()  # the rest at once
+    qtbot.waitUntil(lambda: not panel.paint_button.running, timeout=10_000)
+    assert len(steps) == 64
+
+
+def test_stopping_a_stepped_painting(pixelrnn_window, qtbot):
+    window, panel = pixelrnn_window
+    panel.set_pace("step")
+    qtbot.waitUntil(lambda: panel.last_step is not None, timeout=5000)
+    with qtbot.waitSignal(window.jobEnded, timeout=5000):
+        panel.paint_button.click()  # "Stop"
+    assert not panel.paint_button.running
+
+
+def test_presentation_mode_gives_the_charts_a_third_of_the_panel(vae_window, qtbot):
+    window, panel = vae_window, vae_window.family_panel
+    panel.findChild(QPushButton, "useCurrentImage").click()
+    qtbot.waitUntil(lambda: panel.moments_chart is not None, timeout=5000)
+    small = panel.image_view.minimumWidth()
+    window.set_presentation(True)
+    for chart in (panel.chart, panel.moments_chart):
+        qtbot.waitUntil(lambda c=chart: c.height() >= panel.height() // 3 - 1, timeout=5000)
+    assert panel.image_view.minimumWidth() == 2 * small
+    window.set_presentation(False)
+    assert panel.image_view.minimumWidth() == small
