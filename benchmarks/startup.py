@@ -1,10 +1,11 @@
 """Start-up as a user meets it: whole processes, from the command to what they see.
 
-    python benchmarks/startup.py [--runs 5] [--model FILE]
+    python benchmarks/startup.py [--runs 5] [--model FILE] [--quick]
 
 Each figure is the wall time of a fresh process (``python -m latentlab ...`` or a script that
 starts the app), from just before it is spawned to the moment measured, over ``--runs`` runs:
-minimum and median (the machine may be busy; the minimum is what the code costs).
+minimum and median (the machine may be busy; the minimum is what the code costs). ``--quick``
+is one run of each (a smoke run).
 
 - ``latentlab --help``, a usage error (``latentlab sample`` with no model) and a missing file
   (``latentlab info missing.safetensors``): to the process's exit. Target: 0.3 s each.
@@ -70,7 +71,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--model", help="model file for the app (default: the bundled default)")
+    parser.add_argument("--quick", action="store_true", help="one run of each")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     env = dict(os.environ)
     if not env.get("DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")

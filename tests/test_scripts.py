@@ -84,6 +84,17 @@ def test_interaction():
     assert "longest GUI-thread stall" in out
 
 
+def test_lab():
+    out = run("benchmarks/lab.py", "--quick")
+    assert "reference: held-out NLL" in out and re.search(r"^ours\s+0\s+\d+", out, re.M)
+
+
+def test_startup():
+    out = run("benchmarks/startup.py", "--quick")
+    for name in ("latentlab --help", "missing file (info)", "import torch", "app: first image"):
+        assert re.search(rf"^{re.escape(name)}\s+min\s+[\d.]+ s", out, re.M), out
+
+
 def test_screenshots(tmp_path):
     shipped = ROOT / "docs" / "screenshots"
     before = {p.name: p.stat().st_mtime_ns for p in shipped.glob("*.png")}
