@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=_cmd_gui)
 
+    sub = command("lab", "open the 2-D lab: flows and EM fitted live on toy 2-D data")
+    sub.set_defaults(handler=_cmd_lab)
+
     sub = command("models", "list the bundled models")
     sub.set_defaults(handler=_cmd_models)
 
@@ -361,6 +364,24 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         if not session.is_file():
             raise CliError(f"{args.model}: no such session file")
     path = None if args.model is None or session else _resolve_model(args.model)
+    _require_display()
+    try:
+        from latentlab.app import run_app  # imported here: the headless commands never load Qt
+    except ImportError as exc:
+        raise _cannot_start(exc) from None
+    return int(run_app(path, session) or 0)
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    _require_display()
+    try:
+        from latentlab.app import run_lab
+    except ImportError as exc:
+        raise _cannot_start(exc) from None
+    return int(run_lab() or 0)
+
+
+def _require_display() -> None:
     if sys.platform.startswith("linux") and not any(
         os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
     ):  # without this check Qt aborts the process with a screenful of advice
@@ -368,14 +389,13 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             "no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); "
             f"the headless commands still work, see '{PROG} --help'"
         )
-    try:
-        from latentlab.app import run_app  # imported here: the headless commands never load Qt
-    except ImportError as exc:
-        raise CliError(
-            f"cannot start the app ({one_line(exc)}); the headless commands "
-            f"still work, see '{PROG} --help'"
-        ) from None
-    return int(run_app(path, session) or 0)
+
+
+def _cannot_start(exc: ImportError) -> CliError:
+    return CliError(
+        f"cannot start the app ({one_line(exc)}); the headless commands "
+        f"still work, see '{PROG} --help'"
+    )
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

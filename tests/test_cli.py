@@ -361,6 +361,13 @@ def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_pa
     assert imports and not any("PySide6" in line or "latentlab.app" in line for line in imports)
 
 
+def test_lab_help_exits_0_without_loading_torch_or_qt(tmp_path):
+    result, messages, imports = run_command(tmp_path, "lab", "--help")
+    assert result.returncode == 0 and messages == [], result.stderr
+    assert "2-D lab" in result.stdout
+    assert not any(line.rstrip().endswith((" torch", " PySide6")) for line in imports)
+
+
 @pytest.mark.parametrize("command", [["info"], ["sample", "-o", "x.png"]])
 def test_a_missing_model_is_one_plain_line_without_importing_torch(tmp_path, command):
     name, *rest = command

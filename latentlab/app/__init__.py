@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily below: importing the package must not load Qt or torch
+    from latentlab.app.lab_window import LabWindow
     from latentlab.app.main_window import MainWindow
 
-__all__ = ["create_main_window", "run_app"]
+__all__ = ["create_lab_window", "create_main_window", "run_app", "run_lab"]
 
 _collector = None  # the one GarbageCollector of the process, once a window exists
 _trimmer = None  # the timer that hands free memory back to the system
+_lab_application = None  # the QApplication that create_lab_window made, if it made one
 TRIM_INTERVAL_MS = 10_000
 
 
@@ -64,6 +66,16 @@ def _collect_garbage_on_the_gui_thread() -> None:
         gc.freeze()
 
 
+def _configure() -> None:
+    """What every window of the app needs set once (idempotent)."""
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    _configure_threads()
+    _manage_native_memory()
+    _collect_garbage_on_the_gui_thread()
+
+
 def create_main_window(
     model_path: str | Path | None = None,
     session: str | Path | None = None,
@@ -78,15 +90,10 @@ def create_main_window(
     window emits ``modelOpened`` when it is in place, then ``imageDisplayed`` once ``imageView``
     shows the decode of the current point, which starts at the centre of ``mapView``.
     """
-    import pyqtgraph as pg
-
     from latentlab.app.main_window import MainWindow
     from latentlab.resources import default_model_path
 
-    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    _configure_threads()
-    _manage_native_memory()
-    _collect_garbage_on_the_gui_thread()
+    _configure()
     window = MainWindow()
     if session is not None:
         window.open_session(session, fallback=default_model_path() if last_session else None)
@@ -114,5 +121,31 @@ def run_app(model_path: str | Path | None = None, session: str | Path | None = N
     resume = model_path is None and session is None and last.is_file()
     window = create_main_window(model_path, last if resume else session, last_session=resume)
     window.autosave_path = last
+    window.show()
+    return app.exec()
+
+
+def create_lab_window() -> LabWindow:
+    """The 2-D lab window (flows and EM on toy 2-D data), objectName ``labWindow``, not yet
+    shown. Makes the ``QApplication`` if there is none; starts no event loop."""
+    from PySide6.QtWidgets import QApplication
+
+    from latentlab.app.lab_window import LabWindow
+
+    global _lab_application
+    if QApplication.instance() is None:
+        _lab_application = QApplication(sys.argv[:1])
+    _configure()
+    return LabWindow()
+
+
+def run_lab() -> int:
+    """Start the 2-D lab on its own and run the event loop; returns the exit code."""
+    from PySide6.QtWidgets import QApplication
+
+    window = create_lab_window()
+    app = QApplication.instance()
+    assert app is not None  # made by create_lab_window
+    app.setApplicationName("LatentLab")
     window.show()
     return app.exec()

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QWidget
 
 __all__ = ["PanelChart", "panel_chart", "scale_axes"]
 
 
-def scale_axes(plot: pg.PlotWidget, on: bool) -> None:
-    """Give ``plot``'s axis text the widget's font (already scaled in presentation mode) when
-    ``on``, pyqtgraph's small default when off."""
-    font = plot.font()
+def scale_axes(plot: pg.PlotWidget, on: bool, font: QFont | None = None) -> None:
+    """Give ``plot``'s axis text ``font`` (default: the plot's own, already scaled in
+    presentation mode) when ``on``, pyqtgraph's small default when off."""
+    font = plot.font() if font is None else font
     for name in ("left", "bottom"):
         axis = plot.getPlotItem().getAxis(name)
         axis.setStyle(tickFont=font if on else None)
@@ -37,7 +38,7 @@ class PanelChart(pg.PlotWidget):
 
     def set_presentation(self, on: bool, panel: QWidget) -> None:
         """Presentation mode on or off; ``panel`` is the panel whose height the chart follows."""
-        scale_axes(self, on)
+        scale_axes(self, on, panel.font())  # a chart not yet in its panel has the default
         if self._panel is not None:
             self._panel.removeEventFilter(self)
         self._panel = panel if on else None

@@ -37,6 +37,23 @@ def _add(
     return action
 
 
+class _LabOpener:
+    """Opens its main window's one lab window, or raises it if it is open (a closed one has
+    stopped its workers: the next is new)."""
+
+    def __init__(self) -> None:
+        self.lab: QMainWindow | None = None
+
+    def open(self) -> None:
+        from latentlab.app import create_lab_window  # its torch-backed modules load on demand
+
+        if self.lab is None or not self.lab.isVisible():
+            self.lab = create_lab_window()
+        self.lab.show()
+        self.lab.raise_()
+        self.lab.activateWindow()
+
+
 def build_menus(window: MainWindow) -> QAction:
     """File, Sample, Edit and View menus; returns the presentation-mode action."""
     bar = window.menuBar()
@@ -124,6 +141,15 @@ def build_menus(window: MainWindow) -> QAction:
         "Full screen, large text, the model panel hidden; arrow keys move the "
         "point (F11 or Esc to leave)",
         checkable=True,
+    )
+    lab = _LabOpener()
+    _add(
+        view,
+        window,
+        "2-D &lab…",
+        lambda: lab.open(),  # the lambda keeps the opener alive (a bound method would not)
+        "Ctrl+L",
+        "A window of its own where flows and EM are fitted live to toy 2-D data",
     )
     leave = QShortcut(QKeySequence(Qt.Key.Key_Escape), window)
     leave.activated.connect(lambda: presentation.setChecked(False))
