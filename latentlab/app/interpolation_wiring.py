@@ -30,6 +30,7 @@ class InterpolationWiring(QObject):
         self.window, self.explorer = window, window.explorer
         self.panel = window.interpolation_panel
         self._strip_job: Job | None = None
+        self._shown_walk: np.ndarray | None = None  # the latents of the strip on show
         self.panel.endpointRequested.connect(self.set_endpoint)
         self.panel.pathChanged.connect(self.update_strip)
         self.panel.exportRequested.connect(self.export)
@@ -63,19 +64,23 @@ class InterpolationWiring(QObject):
 
     def update_strip(self) -> None:
         if not self.explorer.can_walk:
+            self._shown_walk = None
             self.panel.set_strip(None)
             return
-        job = self._strip_job = self.window.submit(ops.decode, self.walk())
-        job.finished.connect(lambda images: self._on_strip(job, images))
+        walk = self.walk()
+        job = self._strip_job = self.window.submit(ops.decode, walk)
+        job.finished.connect(lambda images: self._on_strip(job, walk, images))
 
-    def _on_strip(self, job: Job, images: np.ndarray) -> None:
+    def _on_strip(self, job: Job, walk: np.ndarray, images: np.ndarray) -> None:
         if job is self._strip_job:  # else a newer walk is on its way
+            self._shown_walk = walk
             self.panel.set_strip(images)
             self.stripDisplayed.emit()
 
     def _on_view_step_chosen(self, index: int) -> None:
-        if self.explorer.can_walk:
-            self.explorer.set_latent(self.walk()[index])
+        """The step clicked on the strip on show (a newer walk may not be drawn yet)."""
+        if self.explorer.can_walk and self._shown_walk is not None:
+            self.explorer.set_latent(self._shown_walk[index])
 
     def export(self, kind: str) -> None:
         """Ask where, then decode and save the walk as a PNG strip or GIF, with progress."""

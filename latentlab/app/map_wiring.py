@@ -171,6 +171,8 @@ class MapWiring(QObject):
         loaded, state = self.explorer.loaded, self.explorer.state
         if loaded is None or state is None or loaded.model.family != "vae":
             return None
+        if self.window.jobs.worker is None:  # the window is closing: its model is gone
+            return None
         if whose == "user":
             user = self.explorer.user_images
             return None if user is None or len(user) == 0 else user.images

@@ -343,6 +343,30 @@ def test_clicking_a_step_of_the_strip_makes_it_the_current_point(
     np.testing.assert_allclose(window.image_view.image(), strip.images()[5], atol=1e-6)
 
 
+def test_a_step_clicked_is_of_the_strip_shown_while_a_newer_walk_is_decoded(
+    open_window, qtbot, tiny_vae16_path
+):
+    window = open_window(tiny_vae16_path)
+    window.interpolation.set_endpoint("A")
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.sample_panel.tiles[3].click()
+    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
+        window.interpolation.set_endpoint("B")
+    panel = window.interpolation_panel
+    shown = window.interpolation.walk()
+    panel.steps.setValue(2)  # the 2-step walk is decoded on the worker: the 8 steps stay shown
+    panel.strip.imageClicked.emit(7)
+    np.testing.assert_allclose(window.explorer.state.latent, shown[7])
+
+
+def test_images_shown_while_the_window_closes_ask_for_no_ellipses(
+    open_window, qtbot, tiny_vae_path
+):
+    window = open_window(tiny_vae_path)  # a VAE: the map shows q(z|x) of the image shown
+    window.close()
+    window.imageDisplayed.emit(0)  # a decode that arrived as the window closed
+
+
 def test_best_layout_wraps_to_make_tiles_largest():
     from latentlab.app.image_strip import best_layout
 
