@@ -6,9 +6,9 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem, QWidget
 
-__all__ = ["PanelChart", "panel_chart", "scale_axes"]
+__all__ = ["PanelChart", "cache_axes", "panel_chart", "scale_axes"]
 
 
 def scale_axes(plot: pg.PlotWidget, on: bool, font: QFont | None = None) -> None:
@@ -19,6 +19,15 @@ def scale_axes(plot: pg.PlotWidget, on: bool, font: QFont | None = None) -> None
         axis = plot.getPlotItem().getAxis(name)
         axis.setStyle(tickFont=font if on else None)
         axis.label.setFont(font)
+
+
+def cache_axes(plot: pg.PlotWidget) -> None:
+    """Draw ``plot``'s axes from a pixmap until their range or style changes: a plot's axes
+    are repainted with everything else it shows, and their Python paint code (a few ms each)
+    holds the lock the model worker needs."""
+    for name in ("left", "bottom"):
+        axis = plot.getPlotItem().getAxis(name)
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
 class PanelChart(pg.PlotWidget):
@@ -33,6 +42,7 @@ class PanelChart(pg.PlotWidget):
         self.setLabel("left", y_label)
         self.setMouseEnabled(False, False)
         self.setMinimumHeight(min_height)
+        cache_axes(self)
         self._normal_height = min_height
         self._panel: QWidget | None = None
 

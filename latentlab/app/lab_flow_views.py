@@ -12,8 +12,8 @@ import pyqtgraph as pg
 import pyqtgraph.functions as fn
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QGraphicsItem
 
+from latentlab.app.charts import cache_axes
 from latentlab.explore.lab_flow import Box, FlowLabView
 
 __all__ = [
@@ -51,11 +51,7 @@ class SquarePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.setAspectLocked(True)
         self.showGrid(x=True, y=True, alpha=0.15)
         self.setMinimumSize(220, 220)
-        for name in ("left", "bottom"):
-            # the axes are redrawn whenever the points move (they share the view's update);
-            # from a cached picture of them, until their range changes, that costs next to
-            # nothing instead of a quarter of each frame
-            self.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        cache_axes(self)  # they were a quarter of each frame's painting
 
 
 def polylines(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

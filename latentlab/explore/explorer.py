@@ -213,7 +213,7 @@ class Explorer:
         """The reference latents projected on the map's plane (``N, 2``)."""
         if self.state is None or self.reference_latents is None:
             return np.zeros((0, 2))
-        return self.state.plane.project(self.reference_latents)[0]
+        return self.state.plane.coordinates(self.reference_latents)
 
     # -- samples ---------------------------------------------------------------------------------
 

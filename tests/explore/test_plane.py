@@ -193,3 +193,10 @@ def test_a_plane_holds_only_its_own_three_vectors():
     for plane in planes:
         for vector in (plane.origin, plane.u, plane.v):
             assert vector.base is None or vector.base.size <= dim, plane.name
+
+
+def test_coordinates_are_the_projections_without_residuals():
+    rng = np.random.default_rng(7)
+    plane = LatentPlane.through(rng.normal(size=12), rng.normal(size=12), rng.normal(size=12), "p")
+    z = rng.normal(size=(50, 12))
+    np.testing.assert_allclose(plane.coordinates(z), plane.project(z)[0], atol=1e-12)
