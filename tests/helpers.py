@@ -93,3 +93,13 @@ def error_reading_in_a_child(module: str, function: str, error: str, call: str, 
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=20
     )
     return result.stdout.strip()
+
+
+def run_to_end(steps):
+    """Exhaust a long job's generator: every value it yielded, and what it returned."""
+    yielded = []
+    while True:
+        try:
+            yielded.append(next(steps))
+        except StopIteration as done:
+            return yielded, done.value

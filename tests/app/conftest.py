@@ -75,3 +75,21 @@ def open_window(qtbot):
         return open_main_window(qtbot, path)
 
     yield open_
+
+
+@pytest.fixture
+def pixelrnn_window(open_window, tmp_path, monkeypatch):
+    """The window on a tiny untrained PixelRNN, painting without pauses; (window, its panel)."""
+    import torch
+    from helpers import write_untrained
+
+    from latentlab.app import pixelrnn_panel
+    from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
+
+    monkeypatch.setattr(pixelrnn_panel, "_SECONDS", 0.0)
+    torch.manual_seed(0)
+    path = write_untrained(
+        tmp_path / "tiny-pixelrnn.safetensors", PixelRNN(PixelRNNConfig(hidden=8, layers=1)).eval()
+    )
+    window = open_window(path)
+    return window, window.family_panel

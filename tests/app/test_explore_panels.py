@@ -322,17 +322,22 @@ def test_adding_a_direction_without_groups_explains(open_window, qtbot, tiny_vae
     assert "nothing" not in window.explorer.state.directions
 
 
+def take_two_endpoints(window, qtbot) -> None:
+    """The current point as endpoint A, sample 3 as B, and the strip between them shown."""
+    window.interpolation.set_endpoint("A")
+    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+        window.sample_panel.tiles[3].click()
+    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
+        window.interpolation.set_endpoint("B")
+
+
 def test_clicking_a_step_of_the_strip_makes_it_the_current_point(
     open_window, qtbot, tiny_vae16_path
 ):
     from PySide6.QtCore import QEvent, QPointF
 
     window = open_window(tiny_vae16_path)
-    window.interpolation.set_endpoint("A")
-    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
-        window.sample_panel.tiles[3].click()
-    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
-        window.interpolation.set_endpoint("B")
+    take_two_endpoints(window, qtbot)
     strip = window.interpolation_panel.strip
     strip.resize(400, 120)
     rects = strip.tile_rects()
@@ -347,11 +352,7 @@ def test_a_step_clicked_is_of_the_strip_shown_while_a_newer_walk_is_decoded(
     open_window, qtbot, tiny_vae16_path
 ):
     window = open_window(tiny_vae16_path)
-    window.interpolation.set_endpoint("A")
-    with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
-        window.sample_panel.tiles[3].click()
-    with qtbot.waitSignal(window.stripDisplayed, timeout=5000):
-        window.interpolation.set_endpoint("B")
+    take_two_endpoints(window, qtbot)
     panel = window.interpolation_panel
     shown = window.interpolation.walk()
     panel.steps.setValue(2)  # the 2-step walk is decoded on the worker: the 8 steps stay shown

@@ -139,22 +139,6 @@ def test_the_vae_panel_splits_the_elbo_and_shows_the_kl_of_each_dimension(open_w
     assert "dimensions in use: 6 of 16" in panel.terms.text()
 
 
-@pytest.fixture
-def pixelrnn_window(open_window, tmp_path, monkeypatch):
-    from helpers import write_untrained
-
-    from latentlab.app import pixelrnn_panel
-    from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
-
-    monkeypatch.setattr(pixelrnn_panel, "_SECONDS", 0.0)
-    torch.manual_seed(0)
-    path = write_untrained(
-        tmp_path / "tiny-pixelrnn.safetensors", PixelRNN(PixelRNNConfig(hidden=8, layers=1)).eval()
-    )
-    window = open_window(path)
-    return window, window.family_panel
-
-
 def test_a_model_without_latent_opens_with_its_paint_panel(pixelrnn_window):
     window, panel = pixelrnn_window
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Paint"

@@ -108,22 +108,6 @@ def test_the_mixture_beside_the_vae(vae_window, qtbot):
     window.close()
 
 
-@pytest.fixture
-def pixelrnn_window(open_window, tmp_path, monkeypatch):
-    from helpers import write_untrained
-
-    from latentlab.app import pixelrnn_panel
-    from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
-
-    monkeypatch.setattr(pixelrnn_panel, "_SECONDS", 0.0)
-    torch.manual_seed(0)
-    path = write_untrained(
-        tmp_path / "tiny-pixelrnn.safetensors", PixelRNN(PixelRNNConfig(hidden=8, layers=1)).eval()
-    )
-    window = open_window(path)
-    return window, window.family_panel
-
-
 def test_the_bar_chart_follows_the_painting(pixelrnn_window, qtbot):
     _, panel = pixelrnn_window
     steps = []

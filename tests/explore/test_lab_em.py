@@ -15,13 +15,7 @@ from latentlab.data.toy2d import make_toy
 from latentlab.explore.lab_em import EMLab, ancestral_samples, ellipse, poor_start
 from latentlab.models.em import initial_mixture
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small problems
 
 
 def _finish(run):

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from helpers import run_to_end
 
 from latentlab.explore.painting import MASK_PRESETS, Pace, PaintStep, mask_preset, paint
 from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
@@ -68,20 +69,10 @@ def test_paint_refuses_bad_input(model):
         next(paint(model, np.zeros((3, 8, 8), np.float32), np.ones((8, 8), bool)))
 
 
-def _run(steps):
-    """Every step the painting yields, and its result."""
-    yielded = []
-    while True:
-        try:
-            yielded.append(next(steps))
-        except StopIteration as stop:
-            return yielded, stop.value
-
-
 def test_each_step_carries_the_distribution_of_the_pixel_drawn(model):
     image = np.zeros((1, 8, 8), np.float32)
     mask = mask_preset("bottom half", 8, 8)
-    yielded, result = _run(paint(model, image, mask, n=2, seed=3))
+    yielded, result = run_to_end(paint(model, image, mask, n=2, seed=3))
     steps = [step for _, step in yielded]
     assert all(isinstance(step, PaintStep) for step in steps)
     assert [step.position for step in steps] == [(i, j) for i in range(4, 8) for j in range(8)]
@@ -116,7 +107,7 @@ def test_step_mode_paints_exactly_one_pixel_per_request(model):
         assert fraction == drawn / 64 and step.position == divmod(drawn - 1, 8)
         assert next(steps) == drawn / 64  # and then waits for the next request
     pace.set_mode("fast")
-    _, result = _run(steps)
+    _, result = run_to_end(steps)
     assert result.shape == (4, 1, 8, 8)
 
 

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 import torch
+from helpers import run_to_end
 
 from latentlab.modelfile import build_metadata, load_model, save_model
 from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
@@ -103,16 +104,6 @@ def test_recalibration_matches_eval_images_to_train_mode_images():
         spread_eval = model.generate(z).std().item()
     assert spread_fresh < 0.5 * spread_train
     assert spread_eval == pytest.approx(spread_train, rel=0.1)
-
-
-def run_to_end(steps):
-    """Exhaust an inversion job; returns its (fraction, mse) reports and its result."""
-    reports = []
-    while True:
-        try:
-            reports.append(next(steps))
-        except StopIteration as done:
-            return reports, done.value
 
 
 def test_inversion_recovers_an_image_the_generator_made(faces_model):

@@ -16,14 +16,7 @@ from latentlab.models.flow2d import FLOW2D_KINDS, Flow2D
 KINDS = list(FLOW2D_KINDS)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small problems: one thread is fastest, and many times faster than two on a machine
-    whose cores are busy (as in test_gmm.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small problems
 
 
 def _moons(n: int = 512) -> torch.Tensor:

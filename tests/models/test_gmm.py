@@ -36,18 +36,7 @@ from latentlab.models.gmm import (
 COVARIANCES = ["full", "diag"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These problems are small: one thread is fastest for torch and for scikit-learn, and it
-    keeps the tests quick on a machine whose cores are busy with other work (threads that
-    wait for a descheduled sibling at every parallel region are many times slower)."""
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small problems
 
 
 @pytest.fixture(scope="module")
