@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from latentlab.data.dataset import DataError
+from latentlab.models.adam import Adam
 from latentlab.models.flow2d import Flow2D, standard_normal_log_prob
 
 __all__ = [
@@ -216,9 +217,10 @@ class FlowLab:
         self.resolution, self.batch = resolution, batch
         self.flow = Flow2D(kind, layers, hidden, seed)
         self.flow.initialize(self.train_points)  # actnorm's data-dependent init
-        # plain Adam, not fused: fused Adam does not bump the parameters' version counters,
-        # by which the flow layers know when to refresh their cached matrices
-        self.optimizer = torch.optim.Adam(self.flow.parameters(), lr=lr)
+        # the project's Adam, not torch.optim's (whose first step imports torch's compiler);
+        # its in-place updates bump the parameters' version counters, by which the flow
+        # layers know when to refresh their cached matrices (torch's fused Adam does not)
+        self.optimizer = Adam(list(self.flow.parameters()), lr=lr)
         self._generator = torch.Generator().manual_seed(seed)
         self._noise = torch.randn(SAMPLES, 2, generator=self._generator)
         self._grid = torch.from_numpy(grid_lines(self.box))
@@ -268,7 +270,7 @@ class FlowLab:
                     f"the training loss became {value} at step {self.step + 1}: "
                     "lower the learning rate or use fewer layers"
                 )
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             self.optimizer.step()
             self.step += 1

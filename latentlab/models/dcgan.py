@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latentlab.models.adam import Adam
 from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded
 
 __all__ = ["DCGAN", "DCGANConfig", "Discriminator", "ImageGenerator", "init_weights"]
@@ -126,24 +127,6 @@ def init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
-
-
-class _Adam:
-    """Adam (Kingma & Ba 2015, Algorithm 1) on one tensor. ``torch.optim``'s first step imports
-    torch's compiler (about a second, and 130,000 objects that the app's garbage collector
-    would then walk on the GUI thread for as long as it runs)."""
-
-    def __init__(self, x: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999)):
-        self.x, self.lr, self.betas, self.t = x, lr, betas, 0
-        self.m, self.v = torch.zeros_like(x), torch.zeros_like(x)
-
-    @torch.no_grad()
-    def step(self, gradient: torch.Tensor) -> None:
-        (b1, b2), self.t = self.betas, self.t + 1
-        self.m.lerp_(gradient, 1 - b1)
-        self.v.mul_(b2).addcmul_(gradient, gradient, value=1 - b2)
-        denominator = (self.v / (1 - b2**self.t)).sqrt_().add_(1e-8)
-        self.x.addcdiv_(self.m, denominator, value=-self.lr / (1 - b1**self.t))
 
 
 class DCGAN(GenerativeModel):
@@ -253,13 +236,13 @@ class DCGAN(GenerativeModel):
                 start = draws.gather(1, best[:, :, None].expand(-1, -1, draws.shape[2]))
                 z = start.flatten(0, 1).requires_grad_()  # N*r, D (image-major)
                 targets = target.repeat_interleave(start.shape[1], dim=0)
-                adam = _Adam(z, lr)
+                adam = Adam([z], lr)
             for step in range(steps):
                 with torch.inference_mode(False), torch.enable_grad():
                     error = self._mse(self.generate(z), targets)  # N*r
                     # Only z needs a gradient: autograd.grad skips the weights' gradients.
                     (gradient,) = torch.autograd.grad(error.sum(), [z])
-                    adam.step(gradient)
+                    adam.step([gradient])
                     current = error.detach().view(n, -1).min(dim=1).values.mean().item()
                 yield (step + 1) / steps, current
             with torch.inference_mode(False), torch.no_grad():

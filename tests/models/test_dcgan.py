@@ -176,21 +176,6 @@ def test_round_trip_through_a_model_file(tmp_path, faces_model):
     torch.testing.assert_close(model.discriminate(x), faces_model.discriminate(x))
 
 
-def test_the_inversions_adam_takes_torchs_adam_steps():
-    from latentlab.models.dcgan import _Adam
-
-    torch.manual_seed(0)
-    ours = torch.randn(6)
-    theirs = ours.clone().requires_grad_()
-    adam, reference = _Adam(ours, 0.05), torch.optim.Adam([theirs], lr=0.05)
-    for _ in range(40):
-        adam.step(4 * (ours - 1) ** 3)  # the gradient of sum((x - 1)^4)
-        theirs.grad = 4 * (theirs.detach() - 1) ** 3
-        reference.step()
-    assert torch.allclose(ours, theirs.detach(), atol=1e-6)
-    assert not torch.allclose(ours, torch.zeros(6))
-
-
 def test_opening_and_inverting_imports_no_compiler(tmp_path, faces_model):
     """torch.optim and normal_ on the meta device import torch's compiler: a second on the
     worker and 130,000 objects that every later full garbage collection of the app walks."""
