@@ -22,9 +22,9 @@ def scaled_font(font: QFont, scale: float) -> QFont:
     return scaled
 
 
-def scale_plot(plot: pg.PlotWidget, scale: float) -> None:
-    """The plot's axis text in its (inherited, scaled) font and its title ``scale`` times its
-    normal size."""
-    scale_axes(plot, scale != 1.0)
+def scale_plot(plot: pg.PlotWidget, scale: float, font: QFont) -> None:
+    """The plot's axis text in ``font`` (the window's, scaled; a plot not shown yet has no
+    parent to inherit it from) and its title ``scale`` times its normal size."""
+    scale_axes(plot, scale != 1.0, font)
     title = plot.getPlotItem().titleLabel
     title.setText(title.text, size=f"{TITLE_POINTS * scale:.0f}pt")

@@ -455,7 +455,7 @@ class LabWindow(QMainWindow):
         self.readout.set_font(scaled_font(self.readout.font(), READOUT_SIZE * scale))
         plots = (self.data_view, self.latent_view, self.layer_view, self.curve_view)
         for plot in (*plots, self.weights.widget):
-            scale_plot(plot, scale)
+            scale_plot(plot, scale, central.font())
         self.data_view.points.setSize(4 * scale)
         self.data_view.samples.setSize(3 * scale)
         self.layer_view.grid.setPen(pg.mkPen((120, 120, 160), width=scale))

@@ -293,7 +293,7 @@ class MapView(pg.PlotWidget):
         item = pg.PlotCurveItem(pen=pen, antialias=True)
         item.setZValue(_ELLIPSE_Z)
         item.setToolTip(f"q(z|x) of the {whose} image{'s' if whose == 'user' else ''}: {scale:g} σ")
-        self.addItem(item)
+        self.addItem(item, ignoreBounds=True)  # the map keeps its range when they change
         self.ellipses[(whose, scale)] = item
         return item
 

@@ -3,6 +3,7 @@ presets, backwards-compatible command lines, and the resolved config as logged a
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import re
@@ -13,6 +14,7 @@ import pytest
 from trainer_families import FAMILIES
 
 from latentlab.modelfile import read_metadata
+from latentlab.models import FAMILIES as MODEL_FAMILIES
 from training import flow, vae
 from training.config import IMAGE_FIELDS, describe
 
@@ -59,8 +61,17 @@ def test_the_bundled_models_commands_still_build_their_models(path):
     python, dash_m, module, *argv = shlex.split(meta["training"]["command"])
     assert (python, dash_m) == ("python", "-m")
     config = importlib.import_module(module).parse(argv)
-    expected = {k: v for k, v in meta["config"].items() if k not in IMAGE_FIELDS}
+    # trainers offer no option for the imported models' variants: those stay at their defaults
+    variants = {
+        f.name: f.default
+        for f in dataclasses.fields(MODEL_FAMILIES[meta["family"]].config_class)
+        if f.metadata.get("optional")
+    }
+    expected = {
+        k: v for k, v in meta["config"].items() if k not in IMAGE_FIELDS and k not in variants
+    }
     assert config.model == expected
+    assert all(meta["config"].get(k, default) == default for k, default in variants.items())
 
 
 def test_the_readme_glow_command():
