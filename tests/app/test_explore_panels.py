@@ -10,7 +10,14 @@ import torch
 from helpers import show_plane, write_tiny_vae
 from PIL import Image
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog, QPushButton, QSlider
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QSlider,
+)
 
 from latentlab.app.automation import send_mouse
 from latentlab.explore import ops
@@ -587,6 +594,6 @@ def test_in_presentation_mode_switching_tabs_never_moves_the_image(open_window, 
     places = set()
     for i in range(window.tabs.count()):
         window.tabs.setCurrentIndex(i)
-        qtbot.wait(50)
+        QApplication.sendPostedEvents()  # the layout requests the switch posted, handled now
         places.add(window.image_view.geometry().getRect())
     assert len(places) == 1, places
