@@ -5,10 +5,48 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
-__all__ = ["PanelChart", "cache_axes", "panel_chart", "scale_axes"]
+__all__ = ["PanelChart", "cache_axes", "panel_chart", "scale_axes", "show_grid"]
+
+GRID_ALPHA = 0.15  # how dark the grid lines are, as pyqtgraph's showGrid(alpha=...)
+
+
+class GridAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph is untyped
+    """An axis whose grid lines are opaque, blended with the white background here, and which
+    sits behind the plot's contents. pyqtgraph's grid lines are translucent, and Qt blends a
+    translucent vertical line pixel by pixel: over a map-sized view each axis took 15-20 ms
+    to draw, an opaque one under 1 ms."""
+
+    def __init__(self, orientation: str) -> None:
+        super().__init__(orientation)
+        self.setGrid(GRID_ALPHA)
+
+    def generateDrawSpecs(self, p: QPainter) -> tuple | None:  # type: ignore[type-arg]
+        specs = super().generateDrawSpecs(p)
+        if specs is None or self.grid is False:
+            return specs
+        axis, ticks, texts = specs
+        return axis, [(_on_white(pen), start, end) for pen, start, end in ticks], texts
+
+
+def _on_white(pen: QPen) -> QPen:
+    """``pen`` with its colour as it looks, translucent, over white; opaque."""
+    colour = pen.color()
+    alpha = colour.alphaF()
+    opaque = QPen(pen)
+    opaque.setColor(QColor.fromRgbF(*(c * alpha + 1.0 - alpha for c in colour.getRgbF()[:3])))
+    return opaque
+
+
+def show_grid(plot: pg.PlotWidget) -> None:
+    """Give ``plot`` (a white one) a light grid, drawn by :class:`GridAxis` behind what the
+    plot shows."""
+    item = plot.getPlotItem()
+    item.setAxisItems({"left": GridAxis("left"), "bottom": GridAxis("bottom")})
+    for name in ("left", "bottom"):
+        item.getAxis(name).setZValue(-1)  # the lines are opaque: keep them under the points
 
 
 def scale_axes(plot: pg.PlotWidget, on: bool, font: QFont | None = None) -> None:

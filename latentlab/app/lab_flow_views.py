@@ -13,7 +13,7 @@ import pyqtgraph.functions as fn
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPen, QPolygonF
 
-from latentlab.app.charts import cache_axes
+from latentlab.app.charts import cache_axes, show_grid
 from latentlab.explore.lab_flow import Box, FlowLabView
 
 __all__ = [
@@ -49,7 +49,7 @@ class SquarePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.setObjectName(name)
         self.setBackground("w")
         self.setAspectLocked(True)
-        self.showGrid(x=True, y=True, alpha=0.15)
+        show_grid(self)
         self.setMinimumSize(220, 220)
         cache_axes(self)  # they were a quarter of each frame's painting
 

@@ -225,7 +225,20 @@ class MainWindow(QMainWindow):
                 self.show_error(
                     "Cannot resume the session", f"{exc}; the model is open as it starts"
                 )
-        self.modelOpened.emit(str(opened.loaded.path))
+        # The family panel comes in the next turn of the event loop: built together with the
+        # views above, it held the GUI thread for over 250 ms on a busy machine.
+        QTimer.singleShot(0, self, lambda: self._show_family_panel(opened.loaded))
+
+    def _show_family_panel(self, loaded: LoadedModel) -> None:
+        if self.explorer.loaded is not loaded:
+            return  # another model followed; it shows its own
+        self.family_panel = show_family_panel(self.tabs, self.family_panel, loaded, self)
+        if self.family_panel is None:
+            self.tabs.setCurrentWidget(self.sample_panel)
+        else:
+            self.family_panel.setEnabled(True)
+            self.family_panel.set_presentation(self.presentation.on)
+        self.modelOpened.emit(str(loaded.path))
 
     def _on_open_failed(self, path: str, message: str) -> None:
         self.show_status(f"Could not open {Path(path).name}")
@@ -246,11 +259,8 @@ class MainWindow(QMainWindow):
             self.image_view.set_placeholder(
                 "This model has no latent space to explore: click a sample"
             )
-        self.family_panel = show_family_panel(self.tabs, self.family_panel, loaded, self)
-        if self.family_panel is None:
-            self.tabs.setCurrentWidget(self.sample_panel)
-        else:
-            self.family_panel.set_presentation(self.presentation.on)
+        if self.family_panel is not None:
+            self.family_panel.setEnabled(False)  # it still serves the model before
         self.info_panel.show_model(loaded)
         self.setWindowTitle(f"LatentLab — {loaded.name}")
 

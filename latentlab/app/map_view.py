@@ -12,6 +12,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QKeyEvent, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
+from latentlab.app.charts import show_grid
 from latentlab.app.qimage import to_qpixmap
 
 if TYPE_CHECKING:  # for annotations only (untyped: Any to mypy)
@@ -124,7 +125,7 @@ class MapView(pg.PlotWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys move the handle
         plot = self.getPlotItem()
         plot.setAspectLocked(True)
-        plot.showGrid(x=True, y=True, alpha=0.15)
+        show_grid(self)
         plot.hideButtons()
         plot.setMenuEnabled(False)
         self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None))
