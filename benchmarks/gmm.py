@@ -2,23 +2,33 @@
 
     python benchmarks/gmm.py [--threads N] [--repeats R] [--quick]
 
+``--threads 0`` uses every core this process may run on.
+
 Both fit the same data from the same starting state: k-means++ seeds (seed 0), each sample
 assigned to its nearest seed and one M-step (``initial_mixture``), handed to scikit-learn as
 ``weights_init``, ``means_init`` and ``precisions_init``; same covariance type, ``reg_covar``,
 ``tol`` and ``max_iter``, float64 for both, the same number of threads for torch and for the
-BLAS/OpenMP pools scikit-learn uses (threadpoolctl). Each fit is timed ``--repeats`` times and
-the fastest wall time is kept (the machine may be busy). scikit-learn's own initialisation is set
+BLAS/OpenMP pools scikit-learn uses (threadpoolctl). Each fit is timed ``--repeats`` times, the
+two sides taking turns so that both meet the same load, and the fastest wall time of each side
+is kept (the machine may be busy). scikit-learn's own initialisation is set
 to ``random_from_data`` (cheap; its result is replaced by the given start) so that neither side
 times a k-means it does not use. The log-likelihood is the mean log p(x) of the final
 parameters on the fitted data, nats per sample (``score``); ratio = torch time / sklearn time.
 
-Data: the digits' train split dequantized onto [0, 1) (1,000 x 64) and all 1,797 digits with
-four dequantization draws each (7,188 x 64), fixed noise.
+K = 10 and 32, full and diagonal covariances. The target (issue 14): torch in at most a third
+of scikit-learn's time (ratio <= 0.33) at equal log-likelihood.
+
+Data: the digits' train split dequantized onto [0, 1) (1,000 x 64); all 1,797 digits with
+four dequantization draws each (7,188 x 64), fixed noise; and, when the Debian package
+``dataset-fashion-mnist`` is installed, the first 4,000 Fashion-MNIST training images
+dequantized onto [0, 1) and projected on their first 40 principal components (computed once
+with numpy's SVD): raw 784-value pixels would make one full-covariance iteration take seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -29,7 +39,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from latentlab.data import load_digits_split
+from latentlab.data import DataError, load_digits_split
+from latentlab.data.fashion import load_fashion_split
 from latentlab.models.gmm import (
     EMConvergenceWarning,
     dequantize,
@@ -41,6 +52,21 @@ from latentlab.models.gmm import (
 REG_COVAR = 1e-3
 TOL = 1e-4
 MAX_ITER = 200
+COMPONENTS = (10, 32)
+TARGET = 0.33  # torch time / scikit-learn time
+FASHION_IMAGES = 4000
+FASHION_PCS = 40
+
+
+def fashion() -> tuple[str, torch.Tensor]:
+    """The first FASHION_IMAGES Fashion-MNIST training images dequantized (fixed noise) and
+    projected on their first FASHION_PCS principal components."""
+    train = load_fashion_split().train.subset(slice(0, FASHION_IMAGES))
+    images = torch.from_numpy(train.as_float())
+    x = dequantize(images, train.levels, generator=torch.Generator().manual_seed(0)).numpy()
+    x = x - x.mean(0)
+    axes = np.linalg.svd(x, full_matrices=False)[2][:FASHION_PCS]  # PCS, 784
+    return f"fashion {FASHION_IMAGES}x{FASHION_PCS} PCA", torch.from_numpy(x @ axes.T)
 
 
 def datasets() -> dict[str, torch.Tensor]:
@@ -57,14 +83,16 @@ def datasets() -> dict[str, torch.Tensor]:
     }
 
 
-def best_time(fn, repeats: int):
-    """(fastest wall time in seconds, result of the last call)."""
-    best, result = float("inf"), None
+def best_times(fns, repeats: int) -> tuple[list[float], list]:
+    """The fastest wall time in seconds of each function and the result of its last call,
+    the functions called in turn ``repeats`` times."""
+    best, results = [float("inf")] * len(fns), [None] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            results[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         default=1,
-        help="threads for torch and for scikit-learn's BLAS (default: %(default)s)",
+        help="threads for torch and for scikit-learn's BLAS, 0 for all cores (default: "
+        "%(default)s)",
     )
     parser.add_argument(
         "--repeats",
@@ -93,11 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    torch.set_num_threads(args.threads)
+    threads = args.threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
     data = datasets()
     if args.quick:
         data = dict(list(data.items())[:1])
-    with threadpool_limits(limits=args.threads):
+    else:
+        try:
+            name, x = fashion()
+            data[name] = x
+        except DataError as error:
+            print(f"Fashion-MNIST skipped: {error}")
+    with threadpool_limits(limits=threads):
         pools = ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info())
         print(f"threads: torch {torch.get_num_threads()}; scikit-learn's pools: {pools}")
         print(
@@ -108,14 +144,20 @@ def main(argv: list[str] | None = None) -> int:
         header = (
             f"{'data':23s} {'K':>3s} {'cov':4s} | {'torch it':>8s} {'log-lik':>9s} "
             f"{'time s':>6s} {'ms/it':>6s} | {'sklearn it':>10s} {'log-lik':>9s} "
-            f"{'time s':>6s} {'ms/it':>6s} | {'dLL':>8s} {'ratio':>5s}"
+            f"{'time s':>6s} {'ms/it':>6s} | {'dLL':>8s} {'ratio':>5s} {'target':>6s}"
         )
         print(header)
         print("-" * len(header))
+        # one small untimed fit on each side first: neither times its one-off start-up
+        warm = next(iter(data.values()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # neither converges in two iterations
+            fit_em(warm, 2, max_iter=2, init_means=warm[:2])
+            GaussianMixture(2, max_iter=2).fit(warm.numpy())
         ratios = []
         for name, x in data.items():
             xn = x.numpy()
-            for k in (10, 20):
+            for k in COMPONENTS:
                 seeds = kmeans_plusplus(x, k, torch.Generator().manual_seed(0))
                 for covariance in ("full", "diag"):
                     start = initial_mixture(x, seeds, covariance, REG_COVAR)
@@ -143,19 +185,24 @@ def main(argv: list[str] | None = None) -> int:
                                 random_state=0,
                             ).fit(xn)
 
-                    t_torch, fit = best_time(torch_fit, args.repeats)
-                    t_sklearn, gm = best_time(sklearn_fit, args.repeats)
+                    (t_torch, t_sklearn), (fit, gm) = best_times(
+                        [torch_fit, sklearn_fit], args.repeats
+                    )
                     ll_torch, ll_sklearn = fit.score(x), float(gm.score(xn))
-                    ratios.append(t_torch / t_sklearn)
+                    ratio = t_torch / t_sklearn
+                    ratios.append(ratio)
                     print(
                         f"{name:23s} {k:3d} {covariance:4s} | {fit.n_iter:8d} {ll_torch:9.4f} "
                         f"{t_torch:6.3f} {1e3 * t_torch / fit.n_iter:6.2f} | {gm.n_iter_:10d} "
                         f"{ll_sklearn:9.4f} {t_sklearn:6.3f} {1e3 * t_sklearn / gm.n_iter_:6.2f}"
-                        f" | {ll_torch - ll_sklearn:8.1e} {t_torch / t_sklearn:5.2f}"
+                        f" | {ll_torch - ll_sklearn:8.1e} {ratio:5.2f} "
+                        f"{'met' if ratio <= TARGET else 'missed':>6s}",
+                        flush=True,
                     )
     print(
         f"time ratio torch/sklearn: geometric mean {np.exp(np.mean(np.log(ratios))):.2f}, "
-        f"worst {max(ratios):.2f} (below 1: torch is faster)"
+        f"worst {max(ratios):.2f} (below 1: torch is faster); target ratio <= {TARGET:g} met "
+        f"in {sum(r <= TARGET for r in ratios)} of {len(ratios)}"
     )
     print(
         "it: EM iterations (M-steps after the initial one); scikit-learn tests convergence on "

@@ -14,6 +14,7 @@ from sklearn.mixture import GaussianMixture
 from latentlab.data import load_digits_split
 from latentlab.data.baselines import gaussian_nats
 from latentlab.modelfile import Reference, build_metadata, load_model, save_model
+from latentlab.models import em
 from latentlab.models.base import (
     ConfigError,
     bits_per_dim,
@@ -206,6 +207,75 @@ def test_one_component_is_the_sample_mean_and_covariance():
     torch.testing.assert_close(diag.covariances()[0], covariance.diagonal())
     torch.testing.assert_close(full.weights, torch.ones(1, dtype=torch.float64))
     assert full.log_likelihood > diag.log_likelihood  # the blob is correlated
+
+
+def random_mixture(k: int, d: int, covariance: str, seed: int = 0) -> Mixture:
+    """A mixture with random weights, means and well-conditioned scales: K, D float64."""
+    g = torch.Generator().manual_seed(seed)
+    log_weights = torch.log_softmax(torch.randn(k, generator=g, dtype=torch.float64), 0)
+    means = torch.randn(k, d, generator=g, dtype=torch.float64)
+    if covariance == "diag":
+        scale = 0.5 + torch.rand(k, d, generator=g, dtype=torch.float64)
+    else:
+        scale = 0.1 * torch.randn(k, d, d, generator=g, dtype=torch.float64).tril(-1)
+        scale.diagonal(dim1=1, dim2=2).copy_(0.5 + torch.rand(k, d, generator=g))
+    return Mixture(log_weights, means, scale, covariance)
+
+
+@pytest.mark.parametrize("d", [1, 5, 16, 37, 70])  # one block, several, uneven ones
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_densities_equal_a_direct_computation(covariance, d):
+    """log_joint, the EM E-step (blocked whitening for "full", expanded squares for "diag")
+    and encode's whitening equal torch.distributions' densities and a triangular solve."""
+    mixture = random_mixture(3, d, covariance)
+    x = torch.randn(50, d, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    if covariance == "diag":
+        normal = torch.distributions.Normal(mixture.means, mixture.scale)
+        direct = normal.log_prob(x.unsqueeze(1)).sum(2)  # N, K
+        whitened = (x.unsqueeze(1) - mixture.means) / mixture.scale
+    else:
+        normal = torch.distributions.MultivariateNormal(mixture.means, scale_tril=mixture.scale)
+        direct = normal.log_prob(x.unsqueeze(1))  # N, K
+        residuals = (x.unsqueeze(1) - mixture.means).unsqueeze(3)  # N, K, D, 1
+        whitened = torch.linalg.solve_triangular(mixture.scale, residuals, upper=False)
+        whitened = whitened.squeeze(3)
+    direct = direct + mixture.log_weights
+    torch.testing.assert_close(mixture.log_joint(x), direct, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(
+        mixture._joint(em._features(x, covariance)), direct, rtol=1e-12, atol=1e-10
+    )
+    z = mixture.encode(x)
+    k = z[:, :3].argmax(1)
+    assert torch.equal(k, direct.argmax(1))
+    torch.testing.assert_close(z[:, 3:], whitened[torch.arange(50), k], rtol=1e-12, atol=1e-12)
+
+
+def test_full_statistics_sparse_and_dense_paths_agree():
+    """The M-step's sums: per component over the samples it keeps when responsibilities are
+    nearly hard, in one product otherwise; both equal the plain weighted sums."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 7, generator=g, dtype=torch.float64)
+    features = em._features(x, "full")
+    for sharpness in (1.0, 1000.0):  # soft: the dense path; nearly hard: the sparse one
+        logits = sharpness * torch.randn(400, 6, generator=g, dtype=torch.float64)
+        resp = torch.softmax(logits, 1)
+        kept = resp > resp.sum(0) * (em._NEGLIGIBLE / 400)
+        assert bool(kept.sum() < 400 * 6 // 4) == (sharpness > 1)
+        direct = torch.einsum("nk,ni,nj->kij", resp * kept, features, features)
+        torch.testing.assert_close(em._full_statistics(features, resp), direct)
+
+
+def test_fit_em_without_callback_equals_em_steps(dequantized):
+    x = dequantized[:300]
+    for covariance in COVARIANCES:
+        steps = list(em_steps(x, 3, covariance, max_iter=100))
+        fit = fit_em(x, 3, covariance, max_iter=100)
+        last = steps[-1].mixture
+        assert fit.history == tuple(s.log_likelihood for s in steps)
+        assert (
+            (fit.n_iter, fit.converged) == (last.n_iter, last.converged) == (len(steps) - 1, True)
+        )
+        assert torch.equal(fit.means, last.means) and torch.equal(fit.scale, last.scale)
 
 
 def test_bad_input_is_refused():
