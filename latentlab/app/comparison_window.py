@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QWidget
 
 from latentlab.app.family_panel import PanelHost
@@ -69,6 +70,15 @@ class ComparisonWindow(QDialog):
         reference = None if vae.reference is None else vae.reference.latents.numpy()
         job = host.submit(compare_with_mixture, mixture, ROWS, reference, watched=True)
         job.finished.connect(self.show_comparison)
+
+    def set_presentation(self, on: bool, font: QFont) -> None:
+        """Presentation mode: full screen, with the text of the panel that opened it (``font``,
+        scaled); a window does not take its parent's font by itself."""
+        self.setFont(font)
+        if on:
+            self.showFullScreen()
+        elif self.isFullScreen():
+            self.showNormal()
 
     def show_comparison(self, comparison: Comparison) -> None:
         self.comparison = comparison

@@ -161,6 +161,8 @@ class PosteriorPanel(FamilyPanel):
         self._view_pixels = 2 * _VIEW_PIXELS if on else _VIEW_PIXELS
         self.image_view.setMinimumSize(self._view_pixels, self._view_pixels)
         self.draw_strip.setMinimumHeight(self.height() // 4 if on else 48)
+        if self.comparison is not None:
+            self.comparison.set_presentation(on, self.font())
         if self._image is not None:
             self._show_image(self._image)
 
@@ -234,5 +236,12 @@ class PosteriorPanel(FamilyPanel):
             return
         if self.comparison is not None:
             self.comparison.close()
-        self.comparison = ComparisonWindow(self.host, self.loaded, mixture, self)
-        self.comparison.show()
+        window = self.comparison = ComparisonWindow(self.host, self.loaded, mixture, self)
+        window.destroyed.connect(lambda: self._forget_comparison(window))  # closed by the user
+        window.show()
+        if self._presenting:
+            window.set_presentation(True, self.font())
+
+    def _forget_comparison(self, window: ComparisonWindow) -> None:
+        if self.comparison is window:
+            self.comparison = None

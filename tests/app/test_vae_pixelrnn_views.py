@@ -105,7 +105,17 @@ def test_the_mixture_beside_the_vae(vae_window, qtbot):
     assert window.prototypes.images().shape[0] == window.manifold.images().shape[0] == 1
     assert "prototypes" in window.prototype_caption.text()
     assert "continuous map" in window.manifold_caption.text()
-    window.close()
+    normal_size = window.font().pointSizeF()
+    vae_window.presentation_action.trigger()  # F11: the window follows, full screen
+    assert window.isFullScreen()
+    assert window.font().pointSizeF() > normal_size
+    vae_window.presentation_action.trigger()
+    assert not window.isFullScreen()
+    window.close()  # deleted on close: the panel lets go of it, and opens a new one
+    qtbot.waitUntil(lambda: panel.comparison is None, timeout=5_000)
+    panel.compare_button.click()
+    assert panel.comparison is not None and panel.comparison is not window
+    panel.comparison.close()
 
 
 def test_the_bar_chart_follows_the_painting(pixelrnn_window, qtbot):
