@@ -82,6 +82,7 @@ def test_interaction():
     measured = re.search(r"drag-to-displayed latency: median [\d.]+ ms.*\((\d+) of 20 moves", out)
     assert measured and int(measured.group(1)) > 0, out
     assert "longest GUI-thread stall" in out
+    assert len(re.findall(r"^target .*: [\d.]+( ms|x), (met|missed)$", out, re.M)) == 3, out
 
 
 def test_lab():
