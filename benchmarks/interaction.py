@@ -1,12 +1,18 @@
 """Drag latency in the real window: 200 drag steps at 60 Hz on the default model.
 
-    python benchmarks/interaction.py [--model FILE] [--steps 200] [--hz 60] [--quick]
+    python benchmarks/interaction.py [--model FILE | --imported dcgan|glow] [--steps 200]
+                                     [--hz 60] [--quick]
 
 Prints the median and p99 latency from a mouse move to the first paint of an image decoded at
 or after it, the decode time of the model alone and in the app while dragging (the GUI thread
-competes with it for the GIL), and the longest GUI-thread stall (the largest
-gap between ticks of a 1 ms timer, less the 1 ms), each beside its target on 2 cores: p99 within
-one 60 Hz frame (16.7 ms), the in-app decode at most 1.15x the bare one, no stall over 8 ms.
+competes with it for the GIL), and the longest GUI-thread stall (the largest gap between ticks
+of a 1 ms timer, less the 1 ms), each beside its target on 2 cores: p99 within one 60 Hz frame
+(16.7 ms; 100 ms for the imported 64x64 models), the in-app decode at most 1.15x the bare one,
+no stall over 8 ms.
+``--imported`` opens a foreign checkpoint at its format's default size, randomly initialised:
+the pytorch/examples DCGAN generator (nz 100, ngf 64, 3x64x64) or a rosinality glow-pytorch
+Glow (4 blocks of 32 flows, 512 channels, additive coupling, LU, 64x64, 5 bits), written by the
+test suite's replicas of those architectures and converted as the app converts any such file.
 Runs offscreen unless a display is set. ``--quick`` is a smoke run of 20 drag steps (too few
 for a p99 to mean much).
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +41,8 @@ from latentlab.app.automation import circle_path, drag_steps
 from latentlab.explore import ops
 
 TARGET_P99_MS, TARGET_RATIO, TARGET_STALL_MS = 16.7, 1.15, 8.0
+SETTLE_MS = 60_000  # the longest wait for the last decode after the drag
+TARGET_P99_IMPORTED_MS = 100.0  # a 64x64 model: responsive, if not within a frame
 
 
 def bare_decode_ms(model, z: np.ndarray, repeats: int = 200) -> float:
@@ -45,11 +54,24 @@ def bare_decode_ms(model, z: np.ndarray, repeats: int = 200) -> float:
     return 1000 * float(np.median(times))
 
 
+def imported_checkpoint(kind: str, folder: Path) -> Path:
+    """A foreign checkpoint of ``kind`` at its format's default size, randomly initialised."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "importers"))
+    from foreign import net_g, save_state
+    from rosinality import glow
+
+    if kind == "dcgan":
+        return save_state(folder / "netG_epoch_0.pth", net_g(nz=100, ngf=64, nc=3))
+    model = glow(in_channel=3, n_flow=32, n_block=4, filter_size=512, affine=False)
+    return save_state(folder / "model_000001.pt", model)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default=None, help="model file (default: the default model)")
+    parser.add_argument("--imported", choices=("dcgan", "glow"), default=None)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--hz", type=float, default=60.0, help="mouse events per second")
     parser.add_argument("--quick", action="store_true", help="20 drag steps, for a smoke run")
@@ -58,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         args.steps = 20
 
     _app = QApplication.instance() or QApplication([])  # kept alive until the end
-    window = create_main_window(args.model)
+    folder = tempfile.TemporaryDirectory()
+    model = imported_checkpoint(args.imported, Path(folder.name)) if args.imported else args.model
+    window = create_main_window(model)
     window.show()
     clock = QElapsedTimer()
     clock.start()
@@ -69,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     # Start once the window has settled: first image and sample grid shown.
     loop = QEventLoop()
     window.samplesDisplayed.connect(loop.quit)
+    failed: list[str] = []
+    window.openFailed.connect(lambda message: (failed.append(message), loop.quit()))
     loop.exec()
+    if failed:
+        print(f"the model did not open: {failed[0]}")
+        return 1
     window.samplesDisplayed.disconnect(loop.quit)
     in_app: list[float] = []  # the worker's decode times while dragging
     window.worker.decoded.connect(lambda _seq, _image, seconds: in_app.append(seconds))
@@ -104,9 +133,16 @@ def main(argv: list[str] | None = None) -> int:
             next(steps)
         except StopIteration:
             driver.stop()
-            QTimer.singleShot(500, loop.quit)  # time for the last decode to be painted
+            settle()  # until the last decode is painted
             return
         sent.append((now(), window.requested_seq))
+
+    def settle() -> None:
+        last_painted = painted[-1][1] if painted else 0
+        if last_painted >= window.requested_seq or now() - sent[-1][0] > SETTLE_MS:
+            QTimer.singleShot(100, loop.quit)
+        else:
+            QTimer.singleShot(50, settle)
 
     driver = QTimer()
     driver.setInterval(round(1000 / args.hz))
@@ -143,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{in_app_ms:.2f} ms = {ratio:.2f}x the bare decode"
     )
     print(f"longest GUI-thread stall: {stall:.1f} ms")
+    p99_target = TARGET_P99_IMPORTED_MS if args.imported else TARGET_P99_MS
     for what, value, target, unit in (
-        ("drag-to-displayed p99", p99, TARGET_P99_MS, " ms"),
+        ("drag-to-displayed p99", p99, p99_target, " ms"),
         ("in-app decode / bare decode", ratio, TARGET_RATIO, "x"),
         ("longest GUI-thread stall", stall, TARGET_STALL_MS, " ms"),
     ):

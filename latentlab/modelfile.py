@@ -42,7 +42,8 @@ FORMAT_VERSION = 1
 METADATA_KEY = "latentlab"
 MAX_FILE_BYTES = 256 * 2**20
 MAX_HEADER_BYTES = 4 * 2**20
-MAX_PARAMETERS = 40_000_000
+# float32 numbers in the largest file read: the default glow-pytorch (rosinality) Glow has 63 M
+MAX_PARAMETERS = MAX_FILE_BYTES // 4
 MAX_REFERENCE = 20_000
 MAX_ATTRIBUTES = 256
 MAX_TRAINING_OPTIONS = 256  # training.config: option names to plain values

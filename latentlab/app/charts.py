@@ -13,7 +13,7 @@ __all__ = ["PanelChart", "cache_axes", "panel_chart", "scale_axes", "show_grid"]
 GRID_ALPHA = 0.15  # how dark the grid lines are, as pyqtgraph's showGrid(alpha=...)
 
 
-class GridAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph is untyped
+class GridAxis(pg.AxisItem):
     """An axis whose grid lines are opaque, blended with the white background here, and which
     sits behind the plot's contents. pyqtgraph's grid lines are translucent, and Qt blends a
     translucent vertical line pixel by pixel: over a map-sized view each axis took 15-20 ms
@@ -36,7 +36,10 @@ def _on_white(pen: QPen) -> QPen:
     colour = pen.color()
     alpha = colour.alphaF()
     opaque = QPen(pen)
-    opaque.setColor(QColor.fromRgbF(*(c * alpha + 1.0 - alpha for c in colour.getRgbF()[:3])))
+    red, green, blue = (
+        c * alpha + 1.0 - alpha for c in (colour.redF(), colour.greenF(), colour.blueF())
+    )
+    opaque.setColor(QColor.fromRgbF(red, green, blue))
     return opaque
 
 

@@ -460,14 +460,14 @@ class _State(NamedTuple):
     mixture: Mixture
     centre: torch.Tensor
 
-    def placed(self, **changes: Unpack[MixtureChanges]) -> Mixture:
+    def placed(self, history: tuple[float, ...] = ()) -> Mixture:
         """The mixture on the caller's data, with its iteration count and log-likelihood."""
         return self.mixture.moved(
             self.centre,
             n_iter=self.iteration,
             log_likelihood=self.log_likelihood,
             converged=self.converged,
-            **changes,
+            history=history,
         )
 
 
