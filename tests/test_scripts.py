@@ -4,6 +4,7 @@ the code it drives changes."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -88,6 +89,21 @@ def test_interaction():
 def test_lab():
     out = run("benchmarks/lab.py", "--quick")
     assert "reference: held-out NLL" in out and re.search(r"^ours\s+0\s+\d+", out, re.M)
+
+
+def test_flows_peer():
+    out = run("benchmarks/flows_peer.py", "--quick")
+    assert re.search(r"^(Fashion-MNIST 1x28x28, 256|digits 1x8x8, 17) levels:", out, re.M), out
+    for arch in ("realnvp", "glow"):
+        assert re.search(rf"^{arch}: .*; batch \d+, Adam lr", out, re.M), out
+    ours = re.findall(r"^  ours +[\d,]+ parameters +[\d.]+ images/s .* bits/dim [\d.]+$", out, re.M)
+    assert len(ours) == 2, out
+    if importlib.util.find_spec("normflows") is None:  # CI lacks it: ours alone, and a hint
+        assert "pip install normflows -c constraints.txt" in out, out
+    else:
+        assert len(re.findall(r"^  normflows +[\d,]+ parameters .* bits/dim", out, re.M)) == 2
+        verdicts = re.findall(r"^  ours/normflows [\d.]+x images/s.*: (met|missed)$", out, re.M)
+        assert len(verdicts) == 2, out
 
 
 def test_startup():

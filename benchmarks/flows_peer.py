@@ -1,0 +1,283 @@
+"""Image-flow training throughput beside a peer: RealNVP and Glow, ours as ``python -m
+training.flow --arch X --data fashion`` builds them, side by side with the normflows library
+at equal depth, width and batch, each trained for the same wall-clock time.
+
+    python benchmarks/flows_peer.py [--seconds 60] [--threads 1] [--test-images 1000] [--quick]
+
+normflows is optional and only for this benchmark (it is no dependency of LatentLab):
+``.venv/bin/pip install normflows -c constraints.txt``. Without it, ours is printed alone.
+
+Data: Fashion-MNIST 1x28x28 with 256 levels (digits 1x8x8 with 17 levels if Fashion-MNIST is
+not installed). Both models see the same minibatches (uniform draws from the training split,
+seeded), the same uniform dequantization x~ = (k + u) / levels, u ~ U[0, 1) (ours draws it
+inside ``FlowModel.log_prob``, theirs gets it from the same function), the same loss (the
+NLL of x~ in nats + D ln(levels) per image), the same update (``training.loop.gradient_step``:
+Adam at the trainer's learning rate, gradient norm clipped at 100) and the same torch threads.
+Before training, each model sees the same 512 training images once: both libraries' ActNorm
+initialises from the first batch it sees (ours as ``FlowModel.initialize`` does in the trainer).
+
+Bits/dim = (NLL of x~ in nats + D ln(levels)) / (D ln 2) on the first ``--test-images`` test
+images, after the budget, with the same dequantization noise for both (seeded).
+
+normflows' counterparts, from its documented blocks:
+- RealNVP: per scale, 3 ``AffineCouplingBlock``s with alternating checkerboard splits, a
+  ``Squeeze``, 3 with alternating channel splits, a ``Merge`` factoring out half the channels;
+  4 checkerboard couplings at the final scale; ``transforms.Logit`` with our alpha; fixed
+  ``DiagGaussian`` bases. Each coupling network is a ``nets.ConvNet2d`` with as many 3x3
+  convolutions as our ResNet (2 * blocks + 2) at the same width, without its residual
+  connections (normflows has no convolutional ResNet). Differences: normflows' checkerboard
+  split hands the coupling network half-width images, ours the masked full image; its scale
+  is exp(raw), ours scale * tanh(raw) (RealNVP §4.1).
+- Glow: per level, ``Squeeze`` and K ``GlowBlock``s (ActNorm, LU 1x1 convolution, affine
+  coupling with sigmoid(raw + 2) scale, conv3x3 -> ReLU -> conv1x1 -> ReLU -> zero conv3x3 at
+  the same width), ``Merge`` between levels, ``transforms.Shift`` (x~ - 1/2, as ours) and
+  ``GlowBase`` bases (a learned mean and scale per channel). Differences: our split prior is
+  conditional on the kept half and our top prior is learned per position and channel.
+The parameter counts of both are printed.
+
+Target (issue 14): ours at least 1.2x their images/s at equal or better bits/dim (within
+``BPD_TOLERANCE``). ``--quick`` trains each for half a second and tests on 64 images (a smoke run:
+the figures mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from latentlab.data.dataset import DataError, Split
+from latentlab.data.digits import load_digits_split
+from latentlab.data.fashion import load_fashion_split
+from latentlab.models.base import bits_per_dim, dequantize
+from latentlab.models.flow import FlowModel
+from latentlab.models.glow import GlowConfig
+from latentlab.models.realnvp import ALPHA, MAX_HIDDEN, RealNVPConfig
+from training import flow
+from training.common import Run, as_float_tensor, model_config
+from training.loop import LoopState, gradient_step
+
+TARGET_RATIO = 1.2  # ours / theirs images/s
+BPD_TOLERANCE = 0.02  # bits/dim ours may be above theirs and still count as equal
+INIT_IMAGES = 512  # ActNorm's data-dependent init, as training.flow does
+TEST_SEED = 1234  # the dequantization noise of the test evaluation, the same for both
+EVAL_BATCH = 256
+CPU = Run(torch.device("cpu"))
+
+LogProb = Callable[[torch.Tensor], torch.Tensor]
+
+
+def load_images() -> tuple[Split, str]:
+    """Fashion-MNIST, or digits when it is not installed; with a description."""
+    try:
+        return load_fashion_split(), "Fashion-MNIST"
+    except DataError as exc:
+        print(f"Fashion-MNIST unavailable ({exc}); using digits instead")
+        return load_digits_split(), "digits"
+
+
+def build_ours(arch: str, split: Split, data: str) -> tuple[FlowModel, flow.FlowTrainConfig]:
+    """Our model and its trainer config, as ``python -m training.flow --arch arch`` builds
+    them for this data."""
+    config = flow.parse(["--arch", arch, "--data", data, "--out", "unused.safetensors"])
+    cls = flow.ARCHS[arch]
+    torch.manual_seed(config.seed)
+    model = cls(model_config(config, cls.config_class, split.train))
+    assert isinstance(model, FlowModel)
+    return model, config
+
+
+def their_realnvp(config: RealNVPConfig) -> nn.Module:
+    import normflows as nf
+
+    def coupling(channels: int, hidden: int, split_mode: str) -> nn.Module:
+        kept = channels if "checkerboard" in split_mode else channels // 2
+        widths = (kept, *(hidden,) * (2 * config.blocks + 1), 2 * kept)
+        net = nf.nets.ConvNet2d(widths, (3,) * (2 * config.blocks + 2), init_zeros=True)
+        return nf.flows.AffineCouplingBlock(net, scale_map="exp", split_mode=split_mode)
+
+    def alternating(kind: str, n: int, channels: int, hidden: int) -> list[nn.Module]:
+        return [coupling(channels, hidden, kind + ("_inv" if i % 2 else "")) for i in range(n)]
+
+    c, h, w = config.channels, config.height, config.width
+    levels, shapes = [], []  # finest first; each level's layers in the data -> latent order
+    for scale in range(config.scales):
+        hidden = min(config.hidden * 2**scale, MAX_HIDDEN)
+        layers = [*alternating("checkerboard", 3, c, hidden), nf.flows.Squeeze()]
+        c, h, w = 4 * c, h // 2, w // 2
+        levels.append(layers + alternating("channel", 3, c, hidden))
+        shapes.append((c - c // 2, h, w))  # factored out by the Merge below this level
+        c //= 2
+    hidden = min(config.hidden * 2**config.scales, MAX_HIDDEN)
+    levels.append(alternating("checkerboard", 4, c, hidden))
+    shapes.append((c, h, w))
+    # normflows lists levels coarsest first, each in the latent -> data order
+    return nf.MultiscaleFlow(
+        [nf.distributions.DiagGaussian(s, trainable=False) for s in reversed(shapes)],
+        [list(reversed(layers)) for layers in reversed(levels)],
+        [nf.flows.Merge() for _ in range(config.scales)],
+        transform=nf.transforms.Logit(alpha=ALPHA),
+        class_cond=False,
+    )
+
+
+def their_glow(config: GlowConfig) -> nn.Module:
+    import normflows as nf
+
+    c, h, w = config.channels, config.height, config.width
+    levels, shapes = [], []  # finest first; each level's layers in the data -> latent order
+    for level in range(config.scales):
+        c, h, w = 4 * c, h // 2, w // 2
+        steps = [nf.flows.GlowBlock(c, config.hidden, scale=True) for _ in range(config.steps)]
+        levels.append([nf.flows.Squeeze(), *steps])
+        if level < config.scales - 1:
+            shapes.append((c - c // 2, h, w))
+            c //= 2
+    shapes.append((c, h, w))
+    return nf.MultiscaleFlow(
+        [nf.distributions.GlowBase(s) for s in reversed(shapes)],
+        [list(reversed(layers)) for layers in reversed(levels)],
+        [nf.flows.Merge() for _ in range(config.scales - 1)],
+        transform=nf.transforms.Shift(),
+        class_cond=False,
+    )
+
+
+def their_log_prob(model: nn.Module, levels: int) -> LogProb:
+    """normflows' model under our bound: log p(x~) - D ln(levels), nats per image."""
+
+    def log_prob(x: torch.Tensor) -> torch.Tensor:
+        x_tilde = dequantize(x, levels)  # a fresh tensor: normflows' Shift works in place
+        return model.log_prob(x_tilde, None) - x[0].numel() * math.log(levels)
+
+    return log_prob
+
+
+def parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train_for(
+    model: nn.Module,
+    log_prob: LogProb,
+    lr: float,
+    train: torch.Tensor,
+    batch: int,
+    seconds: float,
+    seed: int,
+) -> tuple[int, float]:
+    """(images, seconds) of training steps until ``seconds`` have passed."""
+    with torch.no_grad():  # data-dependent init, the same images for both
+        log_prob(train[:INIT_IMAGES])
+    adam = torch.optim.Adam(model.parameters(), lr=lr)
+    step = gradient_step(CPU, model, adam, lambda _, x: -log_prob(x).mean())
+    generator = torch.Generator().manual_seed(seed)
+    images, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step(train[torch.randint(len(train), (batch,), generator=generator)], LoopState())
+        images += batch
+    return images, time.perf_counter() - start
+
+
+@torch.no_grad()
+def test_bits_per_dim(log_prob: LogProb, test: torch.Tensor) -> float:
+    torch.manual_seed(TEST_SEED)
+    nats = -torch.cat([log_prob(part) for part in test.split(EVAL_BATCH)]).double().mean()
+    c, h, w = test.shape[1:]
+    return bits_per_dim(nats.item(), (c, h, w))
+
+
+def compare(
+    arch: str,
+    split: Split,
+    data: str,
+    train: torch.Tensor,
+    test: torch.Tensor,
+    have_normflows: bool,
+    seconds: float,
+) -> None:
+    ours, config = build_ours(arch, split, data)
+    options = " ".join(f"{k}={v}" for k, v in config.model.items())
+    print(f"\n{arch}: {options}; batch {config.batch_size}, Adam lr {config.lr:g}")
+    contenders: list[tuple[str, nn.Module, LogProb]] = [("ours", ours, ours.log_prob)]
+    if have_normflows:
+        build = their_glow if arch == "glow" else their_realnvp
+        torch.manual_seed(config.seed)
+        theirs = build(ours.config)
+        contenders.append(("normflows", theirs, their_log_prob(theirs, ours.levels)))
+    rates, bpds = {}, {}
+    for name, model, log_prob in contenders:
+        model.train()
+        images, elapsed = train_for(
+            model, log_prob, config.lr, train, config.batch_size, seconds, config.seed
+        )
+        model.eval()
+        rates[name], bpds[name] = images / elapsed, test_bits_per_dim(log_prob, test)
+        print(
+            f"  {name:9s} {parameters(model):9,d} parameters {rates[name]:8.1f} images/s "
+            f"({images // config.batch_size} steps in {elapsed:.1f} s)   "
+            f"test bits/dim {bpds[name]:.4f}"
+        )
+    if have_normflows:
+        ratio = rates["ours"] / rates["normflows"]
+        met = ratio >= TARGET_RATIO and bpds["ours"] <= bpds["normflows"] + BPD_TOLERANCE
+        print(
+            f"  ours/normflows {ratio:.2f}x images/s, bits/dim difference "
+            f"{bpds['ours'] - bpds['normflows']:+.4f}; target (>= {TARGET_RATIO}x and bits/dim "
+            f"<= theirs + {BPD_TOLERANCE}): {'met' if met else 'missed'}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=60.0, help="per model (%(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
+    parser.add_argument("--test-images", type=int, default=1000, help="(%(default)s)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: rough figures")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.test_images = 0.5, 64
+    torch.set_num_threads(args.threads)
+    try:
+        import normflows  # noqa: F401
+
+        have_normflows = True
+    except ImportError:
+        have_normflows = False
+    split, name = load_images()
+    data = "fashion" if name == "Fashion-MNIST" else "digits"
+    train, test = as_float_tensor(split.train), as_float_tensor(split.test)[: args.test_images]
+    levels = split.train.levels
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(
+        f"{name} {'x'.join(map(str, split.train.image_shape))}, {levels} levels: "
+        f"{len(split.train)} training images, test bits/dim on the first {len(test)} test images"
+    )
+    print(
+        f"both: x~ = (k + u) / {levels}, u ~ U[0, 1); bits/dim = (NLL of x~ in nats + "
+        f"D ln {levels}) / (D ln 2); {args.seconds:g} s of training each; torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s), load average {load}"
+    )
+    for arch in ("realnvp", "glow"):
+        compare(arch, split, data, train, test, have_normflows, args.seconds)
+    if not have_normflows:
+        print(
+            "\nnormflows is not installed: only ours was measured "
+            "(.venv/bin/pip install normflows -c constraints.txt)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
