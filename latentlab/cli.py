@@ -21,6 +21,7 @@ import numpy as np
 
 from latentlab import resources
 from latentlab.data import load_image, save_png
+from latentlab.device import device_choice
 from latentlab.errors import UserError, expected_errors, one_line
 from latentlab.explore.describe import describe, metric_text, model_info
 from latentlab.explore.session import SESSION_SUFFIX
@@ -81,6 +82,24 @@ def _output(*suffixes: str) -> Callable[[str], Path]:
     return parse
 
 
+def _device(text: str) -> str:
+    try:
+        return device_choice(text)  # resolved only where a model is loaded: it imports torch
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_device(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--device",
+        type=_device,
+        default=default,
+        metavar="DEV",
+        help="where models run: auto, cpu, cuda, cuda:N or mps; auto takes a CUDA GPU, then "
+        "Apple's MPS, then the CPU (default: auto)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -91,12 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
         f"'{PROG} COMMAND --help' describes each command.",
     )
     parser.set_defaults(handler=_cmd_gui, model=None)
+    _add_device(parser, "auto")  # before a command, for the app or the command that follows
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    def command(name: str, summary: str) -> argparse.ArgumentParser:
-        return commands.add_parser(
+    def command(name: str, summary: str, runs_models: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
             name, help=summary, description=summary[0].upper() + summary[1:] + "."
         )
+        if runs_models:  # no default here: one given before the command stays
+            _add_device(sub, argparse.SUPPRESS)
+        return sub
 
     sub = command("open", "open the app on MODEL, or resume a saved session")
     sub.add_argument(
@@ -106,10 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=_cmd_gui)
 
-    sub = command("lab", "open the 2-D lab: flows and EM fitted live on toy 2-D data")
+    sub = command(
+        "lab",
+        "open the 2-D lab: flows and EM fitted live on toy 2-D data (on the CPU: its models "
+        "are tiny)",
+        runs_models=False,
+    )
     sub.set_defaults(handler=_cmd_lab)
 
-    sub = command("models", "list the bundled models")
+    sub = command("models", "list the bundled models", runs_models=False)
     sub.set_defaults(handler=_cmd_models)
 
     sub = command("info", "describe a model: family, data, training, capabilities")
@@ -121,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(handler=_cmd_info)
 
-    sub = command("import", "convert a checkpoint trained elsewhere to a LatentLab model file")
+    sub = command(
+        "import",
+        "convert a checkpoint trained elsewhere to a LatentLab model file",
+        runs_models=False,
+    )
     sub.add_argument(
         "source",
         metavar="SRC",
@@ -317,12 +349,15 @@ def _resolve_model(spec: str) -> Path:
     )
 
 
-def _load(spec: str, *needs: str) -> LoadedModel:
-    """Load the model ``spec`` names (a foreign checkpoint is converted, with a notice on
-    stderr) and check that it can do each of ``needs``."""
-    path = _resolve_model(spec)  # before the import below, which brings torch
+def _load(args: argparse.Namespace, *needs: str) -> LoadedModel:
+    """Load the model ``args.model`` names (a foreign checkpoint is converted, with a notice on
+    stderr), check that it can do each of ``needs``, and move it to ``args.device`` (read on
+    the CPU; if the move fails, it stays there, with a notice)."""
+    path = _resolve_model(args.model)  # before the imports below, which bring torch
+    from latentlab.device import place_model, resolve_device
     from latentlab.importers import load_any
 
+    device = resolve_device(args.device)  # an unavailable device fails before the file is read
     loaded, notice = load_any(path)
     if notice:
         print(f"{PROG}: {notice}", file=sys.stderr)
@@ -331,6 +366,9 @@ def _load(spec: str, *needs: str) -> LoadedModel:
         raise CliError(
             f"{loaded.name}: a {loaded.model.family} model cannot {' or '.join(missing)}"
         )
+    _, notice = place_model(loaded.model, device)
+    if notice:
+        print(f"{PROG}: {notice}", file=sys.stderr)
     return loaded
 
 
@@ -365,11 +403,15 @@ def _cmd_gui(args: argparse.Namespace) -> int:
             raise CliError(f"{args.model}: no such session file")
     path = None if args.model is None or session else _resolve_model(args.model)
     _require_display()
+    if args.device != "auto":  # auto never fails; its probe of the GPUs waits for the worker
+        from latentlab.device import resolve_device
+
+        resolve_device(args.device)  # one line here rather than a notice in the app
     try:
         from latentlab.app import run_app  # imported here: the headless commands never load Qt
     except ImportError as exc:
         raise _cannot_start(exc) from None
-    return int(run_app(path, session) or 0)
+    return int(run_app(path, session, device=args.device) or 0)
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
@@ -436,11 +478,16 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    info = model_info(_load(args.model))
+    from latentlab.device import device_label
+    from latentlab.explore.ops import model_device
+
+    loaded = _load(args)
+    info = model_info(loaded)
+    device = device_label(model_device(loaded.model))  # where the other commands would run it
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps({**info, "device": device}, indent=2))
         return 0
-    lines = describe(info)
+    lines = [*describe(info), ("device", device)]
     width = max(len(label) for label, _ in lines)
     for label, text in lines:
         print(f"{label.ljust(width)}  {text}")
@@ -466,7 +513,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from latentlab.explore.export import enlarge
     from latentlab.explore.images import image_grid
 
-    loaded = _load(args.model, "sample")
+    loaded = _load(args, "sample")
     _, images = ops.sample(loaded.model, args.n, args.temperature, args.seed)
     columns = args.columns or math.ceil(math.sqrt(args.n))
     grid = image_grid(enlarge(images, args.scale), columns)
@@ -478,7 +525,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_encode(args: argparse.Namespace) -> int:
     from latentlab.explore import ops
 
-    loaded = _load(args.model, "encode")
+    loaded = _load(args, "encode")
     latents = ops.encode(loaded.model, _load_images(loaded, args.images)).astype(np.float32)
     buffer = io.BytesIO()
     np.save(buffer, latents)
@@ -492,7 +539,7 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     from latentlab.explore.export import save_walk
     from latentlab.explore.interpolate import interpolation_path
 
-    loaded = _load(args.model, "encode", "decode")
+    loaded = _load(args, "encode", "decode")
     za, zb = ops.encode(loaded.model, _load_images(loaded, [args.start, args.end]))
     path = interpolation_path(za, zb, args.steps, spherical=args.slerp)
     written = save_walk(args.output, ops.decode(loaded.model, path), args.frame_ms, args.scale)
@@ -505,7 +552,7 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     from latentlab.explore.attributes import apply_directions
     from latentlab.explore.export import save_walk
 
-    loaded = _load(args.model, "encode", "decode")
+    loaded = _load(args, "encode", "decode")
     if args.name not in loaded.attributes:
         known = ", ".join(sorted(loaded.attributes)) or "none"
         raise CliError(f"{loaded.name} has no attribute {args.name!r} (it has: {known})")
@@ -531,7 +578,7 @@ def _run(args: argparse.Namespace) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except CliError as exc:  # before the others: reporting it must not import torch
+    except UserError as exc:  # before the others: reporting it must not import torch
         _error(one_line(exc))
         return 1
     except _reported_errors() as exc:  # evaluated only once something is raised
@@ -542,7 +589,7 @@ def _run(args: argparse.Namespace) -> int:
 def _reported_errors() -> tuple[type[Exception], ...]:
     """What :func:`_run` reports as one line: ours and the expected ones (a function, so that
     torch is imported only when an error needs it, as in :func:`expected_errors`)."""
-    return (CliError, *expected_errors())
+    return (UserError, *expected_errors())
 
 
 def main(argv: list[str] | None = None) -> int:

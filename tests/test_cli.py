@@ -35,12 +35,13 @@ def photo(path, size=(40, 30), seed=0):
 @pytest.fixture
 def fake_app(monkeypatch):
     """A stand-in for ``latentlab.app`` that records what ``run_app`` was asked to open: the
-    model path, or ("session", path)."""
+    model path, or ("session", path); and in ``devices``, the device of each call."""
     app = types.ModuleType("latentlab.app")
-    app.calls = []
+    app.calls, app.devices = [], []
 
-    def run_app(model_path, session=None):
+    def run_app(model_path, session=None, device="auto"):
         app.calls.append(model_path if session is None else ("session", session))
+        app.devices.append(device)
         return 0
 
     app.run_app = run_app
@@ -105,7 +106,7 @@ def test_no_display(fake_app, monkeypatch, capsys):
 
 
 def test_ctrl_c_exits_130_quietly(fake_app, capsys):
-    def interrupted(model_path, session=None):
+    def interrupted(model_path, session=None, device="auto"):
         raise KeyboardInterrupt
 
     fake_app.run_app = interrupted
@@ -114,7 +115,7 @@ def test_ctrl_c_exits_130_quietly(fake_app, capsys):
 
 
 def test_unexpected_errors_are_one_line(fake_app, capsys):
-    def broken(model_path, session=None):
+    def broken(model_path, session=None, device="auto"):
         raise RuntimeError("boom\nand more")
 
     fake_app.run_app = broken
@@ -414,3 +415,106 @@ def test_attribute_moves_an_image_along_a_stored_direction(tmp_path, capsys):
     assert main(["attribute", str(model), str(image), "--name", "frown", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "has no attribute 'frown'" in err and "smiling" in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------- --device
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """A machine without CUDA or MPS, whatever runs the tests."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def test_the_app_gets_the_device(fake_app, tiny_vae_path):
+    assert main([]) == 0
+    assert main(["--device", "cpu", "open", str(tiny_vae_path)]) == 0
+    assert main(["open", str(tiny_vae_path), "--device", "CPU"]) == 0
+    assert fake_app.devices == ["auto", "cpu", "cpu"]
+
+
+def test_the_app_on_a_device_this_machine_lacks(fake_app, no_gpu, capsys):
+    assert main(["--device", "cuda"]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("latentlab: error: --device cuda: this machine has no CUDA device")
+    assert fake_app.calls == []  # no window opens
+
+
+def test_commands_on_the_cpu(tiny_vae_path, tmp_path, no_gpu):
+    paths = [tmp_path / f"{name}.png" for name in ("auto", "cpu", "before")]
+    for path, device in zip(paths, (["--device", "auto"], ["--device", "cpu"], []), strict=True):
+        before = ["--device", "cpu"] if not device else []
+        assert main([*before, "sample", str(tiny_vae_path), *device, "-o", str(path)]) == 0
+    assert paths[0].read_bytes() == paths[1].read_bytes() == paths[2].read_bytes()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["info", "MODEL"],
+        ["sample", "MODEL", "-o", "x.png"],
+        ["encode", "MODEL", "a.png", "-o", "x.npy"],
+        ["interpolate", "MODEL", "a.png", "b.png", "-o", "x.png"],
+        ["attribute", "MODEL", "a.png", "--name", "smiling", "-o", "x.png"],
+    ],
+)
+def test_commands_on_a_device_this_machine_lacks(tiny_vae_path, no_gpu, command, capsys):
+    args = [str(tiny_vae_path) if arg == "MODEL" else arg for arg in command]
+    assert main([*args, "--device", "cuda:1"]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("latentlab: error: --device cuda:1: this machine has no CUDA device")
+    assert main(["--device", "cuda", *args]) == 1  # before the command too
+    assert "--device cuda: " in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", ""])
+def test_a_misspelt_device_is_a_usage_error(tiny_vae_path, device, capsys):
+    assert main(["sample", str(tiny_vae_path), "--device", device, "-o", "x.png"]) == 2
+    assert "is not one of auto, cpu, cuda, cuda:N, mps" in capsys.readouterr().err
+
+
+def test_commands_without_models_take_no_device(capsys):
+    assert main(["models", "--device", "cpu"]) == 2
+    assert main(["lab", "--device", "cpu"]) == 2
+
+
+def test_info_says_the_device(tiny_vae_path, capsys, no_gpu):
+    assert main(["info", str(tiny_vae_path)]) == 0
+    assert "\ndevice         CPU\n" in capsys.readouterr().out
+    assert main(["info", str(tiny_vae_path), "--json", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["device"] == "CPU"
+
+
+def test_a_failed_move_runs_on_the_cpu_with_a_notice(tiny_vae_path, tmp_path, monkeypatch, capsys):
+    import torch
+
+    import latentlab.device
+
+    real_to = torch.nn.Module.to
+
+    def to(self, device):
+        if torch.device(device).type != "cpu":
+            raise RuntimeError("CUDA error: out of memory")
+        return real_to(self, device)
+
+    monkeypatch.setattr(latentlab.device, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(torch.nn.Module, "to", to)
+    assert (
+        main(["sample", str(tiny_vae_path), "--device", "cuda", "-o", str(tmp_path / "x.png")]) == 0
+    )
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "latentlab: Moving the model to cuda failed (RuntimeError: CUDA error: out of memory); "
+        "it runs on the CPU\n"
+    )
+    assert "wrote 16 samples" in captured.out
+
+
+def test_device_help_needs_no_torch(tmp_path):
+    result, messages, imports = run_command(tmp_path, "sample", "--help")
+    assert result.returncode == 0 and messages == [], result.stderr
+    assert "--device DEV" in result.stdout and "(default: auto)" in result.stdout
+    assert not any(line.rstrip().endswith(" torch") for line in imports)

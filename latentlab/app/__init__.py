@@ -80,11 +80,13 @@ def create_main_window(
     model_path: str | Path | None = None,
     session: str | Path | None = None,
     last_session: bool = False,
+    device: str = "auto",
 ) -> MainWindow:
     """The main window opening ``model_path`` (default: the bundled default model), or
     resuming the session file ``session``. If the session cannot be resumed, the user chooses
     what to open instead; but the app's own ``last_session`` falls back to the default model,
-    with a notice.
+    with a notice. Models run on ``device`` (auto, cpu, cuda, cuda:N or mps; see
+    :mod:`latentlab.device`), or on the CPU, with a notice, where that fails.
 
     Needs a ``QApplication``; starts no event loop. The model loads on a worker thread: the
     window emits ``modelOpened`` when it is in place, then ``imageDisplayed`` once ``imageView``
@@ -94,7 +96,7 @@ def create_main_window(
     from latentlab.resources import default_model_path
 
     _configure()
-    window = MainWindow()
+    window = MainWindow(device)
     if session is not None:
         window.open_session(session, fallback=default_model_path() if last_session else None)
     else:
@@ -102,10 +104,12 @@ def create_main_window(
     return window
 
 
-def run_app(model_path: str | Path | None = None, session: str | Path | None = None) -> int:
-    """Start the GUI and run its event loop; returns the exit code. Closing the window saves
-    the session in the user's configuration folder; started with neither a model nor a
-    session, the app resumes it."""
+def run_app(
+    model_path: str | Path | None = None, session: str | Path | None = None, device: str = "auto"
+) -> int:
+    """Start the GUI, its models on ``device``, and run its event loop; returns the exit code.
+    Closing the window saves the session in the user's configuration folder; started with
+    neither a model nor a session, the app resumes it."""
     from PySide6.QtCore import QStandardPaths
     from PySide6.QtWidgets import QApplication
 
@@ -119,7 +123,9 @@ def run_app(model_path: str | Path | None = None, session: str | Path | None = N
     last = Path(config) / f"last{SESSION_SUFFIX}"
     remove_stale_temporaries(last.parent)  # of saves cut short when the app was killed
     resume = model_path is None and session is None and last.is_file()
-    window = create_main_window(model_path, last if resume else session, last_session=resume)
+    window = create_main_window(
+        model_path, last if resume else session, last_session=resume, device=device
+    )
     window.autosave_path = last
     window.show()
     return app.exec()
@@ -127,7 +133,8 @@ def run_app(model_path: str | Path | None = None, session: str | Path | None = N
 
 def create_lab_window() -> LabWindow:
     """The 2-D lab window (flows and EM on toy 2-D data), objectName ``labWindow``, not yet
-    shown. Makes the ``QApplication`` if there is none; starts no event loop."""
+    shown; its models are tiny and always run on the CPU. Makes the ``QApplication`` if there
+    is none; starts no event loop."""
     from PySide6.QtWidgets import QApplication
 
     from latentlab.app.lab_window import LabWindow

@@ -179,7 +179,7 @@ class GMMPanel(FamilyPanel):
         if self.loaded is not None and k >= 0:
             model = self.loaded.model
             assert isinstance(model, GMM)  # the panel of Gaussian mixtures
-            self.host.set_latent(model.component_latent(k).double().numpy())
+            self.host.set_latent(model.component_latent(k).detach().cpu().double().numpy())
 
     def sample_component(self) -> None:
         """Draw samples of the chosen component (the first if none is chosen)."""

@@ -18,6 +18,7 @@ from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -82,8 +83,9 @@ class MainWindow(QMainWindow):
     stripDisplayed = Signal()
     jobEnded = Signal(str)
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "auto") -> None:
         super().__init__()
+        self.device = device  # the --device choice: each model worker moves its model there
         self.setWindowTitle("LatentLab")
         self.setAcceptDrops(True)
         self.explorer = Explorer()
@@ -110,6 +112,9 @@ class MainWindow(QMainWindow):
         self.statusBar().setObjectName("statusBar")
         self.notices = NoticeBar()  # on the right; the live figures keep the left
         self.statusBar().addPermanentWidget(self.notices)
+        self.device_label = QLabel("device: …")  # the open model's, once its worker placed it
+        self.device_label.setObjectName("deviceLabel")
+        self.statusBar().addPermanentWidget(self.device_label)
         self.presentation_action = build_menus(self)
         self.resize(1280, 760)
 
@@ -211,6 +216,8 @@ class MainWindow(QMainWindow):
             self.worker.stop()  # its jobs end as cancelled (attach below); it goes when it ends
         self.worker = ModelWorker(opened.loaded)
         self.worker.decoded.connect(self._on_decoded)
+        self.worker.placed.connect(self._on_placed)
+        self.worker.place(self.device)  # on its thread, before the jobs that follow
         self.jobs.attach(self.worker)
         self.explorer.open(opened)
         self.explorer.start_at(*self.map_view.view_centre())
@@ -228,6 +235,12 @@ class MainWindow(QMainWindow):
         # The family panel comes in the next turn of the event loop: built together with the
         # views above, it held the GUI thread for over 250 ms on a busy machine.
         QTimer.singleShot(0, self, lambda: self._show_family_panel(opened.loaded))
+
+    def _on_placed(self, label: str, notice: str) -> None:
+        if self.sender() is self.worker:  # not a worker already replaced
+            self.device_label.setText(f"device: {label}")
+            if notice:
+                self.notify(notice)
 
     def _show_family_panel(self, loaded: LoadedModel) -> None:
         if self.explorer.loaded is not loaded:

@@ -4,7 +4,8 @@ Each :class:`Worker` owns a ``QThread``. Requests go in from the GUI thread by q
 each with a sequence number; results come back by signal, emitted on the worker thread and
 delivered queued to the GUI thread. A :class:`ModelWorker` also owns one open model and offers
 latest-wins decoding: while a decode runs, newer requests replace older ones, so the image
-follows the mouse without a queue building up.
+follows the mouse without a queue building up. It owns the device its model runs on too: the
+model is read on the CPU and moved there on the worker's own thread, before its first job.
 
 Stopping a worker never blocks the GUI thread: its long job is cancelled at the next step, the
 thread ends on its own, and the worker (with its model) is released once it has. At exit,
@@ -21,8 +22,10 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
+import torch
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
+from latentlab.device import DeviceError, device_label, place_model, resolve_device
 from latentlab.errors import one_line
 from latentlab.explore import ops
 from latentlab.modelfile import LoadedModel
@@ -168,15 +171,23 @@ class Worker(QObject):
 
 
 class ModelWorker(Worker):
-    """Owns one loaded model on its own thread.
+    """Owns one loaded model on its own thread, and the device it runs on: the model is read
+    on the CPU, and :meth:`place` moves it to another device on the worker's thread. Jobs get
+    the model where it is (the functions of :mod:`latentlab.explore.ops` move their inputs to
+    its device and return CPU arrays).
 
     Signals (emitted on the worker thread), besides :class:`Worker`'s:
       ``decoded(seq, image, seconds)``: the decode of the newest requested latent, ``image``
       a float32 ``C,H,W`` array in [0, 1], ``seconds`` the time the model took.
+      ``placed(label, notice)`` once the model is on its device, ``label`` the device in words
+      (``device_label``); ``notice`` says why it stayed on the CPU when the device was not
+      available or moving to it failed ("" otherwise).
     """
 
     decoded = Signal(int, object, float)
+    placed = Signal(str, str)
     _decode_wanted = Signal()
+    _place_wanted = Signal(str)
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded: LoadedModel | None = loaded  # None once the thread has ended
@@ -184,6 +195,27 @@ class ModelWorker(Worker):
         self._pending: tuple[int, np.ndarray] | None = None
         super().__init__(f"model worker: {loaded.name}")
         self._decode_wanted.connect(self._decode_latest)
+        self._place_wanted.connect(self._place)
+
+    def place(self, device: str) -> None:
+        """Move the model to ``device`` (a ``--device`` choice: auto, cpu, cuda, cuda:N or mps)
+        on the worker's thread, ahead of the jobs submitted after this call; ``placed`` tells
+        where it went (the CPU, with a notice, when the device is missing or the move fails).
+        Connect ``placed`` first. GUI thread."""
+        self._place_wanted.emit(device)
+
+    @Slot(str)
+    def _place(self, name: str) -> None:
+        with self._cancel_lock:
+            if self._closing:  # stopped before it began: the model will never be used
+                return
+        try:
+            device = resolve_device(name)
+        except (DeviceError, ValueError) as exc:  # the command line checks first; the app not
+            device, notice = torch.device("cpu"), f"{exc}; the model runs on the CPU"
+        else:
+            device, notice = place_model(self._model(), device)
+        self.placed.emit(device_label(device), notice)
 
     def _on_thread_ended(self) -> None:
         super()._on_thread_ended()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latentlab.explore import ops
 from latentlab.explore.state import default_plane
 from latentlab.modelfile import LoadedModel, load_model
 from latentlab.models.gmm import GMM
@@ -51,15 +52,14 @@ def manifold_grid(
     quantiles ``GRID_QUANTILES`` scaled by the spread of the reference along each axis; and
     the plane's name."""
     plane = default_plane(model.latent_dim, reference_latents)
-    quantiles = torch.linspace(*GRID_QUANTILES, rows, dtype=torch.float64)
+    quantiles = torch.linspace(*GRID_QUANTILES, rows, dtype=torch.float64, device="cpu")
     steps = torch.special.ndtri(quantiles).numpy()  # equal steps of probability, not of z
     spread = np.ones(2)
     if reference_latents is not None and len(reference_latents) >= 2:
         spread = plane.project(reference_latents)[0].std(axis=0)
     a, b = np.meshgrid(steps * spread[0], steps[::-1] * spread[1])  # top row: largest b
     z = plane.lift(np.stack([a.ravel(), b.ravel()], axis=1))
-    images = model.decode(torch.as_tensor(z, dtype=torch.float32)).clamp(0, 1).numpy()
-    return images, plane.name
+    return ops.decode(model, z), plane.name
 
 
 def compare_with_mixture(

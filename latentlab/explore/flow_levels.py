@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from latentlab.explore import ops
 from latentlab.models.flow import FlowModel, MultiScale
 
 __all__ = ["FlowLevel", "LevelResamples", "flow_levels", "resample_level", "resample_levels"]
@@ -61,10 +62,13 @@ def resample_level(
     z: np.ndarray, level: FlowLevel, count: int, temperature: float, seed: int
 ) -> np.ndarray:
     """``count`` copies of the flat latent ``z`` (D,) with ``level``'s part drawn from
-    temperature * N(0, I); deterministic for a seed. ``count, D`` float64."""
-    generator = torch.Generator().manual_seed(seed)
+    temperature * N(0, I); deterministic for a seed. ``count, D`` float64. Drawn on the CPU
+    whatever the model's device: the same latents everywhere, and MPS has no float64."""
+    generator = torch.Generator("cpu").manual_seed(seed)
     size = level.stop - level.start
-    fresh = temperature * torch.randn(count, size, generator=generator, dtype=torch.float64)
+    fresh = temperature * torch.randn(
+        count, size, generator=generator, dtype=torch.float64, device="cpu"
+    )
     latents = np.repeat(np.asarray(z, dtype=np.float64)[None], count, axis=0)
     latents[:, level.start : level.stop] = fresh.numpy()
     return latents
@@ -79,13 +83,11 @@ def resample_levels(
     levels = flow_levels(model)
     if not levels:
         raise ValueError(f"this {model.family} model has a single scale: no level to resample")
-    x = torch.as_tensor(image, dtype=torch.float32)[None]
-    z = model.encode(x)[0].double().numpy()
+    z = ops.encode(model, image[None])[0]
     latents = np.stack(
         [resample_level(z, level, count, temperature, seed + i) for i, level in enumerate(levels)]
     )  # L, count, D
-    flat = torch.as_tensor(latents.reshape(-1, z.shape[0]), dtype=torch.float32)
-    images = model.decode(flat).clamp(0, 1).numpy()
+    images = ops.decode(model, latents.reshape(-1, z.shape[0]))
     return LevelResamples(
         levels, z, latents, images.reshape(len(levels), count, *images.shape[1:]), temperature
     )

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentlab.explore import ops
 from latentlab.models.base import bits_per_dim
 from latentlab.models.flow import FlowModel, MultiScale
 from latentlab.models.flow_layers import (
@@ -81,7 +82,7 @@ def _tile(planes: np.ndarray) -> np.ndarray:
 
 def _picture(t: torch.Tensor) -> np.ndarray:
     """The channels of ``t`` (C,H,W) in a grid as one grey image, scaled to its range."""
-    tiles = _tile(t.double().numpy())
+    tiles = _tile(ops.to_numpy(t, double=True))
     low, high = tiles.min(), tiles.max()
     return ((tiles - low) / (high - low) if high > low else tiles * 0 + 0.5)[None]
 
@@ -184,7 +185,7 @@ def _layers(flow: nn.Module) -> list[FlowLayer]:
 def trace_flow(model: FlowModel, image: np.ndarray) -> FlowTrace:
     """Run ``image`` (``C,H,W`` in [0, 1], on the model's level grid) through the flow at its
     bin centre, recording each layer's output and log-det."""
-    x = model.dequantize(torch.as_tensor(image, dtype=torch.float32)[None], noise=False)
+    x = model.dequantize(ops.model_input(model, image)[None], noise=False)
     traces: list[LayerTrace] = []
     levels = _split_levels(model.flow)
 

@@ -15,6 +15,7 @@ import torch
 
 from latentlab.data import DataError, ImageDataset, load_digits_split, synthfaces_split
 from latentlab.data.fashion import load_fashion_split
+from latentlab.explore import ops
 from latentlab.modelfile import LoadedModel, Reference
 from latentlab.models.base import bits_per_dim
 from latentlab.models.gmm import GMM, GMMConfig, dequantize, em_steps
@@ -47,17 +48,18 @@ def component_samples(
     """``n`` samples of one component as (flat latents, images): x~ = mu_k + L_k e with
     e ~ N(0, temperature^2 I)."""
     z = model.component_latent(component).repeat(n, 1)  # n, K + D: the mean, no noise yet
+    generator = ops.model_generator(model, seed)
     e = torch.randn(
-        n, model.config.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+        n, model.config.dim, generator=generator, device=generator.device, dtype=torch.float64
     )
     z[:, model.config.components :] = temperature * e
-    return z.double().numpy(), model.decode(z).numpy()
+    return ops.to_numpy(z, double=True), ops.to_numpy(model.decode(z))
 
 
 @torch.inference_mode()
 def component_means(model: GMM) -> tuple[np.ndarray, np.ndarray]:
     """Every component's mean as an image (``K,C,H,W`` in [0, 1]) and its weight (``K``)."""
-    return model.component_images().numpy(), model.log_weights.exp().double().numpy()
+    return ops.to_numpy(model.component_images()), ops.to_numpy(model.log_weights.exp(), True)
 
 
 def offline_training_images(dataset: str) -> ImageDataset:
@@ -107,7 +109,7 @@ def fit_gmm(
     x = dequantize(
         torch.from_numpy(data.as_float()),
         model.levels,
-        generator=torch.Generator().manual_seed(seed),
+        generator=torch.Generator("cpu").manual_seed(seed),  # the fit runs on the CPU
     )  # N, D
     offset = config.dim * math.log(model.levels)  # log p(x~) - D log(levels) is the bound
     mixture, fitting, clock = None, 0.0, time.perf_counter()

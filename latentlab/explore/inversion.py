@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from latentlab.explore import ops
 from latentlab.models import GenerativeModel
 from latentlab.models.dcgan import DCGAN
 
@@ -34,8 +35,8 @@ def invert_image(
             f"{'x'.join(map(str, image.shape))}"
         )
     assert isinstance(model, DCGAN)  # the inversion panel is DCGAN's only
-    x = torch.as_tensor(image, dtype=torch.float32)[None]
-    z, mse = yield from model.invert(x, steps=steps, generator=torch.Generator().manual_seed(seed))
+    x = ops.model_input(model, image)[None]
+    z, mse = yield from model.invert(x, steps=steps, generator=ops.model_generator(model, seed))
     with torch.inference_mode():
         decoded = model.decode(z).clamp(0, 1)
-    return Inversion(z[0].double().numpy(), decoded[0].numpy(), float(mse[0]))
+    return Inversion(ops.to_numpy(z[0], double=True), ops.to_numpy(decoded[0]), float(mse[0]))

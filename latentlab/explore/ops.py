@@ -1,12 +1,15 @@
 """Model operations the app's worker and the CLI run: numpy in, numpy out, no Qt.
 
-Each function takes the model first; all run under ``torch.inference_mode()``.
+Each function takes the model first; all run under ``torch.inference_mode()``. Inputs go to
+the model's device (the app's model worker may have moved it to a GPU); results come back on the
+CPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -23,42 +26,71 @@ __all__ = [
     "encode",
     "encode_files",
     "encode_steps",
+    "model_device",
+    "model_generator",
+    "model_input",
     "read_image",
     "sample",
+    "to_numpy",
 ]
+
+
+def model_device(model: GenerativeModel) -> torch.device:
+    """The device the model's weights are on (the CPU for a model without any)."""
+    first = next(chain(model.parameters(), model.buffers()), None)
+    return torch.device("cpu") if first is None else first.device
+
+
+def model_input(
+    model: GenerativeModel, array: np.ndarray, dtype: torch.dtype | None = torch.float32
+) -> torch.Tensor:
+    """``array`` as a tensor on the model's device (``dtype`` None keeps the array's)."""
+    return torch.as_tensor(array, dtype=dtype, device=model_device(model))
+
+
+def model_generator(model: GenerativeModel, seed: int) -> torch.Generator:
+    """A generator seeded ``seed`` on the model's device (draw with ``device=g.device``)."""
+    return torch.Generator(model_device(model)).manual_seed(seed)
+
+
+def to_numpy(tensor: torch.Tensor, double: bool = False) -> np.ndarray:
+    """A model's output as numpy on the CPU, float64 if ``double``."""
+    tensor = tensor.detach().cpu()  # a no-op on the CPU; first, as MPS has no float64
+    return (tensor.double() if double else tensor).numpy()
 
 
 @torch.inference_mode()
 def decode(model: GenerativeModel, z: np.ndarray) -> np.ndarray:
     """Images ``N,C,H,W`` float32 in [0, 1] for flat latents ``N, D``."""
-    zt = torch.as_tensor(np.atleast_2d(z), dtype=torch.float32)
-    return model.decode(zt).clamp(0, 1).numpy()
+    return to_numpy(model.decode(model_input(model, np.atleast_2d(z))).clamp(0, 1))
 
 
 @torch.inference_mode()
 def encode(model: GenerativeModel, images: np.ndarray) -> np.ndarray:
     """Flat latents ``N, D`` (float64) for float images ``N,C,H,W`` in [0, 1]."""
-    return model.encode(torch.as_tensor(images, dtype=torch.float32)).double().numpy()
+    return to_numpy(model.encode(model_input(model, images)), double=True)
 
 
 @torch.inference_mode()
 def encode_steps(model: GenerativeModel, images: np.ndarray) -> Generator[float, None, np.ndarray]:
     """:func:`encode` as a long job: yields the fraction done (see ``encode_steps`` of the
     model)."""
-    z = yield from model.encode_steps(torch.as_tensor(images, dtype=torch.float32))
-    return z.double().numpy()
+    z = yield from model.encode_steps(model_input(model, images))
+    return to_numpy(z, double=True)
 
 
 @torch.inference_mode()
 def sample(
     model: GenerativeModel, n: int, temperature: float = 1.0, seed: int = 0
 ) -> tuple[np.ndarray | None, np.ndarray]:
-    """``n`` samples as (flat latents or None, images); deterministic for a seed."""
-    generator = torch.Generator().manual_seed(seed)
+    """``n`` samples as (flat latents or None, images); deterministic for a seed on one
+    device (a GPU draws other numbers than the CPU from the same seed)."""
+    # the models draw on their own device, which needs a generator of that device
+    generator = model_generator(model, seed)
     if model.latent_dim is None:
-        return None, model.sample(n, temperature, generator).clamp(0, 1).numpy()
+        return None, to_numpy(model.sample(n, temperature, generator).clamp(0, 1))
     z = model.sample_latent(n, temperature, generator)
-    return z.double().numpy(), model.decode(z).clamp(0, 1).numpy()
+    return to_numpy(z, double=True), to_numpy(model.decode(z).clamp(0, 1))
 
 
 def read_image(model: GenerativeModel, path: Path) -> tuple[np.ndarray, list[str]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from latentlab.explore import ops
 from latentlab.models import GenerativeModel
 from latentlab.models.pixelrnn import PixelRNN
 
@@ -133,14 +134,14 @@ def paint(
     if todo == 0:
         raise ValueError("the mask is empty: paint over the pixels to be filled first")
     pace = pace or Pace()
-    x = torch.as_tensor(image, dtype=torch.float32).expand(n, c, h, w).clone()
-    full_mask = torch.as_tensor(mask).expand(n, c, h, w).clone()
-    generator = torch.Generator().manual_seed(seed)
+    x = ops.model_input(model, image).expand(n, c, h, w).clone()
+    full_mask = ops.model_input(model, mask, dtype=None).expand(n, c, h, w).clone()
+    generator = ops.model_generator(model, seed)
     probabilities = np.zeros((n, c, model.levels))
     levels = np.zeros((n, c), dtype=np.int64)
 
     def observe(index: tuple[int, int, int], p: torch.Tensor, level: torch.Tensor) -> None:
-        probabilities[:, index[0]], levels[:, index[0]] = p.numpy(), level.numpy()
+        probabilities[:, index[0]], levels[:, index[0]] = ops.to_numpy(p), ops.to_numpy(level)
 
     assert isinstance(model, PixelRNN)  # the painting panel is PixelRNN's only
     steps = model.fill_pixels(x, full_mask, temperature, generator, observe)
@@ -153,8 +154,8 @@ def paint(
             try:
                 images = next(steps)
             except StopIteration as stop:
-                return stop.value.clamp(0, 1).numpy()
-            frame = images.clamp(0, 1).numpy()
+                return ops.to_numpy(stop.value.clamp(0, 1))
+            frame = ops.to_numpy(images.clamp(0, 1))
         if masked:  # positions outside the mask are not worth a frame
             done += 1
             where = divmod(position, w)

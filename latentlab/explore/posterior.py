@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from latentlab.explore import ops
 from latentlab.models.base import bits_per_dim, to_levels
 from latentlab.models.vae import VAE
 
@@ -72,25 +73,25 @@ def posterior_report(
 ) -> PosteriorReport:
     """The report for ``image`` (``C,H,W`` in [0, 1]); ``reference`` (``N,C,H,W`` in [0, 1])
     gives the average KL per dimension. Deterministic for a ``seed``."""
-    x = torch.as_tensor(image, dtype=torch.float32)[None]
+    x = ops.model_input(model, image)[None]
     mu, logvar = model.posterior(x)
     std = (0.5 * logvar).exp()
-    generator = torch.Generator().manual_seed(seed)
-    z = mu + std * torch.randn(samples, mu.shape[1], generator=generator)
+    generator = ops.model_generator(model, seed)
+    z = mu + std * torch.randn(samples, mu.shape[1], generator=generator, device=generator.device)
     levels = to_levels(x, model.levels).expand(samples, *x.shape[1:])
     reconstruction = model.log_likelihood(levels, z).mean().item()
     kl = _kl_per_dim(mu, logvar)[0]
     reference_kl = None
     if reference is not None and len(reference):
-        ref_mu, ref_logvar = model.posterior(torch.as_tensor(reference, dtype=torch.float32))
-        reference_kl = _kl_per_dim(ref_mu, ref_logvar).mean(0).double().numpy()
+        ref_mu, ref_logvar = model.posterior(ops.model_input(model, reference))
+        reference_kl = ops.to_numpy(_kl_per_dim(ref_mu, ref_logvar).mean(0), double=True)
     return PosteriorReport(
         reconstruction,
         kl.sum().item(),
-        kl.double().numpy(),
+        ops.to_numpy(kl, double=True),
         reference_kl,
-        mu[0].double().numpy(),
-        std[0].double().numpy(),
+        ops.to_numpy(mu[0], double=True),
+        ops.to_numpy(std[0], double=True),
         model.image_shape,
     )
 
@@ -109,9 +110,12 @@ class PosteriorDraws:
 def posterior_draws(model: VAE, image: np.ndarray, n: int = 6, seed: int = 0) -> PosteriorDraws:
     """``n`` draws from q(z|x) of ``image`` (``C,H,W`` in [0, 1]) by the reparameterisation,
     decoded. Deterministic for a ``seed``."""
-    mu, logvar = model.posterior(torch.as_tensor(image, dtype=torch.float32)[None])
-    e = torch.randn(n, mu.shape[1], generator=torch.Generator().manual_seed(seed))
+    mu, logvar = model.posterior(ops.model_input(model, image)[None])
+    generator = ops.model_generator(model, seed)
+    e = torch.randn(n, mu.shape[1], generator=generator, device=generator.device)
     z = mu + (0.5 * logvar).exp() * e  # N, D
     return PosteriorDraws(
-        z.double().numpy(), e.double().numpy(), model.decode(z).clamp(0, 1).numpy()
+        ops.to_numpy(z, double=True),
+        ops.to_numpy(e, double=True),
+        ops.to_numpy(model.decode(z).clamp(0, 1)),
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from latentlab.explore import ops
 from latentlab.explore.plane import LatentPlane
 from latentlab.models.vae import VAE
 
@@ -68,7 +69,6 @@ def posterior_ellipses(
     if len(images) == 0:
         empty = np.zeros((0, plane.dim))
         return ellipse_outlines(plane, empty, empty, scales)
-    mu, logvar = model.posterior(torch.as_tensor(images, dtype=torch.float32))
-    return ellipse_outlines(
-        plane, mu.double().numpy(), (0.5 * logvar).exp().double().numpy(), scales
-    )
+    mu, logvar = model.posterior(ops.model_input(model, images))
+    std = ops.to_numpy((0.5 * logvar).exp(), double=True)
+    return ellipse_outlines(plane, ops.to_numpy(mu, double=True), std, scales)

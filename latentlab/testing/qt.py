@@ -78,10 +78,14 @@ def wait_until(predicate: Callable[[], object], timeout_ms: int = TIMEOUT_MS) ->
         qt_api.exec(loop)  # type: ignore[no-untyped-call]  # (where a watchdog measures)
 
 
-def open_main_window(qtbot: QtBot, path: str | Path, timeout_ms: int = TIMEOUT_MS) -> MainWindow:
-    """The real main window on model file ``path``, shown, once it has opened the model, shown
-    its first image and filled its sampling grid (``qtbot`` closes it at the test's end)."""
-    window = create_main_window(path)
+def open_main_window(
+    qtbot: QtBot, path: str | Path, timeout_ms: int = TIMEOUT_MS, device: str = "cpu"
+) -> MainWindow:
+    """The real main window on model file ``path``, its model on ``device`` (the CPU unless
+    told: a test suite's figures should not depend on the machine's GPU), shown, once it has
+    opened the model, shown its first image and filled its sampling grid (``qtbot`` closes it
+    at the test's end)."""
+    window = create_main_window(path, device=device)
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignals(
