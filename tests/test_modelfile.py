@@ -797,7 +797,7 @@ def test_a_huge_config_is_refused_before_anything_is_allocated(good_bytes, tmp_p
 
     monkeypatch.setattr(modelfile.safetensors.torch, "load", forbidden)
     monkeypatch.setattr(VAE, "from_config", classmethod(forbidden))
-    assert_refused(path, "the config asks for more than 40,000,000 parameters")
+    assert_refused(path, f"the config asks for more than {modelfile.MAX_PARAMETERS:,} parameters")
 
 
 def test_max_parameters_is_enforced(good_bytes, tmp_path, monkeypatch):

@@ -195,28 +195,27 @@ class MapView(pg.PlotWidget):
             self._values = None
         self.scatter.setData(pos=points, brush=self._brushes(), data=np.arange(len(points)))
         self.clear_selection()
-        for item in self._label_items:
-            self.removeItem(item)
-        self._label_items = []
-        if labels is not None:
-            for k in np.unique(labels):
-                centre = np.median(points[labels == k], axis=0)
-                name = label_names[k] if k < len(label_names) else str(k)
-                text = pg.TextItem(
-                    name,
-                    color=pg.intColor(int(k), hues=max(10, len(label_names))),
-                    anchor=(0.5, 0.5),
-                )
-                font = text.textItem.font()
-                font.setPointSize(14)
-                font.setBold(True)
-                text.setFont(font)
-                text.setPos(*centre)
-                text.setVisible(self._values is None)
-                self.addItem(text)
-                self._label_items.append(text)
+        classes = [] if labels is None else [int(k) for k in np.unique(labels)]
+        while len(self._label_items) > len(classes):
+            self.removeItem(self._label_items.pop())
+        while len(self._label_items) < len(classes):  # reused from map to map: each costs ms
+            self._label_items.append(self._new_label())
+        for text, k in zip(self._label_items, classes, strict=True):
+            name = label_names[k] if k < len(label_names) else str(k)
+            text.setText(name, color=pg.intColor(k, hues=max(10, len(label_names))))
+            text.setPos(*np.median(points[np.asarray(labels) == k], axis=0))
+            text.setVisible(self._values is None)
         self.fit_view(points)
         self.handle.show()
+
+    def _new_label(self) -> pg.TextItem:
+        text = pg.TextItem(anchor=(0.5, 0.5))
+        font = text.textItem.font()
+        font.setPointSize(14)
+        font.setBold(True)
+        text.setFont(font)
+        self.addItem(text)
+        return text
 
     def colour_by(self, values: np.ndarray | None) -> tuple[str, str] | None:
         """Colour the reference points by ``values`` (one per point, e.g. an attribute's) from
@@ -253,9 +252,12 @@ class MapView(pg.PlotWidget):
 
     def _show_selection(self) -> None:
         n = len(self.scatter.data)
-        if n:
-            pens = [_SELECTED_PEN if i in self.selected else _NO_PEN for i in range(n)]
-            self.scatter.setPen(pens)
+        if n and self.selected:
+            self.scatter.setPen(
+                [_SELECTED_PEN if i in self.selected else _NO_PEN for i in range(n)]
+            )
+        elif n:
+            self.scatter.setPen(_NO_PEN)  # one pen for all: a list of N pens cost ms per map
         self.selectionChanged.emit(len(self.selected))
 
     def set_user_images(self, points: np.ndarray, thumbnails: np.ndarray) -> None:
