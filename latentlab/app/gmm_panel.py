@@ -27,9 +27,15 @@ from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
 from latentlab.app.run_button import RunButton
-from latentlab.explore.gmm import EMProgress, component_means, component_samples, fit_gmm
+from latentlab.explore.gmm import (
+    EMProgress,
+    component_latent,
+    component_means,
+    component_samples,
+    fit_gmm,
+)
 from latentlab.modelfile import LoadedModel
-from latentlab.models.gmm import COVARIANCES, GMM
+from latentlab.models.gmm import COVARIANCES
 
 __all__ = ["GMMPanel"]
 
@@ -176,10 +182,8 @@ class GMMPanel(FamilyPanel):
         self.components.blockSignals(False)
 
     def _on_component_chosen(self, k: int) -> None:
-        if self.loaded is not None and k >= 0:
-            model = self.loaded.model
-            assert isinstance(model, GMM)  # the panel of Gaussian mixtures
-            self.host.set_latent(model.component_latent(k).detach().cpu().double().numpy())
+        if self.loaded is not None and k >= 0:  # on the worker, where the model's device is
+            self.host.submit(component_latent, k).finished.connect(self.host.set_latent)
 
     def sample_component(self) -> None:
         """Draw samples of the chosen component (the first if none is chosen)."""

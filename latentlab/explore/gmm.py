@@ -22,6 +22,7 @@ from latentlab.models.gmm import GMM, GMMConfig, dequantize, em_steps
 
 __all__ = [
     "EMProgress",
+    "component_latent",
     "component_means",
     "component_samples",
     "fit_gmm",
@@ -57,6 +58,11 @@ def component_samples(
 
 
 @torch.inference_mode()
+def component_latent(model: GMM, component: int) -> np.ndarray:
+    """The flat latent of one component's mean (float64, on the CPU)."""
+    return ops.to_numpy(model.component_latent(component), double=True)
+
+
 def component_means(model: GMM) -> tuple[np.ndarray, np.ndarray]:
     """Every component's mean as an image (``K,C,H,W`` in [0, 1]) and its weight (``K``)."""
     return ops.to_numpy(model.component_images()), ops.to_numpy(model.log_weights.exp(), True)
