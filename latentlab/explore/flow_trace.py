@@ -97,7 +97,7 @@ def coupling_mask(coupling: Coupling, shape: tuple[int, int, int]) -> np.ndarray
     broadcast (a checkerboard is shared by the channels, a channel mask by the pixels), or, for
     Glow's couplings on channel halves, the half its parity keeps."""
     if coupling.mask is not None:
-        return np.broadcast_to(coupling.mask.detach().cpu().numpy()[0] > 0.5, shape).copy()
+        return np.broadcast_to(ops.to_numpy(coupling.mask)[0] > 0.5, shape).copy()
     copied = np.zeros(shape, dtype=bool)
     half = shape[0] // 2
     copied[:half] = True  # parity 0 keeps the first half (Coupling._split)
