@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from latentlab.device import DeviceError, device_label, place_model, resolve_device
 from latentlab.errors import one_line
@@ -37,7 +37,6 @@ __all__ = ["ModelWorker", "Worker", "live_workers"]
 # (a window deleted without being closed): Qt aborts the process when a running thread is
 # destroyed.
 _workers: list[Worker] = []
-_CANCELLED = object()
 
 
 def _forget_ended() -> None:
@@ -70,8 +69,9 @@ class Worker(QObject):
 
     A job may be a generator (a long job): each value it yields is a progress fraction in
     [0, 1], or a pair (fraction, partial result) for jobs worth watching as they go (EM
-    fitting, pixel-by-pixel sampling); between steps it stops if :meth:`cancel` was called;
-    its return value is the result.
+    fitting, pixel-by-pixel sampling), or None while it waits for the user (a painting in step
+    mode): the worker then runs the jobs and decodes queued meanwhile before its next step.
+    Between steps it stops if :meth:`cancel` was called; its return value is the result.
 
     Signals (emitted on the worker thread):
       ``finished(seq, result)`` when a job returned; ``failed(seq, message)`` when it raised;
@@ -85,6 +85,7 @@ class Worker(QObject):
     previewed = Signal(int, object)
     cancelled = Signal(int)
     _job_submitted = Signal(int, object)
+    _resume_wanted = Signal(int)
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -92,10 +93,12 @@ class Worker(QObject):
         self._cancel_lock = threading.Lock()
         self._cancel_requests: set[int] = set()
         self._closing = False  # set by stop: every long job stops at its next step
+        self._waiting: dict[int, Generator[Any, None, Any]] = {}  # long jobs that yielded None
         self._thread = QThread()
         self._thread.setObjectName(name)
         self.moveToThread(self._thread)
         self._job_submitted.connect(self._run_job)
+        self._resume_wanted.connect(self._resume, Qt.ConnectionType.QueuedConnection)
         self._thread.finished.connect(self._on_thread_ended)  # on the worker thread, as it ends
         self._thread.start()
         _workers.append(self)
@@ -124,34 +127,56 @@ class Worker(QObject):
     def _run_job(self, seq: int, job: Callable[[], Any]) -> None:
         try:
             result = job()
-            if isinstance(result, Generator):
-                result = self._run_steps(seq, result)
-                if result is _CANCELLED:
+        except Exception as exc:  # reported to the user, never raised into Qt
+            self._forget_cancel(seq)
+            self.failed.emit(seq, one_line(exc))
+            return
+        if isinstance(result, Generator):
+            self._advance(seq, result)
+        else:
+            self._forget_cancel(seq)
+            self.finished.emit(seq, result)
+
+    @Slot(int)
+    def _resume(self, seq: int) -> None:
+        steps = self._waiting.pop(seq, None)
+        if steps is not None:
+            self._advance(seq, steps)
+
+    def _advance(self, seq: int, steps: Generator[Any, None, Any]) -> None:
+        """Run a long job's steps until it ends, or until it yields None (it waits for the
+        user, as a painting in step mode does): then it goes on after the work queued
+        meanwhile, so that a job that waits does not hold the worker."""
+        try:
+            while True:
+                if self._cancel_requested(seq):
+                    steps.close()
+                    self._forget_cancel(seq)
                     self.cancelled.emit(seq)
                     return
+                try:
+                    step = next(steps)
+                except StopIteration as stop:
+                    self._forget_cancel(seq)
+                    self.finished.emit(seq, stop.value)
+                    return
+                if step is None:
+                    self._waiting[seq] = steps
+                    self._resume_wanted.emit(seq)
+                    return
+                if isinstance(step, tuple):
+                    fraction, partial = step
+                    self.previewed.emit(seq, partial)
+                else:
+                    fraction = step
+                self.progressed.emit(seq, float(fraction))
         except Exception as exc:  # reported to the user, never raised into Qt
+            self._forget_cancel(seq)
             self.failed.emit(seq, one_line(exc))
-        else:
-            self.finished.emit(seq, result)
-        finally:
-            with self._cancel_lock:
-                self._cancel_requests.discard(seq)
 
-    def _run_steps(self, seq: int, steps: Generator[Any, None, Any]) -> Any:
-        while True:
-            if self._cancel_requested(seq):
-                steps.close()
-                return _CANCELLED
-            try:
-                step = next(steps)
-            except StopIteration as stop:
-                return stop.value
-            if isinstance(step, tuple):
-                fraction, partial = step
-                self.previewed.emit(seq, partial)
-            else:
-                fraction = step
-            self.progressed.emit(seq, float(fraction))
+    def _forget_cancel(self, seq: int) -> None:
+        with self._cancel_lock:
+            self._cancel_requests.discard(seq)
 
     def stop(self) -> None:
         """Stop the thread without waiting for it: a long job in progress is cancelled at its
@@ -164,6 +189,9 @@ class Worker(QObject):
         # Jobs submitted but never run wait as queued calls that hold the worker and their
         # arguments (a model, images) for as long as it lives: drop them.
         QCoreApplication.removePostedEvents(self)
+        for steps in self._waiting.values():
+            steps.close()
+        self._waiting.clear()
 
     def wait(self, timeout_ms: int) -> bool:
         """Wait until the thread has ended (after :meth:`stop`); False if it had not by then."""

@@ -29,6 +29,8 @@ __all__ = [
     "offline_training_images",
 ]
 
+PAUSE_SLICE_S = 0.02  # a paused fit yields this often, letting other work on the model run
+
 
 @dataclass
 class EMProgress:
@@ -93,10 +95,11 @@ def fit_gmm(
     max_iter: int = 200,
     seed: int = 0,
     pace: float = 0.0,
-) -> Generator[tuple[float, EMProgress], None, LoadedModel]:
+) -> Generator[tuple[float, EMProgress] | None, None, LoadedModel]:
     """A long job: fit a fresh mixture of ``components`` to the open model's training images,
     yielding ``(fraction, EMProgress)`` after every iteration (then pausing ``pace`` seconds,
-    so that a fast fit can be watched), and return it as a new, unsaved model."""
+    so that a fast fit can be watched, yielding None meanwhile), and return it as a new, unsaved
+    model."""
     data = offline_training_images(loaded.meta["dataset"]["name"])
     c, h, w = model.image_shape
     config = GMMConfig(
@@ -132,7 +135,10 @@ def fit_gmm(
             mixture.weights.numpy().astype(np.float32),
         )
         yield (1.0 if mixture.converged else step.iteration / max_iter), progress
-        time.sleep(pace)
+        resume = time.perf_counter() + pace
+        while (left := resume - time.perf_counter()) > 0:
+            time.sleep(min(left, PAUSE_SLICE_S))
+            yield None  # pausing: the worker runs other work on the model meanwhile
         clock = time.perf_counter()
     assert mixture is not None
     return _as_loaded(

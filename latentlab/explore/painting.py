@@ -23,7 +23,7 @@ __all__ = ["MASK_PRESETS", "PACE_MODES", "Pace", "PaintStep", "mask_preset", "pa
 MASK_PRESETS = ("all", "bottom half", "right half", "centre", "none")
 PACE_MODES = ("step", "slow", "fast")
 SLOW_PIXEL_S = 0.4  # slow: long enough to read each pixel's distribution
-WAIT_SLICE_S = 0.05  # a paused painting yields this often, so that it can be cancelled
+WAIT_SLICE_S = 0.02  # a held-back painting yields this often: to be cancelled, or let work run
 
 
 def mask_preset(name: str, height: int, width: int) -> np.ndarray:
@@ -118,10 +118,10 @@ def paint(
     seed: int = 0,
     seconds: float = 0.0,
     pace: Pace | None = None,
-) -> Generator[float | tuple[float, PaintStep], None, np.ndarray]:
+) -> Generator[tuple[float, PaintStep] | None, None, np.ndarray]:
     """A long job: ``n`` completions of ``image`` (``C,H,W`` in [0, 1]) where ``mask`` (``H,W``)
     is True, pixel by pixel in raster order. Yields ``(fraction, PaintStep)`` after each masked
-    pixel (and a bare fraction while ``pace`` holds it back) and returns the finished images;
+    pixel (and None while ``pace`` holds it back) and returns the finished images;
     pixels outside the mask are never changed. ``seconds`` spreads the painting over about that
     long, so that it can be watched; ``pace`` (fast by default) may slow it down or step it."""
     c, h, w = model.image_shape
@@ -149,7 +149,7 @@ def paint(
     while True:
         masked = position < h * w and bool(mask.flat[position])
         while masked and not pace.next_pixel(seconds / todo):
-            yield done / todo  # held back: a chance to be cancelled
+            yield None  # held back: the worker may cancel it or run other work meanwhile
         with torch.inference_mode():  # per step: the mode must not stay on between yields
             try:
                 images = next(steps)

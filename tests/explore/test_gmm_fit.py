@@ -6,10 +6,12 @@ import itertools
 import math
 
 import pytest
+from helpers import run_to_end
 
 from latentlab.data import DataError
 from latentlab.explore.gmm import component_samples, fit_gmm
 from latentlab.modelfile import load_model
+from latentlab.models.em import EMConvergenceWarning
 from latentlab.resources import bundled_models
 
 
@@ -37,6 +39,18 @@ def test_fit_yields_every_iteration_and_returns_a_usable_model(loaded):
     assert fitted.reference.latents.shape == (len(loaded.reference.images), 3 + 64)
     assert fitted.meta["dataset"] == loaded.meta["dataset"]
     assert fitted.model.log_prob(loaded.reference.images.float() / 255).isfinite().all()
+
+
+def test_a_paced_fit_yields_none_while_it_pauses(loaded):
+    """The pauses that let a person watch the fit leave the worker to other work."""
+    with pytest.warns(EMConvergenceWarning):  # three iterations are not enough, and need not be
+        yielded, fitted = run_to_end(
+            fit_gmm(loaded.model, loaded, 3, "diag", max_iter=3, pace=0.05)
+        )
+    progress = [y for y in yielded if y is not None]
+    assert yielded[0] is not None and len(progress) >= 2
+    assert yielded.count(None) >= 2 * len(progress)  # every pause, in slices of 20 ms
+    assert fitted.model.config.components == 3
 
 
 def test_fit_refuses_what_it_cannot_do(loaded):

@@ -99,13 +99,13 @@ def test_the_distribution_is_the_models_conditional(model):
 def test_step_mode_paints_exactly_one_pixel_per_request(model):
     pace = Pace("step")
     steps = paint(model, np.zeros((1, 8, 8), np.float32), mask_preset("all", 8, 8), pace=pace)
-    for _ in range(3):  # no request: it only yields bare fractions, drawing nothing
-        assert next(steps) == 0.0
+    for _ in range(3):  # no request: it only yields None (waiting), drawing nothing
+        assert next(steps) is None
     for drawn in (1, 2, 3):
         pace.step()
         fraction, step = next(steps)
         assert fraction == drawn / 64 and step.position == divmod(drawn - 1, 8)
-        assert next(steps) == drawn / 64  # and then waits for the next request
+        assert next(steps) is None  # and then waits for the next request
     pace.set_mode("fast")
     _, result = run_to_end(steps)
     assert result.shape == (4, 1, 8, 8)

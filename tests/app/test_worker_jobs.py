@@ -1,0 +1,80 @@
+"""A long job that waits for the user (yields None) does not hold the worker."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from latentlab.app.worker import Worker
+
+
+class Outcomes:
+    """Every outcome the worker reported, in order, as the GUI thread receives them."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.events: list[tuple] = []
+        worker.finished.connect(lambda seq, result: self.events.append(("finished", seq, result)))
+        worker.cancelled.connect(lambda seq: self.events.append(("cancelled", seq)))
+        worker.failed.connect(lambda seq, message: self.events.append(("failed", seq, message)))
+
+
+@pytest.fixture
+def worker():
+    worker = Worker("test worker")
+    yield worker
+    worker.stop()
+    assert worker.wait(5000)
+
+
+def waits_for(go: threading.Event, closed: list[str] | None = None):
+    """A long job that yields None until ``go`` is set, then returns "done"."""
+    try:
+        while not go.wait(0.01):
+            yield None
+        yield 0.5
+        return "done"
+    finally:
+        if closed is not None:
+            closed.append("closed")
+
+
+def test_work_queued_behind_a_waiting_job_runs_meanwhile(qtbot, worker):
+    outcomes, go = Outcomes(worker), threading.Event()
+    worker.submit(1, lambda: waits_for(go))
+    worker.submit(2, lambda: "short")
+    qtbot.waitUntil(lambda: ("finished", 2, "short") in outcomes.events, timeout=2000)
+    assert outcomes.events == [("finished", 2, "short")]  # the waiting job has not ended
+    go.set()
+    qtbot.waitUntil(lambda: len(outcomes.events) == 2, timeout=2000)
+    assert outcomes.events[1] == ("finished", 1, "done")
+
+
+def test_a_waiting_job_can_be_cancelled(qtbot, worker):
+    outcomes, closed = Outcomes(worker), []
+    worker.submit(1, lambda: waits_for(threading.Event(), closed))
+    qtbot.wait(50)
+    worker.cancel(1)
+    qtbot.waitUntil(lambda: outcomes.events == [("cancelled", 1)], timeout=2000)
+    assert closed == ["closed"]
+
+
+def test_stopping_the_worker_closes_a_waiting_job(qtbot):
+    worker, closed = Worker("test worker"), []
+    worker.submit(1, lambda: waits_for(threading.Event(), closed))
+    qtbot.wait(50)
+    worker.stop()
+    assert worker.wait(2000)
+    assert closed == ["closed"]
+
+
+def test_a_long_job_that_raises_is_reported(qtbot, worker):
+    def broken():
+        yield None
+        raise RuntimeError("bad step")
+
+    outcomes = Outcomes(worker)
+    worker.submit(1, broken)
+    qtbot.waitUntil(lambda: bool(outcomes.events), timeout=2000)
+    [(kind, seq, message)] = outcomes.events
+    assert (kind, seq) == ("failed", 1) and "bad step" in message
