@@ -4,11 +4,12 @@
                                      [--hz 60] [--quick]
 
 Prints the median and p99 latency from a mouse move to the first paint of an image decoded at
-or after it, the decode time of the model alone and in the app while dragging (the GUI thread
-competes with it for the GIL), and the longest GUI-thread stall (the largest gap between ticks
-of a 1 ms timer, less the 1 ms), each beside its target on 2 cores: p99 within one 60 Hz frame
-(16.7 ms; 100 ms for the imported 64x64 models), the in-app decode at most 1.15x the bare one,
-no stall over 8 ms.
+or after it, or of a linear preview of it (for a slow model, from its last decode: see
+``latentlab/explore/preview.py``; then also the latency to the decoded image alone), the decode
+time of the model alone and in the app while dragging (the GUI thread competes with it for the
+GIL), and the longest GUI-thread stall (the largest gap between ticks of a 1 ms timer, less the
+1 ms), each beside its target on 2 cores: p99 within one 60 Hz frame (16.7 ms; 100 ms for the
+imported 64x64 models), the in-app decode at most 1.15x the bare one, no stall over 8 ms.
 ``--imported`` opens a foreign checkpoint at its format's default size, randomly initialised:
 the pytorch/examples DCGAN generator (nz 100, ngf 64, 3x64x64) or a rosinality glow-pytorch
 Glow (4 blocks of 32 flows, 512 channels, additive coupling, LU, 64x64, 5 bits), written by the
@@ -42,6 +43,7 @@ from latentlab.explore import ops
 
 TARGET_P99_MS, TARGET_RATIO, TARGET_STALL_MS = 16.7, 1.15, 8.0
 SETTLE_MS = 60_000  # the longest wait for the last decode after the drag
+PREVIEW_WAIT_MS = 10_000  # the longest wait for a slow model's slopes before the drag
 TARGET_P99_IMPORTED_MS = 100.0  # a 64x64 model: responsive, if not within a frame
 
 
@@ -100,20 +102,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the model did not open: {failed[0]}")
         return 1
     window.samplesDisplayed.disconnect(loop.quit)
+    # A slow model's first slopes for previews (none come for a fast one), as after a look
+    waited = QElapsedTimer()
+    waited.start()
+    while window.preview is None and waited.elapsed() < PREVIEW_WAIT_MS:
+        QTimer.singleShot(50, loop.quit)
+        loop.exec()
     in_app: list[float] = []  # the worker's decode times while dragging
     window.worker.decoded.connect(lambda _seq, _image, seconds: in_app.append(seconds))
 
-    # Time of the first paint showing each decode: wrap the image view's paintEvent.
-    painted: list[tuple[float, int]] = []
-    shown_seq = {"seq": 0}
-    window.imageDisplayed.connect(lambda seq: shown_seq.update(seq=seq))
+    # Time of the first paint showing each decode or preview: wrap the view's paintEvent.
+    painted: list[tuple[float, int, bool]] = []  # (when, seq, a decode rather than a preview)
+    shown = {"seq": 0, "decoded": True}
+    window.imageDisplayed.connect(lambda seq: shown.update(seq=seq, decoded=True))
+    window.previewDisplayed.connect(lambda seq: shown.update(seq=seq, decoded=False))
     view = window.image_view
     original_paint = view.paintEvent
 
     def timed_paint(event):
         original_paint(event)
-        if not painted or painted[-1][1] != shown_seq["seq"]:
-            painted.append((now(), shown_seq["seq"]))
+        if not painted or painted[-1][1:] != (shown["seq"], shown["decoded"]):
+            painted.append((now(), shown["seq"], shown["decoded"]))
 
     view.paintEvent = timed_paint
 
@@ -138,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         sent.append((now(), window.requested_seq))
 
     def settle() -> None:
-        last_painted = painted[-1][1] if painted else 0
-        if last_painted >= window.requested_seq or now() - sent[-1][0] > SETTLE_MS:
+        decoded = [seq for _, seq, exact in painted if exact]
+        if (decoded and decoded[-1] >= window.requested_seq) or now() - sent[-1][0] > SETTLE_MS:
             QTimer.singleShot(100, loop.quit)
         else:
             QTimer.singleShot(50, settle)
@@ -151,16 +160,24 @@ def main(argv: list[str] | None = None) -> int:
     loop.exec()
     ticker.stop()
 
-    latencies = []
-    for t_sent, seq in sent:
-        later = [t for t, shown in painted if shown >= seq and t >= t_sent]
-        if later:
-            latencies.append(later[0] - t_sent)
+    def latencies(decodes_only: bool) -> np.ndarray:
+        found = []
+        for t_sent, seq in sent:
+            later = [
+                t
+                for t, shown, exact in painted
+                if shown >= seq and t >= t_sent and (exact or not decodes_only)
+            ]
+            if later:
+                found.append(later[0] - t_sent)
+        return np.array(found)
+
+    lat, lat_decoded = latencies(False), latencies(True)
+    previews = sum(not exact for _, _, exact in painted)
     gaps = np.diff(ticks) - 1.0
     decode_ms = bare_decode_ms(window.explorer.loaded.model, window.explorer.state.latent)
     window.close()
 
-    lat = np.array(latencies)
     print(
         f"model: {window.explorer.loaded.name} ({window.explorer.loaded.model.family}), "
         f"{len(sent)} drag steps at {args.hz:.0f} Hz, {os.cpu_count()} cores, "
@@ -171,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         f"p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms "
         f"({len(lat)} of {len(sent)} moves measured)"
     )
+    if previews:
+        print(
+            f"  of which linear previews: {previews} images; drag-to-decoded latency alone: "
+            f"median {np.median(lat_decoded):.1f} ms, p99 {np.percentile(lat_decoded, 99):.1f} ms"
+        )
     in_app_ms = 1000 * float(np.median(in_app))
     ratio = in_app_ms / decode_ms
     p99, stall = float(np.percentile(lat, 99)), float(gaps.max())

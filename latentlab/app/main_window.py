@@ -49,6 +49,7 @@ from latentlab.app.sample_wiring import SampleWiring
 from latentlab.app.worker import ModelWorker
 from latentlab.errors import MAX_MESSAGE
 from latentlab.explore.explorer import Explorer, OpenedModel, prepare
+from latentlab.explore.preview import LinearPreview, along_axes
 from latentlab.explore.session import Session, SessionError
 from latentlab.modelfile import LoadedModel
 from latentlab.untrusted import shorten
@@ -70,7 +71,9 @@ class MainWindow(QMainWindow):
     """Signals (GUI thread): ``modelOpened(path)`` once a model is installed (and a session
     resumed in it); ``openFailed(message)`` when a file could not be opened (the old model stays);
     ``imageDisplayed(seq)`` each time ``imageView`` shows a new decode (``seq`` 0: an image that
-    is not the decode of the current point); ``samplesDisplayed()`` each time the sampling grid
+    is not the decode of the current point); ``previewDisplayed(seq)`` each time it shows a
+    linear preview of a slow model's decode while the point moves
+    (:mod:`latentlab.explore.preview`); ``samplesDisplayed()`` each time the sampling grid
     is filled; ``imagesEncoded(count)`` when the user's image files were encoded and placed on
     the map; ``stripDisplayed()`` when the interpolation strip shows a new path;
     ``jobEnded(message)`` when a long job (export) finished, failed or was cancelled."""
@@ -78,6 +81,7 @@ class MainWindow(QMainWindow):
     modelOpened = Signal(str)
     openFailed = Signal(str)
     imageDisplayed = Signal(int)
+    previewDisplayed = Signal(int)
     samplesDisplayed = Signal()
     imagesEncoded = Signal(int)
     stripDisplayed = Signal()
@@ -98,6 +102,9 @@ class MainWindow(QMainWindow):
         self.loader.failed.connect(self._on_open_failed)
         self.requested_seq = 0  # the newest decode asked of the worker
         self.shown_seq = 0  # the decode imageView shows
+        self.previewed_seq = 0  # the request whose preview imageView shows, if newer
+        self.preview: LinearPreview | None = None  # at the last decode, for a slow model
+        self._last_requested: np.ndarray | None = None  # the latent of the newest decode asked
         self.autosave_path: Path | None = None  # where closing the window saves the session
         self.family_panel: FamilyPanel | None = None
         self._error_box: QMessageBox | None = None
@@ -216,6 +223,8 @@ class MainWindow(QMainWindow):
             self.worker.stop()  # its jobs end as cancelled (attach below); it goes when it ends
         self.worker = ModelWorker(opened.loaded)
         self.worker.decoded.connect(self._on_decoded)
+        self.worker.linearised.connect(self._on_linearised)
+        self.preview = self._last_requested = None
         self.worker.placed.connect(self._on_placed)
         self.worker.place(self.device)  # on its thread, before the jobs that follow
         self.jobs.attach(self.worker)
@@ -331,10 +340,14 @@ class MainWindow(QMainWindow):
         self._checkpoint_timer.start()
         self.map_view.set_handle(*state.point)
         self.requested_seq += 1
-        self.worker.request_decode(self.requested_seq, z)
+        axes = np.stack([state.plane.u, state.plane.v])
+        dragged = self._last_requested is not None and along_axes(z - self._last_requested, axes)
+        self._last_requested = z
+        self.worker.request_decode(self.requested_seq, z, axes, dragged)
+        self._show_preview(z)
 
     def _on_decoded(self, seq: int, image: np.ndarray, seconds: float) -> None:
-        if seq <= self.shown_seq or self.sender() is not self.worker:
+        if seq <= self.shown_seq or seq < self.previewed_seq or self.sender() is not self.worker:
             return  # older than the image shown, or of a model closed since
         self.shown_seq = seq
         self.image_view.set_image(image)
@@ -344,6 +357,27 @@ class MainWindow(QMainWindow):
         name = loaded.name
         self.show_status(f"{name}   point ({a:+.2f}, {b:+.2f})   decode {seconds * 1000:.1f} ms")
         self.imageDisplayed.emit(seq)
+
+    def _on_linearised(self, seq: int, preview: LinearPreview) -> None:
+        if self.sender() is self.worker:
+            self.preview = preview
+            if seq < self.requested_seq:  # the point moved on while the worker was busy
+                assert self.explorer.state is not None
+                self._show_preview(self.explorer.state.latent)
+
+    def _show_preview(self, z: np.ndarray) -> None:
+        """While a slow model's decode of ``z`` is on its way, show the linear preview from its
+        last decode, if ``z`` is on the same plane."""
+        image = None if self.preview is None else self.preview.at(z)
+        if image is None:
+            return
+        self.previewed_seq = self.requested_seq
+        self.image_view.set_image(image)
+        state, loaded = self.explorer.state, self.explorer.loaded
+        assert state is not None and loaded is not None
+        a, b = state.point
+        self.show_status(f"{loaded.name}   point ({a:+.2f}, {b:+.2f})   preview; decoding…")
+        self.previewDisplayed.emit(self.requested_seq)
 
     def encode_images(self, paths: list[Path]) -> None:
         self.map.encode_images(paths)

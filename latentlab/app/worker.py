@@ -28,10 +28,13 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 from latentlab.device import DeviceError, device_label, place_model, resolve_device
 from latentlab.errors import one_line
 from latentlab.explore import ops
+from latentlab.explore.preview import linearise
 from latentlab.modelfile import LoadedModel
 from latentlab.models import GenerativeModel
 
-__all__ = ["ModelWorker", "Worker", "live_workers"]
+__all__ = ["PREVIEW_ABOVE_S", "ModelWorker", "Worker", "live_workers"]
+
+PREVIEW_ABOVE_S = 0.05  # a model decoding slower than this gets linear previews while dragging
 
 # Every worker is held here until its thread has completely ended, whoever else lets go of it
 # (a window deleted without being closed): Qt aborts the process when a running thread is
@@ -207,12 +210,16 @@ class ModelWorker(Worker):
     Signals (emitted on the worker thread), besides :class:`Worker`'s:
       ``decoded(seq, image, seconds)``: the decode of the newest requested latent, ``image``
       a float32 ``C,H,W`` array in [0, 1], ``seconds`` the time the model took.
+      ``linearised(seq, preview)``: after the decode of a slow model, a
+      :class:`~latentlab.explore.preview.LinearPreview` there, for previews while the map's
+      point moves and the next decode is on its way.
       ``placed(label, notice)`` once the model is on its device, ``label`` the device in words
       (``device_label``); ``notice`` says why it stayed on the CPU when the device was not
       available or moving to it failed ("" otherwise).
     """
 
     decoded = Signal(int, object, float)
+    linearised = Signal(int, object)
     placed = Signal(str, str)
     _decode_wanted = Signal()
     _place_wanted = Signal(str)
@@ -220,7 +227,7 @@ class ModelWorker(Worker):
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded: LoadedModel | None = loaded  # None once the thread has ended
         self._lock = threading.Lock()
-        self._pending: tuple[int, np.ndarray] | None = None
+        self._pending: tuple[int, np.ndarray, np.ndarray | None, bool] | None = None
         super().__init__(f"model worker: {loaded.name}")
         self._decode_wanted.connect(self._decode_latest)
         self._place_wanted.connect(self._place)
@@ -257,12 +264,16 @@ class ModelWorker(Worker):
         """Queue ``job(model, *args)``. GUI thread."""
         self.submit(seq, lambda: job(self._model(), *args))
 
-    def request_decode(self, seq: int, z: np.ndarray) -> None:
+    def request_decode(
+        self, seq: int, z: np.ndarray, axes: np.ndarray | None = None, dragged: bool = False
+    ) -> None:
         """Ask for the decode of flat latent ``z``; replaces any request not yet started.
-        GUI thread."""
+        Given the map's ``axes`` (``2,D``, orthonormal), a model whose decode takes over
+        ``PREVIEW_ABOVE_S`` also gets its slopes along them (``linearised``), when the point
+        is ``dragged`` along them or no newer request waits. GUI thread."""
         with self._lock:
             idle = self._pending is None
-            self._pending = (seq, np.array(z, dtype=np.float64))
+            self._pending = (seq, np.array(z, dtype=np.float64), axes, dragged)
         if idle:
             self._decode_wanted.emit()
 
@@ -272,11 +283,15 @@ class ModelWorker(Worker):
             request, self._pending = self._pending, None
         if request is None:
             return
-        seq, z = request
+        seq, z, axes, dragged = request
         start = time.perf_counter()
         try:
             image = ops.decode(self._model(), z[None])[0]
+            seconds = time.perf_counter() - start
+            self.decoded.emit(seq, image, seconds)
+            with self._lock:
+                wanted = dragged or self._pending is None  # not in the middle of a slider's drag
+            if axes is not None and seconds > PREVIEW_ABOVE_S and wanted:
+                self.linearised.emit(seq, linearise(self._model(), z, image, axes))
         except Exception as exc:
             self.failed.emit(seq, one_line(exc))
-            return
-        self.decoded.emit(seq, image, time.perf_counter() - start)
