@@ -775,11 +775,11 @@ def drag_marker(s: Soak) -> bool:
 def select_groups_add_direction(s: Soak) -> bool:
     """Click reference points, take them as group A or B, sometimes add the direction."""
     view, panel = s.w.map_view, s.w.attribute_panel
-    points = view.scatter.points()
-    if not s.has_map() or len(points) == 0 or not s.show_tab(panel):
+    count = len(view.scatter.data)
+    if not s.has_map() or count == 0 or not s.show_tab(panel):
         return False
     for _ in range(s.rng.randint(1, 6)):
-        view.scatter.sigClicked.emit(view.scatter, [s.rng.choice(points)], None)
+        view.scatter.pointClicked.emit(s.rng.randrange(count))
     panel.group_buttons[s.rng.choice("AB")].click()
     if s.rng.random() < 0.5:
         panel.name_edit.setText(s.rng.choice(["thick", "slant", "", "x"]))

@@ -103,6 +103,29 @@ class ImageMarker(pg.GraphicsObject):
         self.view.imageDragged.emit(self.index, pos.x(), pos.y())
 
 
+class ReferencePoints(pg.ScatterPlotItem):
+    """The map's reference points, hit-tested by index. pyqtgraph's own hit tests
+    (``pointsAt``, and its click handling) make a SpotItem for every point of the map, objects in
+    reference cycles that piled up by the ten thousand between full garbage collections, which
+    then held the GUI thread for 70 to 150 ms (scripts/soak.py).
+
+    Signal: ``pointClicked(index)`` when the left button clicks a point (the topmost)."""
+
+    pointClicked = Signal(int)
+
+    def indices_at(self, pos: QPointF) -> np.ndarray:
+        """Indices of the points under ``pos`` (the item's coordinates), topmost first."""
+        return np.flatnonzero(self._maskAt(pos))[::-1]
+
+    def mouseClickEvent(self, ev: MouseClickEvent) -> None:
+        hit = self.indices_at(ev.pos()) if ev.button() == Qt.MouseButton.LeftButton else []
+        if len(hit):
+            ev.accept()
+            self.pointClicked.emit(int(hit[0]))
+        else:
+            ev.ignore()
+
+
 class MapView(pg.PlotWidget):
     """Scatter of reference latents projected on the plane, coloured by label, with a
     thumbnail on hover and one draggable handle for the current point.
@@ -128,7 +151,7 @@ class MapView(pg.PlotWidget):
         show_grid(self)
         plot.hideButtons()
         plot.setMenuEnabled(False)
-        self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None))
+        self.scatter = ReferencePoints(size=7, pen=pg.mkPen(None))
         self.addItem(self.scatter)
         self.handle = pg.TargetItem(
             pos=(0, 0),
@@ -157,7 +180,7 @@ class MapView(pg.PlotWidget):
         self._silent = False
         self.selected: set[int] = set()
         self.handle.sigPositionChanged.connect(self._on_handle_moved)
-        self.scatter.sigClicked.connect(self._on_points_clicked)
+        self.scatter.pointClicked.connect(self._on_point_clicked)
         self._hover = QLabel(self)
         self._hover.setObjectName("mapHover")
         self._hover.setStyleSheet("background: white; border: 1px solid #888; padding: 2px;")
@@ -193,7 +216,7 @@ class MapView(pg.PlotWidget):
             self._label_brushes = [_label_brush(int(k), hues) for k in labels]
         if self._values is not None and len(self._values) != len(points):
             self._values = None
-        self.scatter.setData(pos=points, brush=self._brushes(), data=np.arange(len(points)))
+        self.scatter.setData(pos=points, brush=self._brushes())
         self.clear_selection()
         classes = [] if labels is None else [int(k) for k in np.unique(labels)]
         while len(self._label_items) > len(classes):
@@ -242,11 +265,7 @@ class MapView(pg.PlotWidget):
         self.selected = set()
         self._show_selection()
 
-    def _on_points_clicked(
-        self, _item: pg.ScatterPlotItem, points: np.ndarray, _ev: MouseClickEvent
-    ) -> None:
-        """``points``: the clicked SpotItems, topmost first."""
-        index = int(points[0].data())
+    def _on_point_clicked(self, index: int) -> None:
         self.selected ^= {index}
         self._show_selection()
 
@@ -362,11 +381,11 @@ class MapView(pg.PlotWidget):
             self._hover.hide()
             return
         view_pos = self.getPlotItem().vb.mapSceneToView(scene_pos)
-        points = self.scatter.pointsAt(view_pos)
+        points = self.scatter.indices_at(view_pos)
         if len(points) == 0:
             self._hover.hide()
             return
-        index = int(points[0].data())
+        index = int(points[0])
         image = self._thumbnails[index]
         scale = max(1, _THUMBNAIL_PIXELS // max(image.shape[1:]))
         self._hover.setPixmap(to_qpixmap(image, scale))

@@ -285,10 +285,9 @@ def test_direction_from_two_groups_of_map_points_saved_in_a_copy(
 
     window = open_window(tiny_vae16_path)
     view, panel = window.map_view, window.attribute_panel
-    points = view.scatter.points()
     for which, picks in (("A", [0, 1, 2]), ("B", [5, 6])):
         for i in picks:  # click reference points on the map to select them
-            view.scatter.sigClicked.emit(view.scatter, [points[i]], None)
+            view.scatter.pointClicked.emit(i)
         assert len(view.selected) == len(picks)
         panel.findChild(QPushButton, f"group{which}").click()
         assert view.selected == set()

@@ -136,17 +136,23 @@ def test_drop_a_model_file_opens_it(open_window, qtbot, tiny_vae_path, tiny_vae1
     assert window.explorer.loaded.path == tiny_vae16_path
 
 
-def test_hover_shows_the_reference_thumbnail(open_window, qtbot, tiny_vae_path):
+def test_hover_shows_the_reference_thumbnail_and_a_click_selects(open_window, qtbot, tiny_vae_path):
     window = open_window(tiny_vae_path)
     view = window.map_view
-    point = view.scatter.points()[3]
-    scene = view.getPlotItem().vb.mapViewToScene(point.pos())
+    xs, ys = view.scatter.getData()
+    point = QPointF(xs[3], ys[3])
+    scene = view.getPlotItem().vb.mapViewToScene(point)
     pos = QPointF(view.mapFromScene(scene))
-    view.handle.setPos(point.pos() + QPointF(1000, 1000))  # keep the handle out of the way
+    view.handle.setPos(point + QPointF(1000, 1000))  # keep the handle out of the way
     send_mouse(view.viewport(), QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton)
     hover = view.findChild(type(view._hover), "mapHover")
     qtbot.waitUntil(hover.isVisible, timeout=2000)
     assert hover.pixmap().width() >= 64
+    for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease):
+        send_mouse(view.viewport(), kind, pos, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.selected == {3}, timeout=2000)  # a click selects the point
+    # hit tests by index: no per-point objects (pyqtgraph's SpotItems) pile up as garbage
+    assert all(item is None for item in view.scatter.data["item"])
 
 
 def test_arrow_keys_move_the_point_on_the_map(open_window, qtbot, tiny_vae_path):
