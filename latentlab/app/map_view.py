@@ -118,7 +118,8 @@ class ReferencePoints(pg.ScatterPlotItem):
         return np.flatnonzero(self._maskAt(pos))[::-1]
 
     def mouseClickEvent(self, ev: MouseClickEvent) -> None:
-        hit = self.indices_at(ev.pos()) if ev.button() == Qt.MouseButton.LeftButton else []
+        left = ev.button() == Qt.MouseButton.LeftButton
+        hit = self.indices_at(ev.pos()) if left else np.empty(0, dtype=np.int64)
         if len(hit):
             ev.accept()
             self.pointClicked.emit(int(hit[0]))
