@@ -247,6 +247,11 @@ class FlowLayersPanel(FamilyPanel):
 
     def show_trace(self, trace: FlowTrace) -> None:
         self.trace = trace
+        # Columns and rows are fitted once at the end: fitted to their content at each cell,
+        # filling Glow's 43 rows took over 100 ms of the GUI thread.
+        header = self.table.horizontalHeader()
+        modes = [header.sectionResizeMode(c) for c in range(header.count())]
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.setRowCount(len(trace.layers))
         total, largest = 0.0, QSize(0, 0)
         for row, layer in enumerate(trace.layers):
@@ -274,6 +279,8 @@ class FlowLayersPanel(FamilyPanel):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(row, column, cell)
+        for column, mode in enumerate(modes):
+            header.setSectionResizeMode(column, mode)
         self._fit_table(largest)
         self.summary.setText(
             f"log p(x) = log p(z) {trace.prior:+.1f} + log-dets {total:+.1f} = "
