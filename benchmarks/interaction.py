@@ -47,9 +47,11 @@ PREVIEW_WAIT_MS = 10_000  # the longest wait for a slow model's slopes before th
 TARGET_P99_IMPORTED_MS = 100.0  # a 64x64 model: responsive, if not within a frame
 
 
-def bare_decode_ms(model, z: np.ndarray, repeats: int = 200) -> float:
-    times = []
-    for _ in range(repeats):
+def bare_decode_ms(model, z: np.ndarray, repeats: int = 200, budget_s: float = 20.0) -> float:
+    """The median decode time of ``repeats`` decodes, or of as many as fit in ``budget_s``
+    (at least 5: a 64x64 Glow takes about a second a decode)."""
+    times: list[float] = []
+    while len(times) < repeats and (len(times) < 5 or sum(times) < budget_s):
         start = time.perf_counter()
         ops.decode(model, z[None])
         times.append(time.perf_counter() - start)
