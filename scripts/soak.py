@@ -612,6 +612,7 @@ class Soak:
         self._watchdog.join()
         faulthandler.cancel_dump_traceback_later()
         main = threading.main_thread()
+        gc.collect()  # a worker let go of just now (its thread ended last) may be in a cycle
         self.figures.leftovers = count_leftovers()
         self.figures.threads_left = [
             t.name for t in threading.enumerate() if t is not main and t.is_alive()
