@@ -131,14 +131,12 @@ class Worker(QObject):
         try:
             result = job()
         except Exception as exc:  # reported to the user, never raised into Qt
-            self._forget_cancel(seq)
-            self.failed.emit(seq, one_line(exc))
+            self._end(seq, self.failed, one_line(exc))
             return
         if isinstance(result, Generator):
             self._advance(seq, result)
         else:
-            self._forget_cancel(seq)
-            self.finished.emit(seq, result)
+            self._end(seq, self.finished, result)
 
     @Slot(int)
     def _resume(self, seq: int) -> None:
@@ -154,14 +152,12 @@ class Worker(QObject):
             while True:
                 if self._cancel_requested(seq):
                     steps.close()
-                    self._forget_cancel(seq)
-                    self.cancelled.emit(seq)
+                    self._end(seq, self.cancelled)
                     return
                 try:
                     step = next(steps)
                 except StopIteration as stop:
-                    self._forget_cancel(seq)
-                    self.finished.emit(seq, stop.value)
+                    self._end(seq, self.finished, stop.value)
                     return
                 if step is None:
                     self._waiting[seq] = steps
@@ -174,12 +170,13 @@ class Worker(QObject):
                     fraction = step
                 self.progressed.emit(seq, float(fraction))
         except Exception as exc:  # reported to the user, never raised into Qt
-            self._forget_cancel(seq)
-            self.failed.emit(seq, one_line(exc))
+            self._end(seq, self.failed, one_line(exc))
 
-    def _forget_cancel(self, seq: int) -> None:
+    def _end(self, seq: int, outcome: Any, *args: Any) -> None:
+        """Job ``seq`` has ended: forget any cancel asked of it, then emit ``outcome``."""
         with self._cancel_lock:
             self._cancel_requests.discard(seq)
+        outcome.emit(seq, *args)
 
     def stop(self) -> None:
         """Stop the thread without waiting for it: a long job in progress is cancelled at its
