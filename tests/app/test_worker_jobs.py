@@ -27,16 +27,19 @@ def worker():
     assert worker.wait(5000)
 
 
-def waits_for(go: threading.Event, closed: list[str] | None = None):
-    """A long job that yields None until ``go`` is set, then returns "done"."""
+def waits_for(go: threading.Event, said: list[str] | None = None):
+    """A long job that yields None until ``go`` is set, then returns "done"; ``said`` gets
+    "waiting" when it first waits and "closed" when it is closed."""
     try:
+        if said is not None:
+            said.append("waiting")
         while not go.wait(0.01):
             yield None
         yield 0.5
         return "done"
     finally:
-        if closed is not None:
-            closed.append("closed")
+        if said is not None:
+            said.append("closed")
 
 
 def test_work_queued_behind_a_waiting_job_runs_meanwhile(qtbot, worker):
@@ -51,21 +54,21 @@ def test_work_queued_behind_a_waiting_job_runs_meanwhile(qtbot, worker):
 
 
 def test_a_waiting_job_can_be_cancelled(qtbot, worker):
-    outcomes, closed = Outcomes(worker), []
-    worker.submit(1, lambda: waits_for(threading.Event(), closed))
-    qtbot.wait(50)
+    outcomes, said = Outcomes(worker), []
+    worker.submit(1, lambda: waits_for(threading.Event(), said))
+    qtbot.waitUntil(lambda: said == ["waiting"], timeout=2000)
     worker.cancel(1)
     qtbot.waitUntil(lambda: outcomes.events == [("cancelled", 1)], timeout=2000)
-    assert closed == ["closed"]
+    assert said == ["waiting", "closed"]
 
 
 def test_stopping_the_worker_closes_a_waiting_job(qtbot):
-    worker, closed = Worker("test worker"), []
-    worker.submit(1, lambda: waits_for(threading.Event(), closed))
-    qtbot.wait(50)
+    worker, said = Worker("test worker"), []
+    worker.submit(1, lambda: waits_for(threading.Event(), said))
+    qtbot.waitUntil(lambda: said == ["waiting"], timeout=2000)
     worker.stop()
     assert worker.wait(2000)
-    assert closed == ["closed"]
+    assert said == ["waiting", "closed"]
 
 
 def test_a_long_job_that_raises_is_reported(qtbot, worker):
