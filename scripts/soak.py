@@ -17,7 +17,7 @@ after it was cancelled. Exits 1 on exceptions, Qt critical or fatal messages, st
 250 ms, threads left running or a hang (an action that does not return within
 ``--hang-seconds``: the tracebacks of all threads are printed and the run ends there). A crash
 shows as the process dying (``faulthandler`` prints where). Runs offscreen unless a display
-is set. Never touches the user's files: everything it writes is in a temporary folder.
+is set, on a screen of ``--screen`` (1920 x 1080). Never touches the user's files: everything it writes is in a temporary folder.
 """
 
 from __future__ import annotations
@@ -1038,6 +1038,17 @@ ACTIONS: list[tuple[str, float, Callable[[Soak], bool]]] = [
 ]
 
 
+def use_screen(config: Path, size: str) -> None:
+    """Give the offscreen platform one screen of ``size`` (``WIDTHxHEIGHT``). Its own is 800 x
+    800, smaller than the window's minimum in presentation mode (about 1050 x 760): there every
+    panel whose content changed its minimum width moved the splitters and laid the whole window
+    out again, which a person's screen does not do."""
+    width, height = (int(n) for n in size.lower().split("x"))
+    screen = {"name": "soak", "x": 0, "y": 0, "width": width, "height": height}
+    config.write_text(json.dumps({"screens": [{**screen, "logicalDpiX": 96, "logicalDpiY": 96}]}))
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1049,10 +1060,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hang-seconds", type=float, default=60.0, help="an action longer than this is a hang"
     )
+    parser.add_argument(
+        "--screen", default="1920x1080", help="the offscreen screen's size, WIDTHxHEIGHT"
+    )
     args = parser.parse_args(argv)
     faulthandler.enable()
-    app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory(prefix="latentlab-soak-") as folder:
+        if QApplication.instance() is None and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            use_screen(Path(folder) / "screen.json", args.screen)
+        app = QApplication.instance() or QApplication([])
         figures = Soak(args, Path(folder)).run()
     del app
     return 1 if figures.failures() else 0

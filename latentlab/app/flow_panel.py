@@ -183,6 +183,7 @@ class FlowLayersPanel(FamilyPanel):
         self.loaded, self.trace, self.image, self.resampled = loaded, None, None, None
         self.table.setRowCount(0)
         self.summary.setText(_CHOOSE)
+        self.summary.setEnabled(True)
         model = loaded.model
         assert isinstance(model, FlowModel)  # FAMILY_PANELS gives this panel to flows only
         self._show_levels(flow_levels(model))
@@ -217,7 +218,7 @@ class FlowLayersPanel(FamilyPanel):
         """Trace ``image`` (``C,H,W`` in [0, 1]) through the flow on the worker and show it;
         redraw its levels too for a multi-scale flow."""
         self.image = image
-        self.summary.setText("computing…")
+        self.summary.setEnabled(False)  # greyed until the trace comes (see PosteriorPanel)
         self.host.submit(trace_flow, image, watched=True).finished.connect(self.show_trace)
         if self.levels:
             self.resample()
@@ -287,6 +288,7 @@ class FlowLayersPanel(FamilyPanel):
             f"{trace.log_density:.1f} nats for the dequantized image, "
             f"{trace.bits_per_dim:.3f} bits/dim at its {trace.levels} levels"
         )
+        self.summary.setEnabled(True)
 
     def _fit_table(self, icons: QSize) -> None:
         """Icons as large as the largest picture (``icons``); every column but the layer's

@@ -118,6 +118,7 @@ class PosteriorPanel(FamilyPanel):
         self.loaded, self.report, self.draws, self._image = loaded, None, None, None
         self.image_view.setText("—")
         self.terms.setText("Choose an image: its ELBO is split into reconstruction and KL")
+        self.terms.setEnabled(True)
         for bars in (self.reference_bars, self.image_bars):
             bars.setOpts(x=[], height=[])
         none = np.zeros(0)
@@ -180,7 +181,9 @@ class PosteriorPanel(FamilyPanel):
             reference = self.loaded.reference.images.numpy() / 255.0
         self._image = image
         self._show_image(image)
-        self.terms.setText("computing…")
+        # The last figures stay, greyed, until the new ones come: a placeholder of another
+        # length changed the panel's minimum size, and the whole window was laid out again.
+        self.terms.setEnabled(False)
         job = self.host.submit(posterior_report, image, reference, watched=True)
         job.finished.connect(self.show_report)
         self.draw()
@@ -198,6 +201,7 @@ class PosteriorPanel(FamilyPanel):
                 f"(mean KL > {IN_USE_KL_NATS:g} nats)"
             )
         self.terms.setText("\n".join(lines))
+        self.terms.setEnabled(True)
         x = np.arange(len(report.kl_per_dim))
         if report.reference_kl_per_dim is not None:
             self.reference_bars.setOpts(x=x, height=report.reference_kl_per_dim)

@@ -62,6 +62,19 @@ def test_the_panel_shows_m_and_sigma_and_draws_from_the_posterior(vae_window, qt
     np.testing.assert_allclose(window.explorer.state.latent, panel.draws.latents[3], atol=1e-9)
 
 
+def test_analysing_again_keeps_the_figures_greyed_and_the_panel_its_size(vae_window, qtbot):
+    """A placeholder of another length changed the panel's minimum width, and in presentation
+    mode the splitters moved and the whole window was laid out again at every analysis."""
+    panel = vae_window.family_panel
+    panel.source.use_current_image()
+    qtbot.waitUntil(lambda: panel.report is not None, timeout=5000)
+    figures, report, minimum = panel.terms.text(), panel.report, panel.minimumSizeHint()
+    panel.source.use_current_image()
+    assert panel.terms.text() == figures and not panel.terms.isEnabled()
+    qtbot.waitUntil(lambda: panel.report is not report, timeout=5000)
+    assert panel.terms.isEnabled() and panel.minimumSizeHint() == minimum
+
+
 def _wait_for_ellipses(qtbot, window, whose):
     """Wait until the map shows new ellipses of ``whose``."""
     shown = []
