@@ -9,7 +9,8 @@ import pytest
 import torch
 from helpers import write_tiny_vae
 
-from latentlab.explore.explorer import Explorer, prepare
+from latentlab.explore.explorer import Explorer, prepare, typical_residual
+from latentlab.explore.plane import LatentPlane
 from latentlab.explore.session import SessionError, read_session, write_session
 from latentlab.modelfile import load_model
 
@@ -22,6 +23,30 @@ def explorer(tmp_path):
     explorer.open(prepare(load_model(path)))
     explorer.start_at(0.0, 0.0)
     return explorer
+
+
+def test_the_map_centre_starts_on_a_typical_latent_not_the_mean():
+    """In 100 Gaussian dimensions the mean has length about 1 where samples have about 10: a
+    GAN decoded it to a black image. The start keeps the residual of the reference latent
+    nearest the plane's origin."""
+    latents = np.random.default_rng(0).standard_normal((500, 100))
+    plane = LatentPlane.pca(latents)
+    residual = typical_residual(plane, latents)
+    start = plane.lift([[0.0, 0.0]], residual[None])[0]
+    coordinates = plane.coordinates(latents)
+    nearest = np.argmin((coordinates**2).sum(axis=1))
+    np.testing.assert_allclose(plane.coordinates(start), [[0.0, 0.0]], atol=1e-9)
+    # the nearest reference latent, moved within the plane to its centre
+    distance = np.linalg.norm(start - latents[nearest])
+    np.testing.assert_allclose(distance, np.linalg.norm(coordinates[nearest]), rtol=1e-9)
+    assert 8 < np.linalg.norm(start) < 12 and np.linalg.norm(plane.origin) < 2
+    assert typical_residual(plane, None) is None
+
+
+def test_opening_a_model_starts_with_that_residual(explorer):
+    residual = typical_residual(explorer.state.plane, explorer.reference_latents)
+    np.testing.assert_array_equal(explorer.state.residual, residual)
+    np.testing.assert_allclose(explorer.state.point, [0.0, 0.0])
 
 
 def record(event):
