@@ -73,7 +73,8 @@ def cache_axes(plot: pg.PlotWidget) -> None:
 
 class PanelChart(pg.PlotWidget):
     """A white plot that the mouse does not pan or zoom, named for tests. In presentation mode
-    it takes at least a third of its panel's height, and its axes' text scales."""
+    it takes at least a third of its panel's height (at most a sixth of the window's), and its
+    axes' text scales."""
 
     def __init__(self, name: str, x_label: str, y_label: str, min_height: int) -> None:
         super().__init__(enableMenu=False)  # no context menu: building it is most of the cost
@@ -98,7 +99,10 @@ class PanelChart(pg.PlotWidget):
         self._follow(panel)
 
     def _follow(self, panel: QWidget) -> None:
-        third = panel.height() // 3 if self._panel is not None else 0
+        # A third of the panel, but no more than a sixth of the window: on a 1280x720
+        # projector the charts' and the panels' other minimums made the window taller than
+        # the screen.
+        third = min(panel.height() // 3, panel.window().height() // 6) if self._panel else 0
         self.setMinimumHeight(max(self._normal_height, third))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
