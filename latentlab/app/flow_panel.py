@@ -218,6 +218,8 @@ class FlowLayersPanel(FamilyPanel):
         """Trace ``image`` (``C,H,W`` in [0, 1]) through the flow on the worker and show it;
         redraw its levels too for a multi-scale flow."""
         self.image = image
+        if self.trace is None:
+            self.summary.setText("computing…")
         self.summary.setEnabled(False)  # greyed until the trace comes (see PosteriorPanel)
         self.host.submit(trace_flow, image, watched=True).finished.connect(self.show_trace)
         if self.levels:

@@ -78,7 +78,8 @@ class ImageStrip(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         if not self._qimages:
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            painter.drawText(self.rect(), flags, self._placeholder)
         for rect, image in zip(self.tile_rects(), self._qimages, strict=True):
             painter.drawImage(rect, image)
         painter.end()

@@ -183,6 +183,8 @@ class PosteriorPanel(FamilyPanel):
         self._show_image(image)
         # The last figures stay, greyed, until the new ones come: a placeholder of another
         # length changed the panel's minimum size, and the whole window was laid out again.
+        if self.report is None:
+            self.terms.setText("computing…")
         self.terms.setEnabled(False)
         job = self.host.submit(posterior_report, image, reference, watched=True)
         job.finished.connect(self.show_report)
