@@ -3,6 +3,7 @@ bar hidden, the image given most of its column, and the keyboard on the map."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QWidget
 
 from latentlab.app.charts import scale_axes
@@ -11,9 +12,10 @@ from latentlab.app.map_view import MapView
 __all__ = ["Presentation"]
 
 SCALE = 1.5
+SETTLE_MS = 500  # the longest the window waits, unpainted, for its new size
 
 
-class Presentation:
+class Presentation(QObject):
     """Switches ``window`` in and out of presentation mode: ``hidden`` widgets disappear and
     ``column`` (the image above the tabs) gives the image three fifths of its height (the
     panels below keep room for a readable table or chart at the larger text size)."""
@@ -21,9 +23,14 @@ class Presentation:
     def __init__(
         self, window: QMainWindow, column: QSplitter, map_view: MapView, hidden: list[QWidget]
     ) -> None:
+        super().__init__(window)
         self.window, self.column, self.map_view, self.hidden = window, column, map_view, hidden
         self._normal_sizes: list[int] = []
         self.on = False
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self._paint_again)
 
     def set(self, on: bool) -> None:
         if on == self.on:
@@ -36,6 +43,12 @@ class Presentation:
         font.setPointSizeF(size * SCALE if on else size)
         central = self.window.centralWidget()
         assert central is not None  # the main window sets it before presenting can start
+        # Nothing is painted until the window has its new size: painted at each step of the
+        # change (the new font, the hidden panel, then the full screen arriving from the window
+        # system), the map and the charts were drawn four or five times, 40-60 ms each.
+        central.setUpdatesEnabled(False)
+        self.window.installEventFilter(self)
+        self._settle.start()
         central.setFont(font)
         scale_axes(self.map_view, on)
         for widget in (*self.hidden, self.window.menuBar()):
@@ -48,3 +61,15 @@ class Presentation:
         else:
             self.column.setSizes(self._normal_sizes)
             self.window.showNormal()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.window and event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self._paint_again)  # once the layout has followed the size
+        return False
+
+    def _paint_again(self) -> None:
+        self._settle.stop()
+        self.window.removeEventFilter(self)
+        central = self.window.centralWidget()
+        if central is not None:
+            central.setUpdatesEnabled(True)
