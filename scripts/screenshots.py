@@ -8,6 +8,13 @@ attribute-plane.png (the map on the plane of "smiling" and "glasses", its refere
 coloured by how much they smile), vae-panel.png (the VAE's posterior panel) and
 nice-layers.png (NICE's layer-by-layer panel). Without a display it
 renders offscreen, where fonts may differ.
+
+    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshots.py --fashion
+
+takes instead each family's panel on its Fashion-MNIST model, working on a real test garment
+(needs the dataset-fashion-mnist package): fashion-vae.png (the posterior of
+vae-fashion-latent16), fashion-gmm.png, fashion-realnvp.png (the garment layer by layer),
+fashion-pixelrnn.png (the lower half completed) and fashion-dcgan.png (the garment inverted).
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -60,11 +70,66 @@ def shoot_family_panel(window, model: str, tile: int, result: str, out: Path) ->
     window.grab().save(str(out))
 
 
+def wait_until(done: Callable[[], bool], settle_ms: int = 300) -> None:
+    """Run the event loop until ``done()``, then a little longer for the last paint."""
+    loop = QEventLoop()
+    while not done():
+        QTimer.singleShot(50, loop.quit)
+        loop.exec()
+    QTimer.singleShot(settle_ms, loop.quit)
+    loop.exec()
+
+
+def shoot_fashion_panels(window, out: Path) -> None:
+    """Each family's panel on its Fashion-MNIST model, on test garment ``_GARMENT``."""
+    from latentlab.data.fashion import load_fashion_split
+
+    garment = load_fashion_split().test.as_float()[_GARMENT]  # 1,28,28 in [0, 1]
+    for model, name, start, done in (
+        ("vae-fashion-latent16", "vae", lambda p: p.analyse(garment), lambda p: p.draws),
+        ("gmm-fashion", "gmm", lambda p: None, lambda p: p.components.count() > 0),
+        ("realnvp-fashion", "realnvp", lambda p: p.follow(garment), lambda p: p.trace),
+        ("pixelrnn-fashion", "pixelrnn", _complete_lower_half(garment), _painted),
+        ("dcgan-fashion", "dcgan", _invert(garment), lambda p: p.result),
+    ):
+        wait_for(window.modelOpened, lambda m=model: window.open_model(bundled_models()[m]))
+        panel = window.family_panel
+        start(panel)
+        wait_until(lambda p=panel, d=done: bool(d(p)))
+        window.grab().save(str(out / f"fashion-{name}.png"))
+
+
+_GARMENT = 1  # the second test image, a pullover
+
+
+def _complete_lower_half(garment: np.ndarray) -> Callable[[object], None]:
+    def start(panel) -> None:
+        panel.set_source(garment)
+        panel.preset.setCurrentText("bottom half")
+        panel.set_pace("fast")
+        panel.complete()
+
+    return start
+
+
+def _painted(panel) -> bool:
+    return not panel.paint_button.running and panel.completions() is not None
+
+
+def _invert(garment: np.ndarray) -> Callable[[object], None]:
+    def start(panel) -> None:
+        panel.set_target(garment)
+        panel.invert_button.click()
+
+    return start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--fashion", action="store_true", help="the Fashion-MNIST panels")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     _app = QApplication.instance() or QApplication([])
@@ -72,6 +137,11 @@ def main() -> int:
     window.resize(1280, 760)
     window.show()
     wait_for(window.samplesDisplayed)
+    if args.fashion:
+        shoot_fashion_panels(window, args.out)
+        window.close()
+        print(f"screenshots written to {args.out}")
+        return 0
     window.grab().save(str(args.out / "main-window.png"))
 
     # the smile slider on a face loaded from a file
