@@ -17,7 +17,8 @@ after it was cancelled. Exits 1 on exceptions, Qt critical or fatal messages, st
 250 ms, threads left running or a hang (an action that does not return within
 ``--hang-seconds``: the tracebacks of all threads are printed and the run ends there). A crash
 shows as the process dying (``faulthandler`` prints where). Runs offscreen unless a display
-is set, on a screen of ``--screen`` (1920 x 1080). Never touches the user's files: everything it writes is in a temporary folder.
+is set, on a screen of ``--screen`` (1920 x 1080). Never touches the user's files: everything
+it writes is in a temporary folder.
 """
 
 from __future__ import annotations
