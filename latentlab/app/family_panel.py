@@ -9,12 +9,22 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from latentlab.app.jobs import Job
 from latentlab.modelfile import LoadedModel
 
-__all__ = ["FamilyPanel", "PanelHost"]
+__all__ = ["FamilyPanel", "PanelHost", "show_computing"]
+
+
+def show_computing(figures: QLabel, shown: bool) -> None:
+    """Grey ``figures`` while new ones are computed, keeping the last ones when ``shown`` (else
+    "computing…"): a placeholder of another length changed the panel's minimum size, and in
+    presentation mode the splitters moved and the whole window was laid out again. The panel
+    enables the label when it sets the new figures."""
+    if not shown:
+        figures.setText("computing…")
+    figures.setEnabled(False)
 
 
 class PanelHost(Protocol):

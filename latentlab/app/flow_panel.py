@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from latentlab.app.family_panel import FamilyPanel, PanelHost
+from latentlab.app.family_panel import FamilyPanel, PanelHost, show_computing
 from latentlab.app.image_source import ImageSource
 from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
@@ -218,9 +218,7 @@ class FlowLayersPanel(FamilyPanel):
         """Trace ``image`` (``C,H,W`` in [0, 1]) through the flow on the worker and show it;
         redraw its levels too for a multi-scale flow."""
         self.image = image
-        if self.trace is None:
-            self.summary.setText("computing…")
-        self.summary.setEnabled(False)  # greyed until the trace comes (see PosteriorPanel)
+        show_computing(self.summary, self.trace is not None)
         self.host.submit(trace_flow, image, watched=True).finished.connect(self.show_trace)
         if self.levels:
             self.resample()

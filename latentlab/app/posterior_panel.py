@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from latentlab.app.charts import PanelChart, panel_chart
 from latentlab.app.comparison_window import ComparisonWindow
-from latentlab.app.family_panel import FamilyPanel, PanelHost
+from latentlab.app.family_panel import FamilyPanel, PanelHost, show_computing
 from latentlab.app.image_source import ImageSource
 from latentlab.app.image_strip import ImageStrip
 from latentlab.app.qimage import to_qpixmap
@@ -181,11 +181,7 @@ class PosteriorPanel(FamilyPanel):
             reference = self.loaded.reference.images.numpy() / 255.0
         self._image = image
         self._show_image(image)
-        # The last figures stay, greyed, until the new ones come: a placeholder of another
-        # length changed the panel's minimum size, and the whole window was laid out again.
-        if self.report is None:
-            self.terms.setText("computing…")
-        self.terms.setEnabled(False)
+        show_computing(self.terms, self.report is not None)
         job = self.host.submit(posterior_report, image, reference, watched=True)
         job.finished.connect(self.show_report)
         self.draw()
