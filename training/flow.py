@@ -9,6 +9,8 @@ test metric is bits per dimension on the test split at the data's number of leve
 (docs/families.md). With attribute labels (synthetic faces) the model file also gets one
 direction per attribute: the difference of mean latents with and without it (Glow §5.4), or
 the normal of a linear classifier's boundary (InterFaceGAN) with --direction-method classifier.
+Data with class labels and no attributes (Fashion-MNIST, class folders) gets one direction per
+class versus the rest, such as ``trouser``.
 """
 
 from __future__ import annotations
@@ -149,13 +151,12 @@ def train(run: Run, config: FlowTrainConfig) -> None:
     nats = mean_nll(model, as_float_tensor(split.test), "test bits/dim")
     bpd = bits_per_dim(nats, model.image_shape)
     directions = None
-    if split.train.attributes:
-        n = config.attribute_samples
+    n = config.attribute_samples
+    labelled = split.train.subset(slice(0, n))
+    attributes = labelled.attributes or labelled.class_attributes()
+    if attributes:
         directions = attribute_directions(
-            model,
-            train_images[:n],
-            {k: v[:n] for k, v in split.train.attributes.items()},
-            config.direction_method,
+            model, train_images[:n], attributes, config.direction_method
         )
     finish(
         run,

@@ -52,6 +52,18 @@ class ImageDataset:
         """The attribute names in their stored order."""
         return list(self.attributes)
 
+    def class_attributes(self) -> dict[str, np.ndarray]:
+        """One is-this-class flag per named class (lower case, e.g. ``trouser``), so that
+        labelled data without attributes still gives directions such as trouser versus the
+        rest; empty without labels or names."""
+        if self.labels is None or not self.label_names:
+            return {}
+        return {
+            name.lower(): (self.labels == index).astype(np.float32)
+            for index, name in enumerate(self.label_names)
+            if np.any(self.labels == index) and not np.all(self.labels == index)
+        }
+
     def subset(self, index: slice | np.ndarray) -> ImageDataset:
         labels = None if self.labels is None else self.labels[index]
         attributes = {name: values[index] for name, values in self.attributes.items()}

@@ -54,6 +54,19 @@ def test_subset_keeps_images_labels_and_attributes_in_step(index):
         assert part.attributes[name].dtype == np.float32
 
 
+def test_class_attributes_flag_each_named_class_against_the_rest():
+    labels = np.array([0, 1, 1, 0, 1])
+    data = ImageDataset(images(), 256, labels, ["Trouser", "Ankle boot", "Bag"])
+    flags = data.class_attributes()
+    assert list(flags) == ["trouser", "ankle boot"]  # a class with no image gives no direction
+    np.testing.assert_array_equal(flags["trouser"], [1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(flags["ankle boot"], [0, 1, 1, 0, 1])
+    assert all(v.dtype == np.float32 for v in flags.values())
+    assert ImageDataset(images(), 256).class_attributes() == {}
+    one_class = ImageDataset(images(), 256, np.zeros(5, np.int64), ["Bag"])
+    assert one_class.class_attributes() == {}  # nothing to compare against
+
+
 def test_subset_does_not_share_the_attribute_dict():
     data = ImageDataset(images(), 256, attributes=attributes())
     part = data.subset(slice(0, 2))
