@@ -176,13 +176,15 @@ class PosteriorPanel(FamilyPanel):
         """Compute the report of ``image`` (``C,H,W`` in [0, 1]) on the worker and show it, then
         draw from its posterior."""
         assert self.loaded is not None  # show_family_panel shows the model before any image
+        # The reference set's mean KL is the same for every image: computed by the first report.
+        known = None if self.report is None else self.report.reference_kl_per_dim
         reference = None
-        if self.loaded.reference is not None:
+        if known is None and self.loaded.reference is not None:
             reference = self.loaded.reference.images.numpy() / 255.0
         self._image = image
         self._show_image(image)
         show_computing(self.terms, self.report is not None)
-        job = self.host.submit(posterior_report, image, reference, watched=True)
+        job = self.host.submit(posterior_report, image, reference, known, watched=True)
         job.finished.connect(self.show_report)
         self.draw()
 

@@ -34,6 +34,17 @@ def test_the_report_adds_up_and_follows_its_seed():
     assert posterior_report(model, images[0]).reference_kl_per_dim is None
 
 
+def test_a_known_reference_kl_is_used_instead_of_the_reference_images():
+    model = make_tiny_vae(latent_dim=4, seed=3).eval()
+    images = np.random.default_rng(0).integers(0, 17, size=(10, 1, 8, 8)) / 16
+    first = posterior_report(model, images[0], images)
+    known = np.array([0.0, 1.0, 2.0, 3.0])
+    second = posterior_report(model, images[1], None, known)
+    np.testing.assert_array_equal(second.reference_kl_per_dim, known)
+    again = posterior_report(model, images[1], images, first.reference_kl_per_dim)
+    np.testing.assert_array_equal(again.reference_kl_per_dim, first.reference_kl_per_dim)
+
+
 def test_bits_per_dim_and_the_dimensions_in_use():
     model = make_tiny_vae(latent_dim=4, seed=3).eval()
     images = np.random.default_rng(0).integers(0, 17, size=(10, 1, 8, 8)) / 16
