@@ -7,6 +7,8 @@ data beside the VAE (:mod:`latentlab.app.comparison_window`)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -17,6 +19,7 @@ from latentlab.app.comparison_window import ComparisonWindow
 from latentlab.app.family_panel import FamilyPanel, PanelHost, show_computing
 from latentlab.app.image_source import ImageSource
 from latentlab.app.image_strip import ImageStrip
+from latentlab.app.jobs import Job
 from latentlab.app.qimage import to_qpixmap
 from latentlab.explore.comparison import mixture_for
 from latentlab.explore.posterior import (
@@ -25,6 +28,7 @@ from latentlab.explore.posterior import (
     PosteriorReport,
     posterior_draws,
     posterior_report,
+    reference_kl_per_dim,
 )
 from latentlab.modelfile import LoadedModel
 from latentlab.resources import bundled_models
@@ -51,6 +55,8 @@ class PosteriorPanel(FamilyPanel):
         self.draws: PosteriorDraws | None = None
         self.comparison: ComparisonWindow | None = None
         self._image: np.ndarray | None = None  # the image analysed
+        self._reference_kl: np.ndarray | None = None  # the reference set's mean KL per dim
+        self._reference_job: Job | None = None
         self._seed = 0
         self._view_pixels = _VIEW_PIXELS
         self.source = ImageSource(host, "Analyse")
@@ -116,6 +122,7 @@ class PosteriorPanel(FamilyPanel):
 
     def show_model(self, loaded: LoadedModel) -> None:
         self.loaded, self.report, self.draws, self._image = loaded, None, None, None
+        self._reference_kl, self._reference_job = None, None
         self.image_view.setText("—")
         self.terms.setText("Choose an image: its ELBO is split into reconstruction and KL")
         self.terms.setEnabled(True)
@@ -176,19 +183,32 @@ class PosteriorPanel(FamilyPanel):
         """Compute the report of ``image`` (``C,H,W`` in [0, 1]) on the worker and show it, then
         draw from its posterior."""
         assert self.loaded is not None  # show_family_panel shows the model before any image
-        # The reference set's mean KL is the same for every image: computed by the first report.
-        known = None if self.report is None else self.report.reference_kl_per_dim
-        reference = None
-        if known is None and self.loaded.reference is not None:
-            reference = self.loaded.reference.images.numpy() / 255.0
         self._image = image
         self._show_image(image)
         show_computing(self.terms, self.report is not None)
-        job = self.host.submit(posterior_report, image, reference, known, watched=True)
+        self._find_reference_kl()
+        job = self.host.submit(posterior_report, image, self._reference_kl, watched=True)
         job.finished.connect(self.show_report)
         self.draw()
 
+    def _find_reference_kl(self) -> None:
+        """Start the reference set's mean KL per dimension, the same for every image of the
+        model, unless it is known or on its way. Jobs run in turn, so it arrives before the
+        report asked for next."""
+        assert self.loaded is not None
+        pending = self._reference_job is not None and self._reference_job.running
+        if self._reference_kl is not None or pending or self.loaded.reference is None:
+            return
+        reference = self.loaded.reference.images.numpy() / 255.0
+        self._reference_job = self.host.submit(reference_kl_per_dim, reference)
+        self._reference_job.finished.connect(self._keep_reference_kl)
+
+    def _keep_reference_kl(self, kl: np.ndarray) -> None:
+        self._reference_kl = kl
+
     def show_report(self, report: PosteriorReport) -> None:
+        if report.reference_kl_per_dim is None and self._reference_kl is not None:
+            report = dataclasses.replace(report, reference_kl_per_dim=self._reference_kl)
         self.report = report
         lines = [
             f"reconstruction E[log p(x|z)]: {report.reconstruction:.1f} nats",

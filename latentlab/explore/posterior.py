@@ -7,6 +7,7 @@ the posterior by the reparameterisation z = m + sigma * e, e ~ N(0, I) (Kingma &
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "PosteriorReport",
     "posterior_draws",
     "posterior_report",
+    "reference_kl_per_dim",
 ]
 
 #: A latent dimension is in use when its KL, averaged over the reference images, exceeds this
@@ -29,6 +31,7 @@ __all__ = [
 #: (Burda et al. test the variance of the posterior mean against 10^-2 instead; the mean KL
 #: is what the panel's bars show.)
 IN_USE_KL_NATS = 0.1
+REFERENCE_CHUNK = 256  # reference images per step of reference_kl_per_dim
 
 
 @dataclass
@@ -67,16 +70,13 @@ def _kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def posterior_report(
     model: VAE,
     image: np.ndarray,
-    reference: np.ndarray | None = None,
     reference_kl: np.ndarray | None = None,
     samples: int = 64,
     seed: int = 0,
 ) -> PosteriorReport:
-    """The report for ``image`` (``C,H,W`` in [0, 1]); ``reference`` (``N,C,H,W`` in [0, 1])
-    gives the average KL per dimension. That average is the same for every image of a model and
-    costs a pass over the whole reference set (seconds for a 28x28 VAE), so a caller that has
-    it from an earlier report passes it as ``reference_kl`` instead. Deterministic for a
-    ``seed``."""
+    """The report for ``image`` (``C,H,W`` in [0, 1]), beside the reference set's average KL
+    per dimension ``reference_kl`` (:func:`reference_kl_per_dim`) when it is known.
+    Deterministic for a ``seed``."""
     x = ops.model_input(model, image)[None]
     mu, logvar = model.posterior(x)
     std = (0.5 * logvar).exp()
@@ -85,9 +85,6 @@ def posterior_report(
     levels = to_levels(x, model.levels).expand(samples, *x.shape[1:])
     reconstruction = model.log_likelihood(levels, z).mean().item()
     kl = _kl_per_dim(mu, logvar)[0]
-    if reference_kl is None and reference is not None and len(reference):
-        ref_mu, ref_logvar = model.posterior(ops.model_input(model, reference))
-        reference_kl = ops.to_numpy(_kl_per_dim(ref_mu, ref_logvar).mean(0), double=True)
     return PosteriorReport(
         reconstruction,
         kl.sum().item(),
@@ -97,6 +94,24 @@ def posterior_report(
         ops.to_numpy(std[0], double=True),
         model.image_shape,
     )
+
+
+def reference_kl_per_dim(
+    model: VAE, reference: np.ndarray, chunk: int = REFERENCE_CHUNK
+) -> Generator[float, None, np.ndarray]:
+    """The average over ``reference`` (``N,C,H,W`` in [0, 1]) of KL(q(z|x) || p(z)) per latent
+    dimension: the same for every image of a model, so computed once. A long job (seconds for
+    2,000 28x28 images): it yields the fraction done after each ``chunk`` of images, so that
+    it can be cancelled, and returns the ``D`` averages."""
+    if not len(reference):
+        raise ValueError("the reference set is empty")
+    total = np.zeros(model.latent_dim)
+    for start in range(0, len(reference), chunk):
+        with torch.inference_mode():
+            mu, logvar = model.posterior(ops.model_input(model, reference[start : start + chunk]))
+            total += ops.to_numpy(_kl_per_dim(mu, logvar).sum(0), double=True)
+        yield min(1.0, (start + chunk) / len(reference))
+    return total / len(reference)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,10 @@ def start_encoding(window, tmp_path):
     window.encode_images(paths)
 
 
+def start_analysis(window, _tmp_path):
+    window.family_panel.source.use_current_image()  # first the reference set's mean KL
+
+
 def start_export(window, _tmp_path):
     window.interpolation.set_endpoint("A")
     window.explorer.move_to(3.0, 3.0)
@@ -56,6 +60,7 @@ JOBS = {
     "encoding images": ("glow-synthfaces", start_encoding),
     "encoding by optimisation": ("dcgan-synthfaces", start_encoding),
     "export": ("glow-synthfaces", start_export),
+    "VAE posterior analysis": ("vae-fashion-latent16", start_analysis),
 }
 
 

@@ -74,6 +74,7 @@ def test_analysing_again_keeps_the_figures_greyed_and_the_panel_its_size(vae_win
     qtbot.waitUntil(lambda: panel.report is not report, timeout=5000)
     assert panel.terms.isEnabled() and panel.minimumSizeHint() == minimum
     # the reference set's mean KL, the same for every image, is computed once per model
+    assert report.reference_kl_per_dim is not None
     assert panel.report.reference_kl_per_dim is report.reference_kl_per_dim
 
 

@@ -27,7 +27,7 @@ from latentlab.explore.gmm import component_means, component_samples
 from latentlab.explore.inversion import invert_image
 from latentlab.explore.painting import paint
 from latentlab.explore.plane import LatentPlane
-from latentlab.explore.posterior import posterior_draws, posterior_report
+from latentlab.explore.posterior import posterior_draws, posterior_report, reference_kl_per_dim
 from latentlab.explore.posterior_ellipse import posterior_ellipses
 from latentlab.modelfile import load_model
 from latentlab.models.dcgan import DCGAN, DCGANConfig
@@ -77,7 +77,8 @@ def _vae_jobs():
     plane = LatentPlane.axes(4, 0, 1)
     reference = np.random.default_rng(1).normal(size=(9, 4))
     return {
-        "posterior_report": lambda: posterior_report(vae, images[0], images, samples=8),
+        "posterior_report": lambda: posterior_report(vae, images[0], samples=8),
+        "reference_kl_per_dim": lambda: reference_kl_per_dim(vae, images, chunk=2),
         "posterior_draws": lambda: posterior_draws(vae, images[0], n=3, seed=2),
         "posterior_ellipses": lambda: posterior_ellipses(vae, images, plane),
         "manifold_grid": lambda: manifold_grid(vae, 3, reference),
@@ -125,6 +126,7 @@ def jobs():
 
 JOBS = [
     "posterior_report",
+    "reference_kl_per_dim",
     "posterior_draws",
     "posterior_ellipses",
     "manifold_grid",

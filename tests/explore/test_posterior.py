@@ -7,15 +7,34 @@ import pytest
 import torch
 from helpers import make_tiny_vae
 
-from latentlab.explore.posterior import IN_USE_KL_NATS, posterior_report
+from latentlab.explore.posterior import (
+    IN_USE_KL_NATS,
+    posterior_report,
+    reference_kl_per_dim,
+)
 from latentlab.models.base import bits_per_dim
+
+
+def run_to_end(steps):
+    """A long job's return value, with the fractions it yielded on the way."""
+    fractions = []
+    while True:
+        try:
+            fractions.append(next(steps))
+        except StopIteration as stop:
+            return stop.value, fractions
+
+
+def report_with_reference(model, image, images):
+    kl, _ = run_to_end(reference_kl_per_dim(model, images))
+    return posterior_report(model, image, kl)
 
 
 def test_the_report_adds_up_and_follows_its_seed():
     model = make_tiny_vae(latent_dim=4, seed=3).eval()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 17, size=(10, 1, 8, 8)) / 16
-    report = posterior_report(model, images[0], images)
+    report = report_with_reference(model, images[0], images)
     x = torch.from_numpy(images[:1]).float()
     with torch.no_grad():
         mu, logvar = model.posterior(x)
@@ -25,7 +44,7 @@ def test_the_report_adds_up_and_follows_its_seed():
     np.testing.assert_allclose(report.mean, mu[0].numpy(), rtol=1e-6)
     np.testing.assert_allclose(report.std, (0.5 * logvar[0]).exp().numpy(), rtol=1e-6)
     assert report.reference_kl_per_dim.shape == (4,) and (report.reference_kl_per_dim >= 0).all()
-    again = posterior_report(model, images[0], images)
+    again = posterior_report(model, images[0])
     assert again.reconstruction == report.reconstruction  # the same draws for the same seed
     assert posterior_report(model, images[0], seed=1).reconstruction != report.reconstruction
     with torch.no_grad():  # Monte Carlo ELBO close to a 4096-draw estimate of it
@@ -34,21 +53,21 @@ def test_the_report_adds_up_and_follows_its_seed():
     assert posterior_report(model, images[0]).reference_kl_per_dim is None
 
 
-def test_a_known_reference_kl_is_used_instead_of_the_reference_images():
+def test_the_reference_kl_is_the_mean_kl_of_the_reference_images_found_in_chunks():
     model = make_tiny_vae(latent_dim=4, seed=3).eval()
     images = np.random.default_rng(0).integers(0, 17, size=(10, 1, 8, 8)) / 16
-    first = posterior_report(model, images[0], images)
-    known = np.array([0.0, 1.0, 2.0, 3.0])
-    second = posterior_report(model, images[1], None, known)
-    np.testing.assert_array_equal(second.reference_kl_per_dim, known)
-    again = posterior_report(model, images[1], images, first.reference_kl_per_dim)
-    np.testing.assert_array_equal(again.reference_kl_per_dim, first.reference_kl_per_dim)
+    kl, fractions = run_to_end(reference_kl_per_dim(model, images, chunk=4))
+    assert fractions == [0.4, 0.8, 1.0]  # one step per chunk: a cancel waits for one at most
+    each = [posterior_report(model, image).kl_per_dim for image in images]
+    np.testing.assert_allclose(kl, np.mean(each, axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="empty"):
+        run_to_end(reference_kl_per_dim(model, images[:0]))
 
 
 def test_bits_per_dim_and_the_dimensions_in_use():
     model = make_tiny_vae(latent_dim=4, seed=3).eval()
     images = np.random.default_rng(0).integers(0, 17, size=(10, 1, 8, 8)) / 16
-    report = posterior_report(model, images[0], images)
+    report = report_with_reference(model, images[0], images)
     assert report.bits_per_dim == bits_per_dim(-report.elbo, (1, 8, 8))
     report.reference_kl_per_dim = np.array([0.0, IN_USE_KL_NATS, 2 * IN_USE_KL_NATS, 5.0])
     assert report.dimensions_in_use == 2  # above the threshold, not at it
