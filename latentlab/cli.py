@@ -288,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
         "move an image along a named attribute direction (the smile slider); save the result",
     )
     sub.add_argument("model", metavar="MODEL", help="model file or bundled model name")
-    sub.add_argument("image", metavar="IMAGE", help="the image file to edit")
+    sub.add_argument(
+        "image", metavar="IMAGE", nargs="+", help="the image files to edit (one row each)"
+    )
     sub.add_argument(
         "--name",
         required=True,
@@ -299,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_float_in(-10, 10),
         default=None,
         metavar="X",
-        help="how far along the direction; several values give a strip, e.g. "
+        help="how far along the direction, in standard deviations of the model's reference "
+        "images along it (the slider's unit); several values give a strip, e.g. "
         "--amount -2 --amount 0 --amount 2 (default: 1)",
         action="append",
     )
@@ -310,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_output(".png"),
         required=True,
         metavar="FILE",
-        help="the PNG file to write (a strip when several amounts are given)",
+        help="the PNG file to write: one row per image, one column per amount",
     )
     sub.set_defaults(handler=_cmd_attribute)
     return parser
@@ -548,20 +551,35 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def _cmd_attribute(args: argparse.Namespace) -> int:
+    from latentlab.data.images import save_png
     from latentlab.explore import ops
-    from latentlab.explore.attributes import apply_directions
-    from latentlab.explore.export import save_walk
+    from latentlab.explore.attributes import apply_directions, spread_along
+    from latentlab.explore.export import enlarge
+    from latentlab.explore.images import image_grid
 
     loaded = _load(args, "encode", "decode")
     if args.name not in loaded.attributes:
         known = ", ".join(sorted(loaded.attributes)) or "none"
         raise CliError(f"{loaded.name} has no attribute {args.name!r} (it has: {known})")
     amounts = args.amount or [1.0]
-    z = ops.encode(loaded.model, _load_images(loaded, [args.image]))[0]
-    direction = {args.name: loaded.attributes[args.name].double().numpy()}
-    moved = np.stack([apply_directions(z, direction, {args.name: a}) for a in amounts])
-    written = save_walk(args.output, ops.decode(loaded.model, moved), scale=args.scale)
-    print(f"wrote {written} ({args.name} at {', '.join(f'{a:+g}' for a in amounts)})")
+    direction = loaded.attributes[args.name].double().numpy()
+    reference = None if loaded.reference is None else loaded.reference.latents.double().numpy()
+    unit = spread_along(reference, direction)  # one standard deviation along it, as the slider
+    latents = ops.encode(loaded.model, _load_images(loaded, args.image))
+    moved = np.stack(
+        [
+            apply_directions(z, {args.name: direction}, {args.name: a * unit})
+            for z in latents
+            for a in amounts
+        ]
+    )
+    images = enlarge(ops.decode(loaded.model, moved), args.scale)
+    save_png(args.output, image_grid(images, columns=len(amounts)))
+    print(
+        f"wrote {len(latents)} x {len(amounts)} images to {args.output} ({args.name} at "
+        f"{', '.join(f'{a:+g}' for a in amounts)} standard deviations; one is "
+        f"{unit:.3g} times the stored direction)"
+    )
     return 0
 
 

@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshots.py [--out DIR]
 
 Writes main-window.png, smile-2.png, smile+0.png, smile+2.png (a face loaded from a file moved
-along "smiling"), interpolation-faces.png (a walk between two loaded faces) and
+along "smiling"), smile-sheet.png (six held-out faces from -3 to +3 standard deviations along
+"smiling", the slider's whole range, by ``latentlab attribute``), interpolation-faces.png (a walk between two loaded faces) and
 attribute-plane.png (the map on the plane of "smiling" and "glasses", its reference faces
 coloured by how much they smile), vae-panel.png (the VAE's posterior panel) and
 nice-layers.png (NICE's layer-by-layer panel). Without a display it
@@ -52,6 +53,27 @@ def wait_for(signal: SignalInstance, then: object = None, settle_ms: int = 300) 
     signal.disconnect(loop.quit)
     QTimer.singleShot(settle_ms, loop.quit)
     loop.exec()
+
+
+def shoot_smile_sheet(out: Path) -> None:
+    """Six faces the default Glow never saw (generator seed 4242; training used others), each
+    a row from -3 to +3 standard deviations along "smiling"."""
+    import tempfile
+
+    from PIL import Image
+
+    from latentlab.cli import main as cli
+    from latentlab.data.synthfaces import make_faces
+
+    faces, _ = make_faces(6, seed=4242)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [str(Path(folder) / f"held-out-{i}.png") for i in range(len(faces))]
+        for face, path in zip(faces, paths, strict=True):
+            Image.fromarray(face.transpose(1, 2, 0)).save(path)
+        amounts = [f"--amount={a}" for a in range(-3, 4)]
+        command = ["attribute", "glow-synthfaces", *paths, "--name=smiling", *amounts]
+        if cli([*command, "--scale=4", f"--output={out / 'smile-sheet.png'}"]) != 0:
+            raise SystemExit("latentlab attribute failed")
 
 
 def shoot_family_panel(window, model: str, tile: int, result: str, out: Path) -> None:
@@ -154,6 +176,7 @@ def main() -> int:
             wait_for(window.imageDisplayed, lambda a=amount: slider.setValue(a * 100))
         window.grab().save(str(args.out / f"{name}.png"))
     slider.setValue(0)
+    shoot_smile_sheet(args.out)
 
     # a walk between the two loaded faces
     window.tabs.setCurrentWidget(window.interpolation_panel)

@@ -378,41 +378,42 @@ def test_a_missing_model_is_one_plain_line_without_importing_torch(tmp_path, com
     assert imports and not any(line.rstrip().endswith(" torch") for line in imports)
 
 
-def test_attribute_moves_an_image_along_a_stored_direction(tmp_path, capsys):
+def test_attribute_moves_images_along_a_stored_direction_in_the_sliders_unit(tmp_path, capsys):
     import torch
+
+    from latentlab.explore.attributes import spread_along
+    from latentlab.explore.images import image_grid
+    from latentlab.explore.ops import decode, encode
+    from latentlab.modelfile import load_model
 
     model = write_tiny_vae(
         tmp_path / "attr.safetensors", attributes={"smiling": torch.tensor([2.0, -1.0])}
     )
-    image = tmp_path / "in.png"
-    Image.fromarray(np.full((8, 8), 200, dtype=np.uint8), "L").save(image)
-    out = tmp_path / "strip.png"
-    assert (
-        main(
-            [
-                "attribute",
-                str(model),
-                str(image),
-                "--name",
-                "smiling",
-                "--amount",
-                "-2",
-                "--amount",
-                "0",
-                "--amount",
-                "2",
-                "--scale",
-                "1",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    with Image.open(out) as strip:
-        assert strip.size == (3 * 9 + 1, 10)  # three 8x8 images with 1-pixel padding
-    assert "smiling at -2, +0, +2" in capsys.readouterr().out
-    assert main(["attribute", str(model), str(image), "--name", "frown", "-o", str(out)]) == 1
+    images = []
+    for level in (200, 40):
+        images.append(tmp_path / f"in{level}.png")
+        Image.fromarray(np.full((8, 8), level, dtype=np.uint8), "L").save(images[-1])
+    out = tmp_path / "sheet.png"
+    amounts = ["--amount", "-2", "--amount", "0", "--amount", "2"]
+    args = ["attribute", str(model), *map(str, images), "--name", "smiling", *amounts]
+    assert main([*args, "--scale", "1", "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "2 x 3 images" in said and "smiling at -2, +0, +2 standard deviations" in said
+    # one row per image, one column per amount, each amount in standard deviations of the
+    # reference latents along the direction (the slider's unit)
+    loaded = load_model(model)
+    direction = np.array([2.0, -1.0])
+    unit = spread_along(loaded.reference.latents.double().numpy(), direction)
+    assert unit != pytest.approx(1.0)
+    x = np.stack([np.full((1, 8, 8), level / 255.0) for level in (200, 40)])
+    z = encode(loaded.model, x)
+    moved = np.stack([zi + a * unit * direction for zi in z for a in (-2, 0, 2)])
+    expected = image_grid(decode(loaded.model, moved), columns=3)
+    with Image.open(out) as sheet:
+        got = np.asarray(sheet)
+    assert got.shape[:2] == (2 * 9 + 1, 3 * 9 + 1)  # 8x8 tiles with 1-pixel padding
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, atol=1)
+    assert main(["attribute", str(model), str(images[0]), "--name", "frown", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "has no attribute 'frown'" in err and "smiling" in err and err.count("\n") == 1
 

@@ -122,6 +122,7 @@ def test_screenshots(tmp_path):
         "smile-2",
         "smile+0",
         "smile+2",
+        "smile-sheet",
         "interpolation-faces",
         "attribute-plane",
         "vae-panel",
