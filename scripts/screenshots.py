@@ -4,10 +4,10 @@
 
 Writes main-window.png, smile-2.png, smile+0.png, smile+2.png (a face loaded from a file moved
 along "smiling"), smile-sheet.png (six held-out faces from -3 to +3 standard deviations along
-"smiling", the slider's whole range, by ``latentlab attribute``), interpolation-faces.png (a walk between two loaded faces) and
-attribute-plane.png (the map on the plane of "smiling" and "glasses", its reference faces
-coloured by how much they smile), vae-panel.png (the VAE's posterior panel) and
-nice-layers.png (NICE's layer-by-layer panel). Without a display it
+"smiling", the slider's whole range, by ``latentlab attribute``), interpolation-faces.png (a
+walk between two loaded faces), attribute-plane.png (the map on the plane of "smiling" and
+"glasses", its reference faces coloured by how much they smile), vae-panel.png (the VAE's
+posterior panel) and nice-layers.png (NICE's layer-by-layer panel). Without a display it
 renders offscreen, where fonts may differ.
 
     xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshots.py --fashion
