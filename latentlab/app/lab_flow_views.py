@@ -6,12 +6,13 @@ copied and transformed coordinates marked). Every item is created once and updat
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import pyqtgraph as pg
-import pyqtgraph.functions as fn
+from pyqtgraph.Qt import internals
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPixmap
 
 from latentlab.app.charts import cache_axes, show_grid
 from latentlab.explore.lab_flow import Box, FlowLabView
@@ -77,16 +78,18 @@ class Dots(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph is untyped
     """Points of one colour, ``size`` screen pixels across, painted in one call. (pyqtgraph's
     scatter item keeps a record per point and rebuilds them on every ``setData``: with 2,000
     points moving at 20 frames/s it held the GUI thread, and with it Python's lock, long
-    enough to cut the training steps of the lab's worker to a sixth.)"""
+    enough to cut the training steps of the lab's worker to a sixth.) Each point is one
+    pre-rendered round dot stamped at its place on the screen: a round-capped pen drew 2,000
+    points in 9 ms, the stamps take under 1 ms, and the lab draws three views of them per
+    frame."""
 
     def __init__(self, colour: tuple[int, ...] | QColor, size: float) -> None:
         super().__init__()
-        self._pen = QPen(QColor(*colour) if isinstance(colour, tuple) else colour)
-        self._pen.setCosmetic(True)  # ``size`` in screen pixels, whatever the zoom
-        self._pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-        self._pen.setWidthF(size)
+        self._colour = QColor(*colour) if isinstance(colour, tuple) else QColor(colour)
+        self._size = size
+        self._dot: QPixmap | None = None  # drawn when first needed, again after setSize
+        self._stamps = internals.PrimitiveArray(QPainter.PixmapFragment, 10)
         self._points = np.zeros((0, 2))
-        self._polygon = QPolygonF()
         self._bounds = QRectF()
 
     def __len__(self) -> int:
@@ -96,9 +99,7 @@ class Dots(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph is untyped
         points = np.asarray(pos, dtype=np.float64).reshape(-1, 2)
         self.prepareGeometryChange()
         self._points = points
-        self._polygon = fn.create_qpolygonf(len(points))
         if len(points):
-            fn.ndarray_from_qpolygonf(self._polygon)[:] = points  # no copy point by point
             (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
             self._bounds = QRectF(x0, y0, x1 - x0, y1 - y0)
         else:
@@ -107,7 +108,7 @@ class Dots(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph is untyped
         self.update()
 
     def setSize(self, size: float) -> None:
-        self._pen.setWidthF(size)
+        self._size, self._dot = size, None
         self.update()
 
     def dataBounds(
@@ -122,14 +123,48 @@ class Dots(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph is untyped
         return float(column.min()), float(column.max())
 
     def pixelPadding(self) -> float:
-        return self._pen.widthF() / 2
+        return self._size / 2
 
     def boundingRect(self) -> QRectF:
         return self._bounds
 
+    def _round_dot(self) -> QPixmap:
+        if self._dot is None:
+            side = math.ceil(self._size) + 2  # a pixel of room for the antialiased edge
+            self._dot = QPixmap(side, side)
+            self._dot.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(self._dot)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(self._colour)
+            offset = (side - self._size) / 2
+            painter.drawEllipse(QRectF(offset, offset, self._size, self._size))
+            painter.end()
+        return self._dot
+
     def paint(self, painter: QPainter, *args: object) -> None:
-        painter.setPen(self._pen)
-        painter.drawPoints(self._polygon)
+        if not len(self._points):
+            return
+        dot = self._round_dot()
+        # the points' places on the screen, where the dots are stamped unscaled
+        t = painter.transform()
+        x, y = self._points[:, 0], self._points[:, 1]
+        self._stamps.resize(len(x))
+        stamps = (
+            self._stamps.ndarray()
+        )  # centre x, y; source x, y, w, h; scale x, y; angle; opacity
+        stamps[:, 0] = t.m11() * x + t.m21() * y + t.dx()
+        stamps[:, 1] = t.m12() * x + t.m22() * y + t.dy()
+        stamps[:, 2:4] = 0
+        stamps[:, 4] = dot.width()
+        stamps[:, 5] = dot.height()
+        stamps[:, 6:8] = 1
+        stamps[:, 8] = 0
+        stamps[:, 9] = 1
+        painter.save()
+        painter.resetTransform()
+        painter.drawPixmapFragments(*self._stamps.drawargs(), dot)
+        painter.restore()
 
 
 class ColouredPoints:

@@ -302,6 +302,9 @@ class LabWindow(QMainWindow):
         EM iteration if ``step``)."""
         if self.running:
             return
+        # a count typed but not yet entered: fit the points the box shows (else disabling the
+        # box as the fit starts ended its editing, and the new points discarded the new fit)
+        self._on_dataset_chosen()
         if len(self.points) < MIN_POINTS:
             self.controls.status.setText(f"Paint or load at least {MIN_POINTS} points first.")
             return

@@ -86,6 +86,21 @@ def test_each_dataset_fills_the_data_view(lab):
     assert len(lab.data_view.points.data) == 500
 
 
+def test_fit_takes_a_count_typed_but_not_yet_entered(qtbot, lab):
+    """Starting the fit disables the count box, which ends its editing: the points it then
+    made discarded the fit just started, and the lab stayed on "Building the model…"."""
+    show(qtbot, lab)
+    choose(lab.controls.model, "realnvp")
+    lab.controls.layers.setValue(2)
+    lab.controls.count.setFocus()
+    lab.controls.count.setValue(300)  # typed, no Enter
+    lab.controls.fit.click()
+    qtbot.waitUntil(lambda: lab.flow_view is not None, timeout=TIMEOUT_MS)
+    assert len(lab.points) == 300 and lab.running
+    lab.runner.stop()
+    qtbot.waitUntil(lambda: not lab.running, timeout=TIMEOUT_MS)
+
+
 def test_fitting_a_flow_draws_density_and_loss_then_pauses_and_stops(qtbot, lab):
     fitted_flow(qtbot, lab, 40)
     view = lab.flow_view
