@@ -204,6 +204,8 @@ class DataPlot(SquarePlot):
 
     def __init__(self) -> None:
         super().__init__("labDataView", "Data space x")
+        # the heat map's cells (72 a side) are filtered when enlarged, not drawn as blocks
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.heat = pg.ImageItem()
         self.heat.setZValue(-10)
         self.addItem(self.heat)

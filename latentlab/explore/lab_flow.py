@@ -46,6 +46,10 @@ GRID_LINE_POINTS = 64
 # at width 32 a view's density grid costs about a quarter of width 64's, and the fit still gets
 # within 0.05 nats of the long reference run in a few seconds
 DEFAULT_HIDDEN = 32
+# Cells per side of the density grid: the grid is over half of a frame's work, and at 72 (5,184
+# cells, not 100's 10,000) the lab drew 10-13 frames/s instead of 7 on a loaded machine; the
+# view smooths the cells when it enlarges them
+DEFAULT_RESOLUTION = 72
 DEFAULT_LR = 5e-3
 DEFAULT_BATCH = 256
 
@@ -199,7 +203,7 @@ class FlowLab:
         lr: float = DEFAULT_LR,
         batch: int = DEFAULT_BATCH,
         seed: int = 0,
-        resolution: int = 100,
+        resolution: int = DEFAULT_RESOLUTION,
     ) -> None:
         points = np.asarray(points, dtype=np.float32)
         if points.ndim != 2 or points.shape[1] != 2 or len(points) < 2:
