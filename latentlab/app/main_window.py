@@ -38,7 +38,7 @@ from latentlab.app.interpolation_panel import InterpolationPanel
 from latentlab.app.interpolation_wiring import InterpolationWiring
 from latentlab.app.jobs import Job, JobRunner, show_progress
 from latentlab.app.map_controls import MapControls
-from latentlab.app.map_view import MapView
+from latentlab.app.map_view import MapView, framing
 from latentlab.app.map_wiring import MapWiring
 from latentlab.app.menus import build_menus
 from latentlab.app.model_loader import ModelLoader
@@ -229,7 +229,8 @@ class MainWindow(QMainWindow):
         self.worker.place(self.device)  # on its thread, before the jobs that follow
         self.jobs.attach(self.worker)
         self.explorer.open(opened)
-        self.explorer.start_at(*self.map_view.view_centre())
+        (x0, x1), (y0, y1) = framing(self.explorer.reference_points())
+        self.explorer.start_at((x0 + x1) / 2, (y0 + y1) / 2)  # the centre of the map to come
         self.show_status(f"Opened {opened.loaded.name}", 3000)
         if notice:
             self.notify(notice)

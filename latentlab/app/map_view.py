@@ -18,7 +18,7 @@ from latentlab.app.qimage import to_qpixmap
 if TYPE_CHECKING:  # for annotations only (untyped: Any to mypy)
     from pyqtgraph.GraphicsScene.mouseEvents import HoverEvent, MouseClickEvent, MouseDragEvent
 
-__all__ = ["ImageMarker", "MapView"]
+__all__ = ["ImageMarker", "MapView", "framing"]
 
 _THUMBNAIL_PIXELS = 96
 _MARKER_PIXELS = 40
@@ -125,6 +125,19 @@ class ReferencePoints(pg.ScatterPlotItem):
             self.pointClicked.emit(int(hit[0]))
         else:
             ev.ignore()
+
+
+def framing(points: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x and y ranges of a map of ``points`` (``N, 2``): the middle 98% of them on each
+    axis, padded (a few outliers, which a flow's latents have, would otherwise shrink the
+    bulk); -3 to 3 without points. The point of a new model starts at its centre."""
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points):
+        low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
+    else:
+        low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
+    pad = 0.08 * max(float((high - low).max()), 1e-3)
+    return (low[0] - pad, high[0] + pad), (low[1] - pad, high[1] + pad)
 
 
 class MapView(pg.PlotWidget):
@@ -241,14 +254,16 @@ class MapView(pg.PlotWidget):
         self.addItem(text)
         return text
 
-    def colour_by(self, values: np.ndarray | None) -> tuple[str, str] | None:
+    def colour_by(self, values: np.ndarray | None, repaint: bool = True) -> tuple[str, str] | None:
         """Colour the reference points by ``values`` (one per point, e.g. an attribute's) from
-        blue (lowest) to red (highest), or by label again with None. Returns the colours of the
-        two ends (``#rrggbb``) when colouring by values."""
+        blue (lowest) to red (highest), or by label again with None; not ``repaint``: only from
+        the next :meth:`set_reference` (new points are coming: recolouring the old ones cost
+        a model switch tens of milliseconds). Returns the colours of the two ends
+        (``#rrggbb``) when colouring by values."""
         self._values = None if values is None else np.asarray(values, dtype=np.float64)
         for item in self._label_items:
             item.setVisible(values is None)
-        if len(self._label_brushes):
+        if repaint and len(self._label_brushes):
             self.scatter.setBrush(self._brushes())
         if values is None:
             return None
@@ -321,17 +336,9 @@ class MapView(pg.PlotWidget):
         return item
 
     def fit_view(self, points: np.ndarray) -> None:
-        """Show the middle 98% of ``points`` on each axis: a few outliers (a flow's latents
-        have some) would otherwise shrink the bulk, and the handle starts at the centre."""
-        points = points[np.isfinite(points).all(axis=1)]
-        if len(points):
-            low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
-        else:
-            low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
-        pad = 0.08 * max(float((high - low).max()), 1e-3)
-        self.getPlotItem().vb.setRange(
-            xRange=(low[0] - pad, high[0] + pad), yRange=(low[1] - pad, high[1] + pad), padding=0
-        )
+        """Show ``points`` as :func:`framing` frames them."""
+        x_range, y_range = framing(points)
+        self.getPlotItem().vb.setRange(xRange=x_range, yRange=y_range, padding=0)
 
     def view_centre(self) -> tuple[float, float]:
         (x0, x1), (y0, y1) = self.getPlotItem().vb.viewRange()

@@ -63,8 +63,10 @@ class MapWiring(QObject):
         ref = opened.loaded.reference
         colourings = [BY_LABEL] + ([] if ref is None else sorted(ref.attributes))
         self.controls.reset(self.explorer.plane_inputs(), opened.plane.kind, colourings)
-        self.view.colour_by(None)
-        self._draw_plane()  # now: the point starts at the centre of the map drawn
+        self.view.colour_by(None, repaint=False)
+        # drawn at the next turn of the event loop, not in the one that installs the model:
+        # together they held the GUI thread for over 100 ms on a busy machine
+        self._draw_soon()
 
     def choose_plane(self, kind: str, x: str = "", y: str = "") -> None:
         """Show the map on another plane (a kind of ``PLANE_KINDS``), keeping the current image;
@@ -90,11 +92,15 @@ class MapWiring(QObject):
         before it: a resumed session changes the plane the moment its model opens, and the
         second map of 1,000 thumbnails drawn in the same turn doubled the GUI thread's stall.
         The posterior ellipses on the new plane are computed on the worker."""
+        self._draw_soon()
+        for whose in ("current", "user"):
+            self.update_ellipses(whose)
+
+    def _draw_soon(self) -> None:
+        """Draw the map at the next turn of the event loop (once, however often asked)."""
         if not self._draw_pending:
             self._draw_pending = True
             QTimer.singleShot(0, self._draw_plane)
-        for whose in ("current", "user"):
-            self.update_ellipses(whose)
 
     def _draw_plane(self) -> None:
         self._draw_pending = False
