@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import make_tiny_vae
+from helpers import make_tiny_vae, run_to_end
 
 from latentlab.explore.posterior import (
     IN_USE_KL_NATS,
@@ -15,18 +15,8 @@ from latentlab.explore.posterior import (
 from latentlab.models.base import bits_per_dim
 
 
-def run_to_end(steps):
-    """A long job's return value, with the fractions it yielded on the way."""
-    fractions = []
-    while True:
-        try:
-            fractions.append(next(steps))
-        except StopIteration as stop:
-            return stop.value, fractions
-
-
 def report_with_reference(model, image, images):
-    kl, _ = run_to_end(reference_kl_per_dim(model, images))
+    _, kl = run_to_end(reference_kl_per_dim(model, images))
     return posterior_report(model, image, kl)
 
 
@@ -56,7 +46,7 @@ def test_the_report_adds_up_and_follows_its_seed():
 def test_the_reference_kl_is_the_mean_kl_of_the_reference_images_found_in_chunks():
     model = make_tiny_vae(latent_dim=4, seed=3).eval()
     images = np.random.default_rng(0).integers(0, 17, size=(10, 1, 8, 8)) / 16
-    kl, fractions = run_to_end(reference_kl_per_dim(model, images, chunk=4))
+    fractions, kl = run_to_end(reference_kl_per_dim(model, images, chunk=4))
     assert fractions == [0.4, 0.8, 1.0]  # one step per chunk: a cancel waits for one at most
     each = [posterior_report(model, image).kl_per_dim for image in images]
     np.testing.assert_allclose(kl, np.mean(each, axis=0), rtol=1e-5)
