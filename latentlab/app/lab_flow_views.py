@@ -14,7 +14,7 @@ from pyqtgraph.Qt import internals
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPixmap
 
-from latentlab.app.charts import cache_axes, show_grid
+from latentlab.app.charts import cache_axes, show_view_grid
 from latentlab.explore.lab_flow import Box, FlowLabView
 
 __all__ = [
@@ -50,7 +50,7 @@ class SquarePlot(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.setObjectName(name)
         self.setBackground("w")
         self.setAspectLocked(True)
-        show_grid(self)
+        show_view_grid(self)
         self.setMinimumSize(220, 220)
         cache_axes(self)  # they were a quarter of each frame's painting
 
@@ -163,7 +163,8 @@ class Dots(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph is untyped
         stamps[:, 9] = 1
         painter.save()
         painter.resetTransform()
-        painter.drawPixmapFragments(*self._stamps.drawargs(), dot)
+        # the array form of drawPixmapFragments, which PySide6's type stubs lack
+        painter.drawPixmapFragments(*self._stamps.drawargs(), dot)  # type: ignore[call-arg]
         painter.restore()
 
 

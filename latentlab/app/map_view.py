@@ -12,7 +12,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QKeyEvent, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
-from latentlab.app.charts import show_grid
+from latentlab.app.charts import show_view_grid
 from latentlab.app.qimage import to_qpixmap
 
 if TYPE_CHECKING:  # for annotations only (untyped: Any to mypy)
@@ -162,7 +162,7 @@ class MapView(pg.PlotWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys move the handle
         plot = self.getPlotItem()
         plot.setAspectLocked(True)
-        show_grid(self)
+        show_view_grid(self)
         plot.hideButtons()
         plot.setMenuEnabled(False)
         self.scatter = ReferencePoints(size=7, pen=pg.mkPen(None))
