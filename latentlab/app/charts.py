@@ -36,6 +36,8 @@ class ViewGrid(pg.GraphicsObject):
             pen.setCosmetic(True)
             self._pens.append(pen)
         self.setZValue(-100)
+        self._lines: list[tuple[QPen, list[QLineF]]] = []  # finest level first
+        self._lines_for: tuple[float, ...] = ()  # the view they were made for
         plot.vb.sigRangeChanged.connect(self._on_range_changed)
 
     def _on_range_changed(self) -> None:
@@ -45,21 +47,32 @@ class ViewGrid(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:
         return self._plot.vb.viewRect()
 
-    def paint(self, painter: QPainter, *args: object) -> None:
-        rect = self.boundingRect()
-        view = self._plot.vb.boundingRect()
+    def _make_lines(self, rect: QRectF, width: float, height: float) -> None:
+        """The lines at the axes' ticks for the view ``rect`` of ``width`` x ``height`` pixels
+        (the ticks are worked out in Python: once per view, not at every repaint)."""
+        self._lines = []
         for name, low, high, pixels in (
-            ("bottom", rect.left(), rect.right(), view.width()),
-            ("left", rect.top(), rect.bottom(), view.height()),
+            ("bottom", rect.left(), rect.right(), width),
+            ("left", rect.top(), rect.bottom(), height),
         ):
             levels = self._plot.getAxis(name).tickValues(low, high, pixels)
             for level, (_spacing, values) in reversed(list(enumerate(levels))):
-                painter.setPen(self._pens[min(level, len(self._pens) - 1)])
+                pen = self._pens[min(level, len(self._pens) - 1)]
                 if name == "bottom":
                     lines = [QLineF(v, rect.top(), v, rect.bottom()) for v in values]
                 else:
                     lines = [QLineF(rect.left(), v, rect.right(), v) for v in values]
-                painter.drawLines(lines)
+                self._lines.append((pen, lines))
+
+    def paint(self, painter: QPainter, *args: object) -> None:
+        rect, view = self.boundingRect(), self._plot.vb.boundingRect()
+        key = (rect.x(), rect.y(), rect.width(), rect.height(), view.width(), view.height())
+        if key != self._lines_for:
+            self._make_lines(rect, view.width(), view.height())
+            self._lines_for = key
+        for pen, lines in self._lines:
+            painter.setPen(pen)
+            painter.drawLines(lines)
 
 
 def show_view_grid(plot: pg.PlotWidget) -> None:
