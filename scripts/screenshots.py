@@ -14,8 +14,10 @@ renders offscreen, where fonts may differ.
 
 takes instead each family's panel on its Fashion-MNIST model, working on a real test garment
 (needs the dataset-fashion-mnist package): fashion-vae.png (the posterior of
-vae-fashion-latent16), fashion-gmm.png, fashion-realnvp.png (the garment layer by layer),
-fashion-pixelrnn.png (the lower half completed) and fashion-dcgan.png (the garment inverted).
+vae-fashion-latent16), fashion-gmm.png, fashion-realnvp.png and fashion-glow.png (the garment
+layer by layer), fashion-pixelrnn.png (the lower half completed), fashion-dcgan.png (the
+garment inverted) and fashion-glow-trouser.png (the garment, loaded from a file, at +2 along
+the Glow's class direction "trouser").
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def shoot_fashion_panels(window, out: Path) -> None:
         ("vae-fashion-latent16", "vae", lambda p: p.analyse(garment), lambda p: p.draws),
         ("gmm-fashion", "gmm", lambda p: None, lambda p: p.components.count() > 0),
         ("realnvp-fashion", "realnvp", lambda p: p.follow(garment), lambda p: p.trace),
+        ("glow-fashion", "glow", lambda p: p.follow(garment), lambda p: p.trace),
         ("pixelrnn-fashion", "pixelrnn", _complete_lower_half(garment), _painted),
         ("dcgan-fashion", "dcgan", _invert(garment), lambda p: p.result),
     ):
@@ -119,6 +122,26 @@ def shoot_fashion_panels(window, out: Path) -> None:
         start(panel)
         wait_until(lambda p=panel, d=done: bool(d(p)))
         window.grab().save(str(out / f"fashion-{name}.png"))
+    shoot_class_direction(window, garment, out)
+
+
+def shoot_class_direction(window, garment: np.ndarray, out: Path) -> None:
+    """The garment loaded from a file into the Fashion-MNIST Glow, then pushed along its class
+    direction "trouser" with the slider at +2."""
+    import tempfile
+
+    from PIL import Image
+
+    wait_for(window.modelOpened, lambda: window.open_model(bundled_models()["glow-fashion"]))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pullover.png"
+        Image.fromarray(np.round(garment[0] * 255).astype(np.uint8)).save(path)
+        wait_for(window.imagesEncoded, lambda: window.encode_images([path]))
+    wait_for(window.imageDisplayed, lambda: window.map_view.imagePicked.emit(0))
+    window.tabs.setCurrentWidget(window.attribute_panel)
+    slider = window.attribute_panel.findChild(QSlider, "attr:trouser")
+    wait_for(window.imageDisplayed, lambda: slider.setValue(2 * 100))
+    window.grab().save(str(out / "fashion-glow-trouser.png"))
 
 
 _GARMENT = 1  # the second test image, a pullover
