@@ -20,7 +20,16 @@ def finished_bars(err: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("family", "extra", "bars"),
     [
-        ("realnvp", (), {"test bits/dim": "64/64", "reference set": "64/64"}),
+        (
+            "realnvp",
+            (),  # digits: labels without attributes, one direction per class
+            {
+                "test bits/dim": "64/64",
+                "attribute latents": "256/256",
+                "attribute directions": "10/10",
+                "reference set": "64/64",
+            },
+        ),
         ("pixelrnn", (), {"test bits/dim": "64/64"}),
         (
             "gmm",
