@@ -253,8 +253,8 @@ class MainWindow(QMainWindow):
                 self.notify(notice)
 
     def _show_family_panel(self, loaded: LoadedModel) -> None:
-        if self.explorer.loaded is not loaded:
-            return  # another model followed; it shows its own
+        if self.explorer.loaded is not loaded or self.jobs.worker is None:
+            return  # another model followed and shows its own, or the window has closed
         self.family_panel = show_family_panel(self.tabs, self.family_panel, loaded, self)
         if self.family_panel is None:
             self.tabs.setCurrentWidget(self.sample_panel)

@@ -113,6 +113,22 @@ def test_closing_the_window_during_a_job(running_job, qtbot):
     assert time.perf_counter() - start < 1.0
 
 
+def test_closing_the_window_as_a_model_opens(open_window, qtbot, tiny_vae_path):
+    """Closed in the very turn that installs a model, before the turn that shows its family
+    panel (a mixture's panel submits a job as it shows): nothing may run on the closed window."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    window = open_window(tiny_vae_path)
+    window.loader.opened.connect(lambda *_: window.close())  # after _install, same turn
+    window.open_model(MODELS["gmm-digits"])
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    loop = QEventLoop()
+    QTimer.singleShot(50, loop.quit)  # the family panel's turn comes and goes
+    loop.exec()
+    assert window.jobs.worker is None
+    qtbot.waitUntil(lambda: not live_workers(), timeout=1000)
+
+
 def test_switching_models_frees_the_old_ones(open_window, qtbot, tiny_vae_path, tiny_vae16_path):
     import gc
 
