@@ -14,10 +14,10 @@ same batch and Adam, the learning rate decayed by a cosine to 0, the held-out NL
 every 250 steps; its best value is the reference (the long run overfits 3,200 points, so its
 last value is worse).
 
-Ours: ``FlowLab.run(frame_seconds=0.05)`` consumed as the window's worker does, with a cursor set
-(so each frame also reads the Jacobians); time to target = wall time from the first step until
-a frame's held-out NLL is at or below the target. Frames/s and training steps/s are over the
-whole run; training steps/s alone (no views, no evaluation) are printed too. normflows:
+Ours: ``FlowLab.run(frame_seconds=0.05)`` consumed as the window's worker does, with a cursor
+set (so every other frame also reads the Jacobians); time to target = wall time from the first
+step until a frame's held-out NLL is at or below the target. Frames/s and training steps/s are
+over the whole run; training steps/s alone (no views, no evaluation) are printed too. normflows:
 ``AffineCouplingBlock(MLP([1, H, H, 2], init_zeros=True))`` alternating with a
 ``Permute(2, "swap")``, as many couplings, a fixed standard normal base, the same Adam
 learning rate and batch, the same minibatch draws; its held-out NLL is evaluated every 0.05 s

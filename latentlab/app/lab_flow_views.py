@@ -211,6 +211,7 @@ class DataPlot(SquarePlot):
         self.heat.setZValue(-10)
         self.addItem(self.heat)
         self.colour_map = ""
+        self._heat_shown: np.ndarray | None = None  # the grid the heat map shows
         self.points = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(POINT_COLOUR))
         self.samples = Dots(SAMPLE_COLOUR, 3)
         for item in (self.samples, self.points):
@@ -241,7 +242,11 @@ class DataPlot(SquarePlot):
             self.heat.setVisible(image is not None)
             self.points.setBrush(pg.mkBrush(POINT_COLOUR if image is None else LIT_POINT_COLOUR))
         if image is None or box is None:
+            self._heat_shown = None
             return
+        if image is self._heat_shown and colour_map == self.colour_map:
+            return  # the last frame's grid (the lab refreshes it every other frame)
+        self._heat_shown = image
         finite = image[np.isfinite(image)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         self.heat.setImage(image, levels=(low, high if high > low else low + 1.0))

@@ -365,9 +365,9 @@ class LabWindow(QMainWindow):
     def _show_flow(self, view: FlowLabView) -> None:
         self.flow_view = view
         if view.test_nll is not None and (
-            not self.test_history or self.test_history[-1][0] != view.step
+            not self.test_history or self.test_history[-1][0] != view.test_step
         ):
-            self.test_history.append((view.step, view.test_nll))
+            self.test_history.append((view.test_step, view.test_nll))
         self._redraw_flow()
         c = self.controls
         test = "–" if view.test_nll is None else f"{view.test_nll:.3f}"

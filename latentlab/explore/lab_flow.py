@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -170,6 +171,7 @@ class FlowLabView:
     step: int
     train_nll: float  # nats per point, mean of the training batches since the last frame
     test_nll: float | None  # nats per point on the held-out split (None without one)
+    test_step: int  # the training step at which test_nll was computed
     loss_history: np.ndarray  # K, 2: (step, train NLL) per frame
     box: Box
     density: np.ndarray  # R, R float32 p(x) at the box's cell centres, row = y, column = x
@@ -186,6 +188,20 @@ class FlowLabView:
     steps_per_second: float
     paused: bool
     finished: bool
+
+
+class _Numbers(NamedTuple):
+    """A frame's numbers: the Jacobians at the cursor and the held-out NLL at ``step``."""
+
+    reading: JacobianReading | None
+    test_nll: float | None
+    step: int
+
+    def read_at(self, cursor: tuple[float, float] | None, layer: int) -> bool:
+        """Whether ``reading`` is the one for ``cursor`` and ``layer``."""
+        if self.reading is None:
+            return cursor is None
+        return self.reading.point == cursor and self.reading.layer == layer
 
 
 class FlowLab:
@@ -238,6 +254,9 @@ class FlowLab:
         self._cursor: tuple[float, float] | None = None
         self._layer = len(self.flow.steps) - 1
         self._paused = False
+        # the last frame's grids and numbers, which a frame may reuse (see view)
+        self._heat: tuple[np.ndarray, np.ndarray] | None = None
+        self._numbers: _Numbers | None = None
 
     # controls, callable from any thread
 
@@ -293,6 +312,7 @@ class FlowLab:
         last: FlowLabView | None = None
         shown_at = not_before = -math.inf
         steps_at, rate_from = self.step, time.perf_counter()
+        frames = 0
         while self.step < max_steps:
             if self.paused:
                 last = self._paused_view(last)
@@ -311,7 +331,11 @@ class FlowLab:
                 shown_at = due if now - due < frame_seconds else now
                 steps_at, rate_from = self.step, now
                 self._close_frame()
-                last = self.view()
+                # the heat map and the numbers on alternate frames: each refreshes 10 times a
+                # second, the points and samples 20 times (a frame doing all took 34 ms of the
+                # 50, and training gets at least as much time as the views)
+                last = self.view(heat=frames % 2 == 0, numbers=frames % 2 == 1)
+                frames += 1
                 # when a view takes longer than half a frame (a busy machine), training still
                 # gets at least half of the time
                 not_before = 2 * time.perf_counter() - now
@@ -350,13 +374,18 @@ class FlowLab:
             return float(-self.flow.log_prob(self.test_points).mean())
 
     @torch.no_grad()
-    def view(self) -> FlowLabView:
-        """One frame computed now, for the current cursor and layer."""
+    def view(self, heat: bool = True, numbers: bool = True) -> FlowLabView:
+        """One frame computed now, for the current cursor and layer. Without ``heat``, the
+        density and log-det grids are the last frame's; without ``numbers``, so are the
+        held-out NLL and the Jacobians at the cursor, unless the cursor or the layer has
+        changed since (they follow the user at once)."""
         with self._controls:
             cursor, layer, paused = self._cursor, self._layer, self._paused
         with self._model:
             flow = self.flow.eval()
-            density, logdet = density_grid(flow, self.box, self.resolution)
+            if heat or self._heat is None:
+                self._heat = density_grid(flow, self.box, self.resolution)
+            density, logdet = self._heat
             shown = torch.from_numpy(self.shown_points)
             n = len(shown)
             # the shown points and the grid lines through the layers in one batch
@@ -364,13 +393,16 @@ class FlowLab:
             after = outputs[layer][0]
             latent = outputs[-1][0][:n]
             samples = flow.inverse(self._noise)[0]
-            reading = None if cursor is None else jacobian_at(flow, cursor, layer)
-            test_nll = self.test_nll()
+            known = self._numbers
+            if numbers or known is None or not known.read_at(cursor, layer):
+                reading = None if cursor is None else jacobian_at(flow, cursor, layer)
+                known = self._numbers = _Numbers(reading, self.test_nll(), self.step)
         step = self.flow.steps[layer]
         return FlowLabView(
             step=self.step,
             train_nll=self._train_nll,
-            test_nll=test_nll,
+            test_nll=known.test_nll,
+            test_step=known.step,
             loss_history=np.asarray(self._history, dtype=np.float64).reshape(-1, 2),
             box=self.box,
             density=density,
@@ -383,7 +415,7 @@ class FlowLab:
             layer_grid=after[n:].numpy().reshape(self._grid.shape),
             copied=step.copied,
             transformed=step.transformed,
-            jacobian=reading,
+            jacobian=known.reading,
             steps_per_second=self._rate,
             paused=paused,
             finished=False,
