@@ -55,7 +55,14 @@ def follow_a_sample(window, model: str, tile: int, result: str) -> None:
     """Open ``model``, make sample ``tile`` the current image and have the family panel work
     on it until the panel's ``result`` is set."""
     window.open_model(bundled_models()[model])
-    wait_until(lambda: window.explorer.loaded is not None and window.explorer.samples)
+    # the model opens on the loader thread: until it is in place, the last model's samples show
+    wait_until(
+        lambda: (
+            window.explorer.loaded is not None
+            and window.explorer.loaded.name == model
+            and window.explorer.samples
+        )
+    )
     window.sample_panel.tiles[tile].click()
     panel = window.family_panel
     wait_until(lambda: window.current_image() is not None)
