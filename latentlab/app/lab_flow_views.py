@@ -150,9 +150,8 @@ class Dots(pg.GraphicsObject):  # type: ignore[misc]  # pyqtgraph is untyped
         t = painter.transform()
         x, y = self._points[:, 0], self._points[:, 1]
         self._stamps.resize(len(x))
-        stamps = (
-            self._stamps.ndarray()
-        )  # centre x, y; source x, y, w, h; scale x, y; angle; opacity
+        # per stamp: centre x, y; source x, y, width, height; scale x, y; rotation; opacity
+        stamps = self._stamps.ndarray()
         stamps[:, 0] = t.m11() * x + t.m21() * y + t.dx()
         stamps[:, 1] = t.m12() * x + t.m22() * y + t.dy()
         stamps[:, 2:4] = 0

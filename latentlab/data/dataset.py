@@ -58,11 +58,12 @@ class ImageDataset:
         rest; empty without labels or names."""
         if self.labels is None or not self.label_names:
             return {}
-        return {
-            name.lower(): (self.labels == index).astype(np.float32)
-            for index, name in enumerate(self.label_names)
-            if np.any(self.labels == index) and not np.all(self.labels == index)
-        }
+        flags = {}
+        for index, name in enumerate(self.label_names):
+            has = self.labels == index
+            if has.any() and not has.all():
+                flags[name.lower()] = has.astype(np.float32)
+        return flags
 
     def subset(self, index: slice | np.ndarray) -> ImageDataset:
         labels = None if self.labels is None else self.labels[index]
