@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from latentlab.untrusted import shorten
 
-__all__ = ["MAX_MESSAGE", "UserError", "expected_errors", "one_line"]
+__all__ = ["MAX_MESSAGE", "ModelFileError", "UserError", "expected_errors", "one_line"]
 
 MAX_MESSAGE = 1000  # characters: a file can hold a far longer name or value than anyone reads
 
@@ -14,12 +14,15 @@ class UserError(Exception):
     without importing torch, unlike :func:`expected_errors`)."""
 
 
+class ModelFileError(Exception):
+    """A model file cannot be used; the message says why in one line (raised by
+    :mod:`latentlab.modelfile` and the importers; defined here, where no torch is needed)."""
+
+
 def expected_errors() -> tuple[type[Exception], ...]:
     """What a bad file, bad data or a bad value raises: their messages speak for themselves.
-    (A function: the model file module imports torch, which the command line loads only when a
-    command needs it.)"""
-    from latentlab.data import DataError
-    from latentlab.modelfile import ModelFileError
+    (A function: the command line's help and usage errors import no NumPy.)"""
+    from latentlab.data.dataset import DataError
 
     return (ModelFileError, DataError, ValueError, OSError)
 

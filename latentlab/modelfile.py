@@ -23,6 +23,7 @@ import safetensors.torch
 import torch
 
 import latentlab
+from latentlab.errors import ModelFileError
 from latentlab.fileio import ReadError, atomic_write_bytes, read_bounded
 from latentlab.models import FAMILIES, GenerativeModel, registered_families
 from latentlab.models.base import ConfigError, config_from_dict, config_to_dict
@@ -58,10 +59,6 @@ _DTYPES = {
 }
 _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
 _ITEM_BYTES = {"F16": 2, "F32": 4, "F64": 8, "I64": 8, "U8": 1}
-
-
-class ModelFileError(Exception):
-    """A model file cannot be used; the message says why in one line."""
 
 
 @dataclass

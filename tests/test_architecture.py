@@ -78,6 +78,14 @@ def test_the_cli_answers_help_without_loading_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
+def test_the_main_window_shows_before_torch_loads():
+    """The window's modules import no model code: torch (seconds) loads on the loader's thread
+    while the window is already on screen (benchmarks/startup.py)."""
+    code = "import sys, latentlab.app.main_window; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_nothing_unpickles():
     bad = []
     for path in SOURCES:

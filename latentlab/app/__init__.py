@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,19 +16,6 @@ _collector = None  # the one GarbageCollector of the process, once a window exis
 _trimmer = None  # the timer that hands free memory back to the system
 _lab_application = None  # the QApplication that create_lab_window made, if it made one
 TRIM_INTERVAL_MS = 10_000
-
-
-def _configure_threads() -> None:
-    """Leave one core to the GUI thread: torch's intra-op threads spin while they wait, and on
-    two cores two of them made drag latency spike tenfold (benchmarks/interaction.py). NumPy's
-    BLAS threads too: on a busy machine two of them made the PCA plane of a model opening
-    eight times slower (4.7 s instead of 0.6 s for an SVD of 2,000 x 814)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = max(1, (os.cpu_count() or 1) - 1)
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)  # for the rest of the process
 
 
 def _manage_native_memory() -> None:
@@ -60,10 +46,7 @@ def _collect_garbage_on_the_gui_thread() -> None:
         from pyqtgraph.util.garbage_collector import GarbageCollector
 
         _collector = GarbageCollector(interval=1.0)
-        # What the libraries made on import (torch, Qt, numpy: hundreds of thousands of
-        # objects) lives as long as the app; a full collection walking it held the GUI thread
-        # for up to 280 ms (scripts/soak.py). Frozen, collections walk only what came after.
-        gc.freeze()
+        gc.freeze()  # Qt's and pyqtgraph's objects; torch's once it loads (model_code)
 
 
 def _configure() -> None:
@@ -71,7 +54,6 @@ def _configure() -> None:
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-    _configure_threads()
     _manage_native_memory()
     _collect_garbage_on_the_gui_thread()
 
@@ -138,11 +120,13 @@ def create_lab_window() -> LabWindow:
     from PySide6.QtWidgets import QApplication
 
     from latentlab.app.lab_window import LabWindow
+    from latentlab.app.model_code import load_model_code
 
     global _lab_application
     if QApplication.instance() is None:
         _lab_application = QApplication(sys.argv[:1])
     _configure()
+    load_model_code()
     return LabWindow()
 
 

@@ -11,10 +11,12 @@ from PySide6.QtCore import QObject
 
 from latentlab.app.file_filters import MODEL_FILTER
 from latentlab.explore.explorer import OpenedModel
-from latentlab.explore.export import save_model_copy
 
 if TYPE_CHECKING:
     from latentlab.app.main_window import MainWindow
+
+# Model code (torch) is imported in the methods that submit it: the window shows before torch
+# has loaded (latentlab.app.model_code).
 
 __all__ = ["AttributeWiring"]
 
@@ -71,6 +73,8 @@ class AttributeWiring(QObject):
             return
         name = f"{loaded.name}-copy.safetensors"
         if path := self.window.ask_save("Save model as", name, MODEL_FILTER):
+            from latentlab.explore.export import save_model_copy
+
             directions = dict(self.explorer.directions)
             job = self.window.submit(save_model_copy, loaded, Path(path), directions, watched=True)
             job.finished.connect(self.window.report_written)

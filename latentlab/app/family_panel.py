@@ -6,13 +6,15 @@ for models of its family.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 from PySide6.QtWidgets import QLabel, QWidget
 
 from latentlab.app.jobs import Job
-from latentlab.modelfile import LoadedModel
+
+if TYPE_CHECKING:
+    from latentlab.modelfile import LoadedModel
 
 __all__ = ["FamilyPanel", "PanelHost", "show_computing"]
 

@@ -1,28 +1,40 @@
-"""Which families have a panel of their own (family identifier -> panel class), and showing it."""
+"""Which families have a panel of their own, and showing it. A panel's module is imported when
+a model of its family first opens: the panels run model code (torch), and the window shows
+before torch has loaded (latentlab.app.model_code)."""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QTabWidget
 
 from latentlab.app.family_panel import FamilyPanel, PanelHost
-from latentlab.app.flow_panel import FlowLayersPanel
-from latentlab.app.gmm_panel import GMMPanel
-from latentlab.app.inversion_panel import InversionPanel
-from latentlab.app.pixelrnn_panel import PixelRNNPanel
-from latentlab.app.posterior_panel import PosteriorPanel
-from latentlab.modelfile import LoadedModel
 
-__all__ = ["FAMILY_PANELS", "show_family_panel"]
+if TYPE_CHECKING:
+    from latentlab.modelfile import LoadedModel
 
-FAMILY_PANELS: dict[str, type[FamilyPanel]] = {
-    "dcgan": InversionPanel,
-    "glow": FlowLayersPanel,
-    "gmm": GMMPanel,
-    "nice": FlowLayersPanel,
-    "pixelrnn": PixelRNNPanel,
-    "realnvp": FlowLayersPanel,
-    "vae": PosteriorPanel,
+__all__ = ["FAMILY_PANELS", "panel_class", "show_family_panel"]
+
+# family identifier -> (module in latentlab.app, panel class)
+FAMILY_PANELS: dict[str, tuple[str, str]] = {
+    "dcgan": ("inversion_panel", "InversionPanel"),
+    "glow": ("flow_panel", "FlowLayersPanel"),
+    "gmm": ("gmm_panel", "GMMPanel"),
+    "nice": ("flow_panel", "FlowLayersPanel"),
+    "pixelrnn": ("pixelrnn_panel", "PixelRNNPanel"),
+    "realnvp": ("flow_panel", "FlowLayersPanel"),
+    "vae": ("posterior_panel", "PosteriorPanel"),
 }
+
+
+def panel_class(family: str) -> type[FamilyPanel] | None:
+    """The panel class of ``family``; None when the family has no panel of its own."""
+    if family not in FAMILY_PANELS:
+        return None
+    module, name = FAMILY_PANELS[family]
+    panel: type[FamilyPanel] = getattr(importlib.import_module(f"latentlab.app.{module}"), name)
+    return panel
 
 
 def show_family_panel(
@@ -31,16 +43,16 @@ def show_family_panel(
     """Show the panel of ``loaded``'s family as the first of ``tabs`` (``panel``, the one shown
     now, stays if it is of that family, so that what it shows survives the switch); None when
     the family has no panel."""
-    panel_class = FAMILY_PANELS.get(loaded.model.family)
-    if panel is not None and type(panel) is not panel_class:
+    wanted = panel_class(loaded.model.family)
+    if panel is not None and type(panel) is not wanted:
         tabs.removeTab(tabs.indexOf(panel))
         panel.deleteLater()
         panel = None
-    if panel_class is None:
+    if wanted is None:
         return None
     if panel is None:
-        panel = panel_class(host)
-        tabs.insertTab(0, panel, panel_class.title)
+        panel = wanted(host)
+        tabs.insertTab(0, panel, wanted.title)
     panel.show_model(loaded)
     tabs.setCurrentWidget(panel)
     return panel

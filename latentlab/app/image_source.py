@@ -11,7 +11,9 @@ from PySide6.QtWidgets import QFileDialog, QPushButton, QVBoxLayout, QWidget
 
 from latentlab.app.family_panel import PanelHost
 from latentlab.app.file_filters import IMAGE_FILTER
-from latentlab.explore import ops
+
+# Model code (torch) is imported in the methods that submit it: the window shows before torch
+# has loaded (latentlab.app.model_code).
 
 __all__ = ["ImageSource"]
 
@@ -47,6 +49,8 @@ class ImageSource(QWidget):
             self.open_file(Path(path))
 
     def open_file(self, path: Path) -> None:
+        from latentlab.explore import ops
+
         self.host.submit(ops.read_image, path, watched=True).finished.connect(self._on_read)
 
     def _on_read(self, result: tuple[np.ndarray, list[str]]) -> None:

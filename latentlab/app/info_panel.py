@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
 from latentlab.explore.describe import describe, model_info
-from latentlab.modelfile import LoadedModel
+
+if TYPE_CHECKING:
+    from latentlab.modelfile import LoadedModel
 
 __all__ = ["InfoPanel"]
 

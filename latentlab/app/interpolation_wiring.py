@@ -10,12 +10,13 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from latentlab.app.jobs import Job
-from latentlab.explore import ops
 from latentlab.explore.explorer import Endpoint
-from latentlab.explore.export import export_walk
 
 if TYPE_CHECKING:
     from latentlab.app.main_window import MainWindow
+
+# Model code (torch) is imported in the methods that submit it: the window shows before torch
+# has loaded (latentlab.app.model_code).
 
 __all__ = ["InterpolationWiring"]
 
@@ -49,9 +50,14 @@ class InterpolationWiring(QObject):
         missing = [k for k, e in sorted(endpoints.items()) if e.image is None]
         if missing:  # a resumed session's: decode them
             latents = np.stack([endpoints[k].latent for k in missing])
-            job = self.window.submit(ops.decode, latents)
+            job = self._decode(latents)
             job.finished.connect(lambda images: self._on_endpoints_decoded(missing, images))
         self.update_strip()
+
+    def _decode(self, latents: np.ndarray) -> Job:
+        from latentlab.explore import ops
+
+        return self.window.submit(ops.decode, latents)
 
     def _on_endpoints_decoded(self, names: list[str], images: np.ndarray) -> None:
         self.explorer.fill_endpoint_images(dict(zip(names, images, strict=True)))
@@ -68,7 +74,7 @@ class InterpolationWiring(QObject):
             self.panel.set_strip(None)
             return
         walk = self.walk()
-        job = self._strip_job = self.window.submit(ops.decode, walk)
+        job = self._strip_job = self._decode(walk)
         job.finished.connect(lambda images: self._on_strip(job, walk, images))
 
     def _on_strip(self, job: Job, walk: np.ndarray, images: np.ndarray) -> None:
@@ -93,5 +99,7 @@ class InterpolationWiring(QObject):
         path = Path(chosen)
         if path.suffix.lower() not in (".png", ".gif"):
             path = path.with_suffix(f".{kind}")
+        from latentlab.explore.export import export_walk
+
         job = self.window.run_long_job(f"Exporting {path.name}…", export_walk, self.walk(), path)
         job.finished.connect(self.window.report_written)

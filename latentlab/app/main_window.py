@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -51,8 +51,10 @@ from latentlab.errors import MAX_MESSAGE
 from latentlab.explore.explorer import Explorer, OpenedModel, prepare
 from latentlab.explore.preview import LinearPreview, along_axes
 from latentlab.explore.session import Session, SessionError
-from latentlab.modelfile import LoadedModel
 from latentlab.untrusted import shorten
+
+if TYPE_CHECKING:  # this module imports no model code: the window shows before torch loads
+    from latentlab.modelfile import LoadedModel
 
 __all__ = ["MainWindow"]
 
@@ -196,10 +198,7 @@ class MainWindow(QMainWindow):
         Unsaved work of the open model is discarded only if the user agrees."""
         if not self.files.may_discard():
             return
-        path = Path(path)
-        self.show_status(f"Opening {path.name}…")
-        if self.explorer.loaded is None:
-            self.image_view.set_placeholder(f"Opening {path.name}…")
+        self._show_opening(f"Opening {Path(path).name}…")
         self.loader.open_model(path)
 
     def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
@@ -207,8 +206,14 @@ class MainWindow(QMainWindow):
         either cannot be read, the current model stays (or the ``fallback`` model opens)."""
         if not self.files.may_discard():
             return
-        self.show_status(f"Opening session {Path(path).name}…")
+        self._show_opening(f"Opening session {Path(path).name}…")
         self.loader.open_session(path, fallback)
+
+    def _show_opening(self, text: str) -> None:
+        self.show_status(text)
+        if self.explorer.loaded is None:  # the map and the image have nothing else to show
+            self.image_view.set_placeholder(text)
+            self.map_view.set_placeholder(text)
 
     def install_model(self, loaded: LoadedModel, message: str) -> None:
         """Make a model built in the app (not read from a file) the open one."""
@@ -267,6 +272,7 @@ class MainWindow(QMainWindow):
         self.show_status(f"Could not open {Path(path).name}")
         if self.explorer.loaded is None:
             self.image_view.set_placeholder("No model open: File ▸ Open model… (Ctrl+O)")
+            self.map_view.set_placeholder("No model open")
             self.files.offer_instead(path, message)
         else:
             self.show_error("Cannot open the file", f"{path}\n\n{message}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QKeyEvent, QPainter
+from PySide6.QtGui import QBrush, QKeyEvent, QPainter, QResizeEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
 from latentlab.app.charts import show_view_grid
@@ -199,6 +199,11 @@ class MapView(pg.PlotWidget):
         self._hover.setObjectName("mapHover")
         self._hover.setStyleSheet("background: white; border: 1px solid #888; padding: 2px;")
         self._hover.hide()
+        # Covers the empty plot (axes from 0 to 1) until the first points are shown
+        self._placeholder = QLabel(self)
+        self._placeholder.setObjectName("mapPlaceholder")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._placeholder.setStyleSheet("background: white;")
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._skip_hover_while_dragging()
         for item in (self.scatter, plot.getAxis("left"), plot.getAxis("bottom")):
@@ -206,7 +211,16 @@ class MapView(pg.PlotWidget):
             # that would hold the GIL the model worker needs.
             item.setCacheMode(item.CacheMode.DeviceCoordinateCache)
 
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
+        super().resizeEvent(event)
+        if event is not None:  # None: pyqtgraph's own call, also while it constructs the view
+            self._placeholder.setGeometry(self.rect())
+
     # -- data ----------------------------------------------------------------------------------
+
+    def set_placeholder(self, text: str) -> None:
+        """What to say until the first reference points are shown."""
+        self._placeholder.setText(text)
 
     def set_axes_labels(self, x: str, y: str) -> None:
         self.getPlotItem().setLabel("bottom", x)
@@ -244,6 +258,7 @@ class MapView(pg.PlotWidget):
             text.setVisible(self._values is None)
         self.fit_view(points)
         self.handle.show()
+        self._placeholder.hide()
 
     def _new_label(self) -> pg.TextItem:
         text = pg.TextItem(anchor=(0.5, 0.5))

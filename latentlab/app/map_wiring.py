@@ -13,14 +13,17 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from latentlab.app.jobs import Job
 from latentlab.app.map_controls import BY_LABEL
-from latentlab.explore import ops
 from latentlab.explore.explorer import OpenedModel
 from latentlab.explore.plane import PLANE_KINDS, LatentPlane, make_plane
-from latentlab.explore.posterior_ellipse import PosteriorEllipses, posterior_ellipses
 from latentlab.explore.user_images import UserImages
 
 if TYPE_CHECKING:
     from latentlab.app.main_window import MainWindow
+    from latentlab.explore.ops import EncodedImages
+    from latentlab.explore.posterior_ellipse import PosteriorEllipses
+
+# Model code (torch) is imported in the methods that submit it: the window shows before torch
+# has loaded (latentlab.app.model_code).
 
 __all__ = ["MapWiring"]
 
@@ -140,10 +143,12 @@ class MapWiring(QObject):
         if loaded is None or "encode" not in loaded.model.capabilities:
             self.window.show_error("Cannot encode images", "This model cannot encode images.")
             return
+        from latentlab.explore import ops
+
         title = f"Encoding {len(paths)} image(s)…"
         self.window.run_long_job(title, ops.encode_files, paths).finished.connect(self._on_encoded)
 
-    def _on_encoded(self, encoded: ops.EncodedImages) -> None:
+    def _on_encoded(self, encoded: EncodedImages) -> None:
         for message in encoded.errors:  # each file that could not be read, skipped
             self.window.notify(f"Skipped {message}")
         for notice in encoded.notices:  # what converting a file changed
@@ -198,6 +203,8 @@ class MapWiring(QObject):
         if images is None or state is None:
             self.view.set_ellipses(whose, None)
             return
+        from latentlab.explore.posterior_ellipse import posterior_ellipses
+
         job = self.window.jobs.submit(posterior_ellipses, images, state.plane)
         self._ellipse_jobs[whose] = job
         job.finished.connect(partial(self._on_ellipses, whose))

@@ -6,21 +6,27 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from latentlab.app.model_code import load_model_code
 from latentlab.app.worker import Worker
 from latentlab.errors import expected_errors, one_line
 from latentlab.explore.explorer import OpenedModel, prepare
 from latentlab.explore.session import Session, SessionError, read_session
-from latentlab.importers import load_any
-from latentlab.modelfile import LoadedModel, load_model
+
+if TYPE_CHECKING:
+    from latentlab.modelfile import LoadedModel
 
 __all__ = ["ModelLoader"]
 
 
 def _load(path: Path) -> tuple[LoadedModel, str]:
     """The model file or converted checkpoint ``path``, and a notice ("" for a model file)."""
+    load_model_code()  # the first time: torch, on this thread while the window is on screen
+    from latentlab.importers import load_any
+
     loaded, notice = load_any(path)
     if notice:
         notice += "; File > Save model as… keeps it as a LatentLab model file"
@@ -51,7 +57,8 @@ def _open_session(path: Path, fallback: Path | None) -> tuple[OpenedModel, Sessi
         if fallback is None:
             raise
         notice = f"Could not resume the last session ({one_line(exc)}); opened {fallback.stem}"
-        return prepare(load_model(fallback)), None, notice
+        loaded, _ = _load(fallback)
+        return prepare(loaded), None, notice
 
 
 class ModelLoader(QObject):

@@ -10,11 +10,13 @@ from PySide6.QtCore import QObject, Signal
 
 from latentlab.app.jobs import Job
 from latentlab.app.sample_panel import SAMPLES
-from latentlab.explore import ops
 from latentlab.explore.explorer import OpenedModel, Samples
 
 if TYPE_CHECKING:
     from latentlab.app.main_window import MainWindow
+
+# Model code (torch) is imported in the methods that submit it: the window shows before torch
+# has loaded (latentlab.app.model_code).
 
 __all__ = ["SampleWiring"]
 
@@ -45,6 +47,8 @@ class SampleWiring(QObject):
         loaded = self.explorer.loaded
         if loaded is None or "sample" not in loaded.model.capabilities:
             return
+        from latentlab.explore import ops
+
         job = self._job = self.window.submit(ops.sample, SAMPLES, temperature, seed)
         job.finished.connect(lambda result: self._on_sampled(job, result))
 

@@ -11,6 +11,9 @@ Stopping a worker never blocks the GUI thread: its long job is cancelled at the 
 thread ends on its own, and the worker (with its model) is released once it has. At exit,
 :func:`stop_all_workers` waits for any thread still ending, since Qt aborts the process when a
 running thread is destroyed.
+
+Model code (torch) is imported where a model's work begins, never at this module's import: the
+window imports this module and shows before torch has loaded (benchmarks/startup.py).
 """
 
 from __future__ import annotations
@@ -19,18 +22,19 @@ import atexit
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from latentlab.app.model_code import load_model_code
 from latentlab.device import DeviceError, device_label, place_model, resolve_device
 from latentlab.errors import one_line
-from latentlab.explore import ops
 from latentlab.explore.preview import linearise
-from latentlab.modelfile import LoadedModel
-from latentlab.models import GenerativeModel
+
+if TYPE_CHECKING:
+    from latentlab.modelfile import LoadedModel
+    from latentlab.models import GenerativeModel
 
 __all__ = ["PREVIEW_ABOVE_S", "ModelWorker", "Worker", "live_workers"]
 
@@ -222,6 +226,7 @@ class ModelWorker(Worker):
     _place_wanted = Signal(str)
 
     def __init__(self, loaded: LoadedModel) -> None:
+        load_model_code()  # done already, unless the model came from elsewhere than the loader
         self.loaded: LoadedModel | None = loaded  # None once the thread has ended
         self._lock = threading.Lock()
         self._pending: tuple[int, np.ndarray, np.ndarray | None, bool] | None = None
@@ -241,6 +246,8 @@ class ModelWorker(Worker):
         with self._cancel_lock:
             if self._closing:  # stopped before it began: the model will never be used
                 return
+        import torch  # loaded by now: the model is
+
         try:
             device = resolve_device(name)
         except (DeviceError, ValueError) as exc:  # the command line checks first; the app not
@@ -280,6 +287,8 @@ class ModelWorker(Worker):
             request, self._pending = self._pending, None
         if request is None:
             return
+        from latentlab.explore import ops  # loaded by now: the model is
+
         seq, z, axes, dragged = request
         start = time.perf_counter()
         try:

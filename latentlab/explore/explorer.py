@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,7 +24,9 @@ from latentlab.explore.plane import LatentPlane, PlaneInputs
 from latentlab.explore.session import Session, SessionError
 from latentlab.explore.state import ExploreState, Snapshot, default_plane
 from latentlab.explore.user_images import UserImages
-from latentlab.modelfile import LoadedModel
+
+if TYPE_CHECKING:  # the app's window imports this module before torch has loaded
+    from latentlab.modelfile import LoadedModel
 
 __all__ = ["Endpoint", "Explorer", "ExplorerSnapshot", "OpenedModel", "Samples", "prepare"]
 

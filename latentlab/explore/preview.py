@@ -9,11 +9,12 @@ lands and becomes the new z0."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from latentlab.explore import ops
-from latentlab.models import GenerativeModel
+if TYPE_CHECKING:  # the app's window imports this module before torch has loaded
+    from latentlab.models import GenerativeModel
 
 __all__ = ["STEP", "LinearPreview", "along_axes", "linearise"]
 
@@ -54,6 +55,8 @@ def linearise(
 ) -> LinearPreview:
     """The :class:`LinearPreview` at ``z``, given its decoded ``image`` and ``axes`` (``K,D``,
     orthonormal): ``K`` more decodes, one batch."""
+    from latentlab.explore import ops  # torch: loaded by now, since a model exists
+
     z, axes = np.asarray(z, dtype=np.float64), np.asarray(axes, dtype=np.float64)
     stepped = ops.decode(model, z[None] + STEP * axes)
     slopes = (stepped - image[None]) / np.float32(STEP)

@@ -9,8 +9,9 @@ import pytest
 from helpers import show_plane
 from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
+from latentlab.app import create_main_window
 from latentlab.app.automation import drag_steps, send_mouse
 from latentlab.explore import ops
 
@@ -31,6 +32,19 @@ def test_opens_with_handle_at_centre_and_shows_its_decode(open_window, tiny_vae_
     np.testing.assert_array_equal(shown, decode_of(window, window.explorer.state.latent))
     assert "decode" in window.statusBar().currentMessage()
     assert "vae" in window.info_panel.text()
+
+
+def test_the_map_says_what_opens_until_its_points_are_shown(qtbot, tiny_vae_path):
+    """Never an empty plot from 0 to 1 while the first model loads (torch may take seconds)."""
+    window = create_main_window(tiny_vae_path, device="cpu")
+    qtbot.addWidget(window)
+    window.show()
+    placeholder = window.map_view.findChild(QLabel, "mapPlaceholder")
+    assert placeholder.isVisible() and placeholder.geometry() == window.map_view.rect()
+    assert placeholder.text() == f"Opening {tiny_vae_path.name}…"
+    with qtbot.waitSignals([window.modelOpened, window.imageDisplayed, window.samplesDisplayed]):
+        pass
+    qtbot.waitUntil(lambda: not placeholder.isVisible())  # the map is drawn a turn later
 
 
 def test_dragging_the_handle_changes_the_image(open_window, qtbot, tiny_vae_path):

@@ -1,0 +1,42 @@
+"""Loading the model code (torch, seconds on a small machine) once per process, and what must
+follow it: the thread settings of torch and NumPy, and freezing the objects the libraries made.
+The model loader calls it on its own thread before the first model is read, so the window is
+on screen meanwhile; anything that runs a model calls it first (at once when already done)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+
+__all__ = ["load_model_code"]
+
+_lock = threading.Lock()
+_loaded = False
+
+
+def load_model_code() -> None:
+    """Import torch and configure what depends on it; idempotent, from any thread."""
+    global _loaded
+    with _lock:
+        if _loaded:
+            return
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        # the rest of the model code too: here, rather than on the GUI thread at first use
+        import latentlab.explore.ops
+        import latentlab.importers.dispatch  # noqa: F401
+
+        # Leave one core to the GUI thread: torch's intra-op threads spin while they wait, and
+        # on two cores two of them made drag latency spike tenfold (benchmarks/interaction.py).
+        # NumPy's BLAS threads too: on a busy machine two of them made the PCA plane of a model
+        # opening eight times slower (4.7 s instead of 0.6 s for an SVD of 2,000 x 814).
+        threads = max(1, (os.cpu_count() or 1) - 1)
+        torch.set_num_threads(threads)  # for every thread: ATen's setting is process-wide
+        threadpool_limits(threads)  # for the rest of the process
+        # What the libraries made on import (torch, Qt, numpy: hundreds of thousands of
+        # objects) lives as long as the app; a full collection walking it held the GUI thread
+        # for up to 280 ms (scripts/soak.py). Frozen, collections walk only what came after.
+        gc.freeze()
+        _loaded = True
