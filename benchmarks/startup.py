@@ -9,7 +9,8 @@ is one run of each (a smoke run).
 
 - ``latentlab --help``, a usage error (``latentlab sample`` with no model) and a missing file
   (``latentlab info missing.safetensors``): to the process's exit. Target: 0.3 s each.
-- ``import torch`` alone: the floor under anything that runs a model.
+- ``import torch`` alone: the floor under anything that runs a model; Qt with a QApplication,
+  and with pyqtgraph too: the floor under the window.
 - The app (offscreen unless a display is set): to the main window shown with its layout and
   the map's frame (the first turn of the event loop after ``show``; target 0.5 s), and to the
   first decoded image on screen (``imageDisplayed``; target: torch's import plus 0.5 s).
@@ -51,6 +52,9 @@ app.exec()
 """
 
 
+_QT = "from PySide6.QtWidgets import QApplication; app = QApplication([])"
+
+
 def _wall(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.time()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -85,6 +89,9 @@ def main() -> int:
         "usage error (sample, no model)": [*cli, "sample"],
         "missing file (info)": [*cli, "info", "missing.safetensors"],
         "import torch": [python, "-c", "import torch"],
+        # the floor under the window: Qt and the plotting library, before any code of ours
+        "Qt + QApplication": [python, "-c", _QT],
+        "Qt + QApplication + pyqtgraph": [python, "-c", f"{_QT}; import pyqtgraph"],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
     times |= {"app: window shown": [], "app: first image": []}
@@ -105,6 +112,8 @@ def main() -> int:
         "usage error (sample, no model)": 0.3,
         "missing file (info)": 0.3,
         "import torch": None,
+        "Qt + QApplication": None,
+        "Qt + QApplication + pyqtgraph": None,
         "app: window shown": 0.5,
         "app: first image": torch_import + 0.5,
     }
