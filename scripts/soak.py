@@ -615,8 +615,12 @@ class Soak:
         main = threading.main_thread()
         gc.collect()  # a worker let go of just now (its thread ended last) may be in a cycle
         self.figures.leftovers = count_leftovers()
+        # A QThread that ran Python gets a "dummy" Thread, alive forever: the workers' own
+        # threads are counted above, from Qt
         self.figures.threads_left = [
-            t.name for t in threading.enumerate() if t is not main and t.is_alive()
+            t.name
+            for t in threading.enumerate()
+            if t is not main and t.is_alive() and not isinstance(t, threading._DummyThread)
         ]
         self.finish_report()
 

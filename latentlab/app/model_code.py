@@ -35,8 +35,11 @@ def load_model_code() -> None:
         threads = max(1, (os.cpu_count() or 1) - 1)
         torch.set_num_threads(threads)  # for every thread: ATen's setting is process-wide
         threadpool_limits(threads)  # for the rest of the process
-        # What the libraries made on import (torch, Qt, numpy: hundreds of thousands of
-        # objects) lives as long as the app; a full collection walking it held the GUI thread
-        # for up to 280 ms (scripts/soak.py). Frozen, collections walk only what came after.
+        # What the libraries made on import (torch alone: 145,000 objects) lives as long as the
+        # app; a full collection walking it held the GUI thread for up to 280 ms
+        # (scripts/soak.py). Frozen, collections walk only what came after. The window open
+        # now is frozen with it: were it closed while the process goes on (a script opening
+        # another window), its Python objects and the model it showed would stay until exit.
+        # In the app, closing the window ends the process.
         gc.freeze()
         _loaded = True
