@@ -4,7 +4,6 @@ chosen component, and EM fitting live with the log-likelihood rising step by ste
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -120,13 +119,8 @@ class GMMPanel(FamilyPanel):
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(8)
         self.curve_view = panel_chart("gmmCurve", "EM iteration", "log p (nats)", 110)
-        self.curve = self.curve_view.plot(
-            [],
-            [],
-            pen=pg.mkPen("#1f77b4", width=2),
-            symbol="o",
-            symbolSize=4,
-            symbolBrush="#1f77b4",
+        self.curve = self.curve_view.curve(
+            "#1f77b4", symbol="o", symbolSize=4, symbolBrush="#1f77b4"
         )
         self.fit_label = QLabel("")
         self.fit_label.setObjectName("gmmFitLabel")

@@ -4,7 +4,6 @@ reconstruction error fall; the latent found becomes the current point."""
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -64,7 +63,7 @@ class InversionPanel(FamilyPanel):
         self.progress.setMaximumHeight(8)
         self.curve_view = panel_chart("inversionCurve", "step", "MSE")
         self.curve_view.setLogMode(False, True)
-        self.curve = self.curve_view.plot([], [], pen=pg.mkPen("#d62728", width=2))
+        self.curve = self.curve_view.curve("#d62728")
         self.label = QLabel("Choose an image to invert")
         self.label.setObjectName("inversionLabel")
 

@@ -13,8 +13,9 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import internals
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPixmap
+from PySide6.QtWidgets import QGraphicsItem
 
-from latentlab.app.charts import cache_axes, show_view_grid
+from latentlab.app.charts import cache_axes, draw_as_segments, show_view_grid
 from latentlab.explore.lab_flow import Box, FlowLabView
 
 __all__ = [
@@ -212,6 +213,8 @@ class DataPlot(SquarePlot):
         self.colour_map = ""
         self._heat_shown: np.ndarray | None = None  # the grid the heat map shows
         self.points = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(POINT_COLOUR))
+        # the data stand still while a fit runs: drawn from a pixmap as the samples change
+        self.points.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.samples = Dots(SAMPLE_COLOUR, 3)
         for item in (self.samples, self.points):
             self.addItem(item)
@@ -289,11 +292,13 @@ class LatentPlot(SquarePlot):
     def __init__(self) -> None:
         super().__init__("labLatentView", "Latent space z = G⁻¹(x)")
         for sigma in (1, 2, 3):
-            self.plot(
+            circle = self.plot(
                 sigma * np.cos(_CIRCLE),
                 sigma * np.sin(_CIRCLE),
                 pen=pg.mkPen("#1f77b4", width=1.5, style=Qt.PenStyle.DashLine),
             )
+            # still, under points that move on every frame: drawn from a pixmap
+            circle.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.points = ColouredPoints(self)
         self.setRange(QRectF(-4, -4, 8, 8), padding=0)
 
@@ -306,6 +311,7 @@ class LayerPlot(SquarePlot):
     def __init__(self) -> None:
         super().__init__("labLayerView", "After layer")
         self.grid = pg.PlotCurveItem(pen=pg.mkPen((120, 120, 160), width=1))
+        draw_as_segments(self.grid)  # 2 px wide in presentation mode
         self.addItem(self.grid)
         self.points = ColouredPoints(self)
         # the x1 axis is the horizontal line y = 0, the x2 axis the vertical line x = 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -44,6 +44,9 @@ __all__ = ["LabWindow"]
 
 ANCESTRAL_SAMPLES = 24
 MIN_POINTS = 10
+# A flow's loss curves are redrawn a few times a second, not on every frame: their chart, its
+# axes relabelled as the curves grow, took as long to repaint as the other three views together
+CURVES_MS = 250
 HEAT_MAPS = {"density": "p(x)", "logdet": "log|det ∂z/∂x|", "none": "none"}
 _CSV = "CSV files (*.csv);;All files (*)"
 
@@ -67,6 +70,10 @@ class LabWindow(QMainWindow):
         self.sample_seed = 0
         self.presenting = False
         self.toy_shown: tuple[str, int] | None = None  # the toy set and size on show
+        self.curves_timer = QTimer(self)
+        self.curves_timer.setSingleShot(True)
+        self.curves_timer.setInterval(CURVES_MS)
+        self.curves_timer.timeout.connect(self._draw_flow_curves)
 
         self._build_views()
         self._build_layout()
@@ -95,12 +102,8 @@ class LabWindow(QMainWindow):
         self.readout = JacobianReadout()
         self.curve_view = panel_chart("labCurve", "step", "NLL (nats/point)", 120)
         self.curve_view.addLegend(offset=(-10, 10))
-        self.train_curve = self.curve_view.plot(
-            [], [], pen=pg.mkPen("#1f77b4", width=2), name="train"
-        )
-        self.test_curve = self.curve_view.plot(
-            [], [], pen=pg.mkPen("#ff7f0e", width=2), name="test"
-        )
+        self.train_curve = self.curve_view.curve("#1f77b4", name="train")
+        self.test_curve = self.curve_view.curve("#ff7f0e", name="test")
         self.weights = WeightsChart()
         self.em_overlay = EMOverlay(self.data_view, self.data_view.points)
         self.animation = AncestralAnimation(self)
@@ -284,6 +287,7 @@ class LabWindow(QMainWindow):
         self.controls.pause.setChecked(False)
 
     def _clear_fit(self) -> None:
+        self.curves_timer.stop()
         self.steps = []
         self.flow_view = self.em_view = None
         self.test_history = []
@@ -389,6 +393,13 @@ class LabWindow(QMainWindow):
         self.layer_view.show_layer(view)
         self.layer_label.setText(f"Layer {view.layer}: {view.layer_label}")
         self.readout.show_reading(view.jacobian, view.layer_label)
+        if not self.curves_timer.isActive():
+            self.curves_timer.start()
+
+    def _draw_flow_curves(self) -> None:
+        view = self.flow_view
+        if view is None:  # the fit was cleared meanwhile
+            return
         if len(view.loss_history):
             self.train_curve.setData(view.loss_history[:, 0], view.loss_history[:, 1])
         if self.test_history:

@@ -107,7 +107,9 @@ def test_fitting_a_flow_draws_density_and_loss_then_pauses_and_stops(qtbot, lab)
     image = lab.data_view.heat.image
     assert image is not None and image.shape == view.density.shape
     assert lab.data_view.heat.isVisible()
-    assert len(lab.train_curve.getData()[0]) >= 2
+    # the loss curves are redrawn 4 times a second
+    steps_drawn = lambda: lab.train_curve.getData()[0]  # noqa: E731
+    qtbot.waitUntil(lambda: steps_drawn() is not None and len(steps_drawn()) >= 2)
     assert lab.latent_view.points.count() == len(view.latent_points)
     assert lab.layer_view.points.count() == len(view.layer_points)
     assert "step" in lab.controls.status.text()
