@@ -4,11 +4,12 @@ view is drawn and the Jacobians are read. Prints, per run, the frames the window
 second and the time until a shown frame's held-out NLL reached the target (the reference of
 ``benchmarks/lab.py`` plus 0.05 nats), with the training steps taken by then.
 
-    python benchmarks/lab_window.py [--runs 3] [--reference 1.9989] [--budget 30]
+    python benchmarks/lab_window.py [--runs 3] [--reference 1.9989] [--budget 30] [--quick]
 
-Offscreen unless a display is set. ``benchmarks/lab.py`` measures the fit alone (its views
-computed, not drawn) beside the normflows library; the difference is what drawing costs the
-fit: the GUI thread's painting holds the interpreter lock the fit's thread needs.
+Offscreen unless a display is set. ``--quick`` is a smoke run: one run of at most 3 seconds.
+``benchmarks/lab.py`` measures the fit alone (its views computed, not drawn) beside the
+normflows library; the difference is what drawing costs the fit: the GUI thread's painting
+holds the interpreter lock the fit's thread needs.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ CURSOR = (0.5, 0.25)  # on the upper moon
 
 def _screen(width: int, height: int) -> None:
     """An offscreen screen of ``width`` x ``height`` (Qt's default offscreen screen is 800 x
-    600), unless a display is set."""
-    if os.environ.get("DISPLAY"):
+    600), unless the app is to run on a display."""
+    platform = os.environ.get("QT_QPA_PLATFORM") or (
+        "" if os.environ.get("DISPLAY") else "offscreen"
+    )
+    if platform != "offscreen":
         return
     config = Path(tempfile.gettempdir()) / f"latentlab-screen-{width}x{height}.json"
     screen = {"name": "bench", "x": 0, "y": 0, "width": width, "height": height}
     config.write_text(json.dumps({"screens": [screen | {"logicalDpiX": 96, "logicalDpiY": 96}]}))
-    os.environ.setdefault("QT_QPA_PLATFORM", f"offscreen:configfile={config}")
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
 
 
 def run_once(target: float, budget: float) -> tuple[float | None, float, int]:
@@ -85,7 +89,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--reference", type=float, default=1.9989, help="benchmarks/lab.py's")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds per run at most")
+    parser.add_argument("--quick", action="store_true", help="one run of at most 3 seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.budget = 1, 3.0
     _screen(1920, 1080)
     target = args.reference + TARGET_MARGIN
     print(f"two moons, 4000 points, RealNVP 8 couplings, in the lab window; target {target:.4f}")

@@ -91,6 +91,11 @@ def test_lab():
     assert "reference: held-out NLL" in out and re.search(r"^ours\s+0\s+\d+", out, re.M)
 
 
+def test_lab_window():
+    out = run("benchmarks/lab_window.py", "--quick")
+    assert re.search(r"^run 0: time to target .*, \d+ steps, +[\d.]+ frames/s$", out, re.M), out
+
+
 def test_flows_peer():
     out = run("benchmarks/flows_peer.py", "--quick")
     assert re.search(r"^(Fashion-MNIST 1x28x28, 256|digits 1x8x8, 17) levels:", out, re.M), out
