@@ -50,8 +50,7 @@ class LatentPlane:
         if dim < 2 or n < 2:
             raise ValueError("PCA needs at least two latents of dimension two or more")
         mean = latents.mean(axis=0)
-        _, _, vt = np.linalg.svd(latents - mean, full_matrices=False)
-        u, v = vt[0], vt[1] if len(vt) > 1 else _orthogonal_to(vt[0])
+        u, v = _principal_axes(latents - mean)
         u, v = u * np.sign(u[np.argmax(abs(u))]), v * np.sign(v[np.argmax(abs(v))])
         return cls(mean, u, v, "PCA of reference latents", ("PC1", "PC2"), "pca")
 
@@ -211,6 +210,30 @@ def make_plane(kind: str, x: str = "", y: str = "", *, inputs: PlaneInputs) -> L
     if not plane_kind.available(inputs):
         raise ValueError(plane_kind.needs)
     return plane_kind.make(x, y, inputs)
+
+
+def _principal_axes(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two leading principal axes (orthonormal) of the centred ``N, D`` data. With fewer
+    points than dimensions they come from the eigenvectors of the ``N, N`` Gram matrix, not
+    from an SVD of the data: 17 ms instead of 160 ms for a reference of 300 latents of 3,072
+    (the default model's, computed as each model opens)."""
+    n, dim = centred.shape
+    if n >= dim:
+        rows = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    else:
+        _, vectors = np.linalg.eigh(centred @ centred.T)  # eigenvalues ascending
+        rows = vectors[:, :-3:-1].T @ centred  # the largest two: singular value x axis
+    scale = float(np.linalg.norm(rows[0]))
+    if scale == 0:  # all latents alike: any plane will do
+        u = np.zeros(dim)
+        u[0] = 1.0
+    else:
+        u = rows[0] / scale
+    v = rows[1] - (rows[1] @ u) * u if len(rows) > 1 else np.zeros(dim)
+    length = float(np.linalg.norm(v))
+    if length <= 1e-12 * max(1.0, scale):  # the latents lie on a line
+        return u, _orthogonal_to(u)
+    return u, v / length
 
 
 def _orthogonal_to(u: np.ndarray) -> np.ndarray:

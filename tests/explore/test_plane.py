@@ -25,6 +25,23 @@ def test_pca_plane_is_orthonormal_and_spans_the_largest_variance(latents):
     np.testing.assert_allclose(plane.origin, latents.mean(axis=0))
 
 
+def test_pca_of_fewer_latents_than_dimensions_finds_the_svds_axes():
+    """Fewer points than dimensions (a reference of 300 latents of 3,072) take the Gram
+    matrix's way; the axes are the SVD's, up to sign."""
+    rng = np.random.default_rng(3)
+    latents = rng.normal(size=(40, 300)) * np.linspace(3.0, 0.1, 300)
+    plane = LatentPlane.pca(latents)
+    axes = np.linalg.svd(latents - latents.mean(axis=0), full_matrices=False)[2][:2]
+    assert abs(plane.u @ axes[0]) == pytest.approx(1, abs=1e-9)
+    assert abs(plane.v @ axes[1]) == pytest.approx(1, abs=1e-9)
+    assert plane.u @ plane.v == pytest.approx(0, abs=1e-12)
+    on_a_line = np.outer(np.arange(3.0), np.ones(10))  # rank one: any second axis
+    line = LatentPlane.pca(on_a_line)
+    assert abs(line.u @ np.ones(10) / np.sqrt(10)) == pytest.approx(1)
+    assert line.u @ line.v == pytest.approx(0, abs=1e-12)
+    assert np.linalg.norm(line.v) == pytest.approx(1)
+
+
 def test_project_then_lift_gives_back_every_latent_exactly(latents):
     plane = LatentPlane.pca(latents)
     ab, residual = plane.project(latents)
