@@ -68,6 +68,8 @@ def test_analysing_again_keeps_the_figures_greyed_and_the_panel_its_size(vae_win
     panel = vae_window.family_panel
     panel.source.use_current_image()
     qtbot.waitUntil(lambda: panel.report is not None, timeout=5000)
+    # the first report builds the chart of m and sigma, shown at the event loop's next turn
+    qtbot.waitUntil(lambda: panel.moments_chart is not None and panel.moments_chart.isVisible())
     figures, report, minimum = panel.terms.text(), panel.report, panel.minimumSizeHint()
     panel.source.use_current_image()
     assert panel.terms.text() == figures and not panel.terms.isEnabled()
