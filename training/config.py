@@ -129,6 +129,14 @@ class GradientConfig(TrainConfig):
         high=2**16,
     )
     lr: float = option(1e-3, "learning rate", group="optimisation", low=0.0, high=10.0)
+    lr_decay: str = option(
+        "none",
+        "none: the learning rate stays at --lr; cosine: it falls from --lr to 0 along a half "
+        "cosine over this run's epochs, or over its --time-budget if that ends the run first "
+        "(a resumed run anneals over what is left of it)",
+        group="optimisation",
+        choices=("none", "cosine"),
+    )
     # loop and checkpoints
     patience: int = option(
         20,

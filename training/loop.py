@@ -124,6 +124,7 @@ class Pace:
     config: GradientConfig
     steps_per_epoch: int
     epochs_left: int
+    optimizers: Mapping[str, torch.optim.Optimizer]
     start: float = field(default_factory=time.perf_counter)
     step_seconds: list[float] = field(default_factory=list)
 
@@ -150,6 +151,20 @@ class Pace:
             fits = "less than one epoch" if epochs < 1 else f"about {epochs:.0f} epochs"
             text += f"; --time-budget {self.config.time_budget:g} min: {fits}"
         return text + ")"
+
+    def anneal(self, steps_done: int) -> None:
+        """With ``--lr-decay cosine``, set every optimiser's learning rate for the next step from
+        how far this run is: its steps, or its time budget when that is further along."""
+        if self.config.lr_decay != "cosine":
+            return
+        progress = steps_done / max(1, self.steps_per_epoch * self.epochs_left)
+        if self.config.time_budget:
+            spent = (time.perf_counter() - self.start) / (self.config.time_budget * 60)
+            progress = max(progress, spent)
+        lr = self.config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
     def budget_spent(self) -> bool:
         """Whether the time budget is spent (on any rank, so that all stop together)."""
@@ -202,7 +217,8 @@ def fit(
             state.stopped = "patience"
     train = train.to(run.device)
     steps = len(epoch_batches(len(train), config.batch_size, 0, config.seed, run))
-    pace = Pace(run, config, steps, config.epochs - state.epoch)
+    pace = Pace(run, config, steps, config.epochs - state.epoch, optimizers)
+    first_step = state.step
     with tqdm(
         total=config.epochs * steps,
         initial=state.epoch * steps,
@@ -214,7 +230,7 @@ def fit(
             bar.set_description(f"epoch {state.epoch + 1}/{config.epochs}")
             start = time.perf_counter()
             means, batches = _train_epoch(
-                run, config, model, step_fn, train, state, pace, bar, checkpoint
+                run, config, model, step_fn, train, state, pace, bar, checkpoint, first_step
             )
             elapsed = time.perf_counter() - start
             state.seconds += elapsed
@@ -258,13 +274,16 @@ def _train_epoch(
     pace: Pace,
     bar: tqdm[Any],
     checkpoint: Path,
+    first_step: int,
 ) -> tuple[dict[str, float], int]:
     """One epoch's steps, cut short when the time budget is spent (``state.stopped``); returns
-    the mean of each statistic and the number of steps done."""
+    the mean of each statistic and the number of steps done. ``first_step`` is the step this
+    run started at (after a checkpoint's, when resumed)."""
     model.train()
     stats = []
     for index in epoch_batches(len(train), config.batch_size, state.epoch, config.seed, run):
         start = time.perf_counter()
+        pace.anneal(state.step - first_step)
         named = step_fn(train[index], state)
         values = run.all_mean(torch.stack([v.float().reshape(()) for v in named.values()]))
         _guard(dict(zip(named, values.tolist(), strict=True)), state, checkpoint)

@@ -154,6 +154,21 @@ def test_resume_continues_the_loop_and_every_optimiser(family, tmp_path, capsys)
     assert loaded.meta["training"]["config"]["resume"] is True
 
 
+@pytest.mark.parametrize("decay", ["none", "cosine"])
+def test_a_cosine_decay_brings_every_optimisers_learning_rate_down_to_near_zero(decay, tmp_path):
+    out = tmp_path / "decay.safetensors"
+    assert train("dcgan", out, "--lr", "0.01", "--lr-decay", decay) == 0  # two optimisers
+    saved = torch.load(out.with_suffix(".ckpt"), weights_only=True)
+    steps = saved["loop"]["step"]
+    rates = {g["lr"] for o in saved["optimizers"].values() for g in o["param_groups"]}
+    if decay == "none":
+        assert rates == {0.01}
+    else:  # the last step ran at 1/steps before the end of the half cosine
+        assert len(rates) == 1 and rates.pop() == pytest.approx(
+            0.01 * 0.5 * (1 + math.cos(math.pi * (steps - 1) / steps))
+        )
+
+
 @pytest.mark.parametrize("family", GRADIENT)
 def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(family, tmp_path, capsys):
     out = tmp_path / "nan.safetensors"
