@@ -46,6 +46,7 @@ from latentlab.app.notices import NoticeBar
 from latentlab.app.presentation import Presentation
 from latentlab.app.sample_panel import SamplePanel
 from latentlab.app.sample_wiring import SampleWiring
+from latentlab.app.turns import TurnQueue
 from latentlab.app.worker import ModelWorker
 from latentlab.errors import MAX_MESSAGE
 from latentlab.explore.explorer import Explorer, OpenedModel, prepare
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self.explorer = Explorer()
         self.worker: ModelWorker | None = None
         self.jobs = JobRunner(self)
+        self.turns = TurnQueue(self)  # the steps of opening a model, one per turn
         self.jobs.failed.connect(self._on_job_failed)
         self.jobs.cancelled.connect(self._on_job_cancelled)
         self.loader = ModelLoader(self)
@@ -247,9 +249,9 @@ class MainWindow(QMainWindow):
                 self.show_error(
                     "Cannot resume the session", f"{exc}; the model is open as it starts"
                 )
-        # The family panel comes in the next turn of the event loop: built together with the
-        # views above, it held the GUI thread for over 250 ms on a busy machine.
-        QTimer.singleShot(0, self, lambda: self._show_family_panel(opened.loaded))
+        # The family panel comes in a later turn of the event loop than the views above and the
+        # map (latentlab.app.turns)
+        self.turns.add(lambda: self._show_family_panel(opened.loaded))
 
     def _on_placed(self, label: str, notice: str) -> None:
         if self.sender() is self.worker:  # not a worker already replaced
@@ -431,6 +433,7 @@ class MainWindow(QMainWindow):
         """Stop the worker threads without waiting for them (idempotent); jobs still running
         end as cancelled."""
         self.loader.shutdown()
+        self.turns.clear()
         self.jobs.attach(None)
         if self.worker is not None:
             self.worker.stop()

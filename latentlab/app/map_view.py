@@ -206,6 +206,9 @@ class MapView(pg.PlotWidget):
         self._placeholder.setStyleSheet("background: white;")
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._skip_hover_while_dragging()
+        # The tick labels' width only grows: a narrower one, as the next model's map has, laid
+        # the plot out again and repainted the whole map a second time after drawing it
+        plot.getAxis("left").setStyle(autoReduceTextSpace=False)
         for item in (self.scatter, plot.getAxis("left"), plot.getAxis("bottom")):
             # Redrawn from a pixmap while the handle moves over them, not by Python paint code
             # that would hold the GIL the model worker needs.
@@ -223,8 +226,10 @@ class MapView(pg.PlotWidget):
         self._placeholder.setText(text)
 
     def set_axes_labels(self, x: str, y: str) -> None:
-        self.getPlotItem().setLabel("bottom", x)
-        self.getPlotItem().setLabel("left", y)
+        plot = self.getPlotItem()
+        for name, text in (("bottom", x), ("left", y)):
+            if plot.getAxis(name).labelText != text:  # a new label lays the whole plot out again
+                plot.setLabel(name, text)
 
     def set_reference(
         self,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from latentlab.app.jobs import Job
 from latentlab.app.map_controls import BY_LABEL
@@ -67,7 +67,7 @@ class MapWiring(QObject):
         colourings = [BY_LABEL] + ([] if ref is None else sorted(ref.attributes))
         self.controls.reset(self.explorer.plane_inputs(), opened.plane.kind, colourings)
         self.view.colour_by(None, repaint=False)
-        # drawn at the next turn of the event loop, not in the one that installs the model:
+        # drawn in a later turn of the event loop than the one that installs the model:
         # together they held the GUI thread for over 100 ms on a busy machine
         self._draw_soon()
 
@@ -100,10 +100,10 @@ class MapWiring(QObject):
             self.update_ellipses(whose)
 
     def _draw_soon(self) -> None:
-        """Draw the map at the next turn of the event loop (once, however often asked)."""
+        """Draw the map in a later turn of the event loop (once, however often asked)."""
         if not self._draw_pending:
             self._draw_pending = True
-            QTimer.singleShot(0, self._draw_plane)
+            self.window.turns.add(self._draw_plane)
 
     def _draw_plane(self) -> None:
         self._draw_pending = False

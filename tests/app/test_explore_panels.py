@@ -90,8 +90,9 @@ def test_the_map_shows_the_plane_of_two_attributes_through_the_current_point(
     chooser.attribute_x.setCurrentText("glasses")
     chooser.attribute_y.setCurrentText("smiling")
     chooser.kind.setCurrentIndex(chooser.kind.findData("attributes"))
-    chooser.kind.activated.emit(chooser.kind.currentIndex())  # as a user's pick does
-    qtbot.waitUntil(lambda: window.explorer.state.plane.axis_labels == ("glasses", "smiling"))
+    with qtbot.waitSignal(window.map.planeShown, timeout=5000):
+        chooser.kind.activated.emit(chooser.kind.currentIndex())  # as a user's pick does
+    assert window.explorer.state.plane.axis_labels == ("glasses", "smiling")
     assert window.map_view.getPlotItem().getAxis("bottom").labelText == "glasses"
     np.testing.assert_allclose(window.explorer.state.latent, before, atol=1e-9)  # same image
     np.testing.assert_array_equal(window.image_view.image(), shown)

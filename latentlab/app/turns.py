@@ -1,0 +1,53 @@
+"""Work spread over turns of the event loop, one step per turn.
+
+Opening a model installs it, draws its map and builds its family panel. Run in one turn, or in
+zero-delay callbacks that Qt runs back to back, those steps and the repaint they cause held the
+GUI thread for 150 to 230 ms at 1920x1080 (the longest stalls of scripts/soak.py). Each step here
+runs from its own timer, so that the paint and the input that the step before caused are served
+in between.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, QTimer
+
+__all__ = ["TurnQueue"]
+
+GAP_MS = 20
+
+
+class TurnQueue(QObject):
+    """Steps run one per turn of the event loop, in the order they were added."""
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self._steps: deque[Callable[[], object]] = deque()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(GAP_MS)
+        self._timer.timeout.connect(self._run_next)
+
+    def add(self, step: Callable[[], object]) -> None:
+        """Run ``step`` in a later turn, after the steps added before it."""
+        self._steps.append(step)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def clear(self) -> None:
+        """Drop the steps not run yet (the window closes)."""
+        self._steps.clear()
+        self._timer.stop()
+
+    def _run_next(self) -> None:
+        if not self._steps:
+            return
+        step = self._steps.popleft()
+        try:
+            step()
+        finally:  # a step that raised (reported by the app's hook) does not stop the others
+            if self._steps:
+                self._timer.start()
