@@ -20,6 +20,7 @@ from latentlab.app.family_panel import FamilyPanel, PanelHost
 from latentlab.app.image_source import ImageSource
 from latentlab.app.qimage import to_qpixmap
 from latentlab.app.run_button import RunButton
+from latentlab.app.turns import Throttle
 from latentlab.explore.inversion import Inversion, invert_image
 from latentlab.modelfile import LoadedModel
 
@@ -40,6 +41,7 @@ class InversionPanel(FamilyPanel):
         self.target: np.ndarray | None = None
         self.result: Inversion | None = None
         self._errors: list[float] = []
+        self._curve_drawer = Throttle(self, self._draw_curve)  # steps come faster than frames
         self.source = ImageSource(host, "Invert")
         self.source.imageChosen.connect(self.set_target)
         self._view_pixels = _VIEW_PIXELS
@@ -142,10 +144,15 @@ class InversionPanel(FamilyPanel):
 
     def _on_step(self, mse: float) -> None:
         self._errors.append(mse)
+        self._curve_drawer.request()
+
+    def _draw_curve(self) -> None:
         self.curve.setData(np.arange(1, len(self._errors) + 1), np.array(self._errors))
-        self.label.setText(f"step {len(self._errors)}: MSE {mse:.4f}")
+        if self._errors:
+            self.label.setText(f"step {len(self._errors)}: MSE {self._errors[-1]:.4f}")
 
     def _on_inverted(self, result: Inversion) -> None:
+        self._curve_drawer.flush()
         self.result = result
         self._show(self.result_view, result.image)
         self.label.setText(

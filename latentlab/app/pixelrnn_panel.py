@@ -29,6 +29,7 @@ from latentlab.app.image_strip import ImageStrip
 from latentlab.app.mask_canvas import MaskCanvas
 from latentlab.app.qimage import to_qpixmap
 from latentlab.app.run_button import RunButton
+from latentlab.app.turns import Throttle
 from latentlab.explore.painting import MASK_PRESETS, Pace, PaintStep, mask_preset, paint
 from latentlab.modelfile import LoadedModel
 
@@ -105,6 +106,8 @@ class PixelRNNPanel(FamilyPanel):
         self.live.setToolTip("The first completion: the pixel being drawn is outlined in red")
         self.chart: PanelChart | None = None  # built with the first pixel drawn
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, pen=pg.mkPen(None))
+        self._bar_channels = 0  # the channels the bars' colours are set for
+        self._step_drawer = Throttle(self, self._draw_last_step)
         self.drawn_bars = pg.BarGraphItem(
             x=[], height=[], width=0.8, brush=_DRAWN_BRUSH, pen=pg.mkPen(None)
         )
@@ -228,6 +231,12 @@ class PixelRNNPanel(FamilyPanel):
 
     def _on_step(self, step: PaintStep) -> None:
         self.last_step = step
+        self._step_drawer.request()
+
+    def _draw_last_step(self) -> None:
+        step = self.last_step
+        if step is None:  # cleared since
+            return
         self._set_results(step.images)
         self._show_distribution(step)
         self._show_pixel(step)
@@ -236,7 +245,14 @@ class PixelRNNPanel(FamilyPanel):
         if self.chart is None:
             self.chart = self._build_chart()
         channels, levels = step.probabilities.shape[1:]
-        brushes = _BAR_BRUSHES.get(channels, _BAR_BRUSHES[1] * channels)
+        if channels != self._bar_channels:  # the colours once: each bar's brush costs
+            colours = [pg.mkBrush(c) for c in _BAR_BRUSHES.get(channels, _BAR_BRUSHES[1])]
+            self.bars.setOpts(
+                brushes=[
+                    colours[ch % len(colours)] for ch in range(channels) for _ in range(levels)
+                ]
+            )
+            self._bar_channels = channels
         width = 0.8 / channels
         offsets = (np.arange(channels) - (channels - 1) / 2) * width  # channels side by side
         x = (np.arange(levels)[None] + offsets[:, None]).ravel()  # C*L, channel-major
@@ -245,7 +261,6 @@ class PixelRNNPanel(FamilyPanel):
             x=x,
             height=step.probabilities[0].ravel(),
             width=width,
-            brushes=[pg.mkBrush(brushes[ch]) for ch in range(channels) for _ in range(levels)],
         )
         self.drawn_bars.setOpts(
             x=drawn + offsets, height=step.probabilities[0, np.arange(channels), drawn], width=width
@@ -283,6 +298,7 @@ class PixelRNNPanel(FamilyPanel):
         self.host.show_image(images[index])
 
     def _on_painted(self, images: np.ndarray) -> None:
+        self._step_drawer.flush()  # the last pixel's distribution
         self._set_results(images)
         self.host.show_image(images[0])
         self.host.show_status(

@@ -1,10 +1,12 @@
-"""Work spread over turns of the event loop, one step per turn.
+"""Work spread over turns of the event loop: steps run one per turn (:class:`TurnQueue`), and
+views that a stream of updates changes drawn at most once per interval (:class:`Throttle`).
 
 Opening a model installs it, draws its map and builds its family panel. Run in one turn, or in
 zero-delay callbacks that Qt runs back to back, those steps and the repaint they cause held the
 GUI thread for 150 to 230 ms at 1920x1080 (the longest stalls of scripts/soak.py). Each step here
 runs from its own timer, so that the paint and the input that the step before caused are served
-in between.
+in between. A painting's previews came faster than its panel drew them: they piled up in the
+event queue and were drawn back to back, holding the GUI thread for seconds.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer
 
-__all__ = ["TurnQueue"]
+__all__ = ["Throttle", "TurnQueue"]
 
 GAP_MS = 20
 
@@ -51,3 +53,27 @@ class TurnQueue(QObject):
         finally:  # a step that raised (reported by the app's hook) does not stop the others
             if self._steps:
                 self._timer.start()
+
+
+class Throttle(QObject):
+    """``draw`` called at most once per ``interval_ms``, after :meth:`request`: a view that
+    keeps what its updates changed draws the latest of them, however fast they come."""
+
+    def __init__(self, parent: QObject, draw: Callable[[], object], interval_ms: int = 30) -> None:
+        super().__init__(parent)
+        self._draw = draw
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(draw)
+
+    def request(self) -> None:
+        """Draw within the interval (once, however often asked meanwhile)."""
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Draw now if a draw is pending (the updates have ended)."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self._draw()
