@@ -182,7 +182,8 @@ class MapView(pg.PlotWidget):
         )
         self.handle.hide()  # until a model is open
         self.addItem(self.handle)
-        self._label_items: list[pg.TextItem] = []
+        self._label_items: list[pg.TextItem] = []  # the class names; spare ones hidden
+        self._label_count = 0  # the class names the map shows
         self.markers: list[ImageMarker] = []
         self.ellipses: dict[tuple[str, float], pg.PlotCurveItem] = {}  # (whose, scale) -> item
         self._marker_thumbnails: np.ndarray | None = None  # the images the markers show
@@ -252,15 +253,14 @@ class MapView(pg.PlotWidget):
         self.scatter.setData(pos=points, brush=self._brushes())
         self.clear_selection()
         classes = [] if labels is None else [int(k) for k in np.unique(labels)]
-        while len(self._label_items) > len(classes):
-            self.removeItem(self._label_items.pop())
-        while len(self._label_items) < len(classes):  # reused from map to map: each costs ms
+        while len(self._label_items) < len(classes):  # kept from map to map: each costs ms
             self._label_items.append(self._new_label())
-        for text, k in zip(self._label_items, classes, strict=True):
+        self._label_count = len(classes)
+        self._show_labels()
+        for text, k in zip(self._label_items, classes, strict=False):
             name = label_names[k] if k < len(label_names) else str(k)
             text.setText(name, color=pg.intColor(k, hues=max(10, len(label_names))))
             text.setPos(*np.median(points[np.asarray(labels) == k], axis=0))
-            text.setVisible(self._values is None)
         self.fit_view(points)
         self.handle.show()
         self._placeholder.hide()
@@ -281,13 +281,17 @@ class MapView(pg.PlotWidget):
         a model switch tens of milliseconds). Returns the colours of the two ends
         (``#rrggbb``) when colouring by values."""
         self._values = None if values is None else np.asarray(values, dtype=np.float64)
-        for item in self._label_items:
-            item.setVisible(values is None)
+        self._show_labels()
         if repaint and len(self._label_brushes):
             self.scatter.setBrush(self._brushes())
         if values is None:
             return None
         return tuple(_VALUE_COLOURS.map(t, mode="qcolor").name() for t in (0.0, 1.0))
+
+    def _show_labels(self) -> None:
+        """The class names when the points are coloured by class (the spare ones hidden)."""
+        for i, item in enumerate(self._label_items):
+            item.setVisible(i < self._label_count and self._values is None)
 
     def _brushes(self) -> list[QBrush]:
         if self._values is None:
