@@ -165,8 +165,14 @@ def test_hover_shows_the_reference_thumbnail_and_a_click_selects(open_window, qt
     for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease):
         send_mouse(view.viewport(), kind, pos, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.selected == {3}, timeout=2000)  # a click selects the point
+    marks = view.selection_marks.getData()
+    assert (list(marks[0]), list(marks[1])) == ([xs[3]], [ys[3]])  # ringed
     # hit tests by index: no per-point objects (pyqtgraph's SpotItems) pile up as garbage
     assert all(item is None for item in view.scatter.data["item"])
+    for kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease):
+        send_mouse(view.viewport(), kind, pos, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.selected == set(), timeout=2000)  # through the ring: deselected
+    assert len(view.selection_marks.getData()[0]) == 0
 
 
 def test_arrow_keys_move_the_point_on_the_map(open_window, qtbot, tiny_vae_path):
