@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
                 )
         # The family panel comes in a later turn of the event loop than the views above and the
         # map (latentlab.app.turns)
-        self.turns.add(lambda: self._show_family_panel(opened.loaded))
+        self.turns.add(lambda: self._show_family_panel(opened.loaded), key="family panel")
 
     def _on_placed(self, label: str, notice: str) -> None:
         if self.sender() is self.worker:  # not a worker already replaced

@@ -26,16 +26,20 @@ class TurnQueue(QObject):
 
     def __init__(self, parent: QObject) -> None:
         super().__init__(parent)
-        self._steps: deque[Callable[[], object]] = deque()
+        self._steps: deque[tuple[str | None, Callable[[], object]]] = deque()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.setInterval(GAP_MS)
         self._timer.timeout.connect(self._run_next)
 
-    def add(self, step: Callable[[], object]) -> None:
-        """Run ``step`` in a later turn, after the steps added before it."""
-        self._steps.append(step)
+    def add(self, step: Callable[[], object], key: str | None = None) -> None:
+        """Run ``step`` in a later turn, after the steps added before it. A step with a ``key``
+        replaces the one of that key still waiting (it would do the same for an older state,
+        and hold that state until it ran)."""
+        if key is not None:
+            self._steps = deque(item for item in self._steps if item[0] != key)
+        self._steps.append((key, step))
         if not self._timer.isActive():
             self._timer.start()
 
@@ -47,7 +51,7 @@ class TurnQueue(QObject):
     def _run_next(self) -> None:
         if not self._steps:
             return
-        step = self._steps.popleft()
+        _key, step = self._steps.popleft()
         try:
             step()
         finally:  # a step that raised (reported by the app's hook) does not stop the others

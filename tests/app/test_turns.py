@@ -78,3 +78,15 @@ def test_a_throttle_draws_the_latest_once_however_many_updates_came(qtbot):
     throttle.request()
     qtbot.waitUntil(lambda: len(drawn) == 3)
     assert drawn == [500, 501, 501]
+
+
+def test_a_step_with_a_key_replaces_the_waiting_one_of_that_key(qtbot):
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    turns = TurnQueue(parent)
+    ran: list[str] = []
+    turns.add(lambda: ran.append("panel of model A"), key="panel")
+    turns.add(lambda: ran.append("map"))
+    turns.add(lambda: ran.append("panel of model B"), key="panel")  # A's would be stale
+    qtbot.waitUntil(lambda: "panel of model B" in ran)
+    assert ran == ["map", "panel of model B"]
