@@ -52,7 +52,9 @@ class PanelHost(Protocol):
 class FamilyPanel(QWidget):
     """A family's own panel. ``title`` names its tab; :meth:`show_model` is called with each
     newly opened model of the family (the panel lives on while models of its family follow
-    one another, so what it shows, e.g. a fitting curve, survives the switch)."""
+    one another, so what it shows, e.g. a fitting curve, survives the switch). When a model of
+    another family opens, the window puts the panel away (:meth:`release`) and shows it again
+    for the family's next model: building a panel's charts cost a model switch 30-60 ms."""
 
     title: ClassVar[str]
 
@@ -61,6 +63,11 @@ class FamilyPanel(QWidget):
         self.host = host
 
     def show_model(self, loaded: LoadedModel) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Put away until a model of the family opens again: let go of the model and of what
+        was computed from it, so that they are freed with the model's worker."""
         raise NotImplementedError
 
     def set_presentation(self, on: bool) -> None:

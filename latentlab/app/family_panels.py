@@ -38,20 +38,28 @@ def panel_class(family: str) -> type[FamilyPanel] | None:
 
 
 def show_family_panel(
-    tabs: QTabWidget, panel: FamilyPanel | None, loaded: LoadedModel, host: PanelHost
+    tabs: QTabWidget,
+    panel: FamilyPanel | None,
+    loaded: LoadedModel,
+    host: PanelHost,
+    kept: dict[type[FamilyPanel], FamilyPanel],
 ) -> FamilyPanel | None:
     """Show the panel of ``loaded``'s family as the first of ``tabs`` (``panel``, the one shown
     now, stays if it is of that family, so that what it shows survives the switch); None when
-    the family has no panel."""
+    the family has no panel. A panel put away is kept in ``kept`` (one per panel class) and
+    shown again for the family's next model."""
     wanted = panel_class(loaded.model.family)
     if panel is not None and type(panel) is not wanted:
         tabs.removeTab(tabs.indexOf(panel))
-        panel.deleteLater()
+        panel.hide()
+        panel.release()
         panel = None
     if wanted is None:
         return None
     if panel is None:
-        panel = wanted(host)
+        panel = kept.get(wanted)
+        if panel is None:
+            panel = kept[wanted] = wanted(host)
         tabs.insertTab(0, panel, wanted.title)
     panel.show_model(loaded)
     tabs.setCurrentWidget(panel)

@@ -188,6 +188,10 @@ class FlowLayersPanel(FamilyPanel):
         assert isinstance(model, FlowModel)  # FAMILY_PANELS gives this panel to flows only
         self._show_levels(flow_levels(model))
 
+    def release(self) -> None:
+        self.loaded, self.trace, self.image, self.resampled = None, None, None, None
+        self.table.setRowCount(0)
+
     def _show_levels(self, levels: list[FlowLevel]) -> None:
         """One column per level: its name and shape, and a strip for its redraws."""
         self.levels = levels

@@ -150,6 +150,11 @@ class GMMPanel(FamilyPanel):
             lambda means_weights: self._show_components(*means_weights)
         )
 
+    def release(self) -> None:
+        self.loaded, self._shown, self._sample_latents = None, None, None
+        self.samples.set_images(None)
+        self.components.clear()
+
     def set_presentation(self, on: bool) -> None:
         self.curve_view.set_presentation(on, self)
         self._icon_pixels = 2 * _ICON_PIXELS if on else _ICON_PIXELS

@@ -109,6 +109,10 @@ class InversionPanel(FamilyPanel):
         self.loaded = loaded
         self.set_target(None)
 
+    def release(self) -> None:
+        self.loaded = None
+        self.set_target(None)
+
     def set_presentation(self, on: bool) -> None:
         self.curve_view.set_presentation(on, self)
         self._view_pixels = 2 * _VIEW_PIXELS if on else _VIEW_PIXELS

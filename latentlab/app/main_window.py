@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self._last_requested: np.ndarray | None = None  # the latent of the newest decode asked
         self.autosave_path: Path | None = None  # where closing the window saves the session
         self.family_panel: FamilyPanel | None = None
+        self._kept_panels: dict[type[FamilyPanel], FamilyPanel] = {}  # one per family's panel
         self._error_box: QMessageBox | None = None
         self._checkpoint_timer = QTimer(self)  # a checkpoint once the point rests
         self._checkpoint_timer.setSingleShot(True)
@@ -262,7 +263,9 @@ class MainWindow(QMainWindow):
     def _show_family_panel(self, loaded: LoadedModel) -> None:
         if self.explorer.loaded is not loaded or self.jobs.worker is None:
             return  # another model followed and shows its own, or the window has closed
-        self.family_panel = show_family_panel(self.tabs, self.family_panel, loaded, self)
+        self.family_panel = show_family_panel(
+            self.tabs, self.family_panel, loaded, self, self._kept_panels
+        )
         if self.family_panel is None:
             self.tabs.setCurrentWidget(self.sample_panel)
         else:

@@ -155,6 +155,10 @@ class PixelRNNPanel(FamilyPanel):
         for bars in (self.bars, self.drawn_bars):
             bars.setOpts(x=[], height=[])
 
+    def release(self) -> None:
+        self.loaded, self.last_step = None, None
+        self._set_results(None)
+
     def _build_chart(self) -> PanelChart:
         """The bar chart of the next pixel's distribution, built when first needed: a plot
         costs the GUI thread tens of milliseconds, and opening a model is its busiest moment."""

@@ -141,6 +141,13 @@ class PosteriorPanel(FamilyPanel):
             else "No bundled mixture was fitted on this model's dataset"
         )
 
+    def release(self) -> None:
+        self.loaded, self.report, self.draws, self._image = None, None, None, None
+        self._reference_kl, self._reference_job = None, None
+        self.draw_strip.set_images(None)
+        if self.comparison is not None:  # it shows this VAE
+            self.comparison.close()
+
     def _build_moments_chart(self) -> PanelChart:
         """The chart of m ± sigma, built when first needed: a plot costs the GUI thread tens
         of milliseconds, and opening a model is its busiest moment already."""

@@ -128,6 +128,14 @@ def test_the_panel_leaves_with_its_family(gmm_window, qtbot, tiny_vae_path):
     assert window.tabs.indexOf(panel) == -1
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert "Mixture" not in titles and titles[0] == "Posterior"
+    assert not panel.isVisible() and panel.loaded is None  # put away, holding no model
+    assert panel.components.count() == 0
+    gmm_path = bundled_models()["gmm-digits"]
+    with qtbot.waitSignal(window.modelOpened, timeout=10_000):
+        window.open_model(gmm_path)
+    assert window.family_panel is panel and window.tabs.indexOf(panel) == 0  # back, not rebuilt
+    assert panel.isVisible() and panel.loaded is window.explorer.loaded
+    qtbot.waitUntil(lambda: panel.components.count() == 20, timeout=10_000)
 
 
 def test_the_vae_panel_splits_the_elbo_and_shows_the_kl_of_each_dimension(open_window, qtbot):

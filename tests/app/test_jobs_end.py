@@ -136,8 +136,8 @@ def test_switching_models_frees_the_old_ones(open_window, qtbot, tiny_vae_path, 
     from latentlab.modelfile import LoadedModel
 
     window = open_window(tiny_vae_path)
-    for path in [tiny_vae16_path, tiny_vae_path] * 4:
-        with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
+    for path in [tiny_vae16_path, tiny_vae_path] * 4:  # each switch in place, panel included
+        with qtbot.waitSignals([window.imageDisplayed, window.modelOpened], timeout=5000):
             window.open_model(path)
     qtbot.waitUntil(lambda: len(live_workers()) == 2, timeout=1000)
     live_workers()  # lets go of the workers that have ended
