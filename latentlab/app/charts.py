@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QLineF, QObject, QRectF
+from PySide6.QtCore import QEvent, QLineF, QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
 __all__ = [
     "PanelChart",
+    "Placeholder",
     "ViewGrid",
     "cache_axes",
     "draw_as_segments",
@@ -105,6 +106,25 @@ def cache_axes(plot: pg.PlotWidget) -> None:
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
 
+class Placeholder(QLabel):
+    """What a view says until it has something to show, covering it (an empty plot's axes
+    from 0 to 1 tell a person nothing). It follows the view's size."""
+
+    def __init__(self, view: QWidget, name: str, text: str = "") -> None:
+        super().__init__(text, view)
+        self.setObjectName(name)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
+        self.setStyleSheet("background: white; color: #606060; padding: 8px;")
+        self.setGeometry(view.rect())
+        view.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.parent() and event.type() == QEvent.Type.Resize:
+            self.setGeometry(self.parentWidget().rect())
+        return False
+
+
 class PanelChart(pg.PlotWidget):
     """A white plot that the mouse does not pan or zoom, named for tests. In presentation mode
     it takes at least a third of its panel's height (at most a sixth of the window's), and its
@@ -121,6 +141,13 @@ class PanelChart(pg.PlotWidget):
         cache_axes(self)
         self._normal_height = min_height
         self._panel: QWidget | None = None
+        self.placeholder = Placeholder(self, f"{name}Placeholder")
+        self.placeholder.hide()
+
+    def set_placeholder(self, text: str | None) -> None:
+        """Say ``text`` over the chart until it has data; None: show the chart."""
+        self.placeholder.setText(text or "")
+        self.placeholder.setVisible(text is not None)
 
     def curve(self, colour: str, **options: Any) -> pg.PlotDataItem:
         """A new solid curve 2 px wide, with ``options`` of ``plot`` (a ``name`` for the legend,

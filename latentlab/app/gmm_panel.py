@@ -122,6 +122,7 @@ class GMMPanel(FamilyPanel):
         self.curve = self.curve_view.curve(
             "#1f77b4", symbol="o", symbolSize=4, symbolBrush="#1f77b4"
         )
+        self.curve_view.set_placeholder("Fit: the log-likelihood of each EM iteration shows here")
         self.fit_label = QLabel("")
         self.fit_label.setObjectName("gmmFitLabel")
         controls = QHBoxLayout()
@@ -231,6 +232,7 @@ class GMMPanel(FamilyPanel):
         self.progress.setValue(round(100 * fraction))
 
     def _on_fit_step(self, step: EMProgress) -> None:
+        self.curve_view.set_placeholder(None)
         self._history.append((step.iteration, step.log_likelihood))
         iterations, values = zip(*self._history, strict=True)
         self.curve.setData(list(iterations), list(values))

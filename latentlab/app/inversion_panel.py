@@ -66,6 +66,7 @@ class InversionPanel(FamilyPanel):
         self.curve_view = panel_chart("inversionCurve", "step", "MSE")
         self.curve_view.setLogMode(False, True)
         self.curve = self.curve_view.curve("#d62728")
+        self.curve_view.set_placeholder("Invert: the error of each step shows here")
         self.label = QLabel("Choose an image to invert")
         self.label.setObjectName("inversionLabel")
 
@@ -151,6 +152,7 @@ class InversionPanel(FamilyPanel):
         self._curve_drawer.request()
 
     def _draw_curve(self) -> None:
+        self.curve_view.set_placeholder(None)
         self.curve.setData(np.arange(1, len(self._errors) + 1), np.array(self._errors))
         if self._errors:
             self.label.setText(f"step {len(self._errors)}: MSE {self._errors[-1]:.4f}")

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QKeyEvent, QPainter, QResizeEvent
+from PySide6.QtGui import QBrush, QKeyEvent, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
-from latentlab.app.charts import show_view_grid
+from latentlab.app.charts import Placeholder, show_view_grid
 from latentlab.app.qimage import to_qpixmap
 
 if TYPE_CHECKING:  # for annotations only (untyped: Any to mypy)
@@ -214,10 +214,7 @@ class MapView(pg.PlotWidget):
         self._hover.setStyleSheet("background: white; border: 1px solid #888; padding: 2px;")
         self._hover.hide()
         # Covers the empty plot (axes from 0 to 1) until the first points are shown
-        self._placeholder = QLabel(self)
-        self._placeholder.setObjectName("mapPlaceholder")
-        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._placeholder.setStyleSheet("background: white;")
+        self._placeholder = Placeholder(self, "mapPlaceholder")
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._skip_hover_while_dragging()
         # The tick labels' width only grows: a narrower one, as the next model's map has, laid
@@ -227,11 +224,6 @@ class MapView(pg.PlotWidget):
             # Redrawn from a pixmap while the handle moves over them, not by Python paint code
             # that would hold the GIL the model worker needs.
             item.setCacheMode(item.CacheMode.DeviceCoordinateCache)
-
-    def resizeEvent(self, event: QResizeEvent | None) -> None:
-        super().resizeEvent(event)
-        if event is not None:  # None: pyqtgraph's own call, also while it constructs the view
-            self._placeholder.setGeometry(self.rect())
 
     # -- data ----------------------------------------------------------------------------------
 

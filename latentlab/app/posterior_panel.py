@@ -40,6 +40,8 @@ _VIEW_PIXELS = 96
 _IMAGE_BRUSH, _REFERENCE_BRUSH = pg.mkBrush("#d95f02"), pg.mkBrush(150, 150, 150, 140)
 _MEAN_PEN = pg.mkPen("#1b5e9e", width=2)
 
+_NO_KL_YET = "The KL of each latent dimension shows here once an image is analysed"
+
 
 class PosteriorPanel(FamilyPanel):
     """The chosen image and its ELBO terms; charts of KL and of m ± sigma per latent dimension;
@@ -69,6 +71,7 @@ class PosteriorPanel(FamilyPanel):
         self.terms.setObjectName("posteriorTerms")
         self.terms.setWordWrap(True)
         self.chart = panel_chart("posteriorChart", "latent dimension", "KL (nats)", 120)
+        self.chart.set_placeholder(_NO_KL_YET)
         self.chart.setToolTip(
             "KL(q(z|x) || N(0, 1)) of each latent dimension: orange for this "
             "image, grey for the mean over the reference set. A dimension "
@@ -128,6 +131,7 @@ class PosteriorPanel(FamilyPanel):
         self.terms.setEnabled(True)
         for bars in (self.reference_bars, self.image_bars):
             bars.setOpts(x=[], height=[])
+        self.chart.set_placeholder(_NO_KL_YET)
         none = np.zeros(0)
         self.sigma_bars.setData(x=none, y=none, top=none, bottom=none)
         self.mean_points.setData([], [])
@@ -233,6 +237,7 @@ class PosteriorPanel(FamilyPanel):
         if report.reference_kl_per_dim is not None:
             self.reference_bars.setOpts(x=x, height=report.reference_kl_per_dim)
         self.image_bars.setOpts(x=x, height=report.kl_per_dim)
+        self.chart.set_placeholder(None)
         if self.moments_chart is None:
             self.moments_chart = self._build_moments_chart()
         spacing = max(1, len(x) // 8)  # ticks on whole dimensions

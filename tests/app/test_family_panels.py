@@ -92,6 +92,7 @@ def test_samples_of_one_component_come_from_it(gmm_window, qtbot):
 def test_live_em_fit_rises_and_becomes_the_open_model(gmm_window, qtbot):
     window, panel = gmm_window
     before = window.explorer.loaded
+    assert panel.curve_view.placeholder.isVisible()  # no empty plot before a fit
     panel.k_spin.setValue(4)
     panel.covariance.setCurrentText("diag")
     with qtbot.waitSignal(window.modelOpened, timeout=30_000):
@@ -100,6 +101,7 @@ def test_live_em_fit_rises_and_becomes_the_open_model(gmm_window, qtbot):
     assert window.explorer.loaded is not before
     assert window.explorer.loaded.model.config.components == 4
     assert window.family_panel is panel and panel.components.count() == 4
+    assert not panel.curve_view.placeholder.isVisible()
     curve = [value for _, value in panel._history]
     assert len(curve) >= 3
     assert all(b >= a - 1e-6 for a, b in itertools.pairwise(curve))  # EM never falls
@@ -234,6 +236,7 @@ def test_inverting_the_current_image_finds_a_close_latent(dcgan_window, qtbot):
     window, panel = dcgan_window
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Invert"
     assert not panel.invert_button.isEnabled()  # nothing to invert yet
+    assert panel.curve_view.placeholder.isVisible()
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
         window.sample_panel.tiles[1].click()  # a sample the generator can make exactly
     panel.source.use_current_image()
@@ -242,6 +245,9 @@ def test_inverting_the_current_image_finds_a_close_latent(dcgan_window, qtbot):
         panel.invert_button.click()
         assert panel.invert_button.text() == "Stop"
     assert len(panel._errors) == 60 and panel.result is not None
+    assert not panel.curve_view.placeholder.isVisible()
+    _, y = panel.curve.getData()
+    np.testing.assert_allclose(y, np.log10(panel._errors), rtol=1e-6)  # the last drawn too
     assert panel.result.mse < 0.01  # the generator made the target: it can be found again
     np.testing.assert_array_equal(window.explorer.state.latent, panel.result.latent)
     assert "now the current point" in panel.label.text()

@@ -38,8 +38,10 @@ def vae_window(open_window, qtbot):
 def test_the_panel_shows_m_and_sigma_and_draws_from_the_posterior(vae_window, qtbot):
     window, panel = vae_window, vae_window.family_panel
     assert not panel.draw_button.isEnabled()
+    assert panel.chart.placeholder.isVisible()  # no empty plot before an image is analysed
     panel.findChild(QPushButton, "useCurrentImage").click()
     qtbot.waitUntil(lambda: panel.report is not None and panel.draws is not None, timeout=5000)
+    assert not panel.chart.placeholder.isVisible()
     mean, std = _posterior(window, window.image_view.image()[None])
     report = panel.report
     np.testing.assert_allclose(report.std, std[0], rtol=1e-5)  # sigma = exp(logvar / 2)
