@@ -126,8 +126,9 @@ class Placeholder(QLabel):
         view.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.parent() and event.type() == QEvent.Type.Resize:
-            self.setGeometry(self.parentWidget().rect())
+        resized = event.type() == QEvent.Type.Resize
+        if resized and watched is self.parent() and isinstance(watched, QWidget):
+            self.setGeometry(watched.rect())
         return False
 
 
