@@ -18,6 +18,8 @@ from PySide6.QtCore import QObject, Qt, QTimer
 
 __all__ = ["Throttle", "TurnQueue"]
 
+# between two steps: longer than the ~5 ms after which the platform delivers a repaint asked for
+# (and than a 60 Hz frame), so that the repaint a step caused comes before the next step
 GAP_MS = 20
 
 
