@@ -106,7 +106,7 @@ class PixelRNNPanel(FamilyPanel):
         self.live.setToolTip("The first completion: the pixel being drawn is outlined in red")
         self.chart: PanelChart | None = None  # built with the first pixel drawn
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, pen=pg.mkPen(None))
-        self._bar_channels = 0  # the channels the bars' colours are set for
+        self._bars_shape = (0, 0)  # the channels and levels the bars' colours are set for
         self._step_drawer = Throttle(self, self._draw_last_step)
         self.drawn_bars = pg.BarGraphItem(
             x=[], height=[], width=0.8, brush=_DRAWN_BRUSH, pen=pg.mkPen(None)
@@ -249,14 +249,14 @@ class PixelRNNPanel(FamilyPanel):
         if self.chart is None:
             self.chart = self._build_chart()
         channels, levels = step.probabilities.shape[1:]
-        if channels != self._bar_channels:  # the colours once: each bar's brush costs
+        if (channels, levels) != self._bars_shape:  # the colours once: each bar's brush costs
             colours = [pg.mkBrush(c) for c in _BAR_BRUSHES.get(channels, _BAR_BRUSHES[1])]
             self.bars.setOpts(
                 brushes=[
                     colours[ch % len(colours)] for ch in range(channels) for _ in range(levels)
                 ]
             )
-            self._bar_channels = channels
+            self._bars_shape = channels, levels
         width = 0.8 / channels
         offsets = (np.arange(channels) - (channels - 1) / 2) * width  # channels side by side
         x = (np.arange(levels)[None] + offsets[:, None]).ravel()  # C*L, channel-major

@@ -212,3 +212,16 @@ def test_a_model_of_another_family_closes_the_comparison_with_the_vae(vae_window
         vae_window.open_model(bundled_models()["gmm-digits"])
     qtbot.waitUntil(lambda: panel.comparison is None, timeout=5_000)  # closed and deleted
     assert panel.loaded is None
+
+
+def test_the_bars_take_the_colours_of_each_models_levels_and_channels(pixelrnn_window, qtbot):
+    from latentlab.explore.painting import PaintStep
+
+    _, panel = pixelrnn_window
+    for channels, levels in [(1, 17), (1, 256), (3, 256), (1, 17)]:  # model after model
+        probabilities = np.full((1, channels, levels), 1 / levels)
+        images = np.zeros((1, channels, 8, 8))
+        drawn = np.zeros((1, channels), dtype=np.int64)
+        panel._on_step(PaintStep(images, (0, 0), probabilities, drawn))
+        qtbot.waitUntil(lambda n=channels * levels: len(panel.bars.opts["height"]) == n)
+        assert len(panel.bars.opts["brushes"]) == channels * levels
