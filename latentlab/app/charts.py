@@ -7,7 +7,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QLineF, QObject, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
 __all__ = [
@@ -115,13 +115,7 @@ class Placeholder(QLabel):
         self.setObjectName(name)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
-        # colours by palette: a style sheet would stop the font following presentation mode's
-        palette = self.palette()
-        palette.setColor(QPalette.ColorRole.Window, QColor("white"))
-        palette.setColor(QPalette.ColorRole.WindowText, QColor("#606060"))
-        self.setPalette(palette)
-        self.setAutoFillBackground(True)
-        self.setMargin(8)
+        self.setStyleSheet("background: white; color: #606060; padding: 8px;")
         self.setGeometry(view.rect())
         view.installEventFilter(self)
 

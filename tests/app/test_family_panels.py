@@ -275,14 +275,3 @@ def test_the_flow_panel_follows_an_image_layer_by_layer(open_window, qtbot, name
     total = sum(layer.logdet for layer in trace.layers)
     assert panel.table.item(len(trace.layers) - 1, 4).text() == f"{total:+.2f}"
     assert f"{trace.bits_per_dim:.3f} bits/dim" in panel.summary.text()
-
-
-def test_a_charts_placeholder_grows_with_presentation_mode(gmm_window, qtbot):
-    window, panel = gmm_window
-    placeholder = panel.curve_view.placeholder
-    normal = placeholder.font().pointSizeF()
-    window.set_presentation(True)
-    qtbot.waitUntil(lambda: placeholder.font().pointSizeF() > normal, timeout=5000)
-    assert placeholder.geometry() == panel.curve_view.rect()  # it covers the chart
-    window.set_presentation(False)
-    qtbot.waitUntil(lambda: placeholder.font().pointSizeF() == normal, timeout=5000)
