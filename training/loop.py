@@ -125,6 +125,7 @@ class Pace:
     steps_per_epoch: int
     epochs_left: int
     optimizers: Mapping[str, torch.optim.Optimizer]
+    first_step: int  # the step this run started at (a checkpoint's, when resumed)
     start: float = field(default_factory=time.perf_counter)
     step_seconds: list[float] = field(default_factory=list)
 
@@ -152,12 +153,13 @@ class Pace:
             text += f"; --time-budget {self.config.time_budget:g} min: {fits}"
         return text + ")"
 
-    def anneal(self, steps_done: int) -> None:
-        """With ``--lr-decay cosine``, set every optimiser's learning rate for the next step from
-        how far this run is: its steps, or its time budget when that is further along."""
+    def anneal(self, step: int) -> None:
+        """With ``--lr-decay cosine``, set every optimiser's learning rate for ``step`` from how
+        far this run is: its steps, or its time budget when that is further along."""
         if self.config.lr_decay != "cosine":
             return
-        progress = steps_done / max(1, self.steps_per_epoch * self.epochs_left)
+        done = step - self.first_step
+        progress = done / max(1, self.steps_per_epoch * self.epochs_left)
         if self.config.time_budget:
             spent = (time.perf_counter() - self.start) / (self.config.time_budget * 60)
             progress = max(progress, spent)
@@ -217,8 +219,7 @@ def fit(
             state.stopped = "patience"
     train = train.to(run.device)
     steps = len(epoch_batches(len(train), config.batch_size, 0, config.seed, run))
-    pace = Pace(run, config, steps, config.epochs - state.epoch, optimizers)
-    first_step = state.step
+    pace = Pace(run, config, steps, config.epochs - state.epoch, optimizers, state.step)
     with tqdm(
         total=config.epochs * steps,
         initial=state.epoch * steps,
@@ -230,7 +231,7 @@ def fit(
             bar.set_description(f"epoch {state.epoch + 1}/{config.epochs}")
             start = time.perf_counter()
             means, batches = _train_epoch(
-                run, config, model, step_fn, train, state, pace, bar, checkpoint, first_step
+                run, config, model, step_fn, train, state, pace, bar, checkpoint
             )
             elapsed = time.perf_counter() - start
             state.seconds += elapsed
@@ -274,16 +275,14 @@ def _train_epoch(
     pace: Pace,
     bar: tqdm[Any],
     checkpoint: Path,
-    first_step: int,
 ) -> tuple[dict[str, float], int]:
     """One epoch's steps, cut short when the time budget is spent (``state.stopped``); returns
-    the mean of each statistic and the number of steps done. ``first_step`` is the step this
-    run started at (after a checkpoint's, when resumed)."""
+    the mean of each statistic and the number of steps done."""
     model.train()
     stats = []
     for index in epoch_batches(len(train), config.batch_size, state.epoch, config.seed, run):
         start = time.perf_counter()
-        pace.anneal(state.step - first_step)
+        pace.anneal(state.step)
         named = step_fn(train[index], state)
         values = run.all_mean(torch.stack([v.float().reshape(()) for v in named.values()]))
         _guard(dict(zip(named, values.tolist(), strict=True)), state, checkpoint)
