@@ -180,8 +180,8 @@ class FlowLayersPanel(FamilyPanel):
         return box
 
     def show_model(self, loaded: LoadedModel) -> None:
-        self.loaded, self.trace, self.image, self.resampled = loaded, None, None, None
-        self.table.setRowCount(0)
+        self.release()  # what the panel showed of the model before
+        self.loaded = loaded
         self.summary.setText(_CHOOSE)
         self.summary.setEnabled(True)
         model = loaded.model

@@ -107,8 +107,8 @@ class InversionPanel(FamilyPanel):
             label.setPixmap(to_qpixmap(image, max(1, self._view_pixels // max(image.shape[1:]))))
 
     def show_model(self, loaded: LoadedModel) -> None:
+        self.release()  # the image and result of the model before
         self.loaded = loaded
-        self.set_target(None)
 
     def release(self) -> None:
         self.loaded = None

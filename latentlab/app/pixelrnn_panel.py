@@ -144,13 +144,12 @@ class PixelRNNPanel(FamilyPanel):
     # -- the source image and mask -------------------------------------------------------------
 
     def show_model(self, loaded: LoadedModel) -> None:
+        self.release()  # the completions of the model before
         self.loaded = loaded
         c, h, w = loaded.model.image_shape
         self.canvas.set_image(np.zeros((c, h, w), dtype=np.float32))
         self.preset.setCurrentText("all")  # a blank source: sample from scratch
         self._apply_preset()
-        self._set_results(None)
-        self.last_step = None
         self.live.clear()
         for bars in (self.bars, self.drawn_bars):
             bars.setOpts(x=[], height=[])
