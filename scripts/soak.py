@@ -536,9 +536,11 @@ class Soak:
         return False
 
     def show_tab(self, panel: QWidget) -> bool:
-        """Click ``panel``'s tab, if it is there and enabled."""
+        """Click ``panel``'s tab, if it is there and enabled, and the panel with it: a family
+        panel is disabled while it still serves the model before, until the new model's panel
+        is in place (a person cannot click it; the soak's signals would reach it anyway)."""
         index = self.w.tabs.indexOf(panel)
-        if index < 0 or not self.w.tabs.isTabEnabled(index):
+        if index < 0 or not self.w.tabs.isTabEnabled(index) or not panel.isEnabled():
             return False
         self.w.tabs.setCurrentIndex(index)
         return True
