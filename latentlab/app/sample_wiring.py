@@ -49,7 +49,9 @@ class SampleWiring(QObject):
             return
         from latentlab.explore import ops
 
-        job = self._job = self.window.submit(ops.sample, SAMPLES, temperature, seed)
+        if self._job is not None:  # its samples would be replaced: stop drawing them
+            self._job.cancel()
+        job = self._job = self.window.submit(ops.sample_steps, SAMPLES, temperature, seed)
         job.finished.connect(lambda result: self._on_sampled(job, result))
 
     def _on_sampled(self, job: Job, result: tuple[np.ndarray | None, np.ndarray]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ import torch
 from latentlab.data import DataError
 from latentlab.data.images import load_image
 from latentlab.models import GenerativeModel
+from latentlab.models.base import run_to_end
 
 __all__ = [
     "EncodedImages",
@@ -31,8 +33,11 @@ __all__ = [
     "model_input",
     "read_image",
     "sample",
+    "sample_steps",
     "to_numpy",
 ]
+
+T = TypeVar("T")
 
 
 def model_device(model: GenerativeModel) -> torch.device:
@@ -79,18 +84,41 @@ def encode_steps(model: GenerativeModel, images: np.ndarray) -> Generator[float,
     return to_numpy(z, double=True)
 
 
-@torch.inference_mode()
 def sample(
     model: GenerativeModel, n: int, temperature: float = 1.0, seed: int = 0
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """``n`` samples as (flat latents or None, images); deterministic for a seed on one
     device (a GPU draws other numbers than the CPU from the same seed)."""
+    return run_to_end(sample_steps(model, n, temperature, seed))
+
+
+def sample_steps(
+    model: GenerativeModel, n: int, temperature: float = 1.0, seed: int = 0
+) -> Generator[float, None, tuple[np.ndarray | None, np.ndarray]]:
+    """:func:`sample` as a long job: yields the fraction done, so that a model that samples
+    slowly (pixel by pixel) can be cancelled on the way."""
     # the models draw on their own device, which needs a generator of that device
     generator = model_generator(model, seed)
     if model.latent_dim is None:
-        return None, to_numpy(model.sample(n, temperature, generator).clamp(0, 1))
-    z = model.sample_latent(n, temperature, generator)
-    return to_numpy(z, double=True), to_numpy(model.decode(z).clamp(0, 1))
+        images = yield from _inference_steps(model.sample_steps(n, temperature, generator))
+        return None, to_numpy(images.clamp(0, 1))
+    with torch.inference_mode():
+        z = model.sample_latent(n, temperature, generator)
+        images = model.decode(z).clamp(0, 1)
+    yield 1.0
+    return to_numpy(z, double=True), to_numpy(images)
+
+
+def _inference_steps(steps: Generator[float, None, T]) -> Generator[float, None, T]:
+    """A long job's steps, each run under inference mode: the mode must not stay on between
+    them, as the worker runs other work there."""
+    while True:
+        with torch.inference_mode():
+            try:
+                fraction = next(steps)
+            except StopIteration as end:
+                return end.value
+        yield fraction
 
 
 def read_image(model: GenerativeModel, path: Path) -> tuple[np.ndarray, list[str]]:

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -30,8 +30,11 @@ __all__ = [
     "dequantize",
     "imported_variant",
     "level_bins",
+    "run_to_end",
     "to_levels",
 ]
+
+T = TypeVar("T")
 
 CAPABILITIES = frozenset({"sample", "decode", "encode", "log_prob", "complete"})
 
@@ -124,6 +127,15 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def run_to_end(steps: Generator[Any, None, T]) -> T:
+    """Run a long job (a generator of progress) to the end and return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as end:
+            return end.value
+
+
 def bits_per_dim(nats_per_image: float, image_shape: tuple[int, int, int]) -> float:
     """Convert a negative log-likelihood in nats per image to bits per sub-pixel."""
     return nats_per_image / (math.prod(image_shape) * math.log(2))
@@ -211,6 +223,16 @@ class GenerativeModel(nn.Module):
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         return self.decode(self.sample_latent(n, temperature, generator))
+
+    def sample_steps(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Generator[float, None, torch.Tensor]:
+        """:meth:`sample` as a long job: yields the fraction done, returns the images. A family
+        that samples slowly (pixel by pixel) yields as it goes, so that sampling can be
+        cancelled."""
+        images = self.sample(n, temperature, generator)
+        yield 1.0
+        return images
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{self.family} cannot decode")

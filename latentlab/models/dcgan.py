@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from latentlab.models.adam import Adam
-from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded
+from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded, run_to_end
 
 __all__ = ["DCGAN", "DCGANConfig", "Discriminator", "ImageGenerator", "init_weights"]
 
@@ -259,12 +259,7 @@ class DCGAN(GenerativeModel):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Latents for images ``x`` by :meth:`invert` with its defaults (seconds per image)."""
-        steps = self.encode_steps(x)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
+        return run_to_end(self.encode_steps(x))
 
     def encode_steps(self, x: torch.Tensor) -> Generator[float, None, torch.Tensor]:
         steps = self.invert(x)

@@ -36,7 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from latentlab.models.base import ConfigError, GenerativeModel, ImageConfig, bounded, to_levels
+from latentlab.models.base import (
+    ConfigError,
+    GenerativeModel,
+    ImageConfig,
+    bounded,
+    run_to_end,
+    to_levels,
+)
 
 __all__ = [
     "DrawObserver",
@@ -221,27 +228,32 @@ class PixelRNN(GenerativeModel):
         self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Fill the masked sub-pixels of ``x`` by sampling; the rest are returned unchanged."""
-        return _exhaust(self.fill_pixels(x, mask, 1.0, generator))
+        return run_to_end(self.fill_pixels(x, mask, 1.0, generator))
 
     def sample(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """``n`` images drawn pixel by pixel, each level from softmax(logits / temperature)."""
+        return run_to_end(self.sample_steps(n, temperature, generator))
+
+    def sample_steps(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Generator[float, None, torch.Tensor]:
+        """:meth:`sample`, yielding the fraction done after each row of pixels."""
         blank = torch.zeros(n, *self.image_shape, device=self.head2.weight.device)
-        return _exhaust(
-            self.fill_pixels(
-                blank, torch.ones_like(blank, dtype=torch.bool), temperature, generator
-            )
+        steps = self.fill_pixels(
+            blank, torch.ones_like(blank, dtype=torch.bool), temperature, generator
         )
-
-
-def _exhaust(steps: Generator[torch.Tensor, None, torch.Tensor]) -> torch.Tensor:
-    """Run a pixel-filling generator to the end and return its result."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
+        width, positions = self.config.width, self.config.height * self.config.width
+        done = 0
+        while True:
+            try:
+                next(steps)
+            except StopIteration as end:
+                return end.value
+            done += 1
+            if done % width == 0:
+                yield done / positions
 
 
 def level_probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -35,6 +35,7 @@ __all__ = [
     "check_log_prob",
     "check_meta_build",
     "check_refusals",
+    "check_sample_steps",
     "check_samples",
     "check_sampling_is_deterministic",
     "check_tiny_config",
@@ -179,6 +180,26 @@ def check_sampling_is_deterministic(model: GenerativeModel) -> None:
     )
 
 
+def check_sample_steps(model: GenerativeModel) -> None:
+    """``sample_steps`` yields fractions that grow to 1 and draws what ``sample`` draws."""
+    steps = model.sample_steps(N, 0.8, seeded(1))
+    fractions = []
+    while True:
+        try:
+            fractions.append(next(steps))
+        except StopIteration as end:
+            images = end.value
+            break
+    _require(
+        bool(fractions) and fractions == sorted(fractions) and 0 < fractions[-1] <= 1,
+        f"{model.family}: sample_steps yields {fractions[:5]}..., not fractions growing to 1",
+    )
+    _require(
+        torch.equal(images, model.sample(N, 0.8, seeded(1))),
+        f"{model.family}: sample_steps draws other images than sample from the same generator",
+    )
+
+
 def check_flat_latents(model: GenerativeModel) -> None:
     """Latents are flat ``N, latent_dim``, split into ``latent_groups``; a family that cannot
     decode has none."""
@@ -262,6 +283,7 @@ def check_family(cls: type[GenerativeModel], tiny_config: Any = None) -> None:
     with torch.inference_mode():  # as the app's worker calls models
         check_samples(model)
         check_sampling_is_deterministic(model)
+        check_sample_steps(model)
         check_flat_latents(model)
         if "log_prob" in cls.capabilities:
             check_log_prob(model)

@@ -14,17 +14,17 @@ from latentlab.resources import bundled_models
 MODELS = bundled_models()
 
 
-def start_fit(window, _tmp_path):
+def start_fit(window, _tmp_path, _monkeypatch):
     window.family_panel.fit_button.click()
     return window.family_panel.fit_button
 
 
-def start_completion(window, _tmp_path):
+def start_completion(window, _tmp_path, _monkeypatch):
     window.family_panel.paint_button.click()
     return window.family_panel.paint_button
 
 
-def start_inversion(window, _tmp_path):
+def start_inversion(window, _tmp_path, _monkeypatch):
     panel = window.family_panel
     panel.steps.setValue(2000)
     panel.set_target(window.current_image())
@@ -32,7 +32,7 @@ def start_inversion(window, _tmp_path):
     return panel.invert_button
 
 
-def start_encoding(window, tmp_path):
+def start_encoding(window, tmp_path, _monkeypatch):
     paths = []
     for i in range(40):
         path = tmp_path / f"face{i}.png"
@@ -41,16 +41,21 @@ def start_encoding(window, tmp_path):
     window.encode_images(paths)
 
 
-def start_analysis(window, _tmp_path):
+def start_analysis(window, _tmp_path, _monkeypatch):
     window.family_panel.source.use_current_image()  # first the reference set's mean KL
 
 
-def start_export(window, _tmp_path):
+def start_export(window, _tmp_path, _monkeypatch):
     window.interpolation.set_endpoint("A")
     window.explorer.move_to(3.0, 3.0)
     window.interpolation.set_endpoint("B")
     window.interpolation_panel.steps.setValue(64)
     window.interpolation.export("gif")
+
+
+def start_sampling(window, _tmp_path, monkeypatch):
+    monkeypatch.setattr("latentlab.app.sample_wiring.SAMPLES", 100)  # seconds of drawing
+    window.sample_panel.request()
 
 
 JOBS = {
@@ -60,6 +65,7 @@ JOBS = {
     "encoding images": ("glow-synthfaces", start_encoding),
     "encoding by optimisation": ("dcgan-synthfaces", start_encoding),
     "export": ("glow-synthfaces", start_export),
+    "PixelRNN sampling": ("pixelrnn-fashion", start_sampling),
     "VAE posterior analysis": ("vae-fashion-latent16", start_analysis),
 }
 
@@ -84,7 +90,7 @@ def running_job(open_window, qtbot, tmp_path, monkeypatch, request):
         return job
 
     monkeypatch.setattr(window.jobs, "submit", submit)
-    start(window, tmp_path)
+    start(window, tmp_path, monkeypatch)
     qtbot.waitUntil(lambda: len(progressed) > 0, timeout=10_000)
     return window
 

@@ -62,6 +62,10 @@ def test_sampling_is_deterministic_under_a_seeded_generator(model):
     conformance.check_sampling_is_deterministic(model)
 
 
+def test_sampling_step_by_step_draws_the_same_samples(model):
+    conformance.check_sample_steps(model)
+
+
 def test_latents_are_flat(model):
     conformance.check_flat_latents(model)
 
