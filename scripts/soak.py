@@ -90,6 +90,8 @@ STALL_MS, LONG_STALL_MS = 100.0, 250.0  # a gap between ticks above these is a (
 TICK_MS = 10
 RSS_EVERY = 100  # actions between memory samples
 WARM_UP = 0.2  # the first fifth of the run is left out of the memory slope
+THREADS_END_S = 3.0  # after the window closed, how long the worker threads get to end
+PROMPT_END_S = 1.0  # ... and beyond this a finding: a job that does not stop at once
 SLOW_OPEN_S = 10.0  # a model still not open this long after it was asked for is a finding
 SLOW_CANCEL_S = 10.0  # a job still running this long after its Stop was clicked is a finding
 IGNORED_QT = ("This plugin does not support propagateSizeHints",)  # offscreen, harmless
@@ -121,6 +123,7 @@ class Figures:
     threads_left: list[str] = field(default_factory=list)
     leftovers: dict[str, int] = field(default_factory=dict)  # objects alive after quitting
     workers_left: list[str] = field(default_factory=list)
+    threads_end_s: float | None = None  # how long the workers took to end after the window
     hang: str | None = None
 
     @property
@@ -254,6 +257,8 @@ def report(figures: Figures) -> str:
     left = ", ".join(f.threads_left + f.workers_left) or "none"
     if f.hang:
         left = "not counted (the run hung)"
+    if f.threads_end_s is not None and not f.threads_left + f.workers_left:
+        left += f" (the workers ended {f.threads_end_s:.2f} s after the window closed)"
     lines.append(f"threads left at exit: {left}")
     failures = f.failures()
     lines.append("RESULT: " + ("FAIL (" + "; ".join(failures) + ")" if failures else "PASS"))
@@ -603,6 +608,16 @@ class Soak:
         self.begin("quit")
         self.figures.rss.append((self.figures.done, rss_mib()))
         self.close_window()
+        # The workers end at their job's next step; a job that never stops is left running
+        closed = time.monotonic()
+        while live_workers() and time.monotonic() - closed < THREADS_END_S:
+            self.pause(50)
+        self.figures.threads_end_s = round(time.monotonic() - closed, 2)
+        if self.figures.threads_end_s > PROMPT_END_S:
+            self.figures.findings.append(
+                f"the worker threads took {self.figures.threads_end_s:.1f} s to end after "
+                "the window closed"
+            )
         self.pause(250)
         self._ticking = False  # what follows is the soak's own work
         self._ticker.stop()
