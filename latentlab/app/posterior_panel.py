@@ -124,8 +124,8 @@ class PosteriorPanel(FamilyPanel):
         layout.addLayout(draws, 1)
 
     def show_model(self, loaded: LoadedModel) -> None:
-        self.loaded, self.report, self.draws, self._image = loaded, None, None, None
-        self._reference_kl, self._reference_job = None, None
+        self.release()  # a comparison open shows the VAE before
+        self.loaded = loaded
         self.image_view.setText("—")
         self.terms.setText("Choose an image: its ELBO is split into reconstruction and KL")
         self.terms.setEnabled(True)
@@ -135,7 +135,6 @@ class PosteriorPanel(FamilyPanel):
         none = np.zeros(0)
         self.sigma_bars.setData(x=none, y=none, top=none, bottom=none)
         self.mean_points.setData([], [])
-        self.draw_strip.set_images(None)
         self.draw_button.setEnabled(False)
         mixture = mixture_for(loaded, bundled_models())
         self.compare_button.setEnabled(mixture is not None)
