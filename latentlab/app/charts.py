@@ -120,9 +120,11 @@ class Placeholder(QLabel):
         view.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        resized = event.type() == QEvent.Type.Resize
-        if resized and watched is self.parent() and isinstance(watched, QWidget):
-            self.setGeometry(watched.rect())
+        if watched is self.parent() and isinstance(watched, QWidget):
+            if event.type() == QEvent.Type.Resize:
+                self.setGeometry(watched.rect())
+            elif event.type() == QEvent.Type.FontChange:  # presentation mode: a style-sheeted
+                self.setFont(watched.font())  # label no longer takes its parent's font
         return False
 
 

@@ -54,10 +54,13 @@ def test_in_presentation_mode_the_em_chart_and_the_components_grow(gmm_window, q
     assert panel.components.iconSize().height() == 2 * icon
     assert panel.components.item(0).icon().availableSizes()[0].height() == 2 * icon_pixmap
     tick_font = panel.curve_view.getPlotItem().getAxis("bottom").style["tickFont"]
-    assert tick_font.pointSizeF() == pytest.approx(window.centralWidget().font().pointSizeF())
+    presenting = window.centralWidget().font().pointSizeF()
+    assert tick_font.pointSizeF() == pytest.approx(presenting)
+    assert panel.curve_view.placeholder.font().pointSizeF() == pytest.approx(presenting)
     window.set_presentation(False)
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
     assert panel.components.iconSize().height() == icon
+    assert panel.curve_view.placeholder.font().pointSizeF() < presenting
     assert panel.curve_view.minimumHeight() < panel.height() // 3
 
 
