@@ -41,11 +41,18 @@ class Job(QObject):
         self.seq, self.watched = seq, watched
         self._runner = runner
         self.running = True
+        self.replaced = False  # dropped for a newer job: its end is not news to the user
 
     def cancel(self) -> None:
         """Ask the job to stop at its next step; ``cancelled`` says when it has."""
         if self.running:
             self._runner.cancel(self)
+
+    def drop(self) -> None:
+        """Cancel the job because a newer one replaces it: the runner does not report it as
+        cancelled by the user."""
+        self.replaced = True
+        self.cancel()
 
 
 class JobRunner(QObject):
@@ -53,8 +60,8 @@ class JobRunner(QObject):
     QObject of the GUI thread, so that the worker's signals reach its slots there, queued.
 
     Signals (GUI thread): ``failed(message, watched)`` when any job failed (``watched``: the
-    user was waiting for it, so it deserves more than a status line); ``cancelled()`` when the
-    user cancelled one.
+    user was waiting for it, so it deserves more than a status line); ``cancelled()`` when one
+    was cancelled (not dropped for a newer one).
     """
 
     failed = Signal(str, bool)
@@ -142,8 +149,10 @@ class JobRunner(QObject):
     @Slot(int)
     def _on_cancelled(self, seq: int) -> None:
         if seq in self._jobs:
-            self._end(seq).cancelled.emit()
-            self.cancelled.emit()
+            job = self._end(seq)
+            job.cancelled.emit()
+            if not job.replaced:
+                self.cancelled.emit()
 
 
 def show_progress(parent: QWidget, title: str, job: Job) -> None:

@@ -50,7 +50,7 @@ class SampleWiring(QObject):
         from latentlab.explore import ops
 
         if self._job is not None:  # its samples would be replaced: stop drawing them
-            self._job.cancel()
+            self._job.drop()
         job = self._job = self.window.submit(ops.sample_steps, SAMPLES, temperature, seed)
         job.finished.connect(lambda result: self._on_sampled(job, result))
 

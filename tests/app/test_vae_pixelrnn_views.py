@@ -226,3 +226,20 @@ def test_the_bars_take_the_colours_of_each_models_levels_and_channels(pixelrnn_w
         panel._on_step(PaintStep(images, (0, 0), probabilities, drawn))
         qtbot.waitUntil(lambda n=channels * levels: len(panel.bars.opts["height"]) == n)
         assert len(panel.bars.opts["brushes"]) == channels * levels
+
+
+def test_new_samples_asked_for_while_a_pixelrnn_draws_replace_them_quietly(open_window, qtbot):
+    """A PixelRNN draws its samples pixel by pixel (most of a second for Fashion-MNIST): asked
+    again meanwhile, it stops the samples on their way, and says nothing of a cancel the user
+    never asked for."""
+    window = open_window(bundled_models()["pixelrnn-fashion"])
+    cancelled, shown = [], []
+    window.jobs.cancelled.connect(lambda: cancelled.append("runner"))
+    window.samplesDisplayed.connect(lambda: shown.append(True))
+    window.sample_panel.request()
+    first = window.samples._job
+    first.cancelled.connect(lambda: cancelled.append("first"))
+    with qtbot.waitSignal(window.samplesDisplayed, timeout=20_000):
+        window.sample_panel.request()
+    assert cancelled == ["first"] and shown == [True]
+    assert "Cancelled" not in window.statusBar().currentMessage()
