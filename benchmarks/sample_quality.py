@@ -67,7 +67,7 @@ from latentlab.resources import bundled_models
 
 IMAGE_SHAPE = (1, 28, 28)
 QUICK_TRAIN_IMAGES = 2_000
-QUICK_SAMPLES = 200
+QUICK_SAMPLES = 100
 MAX_SAMPLES = 5_000  # at most half the test set is held out, so the reference keeps 5,000
 GRID_IMAGES, GRID_COLUMNS, GRID_ZOOM = 64, 8, 2
 
