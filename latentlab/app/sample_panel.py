@@ -111,6 +111,11 @@ class SamplePanel(QWidget):
         """New samples: the next seed (which also requests them)."""
         self.seed.setValue((self.seed.value() + 1) % (2**31 - 1))
 
+    def show_progress(self, fraction: float | None) -> None:
+        """How far the samples being drawn are (a PixelRNN draws pixel by pixel, for about a
+        second); None: none are on their way."""
+        self.button.setText("Sample" if fraction is None else f"Sample (drawing: {fraction:.0%})")
+
     def set_samples(self, images: np.ndarray, clickable: bool) -> None:
         self._images = images
         self._tile_pixels = 0  # icons made afresh at the tiles' size

@@ -53,6 +53,13 @@ class SampleWiring(QObject):
             self._job.drop()
         job = self._job = self.window.submit(ops.sample_steps, SAMPLES, temperature, seed)
         job.finished.connect(lambda result: self._on_sampled(job, result))
+        job.progressed.connect(lambda fraction: self._on_progressed(job, fraction))
+        for ended in (job.finished, job.failed, job.cancelled):
+            ended.connect(lambda *_: self._on_progressed(job, None))
+
+    def _on_progressed(self, job: Job, fraction: float | None) -> None:
+        if job is self._job:  # else a newer request is on its way and shows its own
+            self.panel.show_progress(fraction if fraction is None or fraction < 1 else None)
 
     def _on_sampled(self, job: Job, result: tuple[np.ndarray | None, np.ndarray]) -> None:
         if job is self._job:  # else a newer request is on its way

@@ -243,3 +243,14 @@ def test_new_samples_asked_for_while_a_pixelrnn_draws_replace_them_quietly(open_
         window.sample_panel.request()
     assert cancelled == ["first"] and shown == [True]
     assert "Cancelled" not in window.statusBar().currentMessage()
+
+
+def test_the_sample_button_says_how_far_a_pixelrnn_has_drawn(open_window, qtbot):
+    window = open_window(bundled_models()["pixelrnn-fashion"])
+    button = window.sample_panel.button
+    said = []
+    with qtbot.waitSignal(window.samplesDisplayed, timeout=20_000):
+        window.sample_panel.request()
+        qtbot.waitUntil(lambda: said.append(button.text()) or "drawing" in button.text())
+    qtbot.waitUntil(lambda: button.text() == "Sample")  # once the samples are in
+    assert any(text.startswith("Sample (drawing: ") and text.endswith("%)") for text in said)
