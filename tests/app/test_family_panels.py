@@ -19,10 +19,13 @@ GMM_PATH = bundled_models()["gmm-digits"]
 
 
 @pytest.fixture
-def gmm_window(open_window, monkeypatch):
+def gmm_window(open_window, monkeypatch, qtbot):
     monkeypatch.setattr(gmm_panel, "_PACE_S", 0.0)  # no pause between EM iterations
     window = open_window(GMM_PATH)
-    return window, window.family_panel
+    panel = window.family_panel
+    # the components' means come from a job of their own, after the window's first image
+    qtbot.waitUntil(lambda: panel.components.count() > 0, timeout=10_000)
+    return window, panel
 
 
 def test_mixture_panel_shows_components_with_weights(gmm_window):
