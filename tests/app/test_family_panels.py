@@ -60,6 +60,7 @@ def test_in_presentation_mode_the_em_chart_and_the_components_grow(gmm_window, q
     presenting = window.centralWidget().font().pointSizeF()
     assert tick_font.pointSizeF() == pytest.approx(presenting)
     assert panel.curve_view.placeholder.font().pointSizeF() == pytest.approx(presenting)
+    assert panel.curve_view.placeholder.geometry() == panel.curve_view.rect()  # still covers it
     window.set_presentation(False)
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
     assert panel.components.iconSize().height() == icon
