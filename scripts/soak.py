@@ -326,6 +326,7 @@ class Soak:
         self.label = "start"  # the action running, for stalls, exceptions and hangs
         self.began = self.started = time.monotonic()
         self.open_asked: float | None = None  # when the model being opened was asked for
+        self.kept_work = False  # a question to discard unsaved work was answered no
         self.cancels: dict[int, tuple[RunButton, float, str]] = {}  # Stop clicked, job running
         self.window: MainWindow | None = None
         self.quitting = False  # a question whether to discard unsaved work is answered yes
@@ -406,6 +407,7 @@ class Soak:
         discard = QMessageBox.StandardButton.Discard
         if offered & discard and (self.quitting or self.rng.random() < 0.7):
             return discard
+        self.kept_work = True
         return args[4] if len(args) > 4 else QMessageBox.StandardButton.Cancel
 
     def _tick(self) -> None:
@@ -901,12 +903,17 @@ def save_session(s: Soak) -> bool:
 def open_file(s: Soak, path: Path, open_directly: Callable[[Path], object]) -> bool:
     """Half the time ``open_directly(path)``, else Open model or session (Ctrl+O) answered
     with ``path``."""
+    pending, s.kept_work = s.open_asked, False
     s.asked_to_open()
     if s.rng.random() < 0.5:
         open_directly(path)
-        return True
-    s.answers = [path]
-    return s.trigger("Ctrl+O")
+        done = True
+    else:
+        s.answers = [path]
+        done = s.trigger("Ctrl+O")
+    if s.kept_work:  # asked to discard unsaved work, the user said no: nothing opens
+        s.open_asked = pending
+    return done
 
 
 def open_session(s: Soak) -> bool:

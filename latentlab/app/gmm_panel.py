@@ -249,7 +249,8 @@ class GMMPanel(FamilyPanel):
             f"Fitted {config.components} {config.covariance} components in "
             f"{loaded.meta['training']['epochs']} EM iterations"
         )
-        self.host.install_model(loaded, f"{done} (unsaved: File ▸ Save model as…)")
-        self.fit_label.setText(
-            f"{self.fit_label.text()}\n{done}; now the open model, unsaved (Ctrl+Shift+S saves it)"
-        )
+        if self.host.install_model(loaded, f"{done} (unsaved: File ▸ Save model as…)"):
+            outcome = "now the open model, unsaved (Ctrl+Shift+S saves it)"
+        else:
+            outcome = "not opened: the file you asked to open meanwhile goes first"
+        self.fit_label.setText(f"{self.fit_label.text()}\n{done}; {outcome}")

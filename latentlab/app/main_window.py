@@ -49,7 +49,7 @@ from latentlab.app.sample_wiring import SampleWiring
 from latentlab.app.turns import TurnQueue
 from latentlab.app.worker import ModelWorker
 from latentlab.errors import MAX_MESSAGE
-from latentlab.explore.explorer import Explorer, OpenedModel, prepare
+from latentlab.explore.explorer import Explorer, OpenedModel
 from latentlab.explore.preview import LinearPreview, along_axes
 from latentlab.explore.session import Session, SessionError
 from latentlab.untrusted import shorten
@@ -218,12 +218,15 @@ class MainWindow(QMainWindow):
             self.image_view.set_placeholder(text)
             self.map_view.set_placeholder(text)
 
-    def install_model(self, loaded: LoadedModel, message: str) -> None:
-        """Make a model built in the app (not read from a file) the open one."""
-        self.loader.forget()  # a file still loading must not replace it
-        self.jobs.call(prepare, loaded).finished.connect(
-            lambda opened: self._install(opened, None, message)
-        )
+    def install_model(self, loaded: LoadedModel, message: str) -> bool:
+        """Make a model built in the app (not read from a file) the open one, prepared on the
+        loader thread as a file is; False if a file the user asked to open meanwhile is still
+        on its way: that file wins, as the user's latest request (its opening would have
+        stopped the job that made the model)."""
+        if self.loader.busy:
+            return False
+        self.loader.install(loaded, message)
+        return True
 
     def _install(self, opened: OpenedModel, session: Session | None, notice: str) -> None:
         """Make ``opened`` the open model: a new worker, a fresh Explorer state, the views."""

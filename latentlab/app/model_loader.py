@@ -4,6 +4,7 @@ A PyTorch checkpoint of a format LatentLab imports is converted on the way, with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,10 @@ def _read_session_model(path: Path) -> tuple[OpenedModel, Session, str]:
     return prepare(loaded), session, notice
 
 
+def _made_in_app(loaded: LoadedModel, notice: str) -> tuple[OpenedModel, None, str]:
+    return prepare(loaded), None, notice
+
+
 def _open_session(path: Path, fallback: Path | None) -> tuple[OpenedModel, Session | None, str]:
     try:
         return _read_session_model(path)
@@ -73,38 +78,47 @@ class ModelLoader(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._seq = 0
+        self._answered = 0  # the newest request answered
         self._path = ""  # of the newest request
         self._worker = Worker("model loader")
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
 
+    @property
+    def busy(self) -> bool:
+        """A request is on its way, not yet answered."""
+        return self._answered < self._seq
+
     def open_model(self, path: str | Path) -> None:
-        self._seq += 1
-        self._path = str(Path(path).absolute())
-        self._worker.submit(self._seq, partial(_open_model, Path(path)))
+        self._request(str(Path(path).absolute()), partial(_open_model, Path(path)))
 
     def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
         """Open the session's model; if the session or its model cannot be read, the
         ``fallback`` model instead (with a notice), or fail when there is none."""
-        self._seq += 1
-        self._path = str(Path(path).absolute())
-        self._worker.submit(self._seq, partial(_open_session, Path(path), fallback))
+        self._request(str(Path(path).absolute()), partial(_open_session, Path(path), fallback))
 
-    def forget(self) -> None:
-        """Drop the answer of any request in progress (a model made in the app came first)."""
+    def install(self, loaded: LoadedModel, notice: str) -> None:
+        """Prepare a model made in the app (not read from a file), answered as a file is."""
+        self._request(loaded.name, partial(_made_in_app, loaded, notice))
+
+    def _request(self, path: str, work: Callable[[], object]) -> None:
         self._seq += 1
+        self._path = path
+        self._worker.submit(self._seq, work)
 
     @Slot(int, object)
     def _on_finished(self, seq: int, result: tuple[OpenedModel, Session | None, str]) -> None:
         if seq == self._seq:
+            self._answered = seq
             self.opened.emit(*result)
 
     @Slot(int, str)
     def _on_failed(self, seq: int, message: str) -> None:
         if seq == self._seq:
+            self._answered = seq
             self.failed.emit(self._path, message)
 
     def shutdown(self) -> None:
         """Stop the loader's thread without waiting; a model still loading is never installed."""
-        self._seq = -1
+        self._seq = self._answered = -1
         self._worker.stop()

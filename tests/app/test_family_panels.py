@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
-from latentlab.app import gmm_panel
+from latentlab.app import gmm_panel, model_loader
 from latentlab.app.automation import send_mouse
 from latentlab.explore import ops
 from latentlab.resources import bundled_models
@@ -114,6 +115,30 @@ def test_live_em_fit_rises_and_becomes_the_open_model(gmm_window, qtbot):
     assert all(b >= a - 1e-6 for a, b in itertools.pairwise(curve))  # EM never falls
     assert "iteration" in panel.fit_label.text() and panel.fit_button.text() == "Fit"
     assert "unsaved" in panel.fit_label.text()
+
+
+def test_a_file_asked_for_during_a_fit_wins_over_the_fitted_mixture(
+    gmm_window, qtbot, monkeypatch, tiny_vae_path
+):
+    """The fit ends while the file the user asked for is still loading: the file opens, not
+    the mixture (the user's latest request), and the panel says so."""
+    window, panel = gmm_window
+    loading = threading.Event()
+    real_open = model_loader._open_model
+
+    def slow_open(path):
+        assert loading.wait(30)
+        return real_open(path)
+
+    monkeypatch.setattr(model_loader, "_open_model", slow_open)
+    panel.k_spin.setValue(3)
+    panel.fit_button.click()
+    window.open_model(tiny_vae_path)  # the fit goes on while the file loads
+    qtbot.waitUntil(lambda: "not opened" in panel.fit_label.text(), timeout=30_000)
+    with qtbot.waitSignal(window.modelOpened, timeout=10_000) as opened:
+        loading.set()
+    assert opened.args == [str(tiny_vae_path)]
+    assert window.explorer.loaded.meta["family"] == "vae"
 
 
 def test_cancelling_a_fit_keeps_the_open_model(gmm_window, qtbot, monkeypatch):
