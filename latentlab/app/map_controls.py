@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
@@ -143,3 +143,15 @@ class MapControls(QWidget):
         else:
             x = y = ""
         self.planeChosen.emit(kind, x, y)
+
+    # The row keeps one height whichever controls are shown (a spin box is a pixel taller or
+    # shorter than a menu): else the map below was laid out, and repainted whole, again.
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self._row_height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self._row_height())
+
+    def _row_height(self) -> int:
+        controls: list[QWidget] = [self.kind, self.attribute_x, self.axis_x, self.colour, self.key]
+        return max(control.sizeHint().height() for control in controls)

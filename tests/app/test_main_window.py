@@ -9,7 +9,7 @@ import pytest
 from helpers import show_plane
 from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMessageBox
 
 from latentlab.app import create_main_window
 from latentlab.app.automation import drag_steps, send_mouse
@@ -229,6 +229,17 @@ def test_presentation_mode_enlarges_text_and_hides_the_model_panel(
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
     assert window.centralWidget().font().pointSizeF() == pytest.approx(size)
     assert not window.model_box.isHidden() and not window.menuBar().isHidden()
+
+
+def test_choosing_a_plane_leaves_the_maps_size_alone(open_window, qtbot, tiny_vae16_path):
+    """A plane of latent axes shows spin boxes where others show menus: the map keeps its size
+    (a pixel less meant laying out and repainting the whole map again)."""
+    window = open_window(tiny_vae16_path)
+    size = window.map_view.size()
+    for kind, x, y in (("axes", "3", "7"), ("pca", "", ""), ("axes", "1", "2")):
+        show_plane(qtbot, window, kind, x, y)
+        QApplication.processEvents()
+        assert window.map_view.size() == size, kind
 
 
 def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(
