@@ -25,9 +25,10 @@ normflows' counterparts, from its documented blocks:
   4 checkerboard couplings at the final scale; ``transforms.Logit`` with our alpha; fixed
   ``DiagGaussian`` bases. Each coupling network is a ``nets.ConvNet2d`` with as many 3x3
   convolutions as our ResNet (2 * blocks + 2) at the same width, without its residual
-  connections (normflows has no convolutional ResNet). Differences: normflows' checkerboard
-  split hands the coupling network half-width images, ours the masked full image; its scale
-  is exp(raw), ours scale * tanh(raw) (RealNVP §4.1).
+  connections (normflows has no convolutional ResNet). Both checkerboard splits hand the
+  coupling network half-width images (ours with ``--checkerboard packed``, the trainer's
+  default; normflows also alternates the checkerboard across channels); its scale is
+  exp(raw), ours scale * tanh(raw) (RealNVP §4.1).
 - Glow: per level, ``Squeeze`` and K ``GlowBlock``s (ActNorm, LU 1x1 convolution, affine
   coupling with sigmoid(raw + 2) scale, conv3x3 -> ReLU -> conv1x1 -> ReLU -> zero conv3x3 at
   the same width), ``Merge`` between levels, ``transforms.Shift`` (x~ - 1/2, as ours) and

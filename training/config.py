@@ -179,12 +179,13 @@ def parse_config(
     names. Values outside a field's bounds are usage errors.
     """
     defaults, smoke, aliases = defaults or {}, smoke or {}, aliases or {}
-    # Optional fields are variants of imported models (latentlab.importers), not trained here;
-    # leaving them out keeps checkpoints from before they existed resumable.
+    # Optional fields are variants of imported models (latentlab.importers), not trained here,
+    # or later variants of the family's own (offered, with the newer one as the default).
     model_fields = [
         f
         for f in dataclasses.fields(model)
-        if f.name not in IMAGE_FIELDS and not f.metadata.get("optional")
+        if f.name not in IMAGE_FIELDS
+        and (not f.metadata.get("optional") or "trained" in f.metadata)
     ]
     own = cls.options()
     clash = {f.name for f in own} & {f.name for f in model_fields}
@@ -207,7 +208,8 @@ def parse_config(
         doc = f.metadata.get("doc", "")
         if f.name == "preset" and smoke:
             doc += f" to {_pairs(smoke)}"
-        _add_option(groups[title], f, defaults.get(f.name, f.default), doc, aliases.get(f.name, ()))
+        default = defaults.get(f.name, f.metadata.get("trained", f.default))
+        _add_option(groups[title], f, default, doc, aliases.get(f.name, ()))
     args = parser.parse_args(argv)
     if args.preset == "smoke":
         parser.set_defaults(**smoke)

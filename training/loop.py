@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from latentlab.fileio import atomic_write_bytes
 from latentlab.models import GenerativeModel
+from latentlab.models.base import later_variant_defaults
 from training.common import Run, TrainingError, round_to_stored_precision
 from training.config import GradientConfig
 
@@ -370,7 +371,11 @@ def load_checkpoint(
         raise TrainingError(f"--resume given but there is no checkpoint at {path}")
     try:
         saved = torch.load(path, map_location=run.device, weights_only=True)
-        options = dict(saved["model_options"])
+        # a checkpoint from before a later variant of the architecture existed holds the
+        # earlier one
+        config_class = getattr(getattr(model, "module", model), "config_class", None)
+        earlier = later_variant_defaults(config_class) if config_class is not None else {}
+        options = {**earlier, **dict(saved["model_options"])}
         counters = dict(saved["loop"])
         best_weights = dict(saved["best_weights"])
     except Exception as exc:  # whatever an untrusted file makes torch.load raise

@@ -29,6 +29,8 @@ __all__ = [
     "config_to_dict",
     "dequantize",
     "imported_variant",
+    "later_variant",
+    "later_variant_defaults",
     "level_bins",
     "run_to_end",
     "to_levels",
@@ -54,6 +56,21 @@ def imported_variant(default: str, choices: tuple[str, ...], doc: str) -> Any:
     such files take ``default`` (:func:`config_from_dict`), and trainers, which train the
     family's own architecture, do not offer it (training.config)."""
     return field(default=default, metadata={"choices": choices, "optional": True, "doc": doc})
+
+
+def later_variant(earlier: str, newer: str, choices: tuple[str, ...], doc: str) -> Any:
+    """A dataclass field choosing a variant of the family's own architecture, added after
+    model files were written without it: ``optional``, so such files take ``earlier``
+    (:func:`config_from_dict`), while trainers offer it with ``newer`` as their default
+    (training.config)."""
+    metadata = {"choices": choices, "optional": True, "trained": newer, "doc": doc}
+    return field(default=earlier, metadata=metadata)
+
+
+def later_variant_defaults(config_class: type) -> dict[str, Any]:
+    """The values that files written before each :func:`later_variant` of ``config_class``
+    existed stand for."""
+    return {f.name: f.default for f in dataclasses.fields(config_class) if "trained" in f.metadata}
 
 
 @dataclass

@@ -493,9 +493,13 @@ class Coupling(FlowLayer):
 
     Split: by ``mask`` (1 = kept; ``net`` sees x * mask and its outputs are masked by 1 - mask,
     RealNVP §3.4), or, with ``mask=None``, by channel halves (Glow: ``net`` sees the kept half;
-    ``parity`` 0 keeps the first half). ``net`` returns the shift, or for the affine transforms
-    (raw scale, shift) stacked along channels; its last layer is zero-initialised, so at init the
-    layer is the identity (additive, affine-tanh) or a fixed scale sigmoid(2) (affine-sigmoid).
+    ``parity`` 0 keeps the first half). With ``packed``, a mask keeping half of every row (a
+    checkerboard on an even width) is applied by packing instead: ``net`` sees the kept
+    entries of each row side by side, a half-width image, and returns the changed entries'
+    transform in the same packed layout: the same split for half the convolution work.
+    ``net`` returns the shift, or for the affine transforms (raw scale, shift) stacked along
+    channels; its last layer is zero-initialised, so at init the layer is the identity
+    (additive, affine-tanh) or a fixed scale sigmoid(2) (affine-sigmoid).
 
     - "additive": y = x + t (NICE §3.2; Glow's additive coupling), log-det 0.
     - "affine-tanh": y = x * exp(s) + t, s = scale * tanh(raw) with a learned per-channel scale
@@ -505,6 +509,8 @@ class Coupling(FlowLayer):
     """
 
     mask: torch.Tensor | None  # a non-persistent buffer
+    kept_index: torch.Tensor  # with ``packed``: non-persistent buffers, from the mask
+    changed_index: torch.Tensor
 
     def __init__(
         self,
@@ -513,12 +519,19 @@ class Coupling(FlowLayer):
         channels: int,
         mask: torch.Tensor | None = None,
         parity: int = 0,
+        packed: bool = False,
     ) -> None:
         super().__init__()
         if transform not in TRANSFORMS:
             raise ValueError(f"unknown coupling transform {transform!r}")
         self.net, self.transform, self.parity = net, transform, parity
         self.register_buffer("mask", mask, persistent=False)  # rebuilt from the config
+        self.packed = packed
+        if packed:
+            assert mask is not None and mask.shape[1] == 1, "packing: one mask for all channels"
+            kept_index, changed_index = _row_indices(mask[0, 0] > 0.5)
+            self.register_buffer("kept_index", kept_index, persistent=False)
+            self.register_buffer("changed_index", changed_index, persistent=False)
         half = channels // 2
         changed = channels if mask is not None else (channels - half if parity == 0 else half)
         if transform == "affine-tanh":
@@ -530,13 +543,19 @@ class Coupling(FlowLayer):
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(net input, the part to change)."""
+        if self.packed:
+            return _gather_rows(x, self.kept_index), _gather_rows(x, self.changed_index)
         if self.mask is not None:
             return x * self.mask, x
         half = x.shape[1] // 2
         first, second = x[:, :half], x[:, half:]
         return (first, second) if self.parity == 0 else (second, first)
 
-    def _merge(self, kept: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+    def _merge(self, x: torch.Tensor, kept: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
+        """The layer's output from its input ``x`` and the parts split from it."""
+        if self.packed:
+            index = self.changed_index.expand(*changed.shape)
+            return x.scatter(3, index, changed)
         if self.mask is not None:  # kept entries already pass through unchanged
             return changed
         return torch.cat([kept, changed] if self.parity == 0 else [changed, kept], dim=1)
@@ -553,7 +572,7 @@ class Coupling(FlowLayer):
                 if self.transform == "affine-tanh"
                 else F.logsigmoid(raw + 2.0)
             )
-        if self.mask is not None:
+        if self.mask is not None and not self.packed:
             shift = shift * (1 - self.mask)
             logs = logs * (1 - self.mask) if logs is not None else None
         return shift, logs
@@ -562,23 +581,44 @@ class Coupling(FlowLayer):
         kept, active = self._split(x)
         shift, logs = self._shift_logscale(kept)
         if logs is None:
-            return self._merge(kept, active + shift), x.new_zeros(x.shape[0])
+            return self._merge(x, kept, active + shift), x.new_zeros(x.shape[0])
         if self.transform == "affine-tanh":
             out = active * logs.exp() + shift
         else:
             out = (active + shift) * logs.exp()
-        return self._merge(kept, out), _sum(logs)
+        return self._merge(x, kept, out), _sum(logs)
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         kept, active = self._split(y)
         shift, logs = self._shift_logscale(kept)
         if logs is None:
-            return self._merge(kept, active - shift), y.new_zeros(y.shape[0])
+            return self._merge(y, kept, active - shift), y.new_zeros(y.shape[0])
         if self.transform == "affine-tanh":
             out = (active - shift) * (-logs).exp()
         else:
             out = active * (-logs).exp() - shift
-        return self._merge(kept, out), -_sum(logs)
+        return self._merge(y, kept, out), -_sum(logs)
+
+
+def _row_indices(kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For an ``H,W`` bool mask keeping half of every row: the columns of the kept and of the
+    changed entries of each row, in order, as ``1,1,H,W/2`` indices. (No data-dependent
+    shapes: a model is also built on the meta device, to check a config.)"""
+    height, width = kept.shape
+    uneven = width % 2 or (kept.device.type != "meta" and bool((kept.sum(1) != width // 2).any()))
+    if uneven:
+        raise ValueError("packing needs a mask that keeps half of every row")
+    # a stable sort of each row by "changed" puts its kept columns first, in order
+    columns = torch.argsort((~kept).to(torch.uint8), dim=1, stable=True)
+    half = width // 2
+    kept_columns, changed_columns = columns[:, :half], columns[:, half:]
+    return kept_columns.reshape(1, 1, height, half), changed_columns.reshape(1, 1, height, half)
+
+
+def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The entries of each row of ``x`` (``N,C,H,W``) at the columns ``index``
+    (``1,1,H,W/2``)."""
+    return x.gather(3, index.expand(x.shape[0], x.shape[1], -1, -1))
 
 
 class Split(FlowLayer):

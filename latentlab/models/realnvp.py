@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from latentlab.models.base import ConfigError, ImageConfig, bounded
+from latentlab.models.base import ConfigError, ImageConfig, bounded, later_variant
 from latentlab.models.flow import FlowModel, MultiScale
 from latentlab.models.flow_layers import (
     Coupling,
@@ -56,6 +56,14 @@ class RealNVPConfig(ImageConfig):
         64,
         "feature maps of the s/t networks at the first scale, "
         f"doubled at each coarser scale up to {MAX_HIDDEN}",
+    )
+    checkerboard: str = later_variant(
+        "masked",
+        "packed",
+        ("masked", "packed"),
+        "how a checkerboard coupling hands the copied half to its s/t network: the masked "
+        "image (RealNVP §3.4), or, on an even width, the copied pixels of each row packed "
+        "side by side (the same split and depth for half the convolution work)",
     )
 
     def check(self) -> None:
@@ -110,7 +118,7 @@ class RealNVP(FlowModel):
 
     @classmethod
     def tiny_config(cls) -> RealNVPConfig:
-        return RealNVPConfig(height=4, width=4, scales=1, blocks=1, hidden=4)
+        return RealNVPConfig(height=4, width=4, scales=1, blocks=1, hidden=4, checkerboard="packed")
 
     def __init__(self, config: RealNVPConfig) -> None:
         super().__init__(config)
@@ -144,4 +152,5 @@ class RealNVP(FlowModel):
             else mask_tensor(kind, ch, 1, 1, parity)
         )  # 1, 1, H, W or 1, C, 1, 1
         net = ResNet(ch, 2 * ch, hidden, self.config.blocks)
-        return Coupling(net, "affine-tanh", ch, mask=mask, parity=parity)
+        packed = kind == "checkerboard" and self.config.checkerboard == "packed" and w % 2 == 0
+        return Coupling(net, "affine-tanh", ch, mask=mask, parity=parity, packed=packed)

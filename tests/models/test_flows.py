@@ -47,6 +47,9 @@ def small_net(c_in: int, c_out: int) -> nn.Module:
 
 def coupling(transform: str, split: str, parity: int, c: int = 4, hw: int = 4) -> Coupling:
     out = 1 if transform == "additive" else 2
+    if split == "packed":  # a checkerboard applied by packing each row's halves
+        mask = mask_tensor("checkerboard", 1, hw, hw, parity)
+        return Coupling(small_net(c, out * c), transform, c, mask=mask, parity=parity, packed=True)
     if split == "halves":
         changed = c - c // 2 if parity == 0 else c // 2
         kept = c - changed
@@ -91,7 +94,7 @@ LAYERS = {
     ),
 }
 for _t in ("additive", "affine-tanh", "affine-sigmoid"):
-    for _s in ("checkerboard", "channel", "alternate", "halves"):
+    for _s in ("checkerboard", "packed", "channel", "alternate", "halves"):
         for _p in (0, 1):
             LAYERS[f"coupling-{_t}-{_s}-{_p}"] = (
                 lambda t=_t, s=_s, p=_p: coupling(t, s, p),
@@ -131,9 +134,33 @@ def test_actnorm_initialises_from_data_once(factor):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("parity", [0, 1])
+def test_a_packed_coupling_copies_the_masks_half_and_changes_the_rest(parity):
+    """Packing is only another way to hand the copied half to the network: the entries the
+    checkerboard keeps come out unchanged, every other one is transformed, on a non-square
+    image too."""
+    torch.manual_seed(0)
+    mask = mask_tensor("checkerboard", 1, 4, 6, parity)
+    layer = perturb(
+        Coupling(small_net(2, 4), "affine-tanh", 2, mask=mask, parity=parity, packed=True), seed=1
+    )
+    x = torch.randn(2, 2, 4, 6)
+    y, _ = layer(x)
+    kept = mask.bool().expand(2, 2, 4, 6)
+    assert torch.equal(y[kept], x[kept])
+    assert (y[~kept] != x[~kept]).all()
+    check_flow(layer, x)
+
+
+def test_packing_needs_half_of_every_row():
+    mask = mask_tensor("checkerboard", 1, 3, 3, 0)  # odd width: 2 then 1 kept per row
+    with pytest.raises(ValueError, match="half of every row"):
+        Coupling(small_net(1, 2), "affine-tanh", 1, mask=mask, packed=True)
+
+
 def test_couplings_start_as_the_identity_or_a_fixed_scale():
     x = torch.randn(2, 4, 4, 4)
-    for split in ("checkerboard", "channel", "halves"):
+    for split in ("checkerboard", "packed", "channel", "halves"):
         for transform in ("additive", "affine-tanh"):
             y, logdet = coupling(transform, split, 0)(x)
             assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(2))
@@ -215,6 +242,13 @@ MODELS = {
     "realnvp-1-scale-1x8x8": lambda: realnvp(scales=1),
     "realnvp-1-scale-3x4x4": lambda: realnvp(scales=1, **shape(3, 4, 4)),
     "realnvp-2-scales-3x8x8": lambda: realnvp(scales=2, **shape(3, 8, 8)),
+    "realnvp-packed-2-scales-3x8x8": lambda: realnvp(
+        scales=2, checkerboard="packed", **shape(3, 8, 8)
+    ),
+    # the final scale, 3x3, has an odd width: its couplings stay masked
+    "realnvp-packed-2-scales-1x12x12": lambda: realnvp(
+        scales=2, checkerboard="packed", **shape(1, 12, 12)
+    ),
     "glow-affine-lu-1x8x8": lambda: glow(scales=2),
     "glow-additive-lu-1x8x8": lambda: glow(scales=2, coupling="additive"),
     "glow-affine-plain-3x4x4": lambda: glow(scales=2, permutation="plain", **shape(3, 4, 4)),

@@ -247,6 +247,21 @@ def test_resume_refuses_what_is_not_its_checkpoint(tmp_path, capsys):
     assert last_line(capsys).startswith(f"error: cannot resume from {checkpoint}: ")
 
 
+def test_a_checkpoint_from_before_a_later_variant_resumes_as_the_earlier_one(tmp_path, capsys):
+    """RealNVP's checkerboard packing came after checkpoints without it: such a checkpoint
+    holds masked couplings, and resumes only when the run asks for those."""
+    out = tmp_path / "run.safetensors"
+    checkpoint = out.with_suffix(".ckpt")
+    assert train("realnvp", out, "--checkerboard", "masked") == 0
+    saved = torch.load(checkpoint, weights_only=True)
+    del saved["model_options"]["checkerboard"]
+    torch.save(saved, checkpoint)
+    assert train("realnvp", out, "--resume", "--epochs", "3") == 1
+    assert last_line(capsys).endswith("it holds a model with checkerboard='masked', not 'packed'")
+    assert train("realnvp", out, "--resume", "--epochs", "3", "--checkerboard", "masked") == 0
+    assert load_model(out).model.config.checkerboard == "masked"
+
+
 def test_missing_data_bad_model_options_and_devices_are_one_line(tmp_path, capsys):
     out = tmp_path / "x.safetensors"
     assert train("vae", out, "--data", f"folder:{tmp_path / 'nowhere'}") == 1
