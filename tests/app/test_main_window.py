@@ -242,6 +242,25 @@ def test_choosing_a_plane_leaves_the_maps_size_alone(open_window, qtbot, tiny_va
         assert window.map_view.size() == size, kind
 
 
+def test_the_maps_controls_show_the_axes_of_a_plane_brought_back(
+    open_window, qtbot, tiny_vae16_path
+):
+    """Undo and redo bring back planes the controls did not choose: the controls show their
+    axes, and showing them chooses no plane."""
+    window = open_window(tiny_vae16_path)
+    controls = window.map_controls
+    show_plane(qtbot, window, "axes", "3", "7")
+    show_plane(qtbot, window, "axes", "1", "2")
+    undo = Qt.KeyboardModifier.ControlModifier
+    with (
+        qtbot.assertNotEmitted(controls.planeChosen),
+        qtbot.waitSignal(window.map.planeShown, timeout=5000),
+    ):
+        qtbot.keyClick(window, Qt.Key.Key_Z, undo)
+    assert window.explorer.state.plane.axis_labels == ("z3", "z7")
+    assert (controls.axis_x.value(), controls.axis_y.value()) == (3, 7)
+
+
 def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(
     open_window, qtbot, tiny_vae16_path
 ):
