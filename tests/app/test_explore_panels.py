@@ -424,8 +424,11 @@ def test_a_saved_session_resumes_in_a_new_window(
     assert resumed.explorer.state.amounts == {"smiling": -0.5 * sigma, "eyes_open": 0.0}
     assert resumed.attribute_panel.findChild(QSlider, "attr:smiling").value() == -50
     assert resumed.explorer.state.plane.kind == "axes"
+    # the map is drawn in a turn of its own, which may follow the strip's
+    bottom = resumed.map_view.getPlotItem().getAxis("bottom")
+    qtbot.waitUntil(lambda: bottom.labelText == "z1", timeout=5000)
     assert resumed.map_controls.kind.currentData() == "axes"
-    assert resumed.map_view.getPlotItem().getAxis("bottom").labelText == "z1"
+    assert (resumed.map_controls.axis_x.value(), resumed.map_controls.axis_y.value()) == (1, 0)
     np.testing.assert_allclose(
         resumed.interpolation_panel.strip_images(),
         window.interpolation_panel.strip_images(),
