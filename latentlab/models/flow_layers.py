@@ -494,9 +494,10 @@ class Coupling(FlowLayer):
     Split: by ``mask`` (1 = kept; ``net`` sees x * mask and its outputs are masked by 1 - mask,
     RealNVP §3.4), or, with ``mask=None``, by channel halves (Glow: ``net`` sees the kept half;
     ``parity`` 0 keeps the first half). With ``packed``, a mask keeping half of every row (a
-    checkerboard on an even width) is applied by packing instead: ``net`` sees the kept
-    entries of each row side by side, a half-width image, and returns the changed entries'
-    transform in the same packed layout: the same split for half the convolution work.
+    checkerboard) is applied by packing instead: ``net`` sees the kept entries of each row
+    side by side, a half-width image, and returns the changed entries' transform in the same
+    packed layout: the same split for half the convolution work. An odd width is packed with
+    one more column, continuing the pattern, whose entries are zero and dropped again.
     ``net`` returns the shift, or for the affine transforms (raw scale, shift) stacked along
     channels; its last layer is zero-initialised, so at init the layer is the identity
     (additive, affine-tanh) or a fixed scale sigmoid(2) (affine-sigmoid).
@@ -511,6 +512,7 @@ class Coupling(FlowLayer):
     mask: torch.Tensor | None  # a non-persistent buffer
     kept_index: torch.Tensor  # with ``packed``: non-persistent buffers, from the mask
     changed_index: torch.Tensor
+    changed_real: torch.Tensor | None  # with an odd width: 0 at the extra column's entries
 
     def __init__(
         self,
@@ -526,12 +528,21 @@ class Coupling(FlowLayer):
             raise ValueError(f"unknown coupling transform {transform!r}")
         self.net, self.transform, self.parity = net, transform, parity
         self.register_buffer("mask", mask, persistent=False)  # rebuilt from the config
-        self.packed = packed
+        self.packed, self.extra_column = packed, False
+        real = None
         if packed:
             assert mask is not None and mask.shape[1] == 1, "packing: one mask for all channels"
-            kept_index, changed_index = _row_indices(mask[0, 0] > 0.5)
+            kept = mask[0, 0] > 0.5
+            self.extra_column = kept.shape[1] % 2 == 1
+            if self.extra_column:
+                kept = torch.cat([kept, ~kept[:, -1:]], dim=1)
+                real = torch.ones(1, 1, *kept.shape).to(mask)
+                real[..., -1] = 0
+            kept_index, changed_index = _row_indices(kept)
             self.register_buffer("kept_index", kept_index, persistent=False)
             self.register_buffer("changed_index", changed_index, persistent=False)
+            real = None if real is None else _gather_rows(real, changed_index)
+        self.register_buffer("changed_real", real, persistent=False)
         half = channels // 2
         changed = channels if mask is not None else (channels - half if parity == 0 else half)
         if transform == "affine-tanh":
@@ -544,6 +555,7 @@ class Coupling(FlowLayer):
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(net input, the part to change)."""
         if self.packed:
+            x = self._widen(x)
             return _gather_rows(x, self.kept_index), _gather_rows(x, self.changed_index)
         if self.mask is not None:
             return x * self.mask, x
@@ -555,7 +567,7 @@ class Coupling(FlowLayer):
         """The layer's output from its input ``x`` and the parts split from it."""
         if self.packed:
             index = self.changed_index.expand(*changed.shape)
-            return x.scatter(3, index, changed)
+            return self._widen(x).scatter(3, index, changed)[..., : x.shape[3]]
         if self.mask is not None:  # kept entries already pass through unchanged
             return changed
         return torch.cat([kept, changed] if self.parity == 0 else [changed, kept], dim=1)
@@ -575,7 +587,13 @@ class Coupling(FlowLayer):
         if self.mask is not None and not self.packed:
             shift = shift * (1 - self.mask)
             logs = logs * (1 - self.mask) if logs is not None else None
+        if self.changed_real is not None and logs is not None:  # the extra column is dropped
+            logs = logs * self.changed_real
         return shift, logs
+
+    def _widen(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with the extra column of zeros that packing an odd width needs."""
+        return F.pad(x, (0, 1)) if self.extra_column else x
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         kept, active = self._split(x)

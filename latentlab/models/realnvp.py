@@ -62,8 +62,8 @@ class RealNVPConfig(ImageConfig):
         "packed",
         ("masked", "packed"),
         "how a checkerboard coupling hands the copied half to its s/t network: the masked "
-        "image (RealNVP §3.4), or, on an even width, the copied pixels of each row packed "
-        "side by side (the same split and depth for half the convolution work)",
+        "image (RealNVP §3.4), or the copied pixels of each row packed side by side (the "
+        "same split and depth for half the convolution work)",
     )
 
     def check(self) -> None:
@@ -152,5 +152,5 @@ class RealNVP(FlowModel):
             else mask_tensor(kind, ch, 1, 1, parity)
         )  # 1, 1, H, W or 1, C, 1, 1
         net = ResNet(ch, 2 * ch, hidden, self.config.blocks)
-        packed = kind == "checkerboard" and self.config.checkerboard == "packed" and w % 2 == 0
+        packed = kind == "checkerboard" and self.config.checkerboard == "packed"
         return Coupling(net, "affine-tanh", ch, mask=mask, parity=parity, packed=packed)

@@ -152,8 +152,24 @@ def test_a_packed_coupling_copies_the_masks_half_and_changes_the_rest(parity):
     check_flow(layer, x)
 
 
+@pytest.mark.parametrize("parity", [0, 1])
+def test_a_packed_coupling_of_odd_width_is_exact(parity):
+    """An odd width is packed with an extra column: rows keep 3 and 2 entries of 5 in turn,
+    and the extra column adds nothing to the log-det (check_flow: autograd's Jacobian)."""
+    torch.manual_seed(0)
+    mask = mask_tensor("checkerboard", 1, 3, 5, parity)
+    layer = Coupling(small_net(2, 4), "affine-tanh", 2, mask=mask, parity=parity, packed=True)
+    layer = perturb(layer, seed=1)
+    x = torch.randn(2, 2, 3, 5)
+    y, _ = layer(x)
+    assert y.shape == x.shape
+    kept = mask.bool().expand(2, 2, 3, 5)
+    assert torch.equal(y[kept], x[kept]) and (y[~kept] != x[~kept]).all()
+    check_flow(layer, x)
+
+
 def test_packing_needs_half_of_every_row():
-    mask = mask_tensor("checkerboard", 1, 3, 3, 0)  # odd width: 2 then 1 kept per row
+    mask = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]]).view(1, 1, 2, 4)
     with pytest.raises(ValueError, match="half of every row"):
         Coupling(small_net(1, 2), "affine-tanh", 1, mask=mask, packed=True)
 
@@ -245,7 +261,7 @@ MODELS = {
     "realnvp-packed-2-scales-3x8x8": lambda: realnvp(
         scales=2, checkerboard="packed", **shape(3, 8, 8)
     ),
-    # the final scale, 3x3, has an odd width: its couplings stay masked
+    # the final scale, 3x3, has an odd width: packed with an extra column
     "realnvp-packed-2-scales-1x12x12": lambda: realnvp(
         scales=2, checkerboard="packed", **shape(1, 12, 12)
     ),
