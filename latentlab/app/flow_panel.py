@@ -162,11 +162,15 @@ class FlowLayersPanel(FamilyPanel):
         self.resample_button.setToolTip("Draw the levels again (Ctrl+R)")
         self.resample_button.clicked.connect(self.resample)
         QShortcut(QKeySequence("Ctrl+R"), self, self.resample)
+        # wrapped, so that the panel does not widen the window's right side (and narrow the
+        # map) for every flow opened
+        explanation = QLabel("Each level redrawn, the others kept;  temperature")
+        explanation.setWordWrap(True)
+        explanation.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Each level redrawn, the others kept;  temperature"))
+        controls.addWidget(explanation, 1)
         controls.addWidget(self.temperature)
         controls.addWidget(self.resample_button)
-        controls.addStretch(1)
         self.level_grid = QGridLayout()
         self.level_grid.setRowStretch(1, 1)  # the strips take the height the names leave
         self.level_grid.setVerticalSpacing(0)

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from latentlab.app.automation import send_mouse
 from latentlab.resources import bundled_models
@@ -118,3 +118,16 @@ def test_presenting_keeps_every_figure_in_view_and_readable(open_window, qtbot, 
             assert table.rowHeight(row) >= table.sizeHintForRow(row)  # wrapped text whole
     finally:
         window.set_presentation(False)
+
+
+def test_a_flows_panel_leaves_the_maps_width_alone(open_window, qtbot):
+    """At the window's first size, opening a flow after a VAE keeps the map as wide: the
+    levels' explanation wraps rather than widening the right side (it took 41 px of the map
+    at every flow opened, and gave them back at the next model)."""
+    models = bundled_models()
+    window = open_window(models["vae-digits-latent2"])
+    width = window.map_view.width()
+    with qtbot.waitSignal(window.modelOpened, timeout=10_000):
+        window.open_model(models["glow-synthfaces"])
+    QApplication.processEvents()  # the layout requests the new panel posted
+    assert window.map_view.width() == width
