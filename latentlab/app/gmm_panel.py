@@ -125,6 +125,7 @@ class GMMPanel(FamilyPanel):
         self.curve_view.set_placeholder("Fit: the log-likelihood of each EM iteration shows here")
         self.fit_label = QLabel("")
         self.fit_label.setObjectName("gmmFitLabel")
+        self.fit_label.setWordWrap(True)  # its last line is long: unwrapped, it narrowed the map
         controls = QHBoxLayout()
         controls.addWidget(QLabel("K"))
         controls.addWidget(self.k_spin)
@@ -253,4 +254,6 @@ class GMMPanel(FamilyPanel):
             outcome = "now the open model, unsaved (Ctrl+Shift+S saves it)"
         else:
             outcome = "not opened: the file you asked to open meanwhile goes first"
-        self.fit_label.setText(f"{self.fit_label.text()}\n{done}; {outcome}")
+        # the last iteration's line stays; what was fitted goes to the notices (two lines at
+        # most here: a third squeezed the chart above below its axes' height)
+        self.fit_label.setText(f"{self.fit_label.text()}\n{outcome}")

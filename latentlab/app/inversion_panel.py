@@ -69,6 +69,7 @@ class InversionPanel(FamilyPanel):
         self.curve_view.set_placeholder("Invert: the error of each step shows here")
         self.label = QLabel("Choose an image to invert")
         self.label.setObjectName("inversionLabel")
+        self.label.setWordWrap(True)  # the result's line is long: unwrapped, it narrowed the map
 
         images = QGridLayout()
         images.addWidget(QLabel("target"), 0, 0, Qt.AlignmentFlag.AlignCenter)

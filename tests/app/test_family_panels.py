@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtWidgets import QMessageBox, QPushButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from latentlab.app import gmm_panel, model_loader
 from latentlab.app.automation import send_mouse
@@ -99,7 +99,7 @@ def test_samples_of_one_component_come_from_it(gmm_window, qtbot):
 
 def test_live_em_fit_rises_and_becomes_the_open_model(gmm_window, qtbot):
     window, panel = gmm_window
-    before = window.explorer.loaded
+    before, map_width = window.explorer.loaded, window.map_view.width()
     assert panel.curve_view.placeholder.isVisible()  # no empty plot before a fit
     panel.k_spin.setValue(4)
     panel.covariance.setCurrentText("diag")
@@ -115,6 +115,8 @@ def test_live_em_fit_rises_and_becomes_the_open_model(gmm_window, qtbot):
     assert all(b >= a - 1e-6 for a, b in itertools.pairwise(curve))  # EM never falls
     assert "iteration" in panel.fit_label.text() and panel.fit_button.text() == "Fit"
     assert "unsaved" in panel.fit_label.text()
+    QApplication.processEvents()  # the layout requests the new text posted
+    assert window.map_view.width() == map_width  # the long text wraps in the panel
 
 
 def test_a_file_asked_for_during_a_fit_wins_over_the_fitted_mixture(
@@ -266,6 +268,7 @@ def dcgan_window(open_window, tmp_path):
 
 def test_inverting_the_current_image_finds_a_close_latent(dcgan_window, qtbot):
     window, panel = dcgan_window
+    map_width = window.map_view.width()
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Invert"
     assert not panel.invert_button.isEnabled()  # nothing to invert yet
     assert panel.curve_view.placeholder.isVisible()
@@ -283,6 +286,8 @@ def test_inverting_the_current_image_finds_a_close_latent(dcgan_window, qtbot):
     assert panel.result.mse < 0.01  # the generator made the target: it can be found again
     np.testing.assert_array_equal(window.explorer.state.latent, panel.result.latent)
     assert "now the current point" in panel.label.text()
+    QApplication.processEvents()  # the layout requests the new text posted
+    assert window.map_view.width() == map_width  # the long result line wraps in the panel
 
 
 def test_an_unreadable_image_file_is_reported(dcgan_window, qtbot, tmp_path):
