@@ -528,13 +528,12 @@ class Coupling(FlowLayer):
             raise ValueError(f"unknown coupling transform {transform!r}")
         self.net, self.transform, self.parity = net, transform, parity
         self.register_buffer("mask", mask, persistent=False)  # rebuilt from the config
-        self.packed, self.extra_column = packed, False
+        self.packed = packed
         real = None
         if packed:
             assert mask is not None and mask.shape[1] == 1, "packing: one mask for all channels"
             kept = mask[0, 0] > 0.5
-            self.extra_column = kept.shape[1] % 2 == 1
-            if self.extra_column:
+            if kept.shape[1] % 2:  # an odd width: one more column
                 kept = torch.cat([kept, ~kept[:, -1:]], dim=1)
                 real = torch.ones(1, 1, *kept.shape).to(mask)
                 real[..., -1] = 0
@@ -593,7 +592,7 @@ class Coupling(FlowLayer):
 
     def _widen(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` with the extra column of zeros that packing an odd width needs."""
-        return F.pad(x, (0, 1)) if self.extra_column else x
+        return x if self.changed_real is None else F.pad(x, (0, 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         kept, active = self._split(x)
