@@ -117,24 +117,23 @@ class MapControls(QWidget):
             low, high = (f'<span style="color:{c}">&#9632;</span>' for c in ends)
             self.key.setText(f"{low} low &nbsp;{high} high")
 
-    def show_kind(self, kind: str, axis_labels: tuple[str, str] = ("", "")) -> None:
-        """Show ``kind`` as chosen, and for the kinds with choices the plane's axes (its
-        ``axis_labels``: attribute names, or "z3" for latent axis 3), without emitting
-        ``planeChosen``: an undo, a redo or a session may bring any plane back."""
+    def show_kind(self, kind: str, x: str = "", y: str = "") -> None:
+        """Show ``kind`` as chosen, and for the kinds with choices its axes ``x`` and ``y`` (as
+        ``planeChosen`` gives them), without emitting ``planeChosen``: an undo, a redo or a
+        session may bring any plane back."""
         blocked = self.blockSignals(True)
         try:
             self.kind.setCurrentIndex(self.kind.findData(kind))
             self._show_axes_of(kind)
             axes = PLANE_KINDS[kind].axes if kind in PLANE_KINDS else ""
             if axes == "attributes":
-                combos = (self.attribute_x, self.attribute_y)
-                for combo, name in zip(combos, axis_labels, strict=True):
+                for combo, name in ((self.attribute_x, x), (self.attribute_y, y)):
                     if combo.findText(name) >= 0:
                         combo.setCurrentText(name)
             elif axes == "latent axes":
-                for spin, label in zip((self.axis_x, self.axis_y), axis_labels, strict=True):
-                    if label[1:].isdigit():
-                        spin.setValue(int(label[1:]))
+                for spin, index in ((self.axis_x, x), (self.axis_y, y)):
+                    if index.isdigit():  # a session's plane is read from a file
+                        spin.setValue(int(index))
         finally:
             self.blockSignals(blocked)
 

@@ -123,7 +123,7 @@ class MapWiring(QObject):
         self.view.set_axes_labels(*plane.axis_labels)
         self.view.set_handle(*state.point)
         if plane.kind:
-            self.controls.show_kind(plane.kind, plane.axis_labels)
+            self.controls.show_kind(plane.kind, *plane.choices())
         self.planeShown.emit(plane.kind)
 
     def colour_by(self, name: str) -> None:

@@ -29,6 +29,16 @@ class LatentPlane:
     def dim(self) -> int:
         return int(self.origin.shape[0])
 
+    def choices(self) -> tuple[str, str]:
+        """The ``x`` and ``y`` that :func:`make_plane` takes to make this plane again: latent
+        indices as text for "axes", attribute names for "attributes", empty otherwise."""
+        if self.kind == "axes":
+            x, y = self.axis_labels
+            return x.removeprefix("z"), y.removeprefix("z")  # as ``axes`` names them
+        if self.kind == "attributes":
+            return self.axis_labels
+        return "", ""
+
     @classmethod
     def axes(cls, dim: int, i: int = 0, j: int = 1) -> LatentPlane:
         """The plane of latent axes ``i`` and ``j`` through the origin."""

@@ -217,3 +217,18 @@ def test_coordinates_are_the_projections_without_residuals():
     plane = LatentPlane.through(rng.normal(size=12), rng.normal(size=12), rng.normal(size=12), "p")
     z = rng.normal(size=(50, 12))
     np.testing.assert_allclose(plane.coordinates(z), plane.project(z)[0], atol=1e-12)
+
+
+def test_a_planes_choices_make_it_again():
+    rng = np.random.default_rng(0)
+    inputs = PlaneInputs(
+        rng.normal(size=6),
+        reference=rng.normal(size=(20, 6)),
+        directions={"smiling": rng.normal(size=6), "glasses": rng.normal(size=6)},
+    )
+    for kind, x, y in (("axes", "3", "5"), ("attributes", "glasses", "smiling"), ("pca", "", "")):
+        plane = make_plane(kind, x, y, inputs=inputs)
+        assert plane.choices() == (x, y)
+        again = make_plane(kind, *plane.choices(), inputs=inputs)
+        np.testing.assert_array_equal(again.u, plane.u)
+        np.testing.assert_array_equal(again.v, plane.v)
