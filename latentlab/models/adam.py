@@ -35,13 +35,31 @@ class Adam:
     @torch.no_grad()
     def step(self, gradients: Sequence[torch.Tensor | None] | None = None) -> None:
         """One update; ``gradients`` default to the tensors' ``.grad`` (None: left as it is)."""
-        b1, b2 = self.betas
         grads = [x.grad for x in self.tensors] if gradients is None else gradients
-        for i, (x, m, v, g) in enumerate(zip(self.tensors, self.m, self.v, grads, strict=True)):
-            if g is None:
-                continue
+        if len(grads) != len(self.tensors):
+            raise ValueError(f"{len(grads)} gradients for {len(self.tensors)} tensors")
+        given = [(i, g) for i, g in enumerate(grads) if g is not None]
+        # the tensors updated together, by their step count (one group unless some tensor
+        # went without a gradient): a few multi-tensor operations per group, not several per
+        # tensor: every operation lets the GUI thread take the GIL, and beside the lab
+        # window's drawing a step of its fit took 23 ms with one operation per tensor, 18 ms
+        # with these (7 ms with nothing drawn)
+        groups: dict[int, list[tuple[int, torch.Tensor]]] = {}
+        for i, g in given:
             self.steps[i] += 1
-            t = self.steps[i]
-            m.lerp_(g, 1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            x.addcdiv_(m, (v / (1 - b2**t)).sqrt_().add_(self.eps), value=-self.lr / (1 - b1**t))
+            groups.setdefault(self.steps[i], []).append((i, g))
+        for t, group in groups.items():
+            self._update(t, [i for i, _ in group], [g for _, g in group])
+
+    def _update(self, t: int, indices: list[int], grads: list[torch.Tensor]) -> None:
+        b1, b2 = self.betas
+        xs = [self.tensors[i] for i in indices]
+        ms = [self.m[i] for i in indices]
+        vs = [self.v[i] for i in indices]
+        torch._foreach_lerp_(ms, grads, 1 - b1)
+        torch._foreach_mul_(vs, b2)
+        torch._foreach_addcmul_(vs, grads, grads, value=1 - b2)
+        denominators = torch._foreach_div(vs, 1 - b2**t)
+        torch._foreach_sqrt_(denominators)
+        torch._foreach_add_(denominators, self.eps)
+        torch._foreach_addcdiv_(xs, ms, denominators, value=-self.lr / (1 - b1**t))

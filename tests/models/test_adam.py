@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from latentlab.models.adam import Adam
@@ -25,6 +26,12 @@ def test_it_takes_torchs_adam_steps_on_several_tensors():
     for x, y in zip(ours, theirs, strict=True):
         assert torch.allclose(x, y.detach(), atol=1e-6)
         assert not torch.allclose(x, torch.zeros_like(x))
+
+
+def test_gradients_must_match_the_tensors():
+    adam = Adam([torch.ones(2), torch.ones(3)], lr=0.1)
+    with pytest.raises(ValueError, match="1 gradients for 2 tensors"):
+        adam.step([torch.ones(2)])
 
 
 def test_it_reads_grad_and_zero_grad_clears_it():
