@@ -351,7 +351,9 @@ class LayerPlot(SquarePlot):
         self.roles: tuple[int | None, int | None] = (None, None)
 
     def show_layer(self, view: FlowLabView) -> None:
-        self.setTitle(f"After layer {view.layer}")
+        title = f"After layer {view.layer}"
+        if title != self.getPlotItem().titleLabel.text:  # a new title lays the plot out again
+            self.setTitle(title)
         x, y, connect = polylines(view.layer_grid)
         self.grid.setData(x, y, connect=connect)
         self.points.show(view.layer_points)

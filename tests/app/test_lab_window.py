@@ -148,6 +148,7 @@ def test_layer_slider_names_the_layer_and_marks_the_coupling(qtbot, lab):
     assert marks[5] == {"copied": "copied: x2", "transformed": "transformed: x1"}  # alternates
     qtbot.waitUntil(lambda: lab.flow_view.layer == 5, timeout=TIMEOUT_MS)  # the fit follows
     assert "coupling 2" in lab.layer_label.text()
+    assert lab.layer_view.getPlotItem().titleLabel.text == "After layer 5"
 
 
 def test_the_cursor_reads_the_jacobian_once_stopped(qtbot, lab):
