@@ -284,7 +284,9 @@ def test_ctrl_z_undoes_drags_samples_and_planes_and_ctrl_shift_z_redoes(
         np.testing.assert_allclose(window.explorer.state.latent, expected, atol=1e-9)
         assert window.explorer.state.plane.kind == plane_kind
         # the map and its controls follow in a turn of their own, maybe after the image
-        qtbot.waitUntil(lambda: window.map_controls.kind.currentData() == plane_kind, timeout=5000)
+        qtbot.waitUntil(
+            lambda kind=plane_kind: window.map_controls.kind.currentData() == kind, timeout=5000
+        )
         assert window.map_view.handle_position() == pytest.approx(
             tuple(window.explorer.state.point)
         )
