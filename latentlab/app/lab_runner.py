@@ -1,8 +1,9 @@
-"""The lab's fits on worker threads: build a :class:`~latentlab.explore.lab_flow.FlowLab` or
-an :class:`~latentlab.explore.lab_em.EMLab` (torch: never on the GUI thread), run it live, and
-hand its views to the window, newest first. While a fit runs, pause, the cursor and the layer
-reach it through its thread-safe setters; once it has stopped, each cursor or layer change asks
-for one fresh view (latest wins: one request in flight, newer ones coalesced)."""
+"""The lab's fits: a flow in the app's lab process (:mod:`latentlab.app.lab_process`), where
+the window's painting cannot slow it; a mixture's EM on a worker thread (an
+:class:`~latentlab.explore.lab_em.EMLab`: torch, never on the GUI thread). Either runs live
+and hands its views to the window, newest first. While a fit runs, pause, the cursor and the
+layer reach it as they change; once it has stopped, each cursor or layer change asks for one
+fresh view (latest wins: one request in flight, newer ones coalesced)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,22 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from latentlab.app.jobs import Job, JobRunner
 from latentlab.app.lab_flow_views import colour_groups
+from latentlab.app.lab_process import LabProcess, lab_process
 from latentlab.app.worker import Worker
 from latentlab.explore.lab_em import EMLab, EMLabView
-from latentlab.explore.lab_flow import FlowLab, FlowLabView
+from latentlab.explore.lab_flow import FlowLabView
+from latentlab.explore.lab_messages import (
+    Built,
+    Controls,
+    Discard,
+    Ended,
+    Failed,
+    Fit,
+    Reply,
+    Stop,
+    Viewed,
+    ViewWanted,
+)
 from latentlab.models.flow2d import Flow2DStep
 
 __all__ = ["EM_ITERATIONS", "EM_PACE_S", "FLOW_STEPS", "BuiltFlow", "LabRunner"]
@@ -30,25 +44,20 @@ LabView = FlowLabView | EMLabView
 
 
 class BuiltFlow(NamedTuple):
-    lab: FlowLab
-    steps: list[Flow2DStep]  # its leaf layers
+    steps: list[Flow2DStep]  # the flow's leaf layers
     groups: list[np.ndarray]  # the colour groups of the points its views show, in their order
 
 
-def _build_flow(points: np.ndarray, kind: str, layers: int) -> BuiltFlow:
-    """A fit of a new flow (worker thread: builds a torch module)."""
-    lab = FlowLab(points, kind, layers)
-    return BuiltFlow(lab, list(lab.flow.steps), colour_groups(lab.shown_points))
-
-
 class LabRunner(QObject):
-    """One fit at a time on the ``lab worker`` thread; CSV files and sampling take turns on the
-    ``lab helper`` thread, so that they never wait for a fit.
+    """One fit at a time: a flow in the lab process, a mixture on the ``lab worker`` thread;
+    CSV files and sampling take turns on the ``lab helper`` thread, so that they never wait
+    for a fit. The lab process is the app's, started (if it is not running) with the runner.
 
     Signals (GUI thread): ``built(flow)`` when a new fit is in place (a :class:`BuiltFlow`, or
     None for a mixture); ``viewed(view)`` with the newest view (views that came in while the
     GUI was busy are dropped, not queued); ``progressed(fraction)``; ``runningChanged(running)``;
-    ``ended(view)`` when a run finished (its last view) or stopped (None); ``failed(message)``.
+    ``ended(view)`` when a run finished (its last view) or stopped (None); ``failed(message)``,
+    also when the lab process died (the next flow fit starts a new one).
     """
 
     built = Signal(object)
@@ -65,11 +74,14 @@ class LabRunner(QObject):
         # JobRunner.call needs only a Worker's submit (attach is typed for the model worker)
         for runner, worker in zip((self.jobs, self.helper_jobs), self.workers, strict=True):
             runner.attach(worker)  # type: ignore[arg-type]
-        self.lab: FlowLab | EMLab | None = None
+        self.mixture: EMLab | None = None
+        self.run_job: Job | None = None  # the mixture's build or run
+        self.process: LabProcess | None = None  # the lab process, while it has our flow
+        self.flow: int | None = None  # the number of our flow's fit there, kept once stopped
+        self.flow_running = False
         self.last_view: LabView | None = None
-        self.run_job: Job | None = None
-        self.view_job: Job | None = None
-        self.view_wanted = self.stop_wanted = self.step_wanted = self.paused = False
+        self.view_asked = self.view_wanted = self.stop_wanted = self.step_wanted = False
+        self.paused = False
         self.cursor: tuple[float, float] | None = None
         self.layer = 0
         self.pending: LabView | None = None
@@ -81,11 +93,12 @@ class LabRunner(QObject):
         self.view_timer.setSingleShot(True)
         self.view_timer.setInterval(CURSOR_MS)
         self.view_timer.timeout.connect(self._request_view)
+        lab_process()  # started now: it takes seconds, which the user spends choosing a fit
 
     @property
     def running(self) -> bool:
         """Whether a fit is being built or run."""
-        return self.run_job is not None
+        return self.run_job is not None or self.flow_running
 
     def call(self, function: Callable[..., Any], *args: Any) -> Job:
         """``function(*args)`` on the helper thread (file I/O, sampling)."""
@@ -95,12 +108,17 @@ class LabRunner(QObject):
 
     def discard(self) -> None:
         """Stop and forget the fit (the data or the model changed)."""
+        was = self.running
         if self.run_job is not None:
             self.run_job.cancel()
-        self._set_job(None)
-        self.lab = self.last_view = self.pending = None
+        self.run_job = self.mixture = None
+        self._send(Discard())
+        self._let_go_of_flow()
+        self.last_view = self.pending = None
         self.relay.stop()
         self.step_wanted = False
+        if was:
+            self.runningChanged.emit(False)
 
     def fit(
         self, points: np.ndarray, model: str, layers: int, components: int, step: bool = False
@@ -111,93 +129,163 @@ class LabRunner(QObject):
         self.stop_wanted, self.step_wanted = False, step
         if model == "em":
             build = self.jobs.call(EMLab, points.copy(), components)
+            build.finished.connect(lambda built: self._on_mixture_built(build, built))
+            build.failed.connect(self._on_failed)
+            self.run_job = build
         else:
-            build = self.jobs.call(_build_flow, points.copy(), model, layers)
-        build.finished.connect(lambda built: self._on_built(build, built))
-        build.failed.connect(self._on_failed)
-        self._set_job(build)
+            self._start_flow(np.asarray(points, dtype=np.float32), model, layers)
+        self.runningChanged.emit(True)
 
-    def _on_built(self, build: Job, built: EMLab | BuiltFlow) -> None:
+    # -- a flow, in the lab process ------------------------------------------------------------
+
+    def _start_flow(self, points: np.ndarray, kind: str, layers: int) -> None:
+        process = lab_process()
+        if process is not self.process:
+            self._let_go_of_flow()
+            process.replied.connect(self._on_reply)
+            process.fitStarted.connect(self._on_fit_started)
+            process.died.connect(self._on_died)
+            self.process = process
+        command = Fit(0, points, kind, layers, FLOW_STEPS, self._controls())
+        self.flow = process.start_fit(command)
+        self.flow_running = True
+
+    def _controls(self) -> Controls:
+        return Controls(self.paused, self.cursor, self.layer)
+
+    def _send(self, command: Controls | Stop | ViewWanted | Discard) -> None:
+        """``command`` to our flow, if we have one."""
+        if self.process is not None and self.flow is not None:
+            self.process.send(self.flow, command)
+
+    def _let_go_of_flow(self) -> None:
+        """Forget our flow, and the process if it has none of ours."""
+        self.flow, self.flow_running, self.view_asked = None, False, False
+        if self.process is not None:
+            self.process.replied.disconnect(self._on_reply)
+            self.process.fitStarted.disconnect(self._on_fit_started)
+            self.process.died.disconnect(self._on_died)
+            self.process = None
+
+    def _on_reply(self, reply: Reply) -> None:
+        if reply.fit != self.flow:
+            return  # another window's
+        match reply:
+            case Built():
+                self.built.emit(BuiltFlow(reply.steps, colour_groups(reply.shown)))
+            case Viewed():
+                if reply.fraction is None:  # asked for, once stopped
+                    self._on_view_made(reply.view)
+                elif self.flow_running:
+                    self._on_view(reply.view)
+                    self.progressed.emit(reply.fraction)
+            case Ended():
+                self._end_flow()
+                if reply.view is not None:
+                    self._on_view(reply.view)
+                elif self.last_view is None:  # stopped before its first view
+                    self.want_view()
+                self.ended.emit(reply.view)
+            case Failed():
+                self.view_asked = False
+                self._end_flow()
+                self.failed.emit(reply.message)
+
+    def _end_flow(self) -> None:
+        if self.flow_running:
+            self.flow_running = False
+            self.runningChanged.emit(False)
+
+    def _on_fit_started(self, fit: int) -> None:
+        """Another window's fit has replaced ours: it stopped, and its model is gone."""
+        if self.flow is not None and fit != self.flow:
+            running = self.flow_running
+            self._let_go_of_flow()
+            if running:
+                self.runningChanged.emit(False)
+                self.ended.emit(None)
+
+    def _on_died(self, message: str) -> None:
+        running = self.flow_running
+        self._let_go_of_flow()
+        if running:
+            self.runningChanged.emit(False)
+        self.failed.emit(message)
+
+    # -- a mixture, on the worker --------------------------------------------------------------
+
+    def _on_mixture_built(self, build: Job, mixture: EMLab) -> None:
         if build is not self.run_job:
             return  # discarded meanwhile
-        if isinstance(built, BuiltFlow):
-            self.lab = built.lab
-            built.lab.set_layer(self.layer)
-            built.lab.set_cursor(self.cursor)
-            self.built.emit(built)
-        else:
-            self.lab = built
-            self.built.emit(None)
-        if self.stop_wanted:  # stopped while it was being built: keep it for the views
-            self._on_ended(build, None)
-            self.want_view()
+        self.mixture = mixture
+        self.built.emit(None)
+        if self.stop_wanted:  # stopped while it was being built
+            self._on_mixture_ended(build, None)
             return
-        self._run(self.lab)
+        self._run(mixture)
 
-    def _run(self, lab: FlowLab | EMLab) -> None:
-        """Run ``lab`` live from where it is."""
-        lab.set_paused(self.paused)
-        if isinstance(lab, EMLab):
-            if self.step_wanted:
-                lab.request_step()
-            job = self.jobs.call(lab.run, EM_ITERATIONS, EM_PACE_S)
-        else:
-            job = self.jobs.call(lab.run, FLOW_STEPS)
+    def _run(self, mixture: EMLab) -> None:
+        """Run ``mixture`` live from where it is."""
+        mixture.set_paused(self.paused)
+        if self.step_wanted:
+            mixture.request_step()
+        job = self.jobs.call(mixture.run, EM_ITERATIONS, EM_PACE_S)
         self.step_wanted = self.stop_wanted = False
         job.previewed.connect(self._on_view)
         job.progressed.connect(self.progressed)
-        job.finished.connect(lambda view: self._on_ended(job, view))
-        job.cancelled.connect(lambda: self._on_ended(job, None))
+        job.finished.connect(lambda view: self._on_mixture_ended(job, view))
+        job.cancelled.connect(lambda: self._on_mixture_ended(job, None))
         job.failed.connect(self._on_failed)
-        self._set_job(job)
-
-    def _set_job(self, job: Job | None) -> None:
-        was = self.running
         self.run_job = job
-        if self.running != was:
-            self.runningChanged.emit(self.running)
 
-    def _on_ended(self, job: Job, view: LabView | None) -> None:
+    def _on_mixture_ended(self, job: Job, view: EMLabView | None) -> None:
         if job is not self.run_job:
             return
-        self._set_job(None)
+        self.run_job = None
+        self.runningChanged.emit(False)
         if view is not None:
             self._on_view(view)
         self.ended.emit(view)
 
     def _on_failed(self, message: str) -> None:
-        self._set_job(None)
+        if self.run_job is not None:
+            self.run_job = None
+            self.runningChanged.emit(False)
         self.failed.emit(message)
+
+    # -- controls ------------------------------------------------------------------------------
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume (a paused run still yields views)."""
         self.paused = paused
-        if self.lab is not None:
-            self.lab.set_paused(paused)
+        if self.mixture is not None:
+            self.mixture.set_paused(paused)
+        self._send(self._controls())
 
     def stop(self) -> None:
         """Stop the fit where it is; the model stays for the views."""
         if self.run_job is not None:
             self.stop_wanted = True
             self.run_job.cancel()
+        elif self.flow_running:
+            self._send(Stop())
 
     def step(self) -> bool:
         """One EM iteration of the mixture: now if it runs, first thing if it is being built,
         or going on from where a stopped, unconverged fit is. False if there is none to step
         (then start a fit with ``step=True``)."""
-        if isinstance(self.lab, EMLab) and self.running:
-            self.lab.request_step()
+        if self.mixture is not None and self.run_job is not None:
+            self.mixture.request_step()
             return True
         view = self.last_view
-        stopped = isinstance(self.lab, EMLab) and not (
-            isinstance(view, EMLabView) and view.converged
-        )
-        if not (self.running or stopped):
+        stopped = self.mixture is not None and not (isinstance(view, EMLabView) and view.converged)
+        if not (self.run_job is not None or stopped):
             return False
         self.step_wanted = True
-        if stopped and not self.running:
-            assert self.lab is not None  # an EMLab: stopped
-            self._run(self.lab)
+        if stopped and self.run_job is None:
+            assert self.mixture is not None  # stopped
+            self._run(self.mixture)
+            self.runningChanged.emit(True)
         return True
 
     # -- views ---------------------------------------------------------------------------------
@@ -215,14 +303,14 @@ class LabRunner(QObject):
 
     def set_cursor(self, point: tuple[float, float] | None) -> None:
         self.cursor = point
-        if isinstance(self.lab, FlowLab):
-            self.lab.set_cursor(point)
+        if self.flow is not None:
+            self._send(self._controls())
             self.want_view()
 
     def set_layer(self, index: int) -> None:
         self.layer = index
-        if isinstance(self.lab, FlowLab):
-            self.lab.set_layer(index)
+        if self.flow is not None:
+            self._send(self._controls())
             self.want_view()
 
     def want_view(self) -> None:
@@ -231,28 +319,28 @@ class LabRunner(QObject):
             self.view_timer.start()
 
     def _request_view(self) -> None:
-        if not isinstance(self.lab, FlowLab) or self.running:
+        if self.flow is None or self.running:
             return
-        if self.view_job is not None:
+        if self.view_asked:
             self.view_wanted = True
             return
-        lab = self.lab
-        job = self.jobs.call(lab.view)
-        self.view_job = job
-        job.finished.connect(lambda view: self._on_view_made(lab, view))
-        job.failed.connect(lambda _message: self._on_view_made(lab, None))
+        self.view_asked = True
+        self._send(ViewWanted())
 
-    def _on_view_made(self, lab: FlowLab, view: FlowLabView | None) -> None:
-        self.view_job = None
-        if view is not None and lab is self.lab and not self.running:
+    def _on_view_made(self, view: FlowLabView) -> None:
+        self.view_asked = False
+        if not self.running:
             self._on_view(view)
         if self.view_wanted:
             self.view_wanted = False
             self._request_view()
 
     def close(self) -> None:
-        """Stop both threads without waiting (a fit stops at its next step)."""
+        """Forget the flow (its process stops it at its next frame) and stop both threads,
+        without waiting (a mixture's fit stops at its next step)."""
         self.view_timer.stop()
         self.relay.stop()
+        self._send(Discard())
+        self._let_go_of_flow()
         for worker in self.workers:
             worker.stop()

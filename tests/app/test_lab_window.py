@@ -123,9 +123,9 @@ def test_fitting_a_flow_draws_density_and_loss_then_pauses_and_stops(qtbot, lab)
 
     lab.controls.pause.click()  # resume
     qtbot.waitUntil(lambda: lab.flow_view.step > paused_at, timeout=TIMEOUT_MS)
-    job = lab.runner.run_job
-    with qtbot.waitSignal(job.cancelled, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(lab.runner.ended, timeout=TIMEOUT_MS) as stopped:
         lab.controls.stop.click()
+    assert stopped.args == [None]
     assert not lab.running and lab.controls.fit.isEnabled()
     choose(lab.heat, "logdet")  # the other heat map, of the same view
     np.testing.assert_array_equal(lab.data_view.heat.image, lab.flow_view.logdet)
@@ -153,7 +153,7 @@ def test_layer_slider_names_the_layer_and_marks_the_coupling(qtbot, lab):
 
 def test_the_cursor_reads_the_jacobian_once_stopped(qtbot, lab):
     fitted_flow(qtbot, lab, 10)
-    with qtbot.waitSignal(lab.runner.run_job.cancelled, timeout=TIMEOUT_MS):
+    with qtbot.waitSignal(lab.runner.ended, timeout=TIMEOUT_MS):
         lab.runner.stop()
     lab.layer_slider.setValue(0)
     lab.set_cursor(0.5, 0.25)
