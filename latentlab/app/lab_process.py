@@ -1,5 +1,5 @@
 """The one process of the app in which the 2-D lab fits its flows
-(:func:`latentlab.explore.lab_child.serve`), seen from the GUI thread.
+(:mod:`latentlab.explore.lab_child`), seen from the GUI thread.
 
 Starting it costs seconds (torch loads), so every lab window shares it: it starts when the first
 lab window opens, while the user is still choosing data and a model, and ends when the app quits
@@ -7,9 +7,13 @@ lab window opens, while the user is still choosing data and a model, and ends wh
 time: a window's new fit replaces another window's, which hears of it by ``fitStarted``. If it
 dies, ``died`` says so and the next :func:`lab_process` starts a new one.
 
-It is a "spawn" process, a new interpreter: a forked copy of the app would inherit Qt's and
-OpenMP's threads in whatever state they were. Messages go both ways as bytes
-(:mod:`latentlab.explore.wire`, never pickle); the GUI thread reads replies when a
+It is a new interpreter, spawned: a forked copy of the app would inherit Qt's and OpenMP's
+threads in whatever state they were. It is started as ``python -m`` rather than by
+multiprocessing's "spawn", which runs the parent's main script again in the child (a script
+that made a lab window without an ``if __name__ == "__main__"`` guard killed it), pickles its
+start and adds a process of its own to track resources. It gets our ``sys.path`` (a script may
+have put the package on it) and one end of a socket pair, over which messages go both ways as
+bytes (:mod:`latentlab.explore.wire`, never pickle); the GUI thread reads the replies when a
 ``QSocketNotifier`` says that some have come, and never waits for the process.
 """
 
@@ -17,13 +21,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import time
+from multiprocessing.connection import Connection
 
 from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier, Signal
 
 from latentlab.errors import one_line
-from latentlab.explore.lab_child import serve
 from latentlab.explore.lab_messages import REPLIES, Command, Fit, Quit, Reply, Viewed
 from latentlab.explore.wire import WireError, decode, encode
 
@@ -45,21 +52,22 @@ class LabProcess(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        context = multiprocessing.get_context("spawn")
-        self._connection, child_end = context.Pipe()
-        # daemon: multiprocessing ends it at exit should nothing else have
-        self._process = context.Process(
-            target=serve, args=(child_end,), name="latentlab lab fits", daemon=True
-        )
-        self._process.start()
-        child_end.close()  # the child's now: its end closing is how we hear that it died
+        ours, theirs = socket.socketpair()
+        with theirs:  # the child's once started: its closing is how we hear that it died
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "latentlab.explore.lab_child", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            )
+        self._connection = Connection(ours.detach())
         self._notifier = QSocketNotifier(self._connection.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self._read)
         self.fit = 0  # the current fit's number
         self.alive = True
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         return self._process.pid
 
     def start_fit(self, command: Fit) -> int:
@@ -104,7 +112,7 @@ class LabProcess(QObject):
 
     def _die(self, message: str) -> None:
         self.end()
-        code = self._process.exitcode
+        code = self._process.returncode
         self.died.emit(message if code is None else f"{message} (exit code {code}).")
 
     def end(self) -> None:
@@ -115,10 +123,11 @@ class LabProcess(QObject):
         self.alive = False
         self._notifier.setEnabled(False)
         self._connection.close()
-        self._process.join(END_S)
-        if self._process.is_alive():
+        try:
+            self._process.wait(END_S)
+        except subprocess.TimeoutExpired:
             self._process.terminate()
-            self._process.join()
+            self._process.wait()
 
 
 def _same_view(a: Reply, b: Reply) -> bool:
@@ -126,16 +135,17 @@ def _same_view(a: Reply, b: Reply) -> bool:
 
 
 _shared: LabProcess | None = None
+_ends_with_the_app = False  # whether the app's aboutToQuit ends it
 
 
 def lab_process() -> LabProcess:
     """The app's lab process, started now if there is none (or it died)."""
-    global _shared
+    global _shared, _ends_with_the_app
+    app = QCoreApplication.instance()
+    if app is not None and not _ends_with_the_app:
+        app.aboutToQuit.connect(end_lab_process)
+        _ends_with_the_app = True
     if _shared is None or not _shared.alive:
-        if _shared is None:  # the first: ended with the app
-            app = QCoreApplication.instance()
-            if app is not None:
-                app.aboutToQuit.connect(end_lab_process)
         _shared = LabProcess()
     return _shared
 

@@ -2,7 +2,8 @@
 process, the GUI thread's painting held Python's lock, which a fit on a thread needs between
 its many small torch operations, and a training step took 13-24 ms instead of 7.
 
-:func:`serve` is the process's main function. It reads the window's commands on one thread and
+The app starts it as ``python -m latentlab.explore.lab_child FD``, FD its end of a socket
+pair (:mod:`latentlab.app.lab_process`). :func:`serve` reads the window's commands on one thread and
 sends its replies on another (:mod:`latentlab.explore.lab_messages`), so that neither the fit
 nor the window waits for the other: a command waits in a queue until the fit's next frame, and
 a view not yet sent when a newer one comes is dropped for it. No Qt here.
@@ -12,10 +13,19 @@ from __future__ import annotations
 
 import collections
 import queue
+import signal
+import sys
 import threading
 from multiprocessing.connection import Connection
 
-__all__ = ["serve"]
+__all__ = ["main", "serve"]
+
+
+def main() -> None:
+    """Serve over the socket whose file descriptor is the first argument."""
+    # Ctrl+C in a terminal reaches the whole process group: the app decides when this one ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(Connection(int(sys.argv[1])))
 
 
 def serve(connection: Connection) -> None:
@@ -87,3 +97,7 @@ class _Outbox:
                 self._connection.send_bytes(data)
             except OSError:  # the window's process has gone, and this one goes with it
                 return
+
+
+if __name__ == "__main__":
+    main()

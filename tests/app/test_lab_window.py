@@ -4,13 +4,15 @@ pause, step, stop, the layer slider, the Jacobian at the cursor, painting, CSV f
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from latentlab.app import create_lab_window, lab_runner, lab_window, menus
+from latentlab.app import create_lab_window, lab_process, lab_runner, lab_window, menus
 from latentlab.app.lab_controls import EM, MY_POINTS
 from latentlab.app.lab_jacobian import jacobian_text
 from latentlab.app.worker import live_workers
@@ -316,3 +318,47 @@ def test_the_main_windows_view_menu_opens_the_lab(open_window, tiny_vae_path):
         w for w in QApplication.topLevelWidgets() if w.objectName() == "labWindow" and w.isVisible()
     ]
     lab.close()
+
+
+# The lab process is shared by the app's lab windows: the tests below kill it or end it, so
+# they come last (starting one takes seconds).
+
+
+def test_an_error_in_the_lab_process_is_reported(qtbot, lab, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text: warnings.append(text))
+    bad = np.full((20, 2), np.nan, dtype=np.float32)
+    with qtbot.waitSignal(lab.runner.failed, timeout=TIMEOUT_MS) as failed:
+        lab.runner.fit(bad, "realnvp", 2, 0)
+    assert "finite" in failed.args[0] and warnings == failed.args
+    assert not lab.running
+
+
+def test_the_lab_process_dying_is_reported_and_the_next_fit_starts_another(qtbot, lab, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text: warnings.append(text))
+    fitted_flow(qtbot, lab, 1)
+    dead = lab_process.lab_process()
+    with qtbot.waitSignal(lab.runner.failed, timeout=TIMEOUT_MS) as failed:
+        os.kill(dead.pid, signal.SIGKILL)
+    assert failed.args == [
+        f"The lab's fitting process ended unexpectedly (exit code -{signal.SIGKILL})."
+    ]
+    assert not lab.running and lab.controls.fit.isEnabled()
+    lab.flow_view = None
+    lab.controls.fit.click()
+    qtbot.waitUntil(lambda: lab.flow_view is not None, timeout=TIMEOUT_MS)
+    assert lab_process.lab_process() is not dead
+    lab.runner.stop()
+    qtbot.waitUntil(lambda: not lab.running, timeout=TIMEOUT_MS)
+
+
+def test_quitting_the_app_ends_the_lab_process(qtbot, lab):
+    """What the app's aboutToQuit calls (emitted here, it would run pyqtgraph's clean-up too)."""
+    fitted_flow(qtbot, lab, 1)
+    pid = lab_process.lab_process().pid
+    lab.close()
+    lab_process.end_lab_process()
+    assert lab_process._shared is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # reaped: not even a zombie
