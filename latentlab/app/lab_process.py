@@ -14,7 +14,7 @@ that made a lab window without an ``if __name__ == "__main__"`` guard killed it)
 start and adds a process of its own to track resources. It gets our ``sys.path`` (a script may
 have put the package on it) and one end of a socket pair, over which messages go both ways as
 bytes (:mod:`latentlab.explore.wire`, never pickle); the GUI thread reads the replies when a
-``QSocketNotifier`` says that some have come, and never waits for the process.
+``QSocketNotifier`` says that some have come, and waits for the process only to end it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from latentlab.explore.wire import WireError, decode, encode
 __all__ = ["LabProcess", "end_lab_process", "lab_process"]
 
 READ_S = 0.02  # reading replies yields to the event loop after this long
-END_S = 0.1  # how long ending waits for the process to quit before it is terminated
+END_S = 0.1  # how long ending waits for the process to quit before it is killed
 
 
 class LabProcess(QObject):
@@ -113,10 +113,11 @@ class LabProcess(QObject):
     def _die(self, message: str) -> None:
         self.end()
         code = self._process.returncode
-        self.died.emit(message if code is None else f"{message} (exit code {code}).")
+        self.died.emit(f"{message} (exit code {code})." if code is not None else f"{message}.")
 
     def end(self) -> None:
-        """Tell the process to quit, and terminate it if it has not within ``END_S``."""
+        """Tell the process to quit, and kill it if it has not within ``END_S`` (it holds
+        nothing that needs saving)."""
         if not self.alive:
             return
         self._send(Quit())
@@ -126,7 +127,7 @@ class LabProcess(QObject):
         try:
             self._process.wait(END_S)
         except subprocess.TimeoutExpired:
-            self._process.terminate()
+            self._process.kill()
             self._process.wait()
 
 

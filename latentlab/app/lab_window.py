@@ -1,7 +1,7 @@
 """The 2-D lab: flows and EM fitted live on 2-D points small enough to see whole (issue 13).
 
-Layout and wiring only: the fits run on the worker threads of a
-:class:`~latentlab.app.lab_runner.LabRunner`, whose views the plots draw.
+Layout and wiring only: a :class:`~latentlab.app.lab_runner.LabRunner` runs the fits (a flow in
+the app's lab process, a mixture on a worker thread), whose views the plots draw.
 """
 
 from __future__ import annotations
@@ -487,7 +487,7 @@ class LabWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.animation.stop()
-        self.runner.close()  # its threads end on their own
+        self.runner.close()  # its threads end on their own, and the lab process drops the fit
         super().closeEvent(event)
 
 

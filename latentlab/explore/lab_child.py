@@ -12,6 +12,7 @@ a view not yet sent when a newer one comes is dropped for it. No Qt here.
 from __future__ import annotations
 
 import collections
+import gc
 import queue
 import signal
 import sys
@@ -43,6 +44,9 @@ def serve(connection: Connection) -> None:
 
     # a training step is many small operations: one thread does them fastest (docs/lab.md)
     torch.set_num_threads(1)
+    # what the libraries made on import lives as long as the process: frozen, the collections
+    # that come during the fit do not walk it (as in the app: latentlab.app.model_code)
+    gc.freeze()
     fits = FlowFits(outbox.put)
     while True:
         for data in _taken(inbox, wait=not fits.running):
