@@ -14,7 +14,7 @@ same batch and Adam, the learning rate decayed by a cosine to 0, the held-out NL
 every 250 steps; its best value is the reference (the long run overfits 3,200 points, so its
 last value is worse).
 
-Ours: ``FlowLab.run(frame_seconds=0.05)`` consumed as the window's worker does, with a cursor
+Ours: ``FlowLab.run(frame_seconds=0.05)`` consumed as the lab process does, with a cursor
 set (so every other frame also reads the Jacobians); time to target = wall time from the first
 step until a frame's held-out NLL is at or below the target. Frames/s and training steps/s are
 over the whole run; training steps/s alone (no views, no evaluation) are printed too. normflows:
