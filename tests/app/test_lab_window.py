@@ -1,5 +1,6 @@
-"""The 2-D lab window driven as a person would: data, flows and EM fitted live on its worker,
-pause, step, stop, the layer slider, the Jacobian at the cursor, painting, CSV files."""
+"""The 2-D lab window driven as a person would: data, flows fitted live in the lab process and
+EM on the window's worker, pause, step, stop, the layer slider, the Jacobian at the cursor,
+painting, CSV files; the lab process's failures and its end."""
 
 from __future__ import annotations
 
@@ -320,6 +321,17 @@ def test_the_main_windows_view_menu_opens_the_lab(open_window, tiny_vae_path):
     lab.close()
 
 
+def test_a_fit_in_another_lab_window_stops_this_ones(qtbot, lab):
+    """The lab windows share one process for their flows, which fits one at a time."""
+    other = create_lab_window()
+    qtbot.addWidget(other)
+    fitted_flow(qtbot, lab, 1)
+    with qtbot.waitSignal(lab.runner.ended, timeout=TIMEOUT_MS) as ended:
+        fitted_flow(qtbot, other, 1)
+    assert ended.args == [None] and not lab.running and other.running
+    other.close()
+
+
 # The lab process is shared by the app's lab windows: the tests below kill it or end it, so
 # they come last (starting one takes seconds).
 
@@ -359,6 +371,5 @@ def test_quitting_the_app_ends_the_lab_process(qtbot, lab):
     pid = lab_process.lab_process().pid
     lab.close()
     lab_process.end_lab_process()
-    assert lab_process._shared is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # reaped: not even a zombie
