@@ -139,14 +139,12 @@ class LabRunner(QObject):
     # -- a flow, in the lab process ------------------------------------------------------------
 
     def _start_flow(self, points: np.ndarray, kind: str, layers: int) -> None:
-        process = lab_process()
-        if process is not self.process:
-            self._let_go_of_flow()
-            process.replied.connect(self._on_reply)
-            process.fitStarted.connect(self._on_fit_started)
-            process.died.connect(self._on_died)
-            self.process = process
-        command = Fit(0, points, kind, layers, FLOW_STEPS, self._controls())
+        """A new flow's fit in the lab process (``discard`` has let go of any before)."""
+        process = self.process = lab_process()  # a new one if it died
+        process.replied.connect(self._on_reply)
+        process.fitStarted.connect(self._on_fit_started)
+        process.died.connect(self._on_died)
+        command = Fit(0, points, kind, layers, FLOW_STEPS, self._controls())  # numbered there
         self.flow = process.start_fit(command)
         self.flow_running = True
 
@@ -159,7 +157,7 @@ class LabRunner(QObject):
             self.process.send(self.flow, command)
 
     def _let_go_of_flow(self) -> None:
-        """Forget our flow, and the process if it has none of ours."""
+        """Forget our flow, and stop listening to the process."""
         self.flow, self.flow_running, self.view_asked = None, False, False
         if self.process is not None:
             self.process.replied.disconnect(self._on_reply)
