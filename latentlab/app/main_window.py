@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         for i, (widget, stretch) in enumerate(((self.model_box, 0), (self.map_box, 3), (right, 2))):
             main.addWidget(widget)
             main.setStretchFactor(i, stretch)
-        main.setSizes([220, 620, 420])
+        main.setSizes([220, 580, 460])
         self.setCentralWidget(main)
         self.presentation = Presentation(self, right, self.map_view, [self.model_box])
 
