@@ -79,6 +79,7 @@ class LabRunner(QObject):
         self.process: LabProcess | None = None  # the lab process, while it has our flow
         self.flow: int | None = None  # the number of our flow's fit there, kept once stopped
         self.flow_running = False
+        self.announced_running = False  # what runningChanged last said
         self.last_view: LabView | None = None
         self.view_asked = self.view_wanted = self.stop_wanted = self.step_wanted = False
         self.paused = False
@@ -100,6 +101,12 @@ class LabRunner(QObject):
         """Whether a fit is being built or run."""
         return self.run_job is not None or self.flow_running
 
+    def _announce_running(self) -> None:
+        """``runningChanged`` if ``running`` is not what it last said."""
+        if self.running != self.announced_running:
+            self.announced_running = self.running
+            self.runningChanged.emit(self.running)
+
     def call(self, function: Callable[..., Any], *args: Any) -> Job:
         """``function(*args)`` on the helper thread (file I/O, sampling)."""
         return self.helper_jobs.call(function, *args)
@@ -108,7 +115,6 @@ class LabRunner(QObject):
 
     def discard(self) -> None:
         """Stop and forget the fit (the data or the model changed)."""
-        was = self.running
         if self.run_job is not None:
             self.run_job.cancel()
         self.run_job = self.mixture = None
@@ -117,8 +123,7 @@ class LabRunner(QObject):
         self.last_view = self.pending = None
         self.relay.stop()
         self.step_wanted = False
-        if was:
-            self.runningChanged.emit(False)
+        self._announce_running()
 
     def fit(
         self, points: np.ndarray, model: str, layers: int, components: int, step: bool = False
@@ -134,7 +139,7 @@ class LabRunner(QObject):
             self.run_job = build
         else:
             self._start_flow(np.asarray(points, dtype=np.float32), model, layers)
-        self.runningChanged.emit(True)
+        self._announce_running()
 
     # -- a flow, in the lab process ------------------------------------------------------------
 
@@ -190,24 +195,21 @@ class LabRunner(QObject):
                 self.failed.emit(reply.message)
 
     def _end_flow(self) -> None:
-        if self.flow_running:
-            self.flow_running = False
-            self.runningChanged.emit(False)
+        self.flow_running = False
+        self._announce_running()
 
     def _on_fit_started(self, fit: int) -> None:
         """Another window's fit has replaced ours: it stopped, and its model is gone."""
         if self.flow is not None and fit != self.flow:
             running = self.flow_running
             self._let_go_of_flow()
+            self._announce_running()
             if running:
-                self.runningChanged.emit(False)
                 self.ended.emit(None)
 
     def _on_died(self, message: str) -> None:
-        running = self.flow_running
         self._let_go_of_flow()
-        if running:
-            self.runningChanged.emit(False)
+        self._announce_running()
         self.failed.emit(message)
 
     # -- a mixture, on the worker --------------------------------------------------------------
@@ -240,15 +242,14 @@ class LabRunner(QObject):
         if job is not self.run_job:
             return
         self.run_job = None
-        self.runningChanged.emit(False)
+        self._announce_running()
         if view is not None:
             self._on_view(view)
         self.ended.emit(view)
 
     def _on_failed(self, message: str) -> None:
-        if self.run_job is not None:
-            self.run_job = None
-            self.runningChanged.emit(False)
+        self.run_job = None
+        self._announce_running()
         self.failed.emit(message)
 
     # -- controls ------------------------------------------------------------------------------
@@ -283,7 +284,7 @@ class LabRunner(QObject):
         if stopped and self.run_job is None:
             assert self.mixture is not None  # stopped
             self._run(self.mixture)
-            self.runningChanged.emit(True)
+            self._announce_running()
         return True
 
     # -- views ---------------------------------------------------------------------------------

@@ -332,6 +332,18 @@ def test_a_fit_in_another_lab_window_stops_this_ones(qtbot, lab):
     other.close()
 
 
+def test_running_changed_says_each_change_once(qtbot, lab):
+    said = []
+    lab.runner.runningChanged.connect(said.append)
+    points = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)
+    lab.runner.fit(points, EM, 0, 3)
+    lab.runner.fit(points, EM, 0, 3)  # replaces the fit being built
+    lab.runner.stop()
+    qtbot.waitUntil(lambda: not lab.running, timeout=TIMEOUT_MS)
+    lab.runner.discard()  # nothing runs: nothing to say
+    assert said == [True, False, True, False]
+
+
 # The lab process is shared by the app's lab windows: the tests below kill it or end it, so
 # they come last (starting one takes seconds).
 
