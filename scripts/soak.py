@@ -10,7 +10,8 @@ started and cancelled at random moments, model switches, presentation mode, and 
 quitting and starting the window again. Between actions the event loop runs for 0-200 ms.
 
 Reports the actions done per kind; Python exceptions; Qt warnings; GUI stalls (gaps over 100 ms
-between ticks of a 10 ms timer, with the action that was running); memory growth per 1,000
+between ticks of a 10 ms timer, with the action that was running, the GUI thread's time in it
+and in the cycle collector, and where a sampling thread saw it most often); memory growth per 1,000
 actions (a least-squares slope of the RSS after a warm-up of the first 20% of the run); threads
 left at exit; and findings such as a model that took long to open or a job that did not end
 after it was cancelled. Exits 1 on exceptions, Qt critical or fatal messages, stalls over
@@ -88,6 +89,8 @@ from latentlab.resources import bundled_models  # noqa: E402
 
 STALL_MS, LONG_STALL_MS = 100.0, 250.0  # a gap between ticks above these is a (long) stall
 TICK_MS = 10
+SAMPLE_S = 0.02  # how often the stall sampler looks at the GUI thread
+SAMPLED_FRAMES = 4  # the innermost frames of a sampled stack
 RSS_EVERY = 100  # actions between memory samples
 WARM_UP = 0.2  # the first fifth of the run is left out of the memory slope
 THREADS_END_S = 3.0  # after the window closed, how long the worker threads get to end
@@ -221,10 +224,14 @@ def report(figures: Figures) -> str:
     by_action = Counter(stall["action"] for stall in f.stalls)
     if by_action:
         lines.append("  by action: " + ", ".join(f"{a} {n}" for a, n in by_action.most_common()))
-        lines.append("  worst (ms, action, when, GUI thread's CPU time in it, load average):")
+        lines.append(
+            "  worst (ms, action, when, GUI thread's CPU time in it, of which the cycle "
+            "collector's, load average):"
+        )
         lines += [
             f"    {s['ms']:.0f} ms {s['action']} at {s['at_s']:.0f} s, "
-            f"CPU {s['gui_cpu_ms']:.0f} ms, load {s['load1']:.1f}"
+            f"CPU {s['gui_cpu_ms']:.0f} ms, GC {s['gc_ms']:.0f} ms, load {s['load1']:.1f}"
+            + (f"\n      seen in {s['seen_in']}" if s["seen_in"] else "")
             for s in f.worst_stalls(10)
         ]
     growth = f.growth_per_1000()
@@ -333,15 +340,20 @@ class Soak:
         self.json_path: Path | None = args.json
         self._last_tick, self._last_cpu = time.perf_counter(), time.thread_time()
         self._ticking = False
+        self._gc_began = 0.0
+        self._gc_ms = 0.0  # the GUI thread's time in Python's cycle collector since the tick
+        self._samples: Counter[str] = Counter()  # where a stall going on was seen
         self._ticker = QTimer()
         self._ticker.setInterval(TICK_MS)
         self._ticker.timeout.connect(self._tick)
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="soak watchdog", daemon=True)
+        self._sampler = threading.Thread(target=self._sample, name="soak sampler", daemon=True)
 
     # -- instruments --
 
     def install_hooks(self) -> None:
+        gc.callbacks.append(self._on_gc)
         sys.excepthook = self._on_exception
         threading.excepthook = self._on_thread_exception
         qInstallMessageHandler(self._on_qt_message)
@@ -416,6 +428,8 @@ class Soak:
         another thread, or a machine too busy to run it (then the load average is high)."""
         now, cpu = time.perf_counter(), time.thread_time()
         gap, cpu_ms = 1000 * (now - self._last_tick), 1000 * (cpu - self._last_cpu)
+        gc_ms, self._gc_ms = self._gc_ms, 0.0
+        samples, self._samples = self._samples, Counter()
         self._last_tick, self._last_cpu = now, cpu
         if self._ticking and gap > STALL_MS:
             self.figures.stalls.append(
@@ -424,9 +438,35 @@ class Soak:
                     "action": self.label,
                     "at_s": round(time.monotonic() - self.started, 1),
                     "gui_cpu_ms": round(cpu_ms, 1),
+                    "gc_ms": round(gc_ms, 1),
+                    "seen_in": samples.most_common(1)[0][0] if samples else "",
                     "load1": os.getloadavg()[0],
                 }
             )
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """Time the cycle collector's runs on the GUI thread (the app collects there)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if phase == "start":
+            self._gc_began = time.perf_counter()
+        else:
+            self._gc_ms += 1000 * (time.perf_counter() - self._gc_began)
+
+    def _sample(self) -> None:
+        """Another thread: while the GUI thread has not ticked for ``STALL_MS``, note where it
+        is (its innermost Python frames; a stall in Qt's C++ shows its Python caller)."""
+        gui = threading.main_thread().ident
+        while not self._stop.wait(SAMPLE_S):
+            if self._ticking and time.perf_counter() - self._last_tick > STALL_MS / 1000:
+                frame = sys._current_frames().get(gui)
+                if frame is not None:
+                    stack = traceback.extract_stack(frame, limit=SAMPLED_FRAMES)
+                    self._samples[
+                        " < ".join(
+                            f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack)
+                        )
+                    ] += 1
 
     def _watch(self) -> None:
         """Another thread: end the run when an action does not return."""
@@ -566,6 +606,7 @@ class Soak:
         self.install_hooks()
         faulthandler.enable()
         self._watchdog.start()
+        self._sampler.start()
         self.started = time.monotonic()
         self.begin("start")
         self._ticker.start()
@@ -630,6 +671,7 @@ class Soak:
         self.figures.workers_left = [str(w._thread.objectName()) for w in live_workers()]
         self._stop.set()
         self._watchdog.join()
+        self._sampler.join()
         faulthandler.cancel_dump_traceback_later()
         main = threading.main_thread()
         gc.collect()  # a worker let go of just now (its thread ended last) may be in a cycle
