@@ -141,7 +141,7 @@ def test_bits_per_dim_of_flows_is_recorded_consistently():
 def test_bundled_gan_samples_are_closer_to_faces_than_independent_pixels():
     """A GAN has no likelihood: compare its samples with held-out faces by kernel MMD², against
     samples of the independent-Gaussian-per-pixel baseline fitted to the training faces."""
-    from training.dcgan import median_distance, mmd2
+    from latentlab.metrics.mmd import median_distance, mmd2
 
     loaded = load_model(bundled_models()["dcgan-synthfaces"])
     split = synthfaces_split(n_train=1000, n_validation=1, n_test=1)

@@ -77,6 +77,14 @@ def test_sample_quality():
     assert ("no bundled 28x28 sampler was found" in out) == (not grey_28x28), out
 
 
+def test_faces_samples():
+    out = run("benchmarks/faces_samples.py", "--quick")
+    rows = re.findall(r"^(real|baseline) .* -?[\d.]+ +(-?[\d.]+)$", out, re.MULTILINE)
+    assert [name for name, _ in rows] == ["real", "baseline"], out
+    assert [closed for _, closed in rows] == ["1.000", "0.000"], out
+    assert "glow-synthfaces T=0.7" in out and "dcgan-synthfaces" in out, out
+
+
 def test_interaction():
     out = run("benchmarks/interaction.py", "--quick")
     assert "20 drag steps" in out
