@@ -26,7 +26,8 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, scale: float) -> float:
 
     def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         d2 = torch.cdist(a, b).square()
-        return sum(torch.exp(-d2 / (2 * (scale * f) ** 2)) for f in (0.5, 1.0, 2.0))
+        widths = torch.tensor([0.5, 1.0, 2.0], dtype=d2.dtype) * scale
+        return torch.exp(-d2[..., None] / (2 * widths**2)).sum(-1)
 
     def mean_off_diagonal(k: torch.Tensor) -> torch.Tensor:
         n = len(k)
