@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -50,17 +49,12 @@ from latentlab.explore import ops
 from latentlab.explore.images import image_grid
 from latentlab.metrics import (
     GaussianFit,
-    Judge,
-    JudgeFileError,
+    cached_judge,
     frechet_distance,
     gap_closed,
     gaussian_fit,
     inception_score,
     judge_outputs,
-    load_judge,
-    save_judge,
-    train_judge,
-    training_key,
 )
 from latentlab.modelfile import LoadedModel, ModelFileError, load_model, read_metadata
 from latentlab.resources import bundled_models
@@ -79,34 +73,6 @@ class Row:
     seconds: float | None  # time to draw the samples (models only)
     fid: float
     inception: float
-
-
-def cache_folder() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "latentlab"
-
-
-def get_judge(train: ImageDataset, epochs: int, seed: int, use_cache: bool) -> tuple[Judge, str]:
-    """The judge for this training run, from the cache or trained, and how it was got."""
-    key = training_key(train.images, train.labels, epochs, seed)
-    path = cache_folder() / f"judge-{key}.safetensors"
-    if use_cache and path.exists():
-        try:
-            return load_judge(path, key), f"read from {path}"
-        except JudgeFileError as exc:
-            print(f"note: not using the cached judge ({exc}); training it afresh")
-    start = time.perf_counter()
-    judge = train_judge(train.as_float(), train.labels, epochs, seed)
-    how = (
-        f"trained {epochs} epoch(s) on {len(train):,} training images in "
-        f"{time.perf_counter() - start:.0f} s"
-    )
-    if use_cache:
-        try:
-            save_judge(path, judge, key)
-            how += f", saved to {path}"
-        except OSError as exc:
-            how += f", not saved ({exc})"
-    return judge, how
 
 
 def hold_out(n_test: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     split = load_fashion_split()
     train = split.train.subset(slice(0, QUICK_TRAIN_IMAGES)) if args.quick else split.train
-    judge, how = get_judge(train, args.judge_epochs, args.seed, not args.no_cache)
+    judge, how = cached_judge(
+        train.as_float(), train.labels, args.judge_epochs, args.seed, not args.no_cache
+    )
     test_images = split.test.as_float()
     features, probabilities = judge_outputs(judge, test_images)
     accuracy = float((probabilities.argmax(axis=1) == split.test.labels).mean())

@@ -23,6 +23,7 @@ from latentlab.metrics import (
     gap_closed,
     gaussian_fit,
     inception_score,
+    judge_outputs,
     load_judge,
     save_judge,
     train_judge,
@@ -182,6 +183,26 @@ def test_files_that_are_not_a_judge_are_refused(tmp_path: Path) -> None:
     path.write_bytes(safetensors.torch.save(tensors, metadata={"latentlab.judge": "k"}))
     with pytest.raises(JudgeFileError, match="NaN"):
         load_judge(path, "k")
+
+
+def test_a_judge_of_values_predicts_them_and_reads_back_only_as_such(tmp_path: Path) -> None:
+    """The synthetic faces' judge: colour images, nine attribute values each."""
+    rng = np.random.default_rng(0)
+    values = rng.random((96, 2)).astype(np.float32)
+    images = np.broadcast_to(values[:, :1, None, None], (96, 3, 8, 12)).copy()  # value 0 shown
+    judge = train_judge(images, values, epochs=20, seed=0)
+    features, outputs = judge_outputs(judge, images)
+    assert features.shape == (96, 128) and outputs.shape == (96, 2)
+    standardised = (values[:, 0] - values[:, 0].mean()) / values[:, 0].std()
+    assert np.corrcoef(outputs[:, 0], standardised)[0, 1] > 0.9  # the value the images show
+    with pytest.raises(ValueError, match=r"N,3x8x12"):
+        judge_outputs(judge, images[:, :1])
+    path = tmp_path / "judge.safetensors"
+    save_judge(path, judge, "faces")
+    back = load_judge(path, "faces", (3, 8, 12), 2, classes=False)
+    assert np.array_equal(judge_outputs(back, images)[1], outputs)
+    with pytest.raises(JudgeFileError, match="expected"):
+        load_judge(path, "faces")  # as a Fashion-MNIST classifier
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""The judge: a small CNN classifier of 10 classes of 28x28 grey images (Fashion-MNIST's),
-trained on real images only, never on a model's samples.
+"""The judge: a small CNN trained on real images only, never on a model's samples, either to
+classify them (Fashion-MNIST's 10 classes of 28x28 grey images) or to predict values of each
+(the nine attributes of a synthetic face).
 
-Its penultimate layer (128 ReLU units) gives the features of the Frechet distance, its softmax
-the class probabilities of the inception-style score (latentlab.metrics.scores). Two stages of
-3x3 convolution, ReLU and 2x2 max-pooling (16 and 32 channels), a hidden layer, a linear head;
-Adam with a one-cycle learning rate. Five epochs on Fashion-MNIST's 55,000 training images
-reach about 90% test accuracy in about a minute on two CPU cores.
+Its penultimate layer (128 ReLU units) gives the features of the Frechet distance and of
+precision and recall; a classifier's softmax gives the class probabilities of the
+inception-style score (latentlab.metrics.scores). Two stages of 3x3 convolution, ReLU and 2x2
+max-pooling (16 and 32 channels), a hidden layer, a linear head; cross-entropy for classes, the
+squared error of standardised values otherwise; Adam with a one-cycle learning rate. Five
+epochs on Fashion-MNIST's 55,000 training images reach about 90% test accuracy in about a
+minute on two CPU cores.
 
 Trained weights can be kept as a safetensors file. Such a file is untrusted: it is read with a
 size limit, its metadata must name the training run expected (:func:`training_key`), and every
@@ -18,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,7 @@ __all__ = [
     "IMAGE_SHAPE",
     "Judge",
     "JudgeFileError",
+    "cached_judge",
     "judge_outputs",
     "load_judge",
     "save_judge",
@@ -41,7 +46,7 @@ __all__ = [
     "training_key",
 ]
 
-IMAGE_SHAPE = (1, 28, 28)
+IMAGE_SHAPE = (1, 28, 28)  # Fashion-MNIST's, the default
 CLASSES = 10
 FEATURES = 128
 # Part of every training key: change it when the architecture or the training changes, so
@@ -56,12 +61,25 @@ class JudgeFileError(Exception):
 
 
 class Judge(nn.Module):
-    """Images ``N,1,28,28`` in [0, 1] -> class logits ``N, 10`` (features: ``N, 128``)."""
+    """Images ``N, *image_shape`` in [0, 1] -> ``N, outputs``: class logits when ``classes``,
+    standardised values otherwise (features: ``N, 128``). Height and width are multiples of 4.
+    """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+        outputs: int = CLASSES,
+        classes: bool = True,
+    ) -> None:
         super().__init__()
+        channels, height, width = image_shape
+        if height % 4 or width % 4:
+            raise ValueError(
+                f"the judge needs a height and width divisible by 4, not {image_shape}"
+            )
+        self.image_shape, self.classes = tuple(image_shape), classes
         self.convs = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
+            nn.Conv2d(channels, 16, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1),
@@ -69,8 +87,8 @@ class Judge(nn.Module):
             nn.MaxPool2d(2),
             nn.Flatten(),
         )
-        self.hidden = nn.Linear(32 * 7 * 7, FEATURES)
-        self.head = nn.Linear(FEATURES, CLASSES)
+        self.hidden = nn.Linear(32 * (height // 4) * (width // 4), FEATURES)
+        self.head = nn.Linear(FEATURES, outputs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate layer's activations, ``N, FEATURES``."""
@@ -80,24 +98,35 @@ class Judge(nn.Module):
         return self.head(self.features(x))
 
 
-def _new_judge(seed: int) -> Judge:
+def _new_judge(seed: int, image_shape: tuple[int, int, int], outputs: int, classes: bool) -> Judge:
     """A freshly initialised judge, seeded, leaving torch's global random state as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Judge()
+        return Judge(image_shape, outputs, classes)
 
 
-def _images(images: np.ndarray) -> torch.Tensor:
+def _images(images: np.ndarray, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Float images ``N,C,H,W``, of ``shape`` if given."""
     x = torch.as_tensor(np.asarray(images, dtype=np.float32))
-    if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-        raise ValueError(f"expected images N,1,28,28; got shape {tuple(x.shape)}")
+    if x.ndim != 4 or (shape is not None and tuple(x.shape[1:]) != shape):
+        want = "x".join(map(str, shape)) if shape else "C,H,W"
+        raise ValueError(f"expected images N,{want}; got shape {tuple(x.shape)}")
     return x
 
 
-def _labels(labels: np.ndarray, n: int) -> torch.Tensor:
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    if y.shape != (n,) or bool(((y < 0) | (y >= CLASSES)).any()):
-        raise ValueError(f"expected {n} labels in 0..{CLASSES - 1}")
+def _targets(targets: np.ndarray, n: int) -> tuple[torch.Tensor, int, bool]:
+    """(targets as a tensor, the judge's outputs, whether they are classes): integer labels
+    ``n`` (0..9, as Fashion-MNIST's), or float values ``n, K`` standardised per column."""
+    array = np.asarray(targets)
+    if array.ndim == 1 and np.issubdtype(array.dtype, np.integer):
+        y = torch.as_tensor(array, dtype=torch.long)
+        if y.shape != (n,) or bool(((y < 0) | (y >= CLASSES)).any()):
+            raise ValueError(f"expected {n} labels in 0..{CLASSES - 1}")
+        return y, CLASSES, True
+    if array.ndim != 2 or len(array) != n or not np.isfinite(array).all():
+        raise ValueError(f"expected {n} labels or {n} rows of finite values")
+    values = torch.as_tensor(array, dtype=torch.float32)
+    return (values - values.mean(0)) / values.std(0).clamp_min(1e-6), array.shape[1], False
     return y
 
 
@@ -109,13 +138,15 @@ def train_judge(
     batch_size: int = 128,
     learning_rate: float = 2e-3,
 ) -> Judge:
-    """Train a judge on real ``images`` (float ``N,1,28,28`` in [0, 1]) and their ``labels``;
-    the same seed and data give the same judge on the same machine."""
+    """Train a judge on real ``images`` (float ``N,C,H,W`` in [0, 1]) and their ``labels``
+    (classes ``N``, or values ``N, K``); the same seed and data give the same judge on the same
+    machine."""
     x = _images(images)
-    y = _labels(labels, len(x))
+    y, outputs, classes = _targets(labels, len(x))
     if epochs < 1 or len(x) == 0:
         raise ValueError("training needs at least one epoch and one image")
-    judge = _new_judge(seed).train()
+    judge = _new_judge(seed, (x.shape[1], x.shape[2], x.shape[3]), outputs, classes).train()
+    loss_of = F.cross_entropy if classes else F.mse_loss
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(judge.parameters(), lr=learning_rate)
     steps = epochs * math.ceil(len(x) / batch_size)
@@ -124,7 +155,7 @@ def train_judge(
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), batch_size):
             batch = order[start : start + batch_size]
-            loss = F.cross_entropy(judge(x[batch]), y[batch])
+            loss = loss_of(judge(x[batch]), y[batch])
             optimizer.zero_grad()
             torch.autograd.backward(loss)  # loss.backward(), which mypy sees untyped
             optimizer.step()
@@ -136,16 +167,18 @@ def train_judge(
 def judge_outputs(
     judge: Judge, images: np.ndarray, batch_size: int = 1000
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(features ``N, FEATURES``, class probabilities ``N, CLASSES``), both float64."""
-    x = _images(images)
-    features, probabilities = [], []
+    """(features ``N, FEATURES``, outputs ``N, K``), both float64: a classifier's outputs are
+    class probabilities, others' the predicted values (standardised as in training)."""
+    x = _images(images, judge.image_shape)
+    features, outputs = [], []
     for start in range(0, len(x), batch_size):
         f = judge.features(x[start : start + batch_size])
         features.append(f.double())
-        probabilities.append(torch.softmax(judge.head(f).double(), dim=1))
+        head = judge.head(f).double()
+        outputs.append(torch.softmax(head, dim=1) if judge.classes else head)
     if not features:
-        return np.zeros((0, FEATURES)), np.zeros((0, CLASSES))
-    return torch.cat(features).numpy(), torch.cat(probabilities).numpy()
+        return np.zeros((0, FEATURES)), np.zeros((0, judge.head.out_features))
+    return torch.cat(features).numpy(), torch.cat(outputs).numpy()
 
 
 def training_key(images: np.ndarray, labels: np.ndarray, epochs: int, seed: int) -> str:
@@ -193,9 +226,16 @@ def _check_tensors(tensors: dict[str, torch.Tensor], expected: dict[str, torch.T
             raise ValueError(f"tensor {name!r} has NaN or infinite values")
 
 
-def load_judge(path: str | os.PathLike[str], key: str) -> Judge:
-    """A judge saved by :func:`save_judge` with the same ``key``; :class:`JudgeFileError` if
-    the file is missing, unreadable, another run's or not a judge's."""
+def load_judge(
+    path: str | os.PathLike[str],
+    key: str,
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+    outputs: int = CLASSES,
+    classes: bool = True,
+) -> Judge:
+    """A judge of this kind saved by :func:`save_judge` with the same ``key``;
+    :class:`JudgeFileError` if the file is missing, unreadable, another run's or not a judge's.
+    """
     path = Path(path)
     try:
         data = read_bounded(path, MAX_FILE_BYTES, "a judge file")
@@ -208,9 +248,45 @@ def load_judge(path: str | os.PathLike[str], key: str) -> Judge:
             tensors = safetensors.torch.load(data)
         except Exception as exc:  # the library's errors on malformed data vary
             raise ValueError(f"its tensors cannot be read ({exc})") from None
-        judge = _new_judge(0)
+        judge = _new_judge(0, image_shape, outputs, classes)
         _check_tensors(tensors, judge.state_dict())
     except (ReadError, ValueError) as exc:
         raise JudgeFileError(f"{path.name}: {exc}") from None
     judge.load_state_dict(tensors)
     return judge.eval()
+
+
+def cache_folder() -> Path:
+    """Where trained judges are kept: $XDG_CACHE_HOME/latentlab (~/.cache/latentlab)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "latentlab"
+
+
+def cached_judge(
+    images: np.ndarray, labels: np.ndarray, epochs: int, seed: int, use_cache: bool = True
+) -> tuple[Judge, str]:
+    """The judge :func:`train_judge` gives for this data, read from the cache folder if it was
+    kept there, else trained (and kept, with ``use_cache``); and how it was got, in words."""
+    key = training_key(images, labels, epochs, seed)
+    path = cache_folder() / f"judge-{key}.safetensors"
+    _, outputs, classes = _targets(labels, len(images))
+    channels, height, width = np.shape(images)[1:]
+    unused = ""
+    if use_cache and path.exists():
+        try:
+            judge = load_judge(path, key, (channels, height, width), outputs, classes)
+            return judge, f"read from {path}"
+        except JudgeFileError as exc:
+            unused = f"the cached judge not used ({exc}); "
+    start = time.perf_counter()
+    judge = train_judge(images, labels, epochs, seed)
+    how = unused + (
+        f"trained {epochs} epoch(s) on {len(images):,} training images in "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+    if use_cache:
+        try:
+            save_judge(path, judge, key)
+            how += f", saved to {path}"
+        except OSError as exc:
+            how += f", not saved ({exc})"
+    return judge, how
