@@ -67,6 +67,7 @@ from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
     QFileDialog,
+    QGraphicsScene,
     QMessageBox,
     QProgressDialog,
     QPushButton,
@@ -119,11 +120,19 @@ class TimedApplication(QApplication):
             self._depth -= 1
             ms = 1000 * (time.perf_counter() - began)
             if ms > LONG_EVENT_MS:
-                self.long_events.append((ms, f"{type(receiver).__name__}.{event.type().name}"))
+                self.long_events.append((ms, f"{_name(receiver)}.{event.type().name}"))
 
     def take_long_events(self) -> list[tuple[float, str]]:
         events, self.long_events = self.long_events, []
         return events
+
+
+def _name(receiver: QObject) -> str:
+    """The receiver's class, and for a graphics scene the class of the view that shows it (the
+    map, the image, a chart)."""
+    name = type(receiver).__name__
+    views = receiver.views() if isinstance(receiver, QGraphicsScene) else []
+    return f"{name}({type(views[0]).__name__})" if views else name
 
 
 RSS_EVERY = 100  # actions between memory samples
