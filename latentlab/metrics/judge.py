@@ -127,7 +127,6 @@ def _targets(targets: np.ndarray, n: int) -> tuple[torch.Tensor, int, bool]:
         raise ValueError(f"expected {n} labels or {n} rows of finite values")
     values = torch.as_tensor(array, dtype=torch.float32)
     return (values - values.mean(0)) / values.std(0).clamp_min(1e-6), array.shape[1], False
-    return y
 
 
 def train_judge(
