@@ -11,8 +11,7 @@ quitting and starting the window again. Between actions the event loop runs for 
 
 Reports the actions done per kind; Python exceptions; Qt warnings; GUI stalls (gaps over 100 ms
 between ticks of a 10 ms timer, with the action that was running, the GUI thread's time in it
-and in the cycle collector, the longest Qt events it handled meanwhile and where a sampling
-thread saw it most often); memory growth per 1,000
+and in the cycle collector, and where a sampling thread saw it most often); memory growth per 1,000
 actions (a least-squares slope of the RSS after a warm-up of the first 20% of the run); threads
 left at exit; and findings such as a model that took long to open or a job that did not end
 after it was cancelled. Exits 1 on exceptions, Qt critical or fatal messages, stalls over
@@ -52,10 +51,8 @@ if not os.environ.get("DISPLAY"):
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import (  # noqa: E402
-    QEvent,
     QEventLoop,
     QMessageLogContext,
-    QObject,
     QPointF,
     Qt,
     QTimer,
@@ -67,7 +64,6 @@ from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
     QFileDialog,
-    QGraphicsScene,
     QMessageBox,
     QProgressDialog,
     QPushButton,
@@ -95,46 +91,6 @@ STALL_MS, LONG_STALL_MS = 100.0, 250.0  # a gap between ticks above these is a (
 TICK_MS = 10
 SAMPLE_S = 0.02  # how often the stall sampler looks at the GUI thread
 SAMPLED_FRAMES = 4  # the innermost frames of a sampled stack
-LONG_EVENT_MS = 5.0  # an event that held the GUI thread this long is named in its stall
-EVENTS_NAMED = 4  # the longest events named per stall
-
-
-class TimedApplication(QApplication):
-    """The app, timing the events it hands to the GUI thread's objects: those over
-    ``LONG_EVENT_MS`` are kept (receiver class, event type, ms) until the soak's next tick,
-    which names the longest of them in a stall. Events within events count in the outer one."""
-
-    def __init__(self, argv: list[str]) -> None:
-        super().__init__(argv)
-        self.long_events: list[tuple[float, str]] = []
-        self._depth = 0
-
-    def notify(self, receiver: QObject, event: QEvent) -> bool:  # type: ignore[override]
-        if self._depth or threading.current_thread() is not threading.main_thread():
-            return super().notify(receiver, event)
-        self._depth += 1
-        began = time.perf_counter()
-        try:
-            return super().notify(receiver, event)
-        finally:
-            self._depth -= 1
-            ms = 1000 * (time.perf_counter() - began)
-            if ms > LONG_EVENT_MS:
-                self.long_events.append((ms, f"{_name(receiver)}.{event.type().name}"))
-
-    def take_long_events(self) -> list[tuple[float, str]]:
-        events, self.long_events = self.long_events, []
-        return events
-
-
-def _name(receiver: QObject) -> str:
-    """The receiver's class, and for a graphics scene the class of the view that shows it (the
-    map, the image, a chart)."""
-    name = type(receiver).__name__
-    views = receiver.views() if isinstance(receiver, QGraphicsScene) else []
-    return f"{name}({type(views[0]).__name__})" if views else name
-
-
 RSS_EVERY = 100  # actions between memory samples
 WARM_UP = 0.2  # the first fifth of the run is left out of the memory slope
 THREADS_END_S = 3.0  # after the window closed, how long the worker threads get to end
@@ -275,7 +231,6 @@ def report(figures: Figures) -> str:
         lines += [
             f"    {s['ms']:.0f} ms {s['action']} at {s['at_s']:.0f} s, "
             f"CPU {s['gui_cpu_ms']:.0f} ms, GC {s['gc_ms']:.0f} ms, load {s['load1']:.1f}"
-            + (f"\n      events: {s['events']}" if s["events"] else "")
             + (f"\n      seen in {s['seen_in']}" if s["seen_in"] else "")
             for s in f.worst_stalls(10)
         ]
@@ -475,8 +430,6 @@ class Soak:
         gap, cpu_ms = 1000 * (now - self._last_tick), 1000 * (cpu - self._last_cpu)
         gc_ms, self._gc_ms = self._gc_ms, 0.0
         samples, self._samples = self._samples, Counter()
-        app = QApplication.instance()
-        events = app.take_long_events() if isinstance(app, TimedApplication) else []
         self._last_tick, self._last_cpu = now, cpu
         if self._ticking and gap > STALL_MS:
             self.figures.stalls.append(
@@ -487,9 +440,6 @@ class Soak:
                     "gui_cpu_ms": round(cpu_ms, 1),
                     "gc_ms": round(gc_ms, 1),
                     "seen_in": samples.most_common(1)[0][0] if samples else "",
-                    "events": ", ".join(
-                        f"{ms:.0f} ms {name}" for ms, name in sorted(events)[::-1][:EVENTS_NAMED]
-                    ),
                     "load1": os.getloadavg()[0],
                 }
             )
@@ -1189,7 +1139,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="latentlab-soak-") as folder:
         if QApplication.instance() is None and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
             use_screen(Path(folder) / "screen.json", args.screen)
-        app = QApplication.instance() or TimedApplication([])
+        app = QApplication.instance() or QApplication([])
         figures = Soak(args, Path(folder)).run()
     del app
     return 1 if figures.failures() else 0
