@@ -1,7 +1,8 @@
 """The ``latentlab`` command: the GUI by default, plus headless subcommands.
 
-The headless subcommands run the same ``explore`` code as the app and never import Qt. Torch is
-imported inside the commands, so ``latentlab --help`` answers at once. Every failure prints one
+The headless subcommands run the same ``explore`` code as the app and never import Qt. Torch,
+NumPy and the image code are imported inside the commands, so that ``latentlab --help``, usage
+errors and a missing file answer at once. Every failure prints one
 line, ``latentlab: error: ...``, and exits 1; usage errors exit 2; Ctrl+C exits 130.
 """
 
@@ -17,19 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from latentlab import resources
-from latentlab.data import load_image, save_png
 from latentlab.device import device_choice
 from latentlab.errors import UserError, expected_errors, one_line
 from latentlab.explore.describe import describe, metric_text, model_info
-from latentlab.explore.session import SESSION_SUFFIX
 from latentlab.fileio import atomic_write_bytes
 from latentlab.importers import FORMAT_NAMES
+from latentlab.suffixes import MODEL_SUFFIX, SESSION_SUFFIX
 from latentlab.untrusted import is_finite_number
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from latentlab.modelfile import LoadedModel
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "-o",
         "--output",
-        type=_output(".safetensors"),
+        type=_output(MODEL_SUFFIX),
         required=True,
         metavar="FILE",
         help="the model file to write",
@@ -377,6 +377,10 @@ def _load(args: argparse.Namespace, *needs: str) -> LoadedModel:
 
 def _load_images(loaded: LoadedModel, paths: list[str]) -> np.ndarray:
     """Images ``N,C,H,W`` in the model's shape; what was converted is reported on stderr."""
+    import numpy as np
+
+    from latentlab.data import load_image
+
     model = loaded.model
     arrays = []
     for path in paths:
@@ -512,6 +516,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    from latentlab.data import save_png
     from latentlab.explore import ops
     from latentlab.explore.export import enlarge
     from latentlab.explore.images import image_grid
@@ -526,6 +531,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from latentlab.explore import ops
 
     loaded = _load(args, "encode")
@@ -551,7 +558,9 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def _cmd_attribute(args: argparse.Namespace) -> int:
-    from latentlab.data.images import save_png
+    import numpy as np
+
+    from latentlab.data import save_png
     from latentlab.explore import ops
     from latentlab.explore.attributes import apply_directions, spread_along
     from latentlab.explore.export import enlarge

@@ -83,9 +83,9 @@ from latentlab.app.run_button import RunButton  # noqa: E402
 from latentlab.app.worker import ModelWorker, live_workers  # noqa: E402
 from latentlab.explore.painting import MASK_PRESETS  # noqa: E402
 from latentlab.explore.plane import PLANE_KINDS  # noqa: E402
-from latentlab.explore.session import SESSION_SUFFIX  # noqa: E402
 from latentlab.modelfile import LoadedModel  # noqa: E402
 from latentlab.resources import bundled_models  # noqa: E402
+from latentlab.suffixes import SESSION_SUFFIX  # noqa: E402
 
 STALL_MS, LONG_STALL_MS = 100.0, 250.0  # a gap between ticks above these is a (long) stall
 TICK_MS = 10

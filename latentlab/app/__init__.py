@@ -95,8 +95,8 @@ def run_app(
     from PySide6.QtCore import QStandardPaths
     from PySide6.QtWidgets import QApplication
 
-    from latentlab.explore.session import SESSION_SUFFIX
     from latentlab.fileio import remove_stale_temporaries
+    from latentlab.suffixes import SESSION_SUFFIX
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LatentLab")

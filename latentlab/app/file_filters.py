@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from latentlab.data.folder import IMAGE_SUFFIXES
-from latentlab.explore.session import SESSION_SUFFIX
+from latentlab.suffixes import MODEL_SUFFIX, SESSION_SUFFIX
 
 __all__ = ["IMAGE_FILTER", "MODEL_FILTER", "OPEN_FILTER", "SESSION_FILTER"]
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
-MODEL_FILTER = "LatentLab models (*.safetensors);;All files (*)"
+MODEL_FILTER = f"LatentLab models (*{MODEL_SUFFIX});;All files (*)"
 SESSION_FILTER = f"LatentLab sessions (*{SESSION_SUFFIX});;All files (*)"
 OPEN_FILTER = (
-    f"Models, PyTorch checkpoints and sessions (*.safetensors *.pth *.pt *{SESSION_SUFFIX})"
+    f"Models, PyTorch checkpoints and sessions (*{MODEL_SUFFIX} *.pth *.pt *{SESSION_SUFFIX})"
     f";;{MODEL_FILTER}"
 )

@@ -12,8 +12,9 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from latentlab.app.file_filters import IMAGE_FILTER, OPEN_FILTER, SESSION_FILTER
 from latentlab.data.folder import IMAGE_SUFFIXES
-from latentlab.explore.session import SESSION_SUFFIX, write_session
+from latentlab.explore.session import write_session
 from latentlab.resources import default_model_path
+from latentlab.suffixes import MODEL_SUFFIX, SESSION_SUFFIX
 from latentlab.untrusted import shorten
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FileWiring", "file_kind"]
 
-MODEL_SUFFIX = ".safetensors"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".bin")
 
 

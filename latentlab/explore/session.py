@@ -26,9 +26,8 @@ from latentlab.explore.user_images import UserImages
 from latentlab.fileio import ReadError, atomic_write_bytes, read_bounded
 from latentlab.untrusted import is_finite_number, short_repr
 
-__all__ = ["SESSION_SUFFIX", "Session", "SessionError", "read_session", "write_session"]
+__all__ = ["Session", "SessionError", "read_session", "write_session"]
 
-SESSION_SUFFIX = ".latentlab-session.json"
 FORMAT = "latentlab-session"
 VERSION = 1
 MAX_BYTES = 64 * 2**20

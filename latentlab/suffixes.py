@@ -1,0 +1,9 @@
+"""How the names of LatentLab's own files end. A module of its own, importing nothing: the
+command line's help and usage errors need these before anything heavy is imported."""
+
+from __future__ import annotations
+
+__all__ = ["MODEL_SUFFIX", "SESSION_SUFFIX"]
+
+MODEL_SUFFIX = ".safetensors"
+SESSION_SUFFIX = ".latentlab-session.json"
