@@ -362,20 +362,21 @@ def test_console_command_on_a_bad_file_prints_one_line_and_never_loads_qt(tmp_pa
     assert imports and not any("PySide6" in line or "latentlab.app" in line for line in imports)
 
 
-def test_lab_help_exits_0_without_loading_torch_or_qt(tmp_path):
+def test_lab_help_exits_0_without_loading_torch_qt_or_numpy(tmp_path):
     result, messages, imports = run_command(tmp_path, "lab", "--help")
     assert result.returncode == 0 and messages == [], result.stderr
     assert "2-D lab" in result.stdout
-    assert not any(line.rstrip().endswith((" torch", " PySide6")) for line in imports)
+    heavy = (" torch", " PySide6", " numpy")  # a usage question answers at once
+    assert not any(line.rstrip().endswith(heavy) for line in imports)
 
 
 @pytest.mark.parametrize("command", [["info"], ["sample", "-o", "x.png"]])
-def test_a_missing_model_is_one_plain_line_without_importing_torch(tmp_path, command):
+def test_a_missing_model_is_one_plain_line_without_importing_torch_or_numpy(tmp_path, command):
     name, *rest = command
     result, messages, imports = run_command(tmp_path, name, "no-such-model", *rest)
     assert result.returncode == 1 and len(messages) == 1, result.stderr
     assert messages[0].startswith("latentlab: error: no-such-model: no such model file, nor a")
-    assert imports and not any(line.rstrip().endswith(" torch") for line in imports)
+    assert imports and not any(line.rstrip().endswith((" torch", " numpy")) for line in imports)
 
 
 def test_attribute_moves_images_along_a_stored_direction_in_the_sliders_unit(tmp_path, capsys):
