@@ -74,6 +74,7 @@ def main_window_shots(out: Path) -> None:
     window = create_main_window(bundled_models()["nice-digits"])
     window.show()
     window.set_presentation(True)
+    window.setGeometry(window.screen().geometry())  # full screen even without a window manager
     wait_until(lambda: window.explorer.samples is not None)
 
     follow_a_sample(window, "realnvp-fashion", 3, "trace")
