@@ -1,8 +1,10 @@
 """Precision and recall of a set of samples against real images (Kynkäänniemi et al., "Improved
-Precision and Recall Metric for Assessing Generative Models", NeurIPS 2019), on raw pixels.
+Precision and Recall Metric for Assessing Generative Models", NeurIPS 2019), computed on the
+vectors given: a judge's features of the images (benchmarks/faces_samples.py). On raw pixels
+it misleads: a blurry sample is near many real images, and counted as one of them.
 
-Each set stands for its distribution's support as the union of balls around its images, each
-ball reaching the image's k-th nearest neighbour in the set. Precision is the fraction of
+Each set stands for its distribution's support as the union of balls around its vectors, each
+ball reaching the vector's k-th nearest neighbour in the set. Precision is the fraction of
 samples inside the real images' balls (how many samples look like some real image: fidelity);
 recall the fraction of real images inside the samples' balls (how much of the real variety the
 samples reach). Unlike a distance between distributions, precision does not punish a sampler
@@ -27,7 +29,8 @@ def _inside(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tensor) ->
 
 
 def precision_recall(real: torch.Tensor, samples: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    """(precision, recall) of ``samples`` against ``real`` images (``N, ...`` each, N > k)."""
+    """(precision, recall) of ``samples`` against ``real`` (``N, ...`` each, N > k; each row
+    flattened to one vector)."""
     if min(len(real), len(samples)) <= k:
         raise ValueError(f"each set needs more than k = {k} images")
     x, y = real.flatten(1).double(), samples.flatten(1).double()
