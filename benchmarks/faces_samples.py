@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def draw(models: list[LoadedModel], n: int, temperatures: list[float], seed: int):
+def draw(
+    models: list[LoadedModel], n: int, temperatures: list[float], seed: int
+) -> Iterator[tuple[str, np.ndarray, float]]:
     """(name, faces, seconds) per row of the models."""
     for loaded in models:
         flow = loaded.model.family in FLOWS
