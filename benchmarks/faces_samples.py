@@ -50,6 +50,7 @@ from latentlab.metrics import (
     frechet_distance,
     gap_closed,
     gaussian_fit,
+    gaussian_pixels,
     judge_outputs,
     precision_recall,
 )
@@ -77,13 +78,6 @@ def choose_models(files: list[Path]) -> list[LoadedModel]:
         if loaded.model.image_shape != IMAGE_SHAPE:
             raise SystemExit(f"{loaded.name}: its images are not 3x32x32")
     return models
-
-
-def gaussian_pixels(train: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` samples of independent per-pixel Gaussians fitted on ``train`` (float in [0, 1])."""
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    noise = np.random.default_rng(seed).standard_normal((n, *mean.shape))
-    return np.clip(mean + std * noise, 0, 1).astype(np.float32)
 
 
 def attributes(dataset_attributes: dict[str, np.ndarray]) -> np.ndarray:
@@ -153,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     scale = median_distance(real_faces)
     rows = [
         ("real (training faces)", train[:n], None),
-        ("baseline (pixel Gaussians)", gaussian_pixels(train, n, args.seed), None),
+        (
+            "baseline (pixel Gaussians)",
+            gaussian_pixels(split.train.images, split.train.levels, n, args.seed),
+            None,
+        ),
         *draw(models, n, args.temperatures, args.seed),
     ]
     scores = []

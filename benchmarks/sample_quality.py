@@ -42,7 +42,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from latentlab.data.dataset import ImageDataset
 from latentlab.data.fashion import load_fashion_split
 from latentlab.data.images import save_png
 from latentlab.explore import ops
@@ -53,6 +52,7 @@ from latentlab.metrics import (
     frechet_distance,
     gap_closed,
     gaussian_fit,
+    gaussian_pixels,
     inception_score,
     judge_outputs,
 )
@@ -79,15 +79,6 @@ def hold_out(n_test: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of ``n`` test images chosen at random, and of the other test images."""
     order = np.random.default_rng(seed).permutation(n_test)
     return order[:n], order[n:]
-
-
-def gaussian_pixels(train: ImageDataset, n: int, seed: int) -> np.ndarray:
-    """``n`` samples of independent per-pixel Gaussians fitted on ``train``, clipped to [0, 1]."""
-    scale = train.levels - 1
-    mean = train.images.mean(axis=0, dtype=np.float64) / scale
-    std = train.images.std(axis=0, dtype=np.float64) / scale
-    noise = np.random.default_rng(seed).standard_normal((n, *mean.shape))
-    return np.clip(mean + std * noise, 0, 1).astype(np.float32)
 
 
 def choose_models(files: list[Path]) -> list[LoadedModel]:
@@ -207,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     reference = gaussian_fit(features[rest])
     rows = [score("real (held-out test images)", features[held], probabilities[held], reference)]
     samples = {"real": test_images[held]}
-    samples["baseline"] = gaussian_pixels(split.train, args.samples, args.seed)
+    samples["baseline"] = gaussian_pixels(
+        split.train.images, split.train.levels, args.samples, args.seed
+    )
     outputs = judge_outputs(judge, samples["baseline"])
     rows.append(score("baseline (Gaussian pixels)", *outputs, reference))
     for loaded in models:

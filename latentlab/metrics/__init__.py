@@ -24,6 +24,7 @@ from latentlab.metrics.scores import (
     frechet_distance,
     gap_closed,
     gaussian_fit,
+    gaussian_pixels,
     inception_score,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "frechet_distance",
     "gap_closed",
     "gaussian_fit",
+    "gaussian_pixels",
     "inception_score",
     "judge_outputs",
     "load_judge",

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GaussianFit", "frechet_distance", "gap_closed", "gaussian_fit", "inception_score"]
+__all__ = [
+    "GaussianFit",
+    "frechet_distance",
+    "gap_closed",
+    "gaussian_fit",
+    "gaussian_pixels",
+    "inception_score",
+]
 
 
 @dataclass(frozen=True)
@@ -83,3 +90,13 @@ def gap_closed(distance: float, real: float, baseline: float) -> float:
     if not gap > 0:
         return float("nan")
     return 1 - (distance - real) / gap
+
+
+def gaussian_pixels(images: np.ndarray, levels: int, n: int, seed: int) -> np.ndarray:
+    """The baseline of "gap closed": ``n`` samples, float32 in [0, 1], of independent per-pixel
+    Gaussians fitted on ``images`` (integer levels ``N,C,H,W``), clipped to [0, 1]."""
+    scale = levels - 1
+    mean = images.mean(axis=0, dtype=np.float64) / scale
+    std = images.std(axis=0, dtype=np.float64) / scale
+    noise = np.random.default_rng(seed).standard_normal((n, *mean.shape))
+    return np.clip(mean + std * noise, 0, 1).astype(np.float32)
