@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from latentlab.app.model_code import load_model_code
+from latentlab.app.model_code import freeze_late_imports, load_model_code
 from latentlab.device import DeviceError, device_label, place_model, resolve_device
 from latentlab.errors import one_line
 from latentlab.explore.preview import linearise
@@ -180,6 +180,7 @@ class Worker(QObject):
         """Job ``seq`` has ended: forget any cancel asked of it, then emit ``outcome``."""
         with self._cancel_lock:
             self._cancel_requests.discard(seq)
+        freeze_late_imports()  # what the job imported, out of the collector's way
         outcome.emit(seq, *args)
 
     def stop(self) -> None:

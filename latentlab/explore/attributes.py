@@ -13,6 +13,8 @@ by one standard deviation of the reference latents along the direction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "group_direction",
     "mean_difference_direction",
     "spread_along",
+    "spreads_along",
 ]
 
 
@@ -91,9 +94,26 @@ def apply_directions(
 def spread_along(latents: np.ndarray | None, direction: np.ndarray) -> float:
     """The amount along ``direction`` that moves a latent by one standard deviation of
     ``latents`` (``N, D``) projected on it; 1.0 without latents or spread to measure."""
-    direction = np.asarray(direction, dtype=np.float64)
-    norm = float(np.linalg.norm(direction))
-    if latents is None or len(latents) < 2 or not norm > 0:
-        return 1.0
-    spread = float((np.asarray(latents, dtype=np.float64) @ (direction / norm)).std())
-    return spread / norm if spread > 0 and np.isfinite(spread) else 1.0
+    return spreads_along(latents, [direction])[0]
+
+
+def spreads_along(latents: np.ndarray | None, directions: Sequence[np.ndarray]) -> list[float]:
+    """:func:`spread_along` of each of ``directions``, projected all at once in the latents'
+    own precision: a float64 copy of a Glow's 2,000 x 3,072 reference latents per direction
+    took 150 ms for nine directions, on the GUI thread at each model opened."""
+    if not directions:
+        return []
+    matrix = np.stack([np.asarray(d, dtype=np.float64) for d in directions], axis=1)  # D, K
+    norms = np.linalg.norm(matrix, axis=0)
+    if latents is None or len(latents) < 2:
+        return [1.0] * len(norms)
+    latents = np.asarray(latents)
+    precision = latents.dtype if latents.dtype in (np.float32, np.float64) else np.float64
+    units = matrix / np.where(norms > 0, norms, 1.0)
+    spreads = (latents.astype(precision, copy=False) @ units.astype(precision)).std(
+        axis=0, dtype=np.float64
+    )
+    return [
+        float(spread / norm) if norm > 0 and spread > 0 and np.isfinite(spread) else 1.0
+        for spread, norm in zip(spreads, norms, strict=True)
+    ]

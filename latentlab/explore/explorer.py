@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from latentlab.explore.attributes import group_direction, spread_along
+from latentlab.explore.attributes import group_direction, spreads_along
 from latentlab.explore.events import Event
 from latentlab.explore.history import History
 from latentlab.explore.interpolate import interpolation_path
@@ -144,7 +144,8 @@ class Explorer:
     def direction_spreads(self) -> dict[str, float]:
         """For each direction, the amount that is one standard deviation of the reference
         latents along it (the attribute sliders' unit)."""
-        return {n: spread_along(self.reference_latents, d) for n, d in self.directions.items()}
+        spreads = spreads_along(self.reference_latents, list(self.directions.values()))
+        return dict(zip(self.directions, spreads, strict=True))
 
     def open(self, opened: OpenedModel) -> None:
         """Make ``opened`` the model explored, starting afresh; the point starts at the plane's

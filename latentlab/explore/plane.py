@@ -94,9 +94,14 @@ class LatentPlane:
 
     def coordinates(self, z: np.ndarray) -> np.ndarray:
         """The coordinates ``N, 2`` of :meth:`project` without the residuals (a fraction of
-        the work for many latents: the map's reference points on every model opened)."""
+        the work for many latents: the map's reference points on every model opened), in the
+        precision of ``z`` when it is float32 (a float64 copy of a Glow's 2,000 reference
+        latents took longer than the product, on the GUI thread)."""
+        z = np.atleast_2d(np.asarray(z))
+        precision = np.float32 if z.dtype == np.float32 else np.float64
         basis = np.stack([self.u, self.v], axis=1)  # D, 2
-        return np.atleast_2d(np.asarray(z, dtype=np.float64)) @ basis - self.origin @ basis
+        projected = z.astype(precision, copy=False) @ basis.astype(precision)
+        return projected.astype(np.float64) - self.origin @ basis
 
     def lift(self, ab: ArrayLike, residual: np.ndarray | None = None) -> np.ndarray:
         """Latents ``N, D`` of plane points ``N, 2`` plus optional residuals."""

@@ -10,6 +10,7 @@ from latentlab.explore.attributes import (
     group_direction,
     mean_difference_direction,
     spread_along,
+    spreads_along,
 )
 
 
@@ -77,3 +78,16 @@ def test_spread_along_is_one_standard_deviation_of_the_latents_in_amount_units()
     assert spread_along(None, np.ones(3)) == 1.0  # nothing to measure against
     assert spread_along(latents, np.zeros(3)) == 1.0
     assert spread_along(np.ones((4, 3)), np.ones(3)) == 1.0  # no spread
+
+
+def test_spreads_along_many_directions_are_each_ones_in_the_latents_precision():
+    rng = np.random.default_rng(1)
+    latents = rng.normal(size=(300, 5)) * np.arange(1.0, 6.0)
+    directions = [rng.normal(size=5), np.zeros(5), np.eye(5)[4] * 3.0]
+    spreads = [spread_along(latents, d) for d in directions]
+    assert spreads_along(latents, directions) == pytest.approx(spreads, rel=1e-12)
+    # float32 latents (a model's reference set) stay float32 and agree to their precision
+    assert spreads_along(latents.astype(np.float32), directions) == pytest.approx(spreads, rel=1e-5)
+    assert spreads[1] == 1.0 and spreads[2] == pytest.approx(5.0 / 3.0, rel=0.1)
+    assert spreads_along(latents, []) == []
+    assert spreads_along(None, directions) == [1.0, 1.0, 1.0]

@@ -217,6 +217,10 @@ def test_coordinates_are_the_projections_without_residuals():
     plane = LatentPlane.through(rng.normal(size=12), rng.normal(size=12), rng.normal(size=12), "p")
     z = rng.normal(size=(50, 12))
     np.testing.assert_allclose(plane.coordinates(z), plane.project(z)[0], atol=1e-12)
+    # float32 latents (a model's reference set) are projected in float32, to its precision
+    single = plane.coordinates(z.astype(np.float32))
+    assert single.dtype == np.float64
+    np.testing.assert_allclose(single, plane.project(z)[0], atol=1e-5)
 
 
 def test_a_planes_choices_make_it_again():
