@@ -130,7 +130,7 @@ class Placeholder(QLabel):
 
 class PanelChart(pg.PlotWidget):
     """A white plot that the mouse does not pan or zoom, named for tests. In presentation mode
-    it takes at least a third of its panel's height (at most a sixth of the window's), and its
+    it is at least a sixth of the window's height (about a third of its panel's), and its
     axes' text scales."""
 
     def __init__(self, name: str, x_label: str, y_label: str, min_height: int) -> None:
@@ -143,7 +143,7 @@ class PanelChart(pg.PlotWidget):
         self.setMinimumHeight(min_height)
         cache_axes(self)
         self._normal_height = min_height
-        self._panel: QWidget | None = None
+        self._window: QWidget | None = None  # followed in presentation mode
         self.placeholder = Placeholder(self, f"{name}Placeholder")
         self.placeholder.hide()
 
@@ -160,25 +160,27 @@ class PanelChart(pg.PlotWidget):
         return item
 
     def set_presentation(self, on: bool, panel: QWidget) -> None:
-        """Presentation mode on or off; ``panel`` is the panel whose height the chart follows."""
+        """Presentation mode on or off; ``panel`` is the panel the chart is in (its font)."""
         scale_axes(self, on, panel.font())  # a chart not yet in its panel has the default
-        if self._panel is not None:
-            self._panel.removeEventFilter(self)
-        self._panel = panel if on else None
-        if on:
-            panel.installEventFilter(self)
-        self._follow(panel)
+        if self._window is not None:
+            self._window.removeEventFilter(self)
+        self._window = panel.window() if on else None
+        if self._window is not None:
+            self._window.installEventFilter(self)
+        self._follow()
 
-    def _follow(self, panel: QWidget) -> None:
-        # A third of the panel, but no more than a sixth of the window: on a 1280x720
-        # projector the charts' and the panels' other minimums made the window taller than
-        # the screen.
-        third = min(panel.height() // 3, panel.window().height() // 6) if self._panel else 0
-        self.setMinimumHeight(max(self._normal_height, third))
+    def _follow(self) -> None:
+        # A sixth of the window, not a third of the panel: the panel's height follows its
+        # minimum, which the chart's own minimum is part of, and following it laid the window
+        # out five or six times over when a model opened (150-270 ms of the GUI thread,
+        # scripts/soak.py). At 1920x1080 the panel is then about three charts high; a sixth
+        # also keeps the window within a 1280x720 projector.
+        sixth = self._window.height() // 6 if self._window is not None else 0
+        self.setMinimumHeight(max(self._normal_height, sixth))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._panel and event.type() == QEvent.Type.Resize:
-            self._follow(self._panel)
+        if watched is self._window and event.type() == QEvent.Type.Resize:
+            self._follow()
         return super().eventFilter(watched, event)
 
 

@@ -69,6 +69,21 @@ def test_in_presentation_mode_the_em_chart_and_the_components_grow(gmm_window, q
     assert panel.curve_view.minimumHeight() < panel.height() // 3
 
 
+def test_in_presentation_mode_a_chart_follows_the_window_not_its_panel(gmm_window, qtbot):
+    """The panel's height follows its minimum, of which the chart's is part: a chart following
+    its panel laid the window out five or six times over when a model opened."""
+    window, panel = gmm_window
+    window.set_presentation(True)
+    qtbot.waitUntil(window.isFullScreen, timeout=2000)
+    chart = panel.curve_view
+    qtbot.waitUntil(lambda: chart.minimumHeight() == window.height() // 6, timeout=2000)
+    panel.resize(panel.width(), 150)  # a panel that got little room
+    assert chart.minimumHeight() == window.height() // 6
+    window.set_presentation(False)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    assert chart.minimumHeight() < window.height() // 6
+
+
 def test_clicking_a_component_shows_its_mean(gmm_window, qtbot):
     window, panel = gmm_window
     with qtbot.waitSignal(window.imageDisplayed, timeout=5000):
