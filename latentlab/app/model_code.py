@@ -2,8 +2,8 @@
 follow it: the thread settings of torch and NumPy, and freezing the objects the libraries made.
 The model loader calls it on its own thread before the first model is read, so the window is
 on screen meanwhile; anything that runs a model calls it first (at once when already done).
-Libraries imported later, when first needed (scikit-learn for a classifier direction or the
-digits), are frozen after the job that imported them (:func:`freeze_late_imports`)."""
+Modules imported later, when first needed (PIL's plugins for the first image read), are
+frozen after the job that imported them (:func:`freeze_late_imports`)."""
 
 from __future__ import annotations
 
@@ -51,11 +51,11 @@ def load_model_code() -> None:
 
 def freeze_late_imports() -> None:
     """Freeze what was imported since the last freeze, if anything was (a cheap check; the
-    model worker calls it after each job). scikit-learn, imported by the first classifier
-    direction or EM fit on the digits, left 160,000 objects that every full collection then
-    walked: 290 to 350 ms of the GUI thread, where pyqtgraph's collector runs
-    (scripts/soak.py). What is garbage at the moment of freezing stays until exit; a few late
-    imports in a session make that small."""
+    model worker calls it after each job). In a session the first image read imports PIL's 44
+    plugins, an export NumPy's ctypes helpers, a fit numpy.ma (scripts/soak.py): each full
+    collection would walk them again, on the GUI thread where pyqtgraph's collector runs.
+    What is garbage at the moment of freezing stays until exit; a few late imports in a
+    session make that small."""
     if _loaded and len(sys.modules) > _modules_frozen:
         with _lock:
             _freeze()

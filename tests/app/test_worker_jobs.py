@@ -89,8 +89,8 @@ def test_a_long_job_that_raises_is_reported(qtbot, worker):
 
 
 def test_what_a_job_imports_is_frozen(qtbot, worker, tmp_path, monkeypatch):
-    """A library imported by a job (scikit-learn, by the first classifier direction) is not
-    walked by every full collection afterwards: they ran on the GUI thread for 300 ms."""
+    """A module imported by a job (PIL's plugins, by the first image read) is not walked by
+    every full collection afterwards, which run on the GUI thread."""
     load_model_code()
     name = "latentlab_test_late_import"
     (tmp_path / f"{name}.py").write_text("TABLE = [[i] for i in range(100)]\n")
