@@ -43,7 +43,10 @@ class AttributeWiring(QObject):
 
     def take_group(self, which: str) -> None:
         """Take the reference points selected on the map as group ``which`` ("A" or "B")."""
-        self.explorer.take_group(which, list(self.window.map_view.selected))
+        try:
+            self.explorer.take_group(which, list(self.window.map_view.selected))
+        except ValueError as exc:
+            self.window.show_error("Cannot take the group", f"{exc}; select the points again")
         self.window.map_view.clear_selection()
 
     def _on_model_groups_changed(self, sizes: dict[str, int]) -> None:

@@ -61,6 +61,7 @@ class MapWiring(QObject):
         """Offer the new model's planes and colourings, and draw it on its starting plane."""
         for whose in ("current", "user"):
             self.view.set_ellipses(whose, None)
+        self.view.clear_selection()  # the points selected were the last model's
         if opened.plane is None:
             return
         ref = opened.loaded.reference

@@ -260,7 +260,11 @@ class Explorer:
         self.state.set_edit_mask(np.repeat(np.array(flags, dtype=bool), sizes))
 
     def take_group(self, which: str, indices: list[int]) -> None:
-        """Take the reference points ``indices`` as group ``which`` ("A" or "B")."""
+        """Take the reference points ``indices`` as group ``which`` ("A" or "B"); ValueError
+        if some are not this model's (points selected on a map drawn for another model)."""
+        count = 0 if self.reference_latents is None else len(self.reference_latents)
+        if any(not 0 <= i < count for i in indices):
+            raise ValueError(f"the selection is not among this model's {count} reference points")
         self.groups[which] = np.array(sorted(indices), dtype=int)
         self.groups_changed.emit({k: len(v) for k, v in self.groups.items()})
 

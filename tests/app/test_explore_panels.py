@@ -528,6 +528,23 @@ def test_a_session_brings_back_the_users_images(
     resumed.close()
 
 
+def test_points_selected_on_one_models_map_never_make_anothers_group(
+    open_window, qtbot, tiny_vae16_path, tiny_vae_path
+):
+    window = open_window(tiny_vae16_path)
+    for index in (0, 1):
+        window.map_view.scatter.pointClicked.emit(index)
+    assert window.map_view.selected == {0, 1}
+    with qtbot.waitSignal(window.modelOpened, timeout=5000):
+        window.open_model(tiny_vae_path)
+    assert window.map_view.selected == set()  # cleared with the model
+    window.map_view.selected = {len(window.explorer.reference_latents)}  # clicked before it
+    window.attribute_panel.group_buttons["A"].click()
+    box = window.findChild(QMessageBox, "errorBox")
+    assert box.isVisible() and "not among this model's" in box.text()
+    assert window.explorer.groups == {} and window.map_view.selected == set()
+
+
 def test_unsaved_directions_are_not_discarded_without_asking(
     open_window, qtbot, tiny_vae16_path, tiny_vae_path, questions, tmp_path, monkeypatch
 ):

@@ -117,6 +117,16 @@ def test_a_direction_from_two_groups_of_reference_points(explorer):
     assert names == [(["glasses", "mine", "smile"],)]
 
 
+def test_a_group_is_only_taken_from_the_models_own_reference_points(explorer):
+    count = len(explorer.reference_latents)
+    explorer.take_group("A", [0, 1])
+    with pytest.raises(ValueError, match=f"{count} reference points"):
+        explorer.take_group("A", [1, count])  # selected on another model's larger map
+    with pytest.raises(ValueError, match="reference points"):
+        explorer.take_group("B", [-1])
+    assert explorer.groups["A"].tolist() == [0, 1] and "B" not in explorer.groups
+
+
 def test_a_session_keeps_the_users_images_and_endpoints(explorer, tmp_path):
     rng = np.random.default_rng(1)
     images = rng.random((2, 1, 8, 8)).astype(np.float32)
