@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # imported lazily below: importing the package must not load 
 
 __all__ = ["create_lab_window", "create_main_window", "run_app", "run_lab"]
 
-_collector = None  # the one GarbageCollector of the process, once a window exists
+_collector = None  # the one GuiThreadCollector of the process, once a window exists
 _trimmer = None  # the timer that hands free memory back to the system
 _lab_application = None  # the QApplication that create_lab_window made, if it made one
 TRIM_INTERVAL_MS = 10_000
@@ -34,18 +34,14 @@ def _manage_native_memory() -> None:
 
 
 def _collect_garbage_on_the_gui_thread() -> None:
-    """Python's cycle collector runs in whichever thread happens to allocate when it is due:
-    in a model worker it freed the GUI's Qt objects there, and Qt deadlocked (a worker thread
-    in ~QObject waiting for the GIL, the GUI thread holding it and waiting for that object's
-    lock). pyqtgraph's GarbageCollector turns automatic collection off and collects on a GUI
-    thread timer instead."""
+    """Python's cycle collector on a GUI-thread timer (see latentlab.app.collector)."""
     global _collector
     if _collector is None:
         import gc
 
-        from pyqtgraph.util.garbage_collector import GarbageCollector
+        from latentlab.app.collector import GuiThreadCollector
 
-        _collector = GarbageCollector(interval=1.0)
+        _collector = GuiThreadCollector()
         gc.freeze()  # Qt's and pyqtgraph's objects; torch's once it loads (model_code)
 
 

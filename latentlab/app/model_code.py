@@ -53,7 +53,7 @@ def freeze_late_imports() -> None:
     """Freeze what was imported since the last freeze, if anything was (a cheap check; the
     model worker calls it after each job). In a session the first image read imports PIL's 44
     plugins, an export NumPy's ctypes helpers, a fit numpy.ma (scripts/soak.py): each full
-    collection would walk them again, on the GUI thread where pyqtgraph's collector runs.
+    collection would walk them again, on the GUI thread where the app collects.
     What is garbage at the moment of freezing stays until exit; a few late imports in a
     session make that small."""
     if _loaded and len(sys.modules) > _modules_frozen:
