@@ -38,6 +38,9 @@ __all__ = [
     "jacobian_at",
 ]
 
+# A frame every 45 ms, 22 a second: frames come up to a training step late, and the window,
+# whose painting slows this process, drew 19.7-19.9 a second on a 50 ms clock (lab_window.py)
+FRAME_SECONDS = 0.045
 MAX_SHOWN = 2000  # data points drawn (and pushed through the layers) per frame
 SAMPLES = 500  # samples drawn per frame, from fixed latent noise so they move smoothly
 TEST_FRACTION = 0.2
@@ -301,7 +304,7 @@ class FlowLab:
         return value
 
     def run(
-        self, max_steps: int, frame_seconds: float = 0.05
+        self, max_steps: int, frame_seconds: float = FRAME_SECONDS
     ) -> Generator[tuple[float, FlowLabView], None, FlowLabView]:
         """Train until ``max_steps`` steps in all, yielding (fraction done, view) at most every
         ``frame_seconds`` (and at the start), and no more often than training gets as much time
@@ -331,10 +334,12 @@ class FlowLab:
                 shown_at = due if now - due < frame_seconds else now
                 steps_at, rate_from = self.step, now
                 self._close_frame()
-                # the heat map and the numbers on alternate frames: each refreshes 10 times a
-                # second, the points and samples 20 times (a frame doing all took 34 ms of the
-                # 50, and training gets at least as much time as the views)
-                last = self.view(heat=frames % 2 == 0, numbers=frames % 2 == 1)
+                # the points and samples refresh 20 times a second, the heat map and the
+                # numbers (Jacobians, held-out NLL) 5 times each, on frames of their own: with
+                # the window drawing, this process's views took 12 ms, the heat map and the
+                # numbers 13-14 ms more, and training gets at least as much time as the views
+                # (both on every other frame: the window drew 17 frames/s)
+                last = self.view(heat=frames % 4 == 0, numbers=frames % 4 == 2)
                 frames += 1
                 # when a view takes longer than half a frame (a busy machine), training still
                 # gets at least half of the time
