@@ -8,8 +8,8 @@ does. Unlike it, the oldest generation is collected every ``FULL_EVERY_S`` secon
 makes garbage there at a steady pace (a closed window, a replaced model and its panels live
 long enough to reach it before they end in cycles), and pyqtgraph's counts collected it about
 every ten minutes, 33,000 to 38,000 objects at once, holding the GUI thread 245-280 ms
-(``scripts/soak.py``). A minute of a soak leaves 4,000 to 8,000 objects there, which a full
-collection walks in about 10 ms and frees in about 20.
+(``scripts/soak.py``). A minute of a soak leaves 2,500 to 8,100 objects there, which a full
+collection walks in 9-20 ms and frees in 20-48 ms.
 """
 
 from __future__ import annotations
