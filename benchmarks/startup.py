@@ -11,9 +11,9 @@ is one run of each (a smoke run).
   (``latentlab info missing.safetensors``): to the process's exit. Target: 0.3 s each.
 - ``import torch`` alone: the floor under anything that runs a model; Qt with a QApplication,
   and with pyqtgraph too: the floor under the window.
-- The app (offscreen unless a display is set): to the main window shown with its layout and
-  the map's frame (the first turn of the event loop after ``show``; target 0.5 s), and to the
-  first decoded image on screen (``imageDisplayed``; target: torch's import plus 0.5 s).
+- The app (offscreen unless a display is set): to the main window painted with its layout and
+  the map's frame (the turn of the event loop after its first paint; target 0.5 s), and to
+  the first decoded image on screen (``imageDisplayed``; target: torch's import plus 0.5 s).
 """
 
 from __future__ import annotations
@@ -34,14 +34,21 @@ ROOT = Path(__file__).resolve().parent.parent
 _APP_SCRIPT = r"""
 import json, os, sys, time
 sys.path.insert(0, {root!r})
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from latentlab.app import create_main_window
 marks = {{}}
+class FirstPaint(QObject):  # the turn of the event loop after the window's first paint
+    def eventFilter(self, watched, event):
+        if event.type() == QEvent.Type.Paint and not marks:
+            marks["painting"] = time.time()
+            QTimer.singleShot(0, lambda: marks.setdefault("window", time.time()))
+        return False
+first_paint = FirstPaint()
+app.installEventFilter(first_paint)
 window = create_main_window({model!r})
 window.show()
-QTimer.singleShot(0, lambda: marks.setdefault("window", time.time()))
 def done(*_):
     marks.setdefault("image", time.time())
     print(json.dumps(marks), flush=True)

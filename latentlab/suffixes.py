@@ -3,7 +3,25 @@ command line's help and usage errors need these before anything heavy is importe
 
 from __future__ import annotations
 
-__all__ = ["MODEL_SUFFIX", "SESSION_SUFFIX"]
+__all__ = ["IMAGE_SUFFIXES", "MODEL_SUFFIX", "SESSION_SUFFIX"]
 
 MODEL_SUFFIX = ".safetensors"
 SESSION_SUFFIX = ".latentlab-session.json"
+
+# the image files LatentLab reads (matched without regard to case)
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".bmp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+    }
+)

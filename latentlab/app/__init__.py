@@ -42,14 +42,12 @@ def _collect_garbage_on_the_gui_thread() -> None:
         from latentlab.app.collector import GuiThreadCollector
 
         _collector = GuiThreadCollector()
-        gc.freeze()  # Qt's and pyqtgraph's objects; torch's once it loads (model_code)
+        gc.freeze()  # Qt's objects; torch's once it loads (model_code)
 
 
 def _configure() -> None:
-    """What every window of the app needs set once (idempotent)."""
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    """What every window of the app needs set once (idempotent). pyqtgraph's options are set
+    where it is first imported (latentlab.app.charts), once the window is on screen."""
     _manage_native_memory()
     _collect_garbage_on_the_gui_thread()
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QLineF, QObject, QRectF, Qt
+from PySide6.QtCore import QEvent, QLineF, QObject, QRectF
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QWidget
+
+from latentlab.app.placeholder import Placeholder
 
 __all__ = [
     "PanelChart",
-    "Placeholder",
     "ViewGrid",
     "cache_axes",
     "draw_as_segments",
@@ -20,6 +21,10 @@ __all__ = [
     "scale_axes",
     "show_view_grid",
 ]
+
+# Every plot of the app is made by a module that imports this one (the main window's map is
+# built only after the window is on screen: pyqtgraph takes 0.5-0.7 s to import)
+pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
 
 
 class ViewGrid(pg.GraphicsObject):
@@ -104,28 +109,6 @@ def cache_axes(plot: pg.PlotWidget) -> None:
     for name in ("left", "bottom"):
         axis = plot.getPlotItem().getAxis(name)
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-
-
-class Placeholder(QLabel):
-    """What a view says until it has something to show, covering it (an empty plot's axes
-    from 0 to 1 tell a person nothing). It follows the view's size."""
-
-    def __init__(self, view: QWidget, name: str, text: str = "") -> None:
-        super().__init__(text, view)
-        self.setObjectName(name)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setWordWrap(True)
-        self.setStyleSheet("background: white; color: #606060; padding: 8px;")
-        self.setGeometry(view.rect())
-        view.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.parent() and isinstance(watched, QWidget):
-            if event.type() == QEvent.Type.Resize:
-                self.setGeometry(watched.rect())
-            elif event.type() == QEvent.Type.FontChange:  # presentation mode: a style-sheeted
-                self.setFont(watched.font())  # label no longer takes its parent's font
-        return False
 
 
 class PanelChart(pg.PlotWidget):

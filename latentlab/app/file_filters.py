@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from latentlab.data.folder import IMAGE_SUFFIXES
-from latentlab.suffixes import MODEL_SUFFIX, SESSION_SUFFIX
+from latentlab.suffixes import IMAGE_SUFFIXES, MODEL_SUFFIX, SESSION_SUFFIX
 
 __all__ = ["IMAGE_FILTER", "MODEL_FILTER", "OPEN_FILTER", "SESSION_FILTER"]
 

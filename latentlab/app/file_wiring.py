@@ -11,10 +11,9 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from latentlab.app.file_filters import IMAGE_FILTER, OPEN_FILTER, SESSION_FILTER
-from latentlab.data.folder import IMAGE_SUFFIXES
 from latentlab.explore.session import write_session
 from latentlab.resources import default_model_path
-from latentlab.suffixes import MODEL_SUFFIX, SESSION_SUFFIX
+from latentlab.suffixes import IMAGE_SUFFIXES, MODEL_SUFFIX, SESSION_SUFFIX
 from latentlab.untrusted import shorten
 
 if TYPE_CHECKING:

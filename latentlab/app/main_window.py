@@ -9,6 +9,7 @@ through job handles (:mod:`latentlab.app.jobs`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +39,11 @@ from latentlab.app.interpolation_panel import InterpolationPanel
 from latentlab.app.interpolation_wiring import InterpolationWiring
 from latentlab.app.jobs import Job, JobRunner, show_progress
 from latentlab.app.map_controls import MapControls
-from latentlab.app.map_view import MapView, framing
 from latentlab.app.map_wiring import MapWiring
 from latentlab.app.menus import build_menus
 from latentlab.app.model_loader import ModelLoader
 from latentlab.app.notices import NoticeBar
+from latentlab.app.placeholder import ViewSlot
 from latentlab.app.presentation import Presentation
 from latentlab.app.sample_panel import SamplePanel
 from latentlab.app.sample_wiring import SampleWiring
@@ -50,16 +51,19 @@ from latentlab.app.turns import TurnQueue
 from latentlab.app.worker import ModelWorker
 from latentlab.errors import MAX_MESSAGE
 from latentlab.explore.explorer import Explorer, OpenedModel
+from latentlab.explore.plane import framing
 from latentlab.explore.preview import LinearPreview, along_axes
 from latentlab.explore.session import Session, SessionError
 from latentlab.untrusted import shorten
 
-if TYPE_CHECKING:  # this module imports no model code: the window shows before torch loads
+if TYPE_CHECKING:  # this module imports no model code, nor pyqtgraph: the window shows first
+    from latentlab.app.map_view import MapView
     from latentlab.modelfile import LoadedModel
 
 __all__ = ["MainWindow"]
 
 CHECKPOINT_MS = 300  # the point resting this long ends an action that undo goes back over
+FIRST_PAINT_WAIT_MS = 1000  # the longest a file waits to open for the window's first paint
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -132,7 +136,13 @@ class MainWindow(QMainWindow):
 
     def _build_views(self) -> None:
         self.info_panel, self.image_view = InfoPanel(), ImageView()
-        self.map_view, self.map_controls = MapView(), MapControls()
+        self.map_controls = MapControls()
+        # The map (pyqtgraph, 0.5-0.7 s to import) is built once the window is on screen
+        self._map_view: MapView | None = None
+        self._map_slot = ViewSlot("mapSlot")
+        self._map_slot.firstPainted.connect(self._on_first_paint)
+        self._painted = False  # the window's first paint, which starts loading
+        self._waiting_loads: list[Callable[[], None]] = []  # opening files, until it
         self.sample_panel, self.attribute_panel = SamplePanel(), AttributePanel()
         self.interpolation_panel = InterpolationPanel()
         self.tabs = QTabWidget()
@@ -148,7 +158,8 @@ class MainWindow(QMainWindow):
         map_layout = QVBoxLayout(map_area)
         map_layout.setContentsMargins(0, 0, 0, 0)
         map_layout.addWidget(self.map_controls)
-        map_layout.addWidget(self.map_view, 1)
+        map_layout.addWidget(self._map_slot, 1)
+        self._map_layout = map_layout
         self.model_box = _boxed("Model", self.info_panel)
         self.map_box = _boxed("Map", map_area)
         main = QSplitter(Qt.Orientation.Horizontal)
@@ -157,7 +168,36 @@ class MainWindow(QMainWindow):
             main.setStretchFactor(i, stretch)
         main.setSizes([220, 580, 460])
         self.setCentralWidget(main)
-        self.presentation = Presentation(self, right, self.map_view, [self.model_box])
+        self.presentation = Presentation(self, right, self._map_slot, [self.model_box])
+
+    @property
+    def map_view(self) -> MapView:
+        """The map; built now if the window has not been painted yet."""
+        if self._map_view is None:
+            self._build_map()
+        assert self._map_view is not None
+        return self._map_view
+
+    def _build_map(self) -> None:
+        """Put the map where its slot stood (once): with what the slot said, and its wiring."""
+        if self._map_view is not None:
+            return
+        from latentlab.app.map_view import MapView
+
+        view = self._map_view = MapView()
+        view.set_placeholder(self._map_slot.placeholder.text())
+        self._map_layout.replaceWidget(self._map_slot, view)
+        view.show()  # with the window, if it is not yet on screen
+        self._map_slot.hide()
+        self._map_slot.deleteLater()
+        self.presentation.show_map(view)
+        self.map.attach(view)
+
+    def _set_map_placeholder(self, text: str) -> None:
+        if self._map_view is None:
+            self._map_slot.placeholder.setText(text)
+        else:
+            self._map_view.set_placeholder(text)
 
     def _connect_views(self) -> None:
         self.map = MapWiring(self)
@@ -202,7 +242,7 @@ class MainWindow(QMainWindow):
         if not self.files.may_discard():
             return
         self._show_opening(f"Opening {Path(path).name}…")
-        self.loader.open_model(path)
+        self._once_on_screen(partial(self.loader.open_model, path))
 
     def open_session(self, path: str | Path, fallback: Path | None = None) -> None:
         """Open a session file's model on the loader thread, then go where the session was; if
@@ -210,13 +250,40 @@ class MainWindow(QMainWindow):
         if not self.files.may_discard():
             return
         self._show_opening(f"Opening session {Path(path).name}…")
-        self.loader.open_session(path, fallback)
+        self._once_on_screen(partial(self.loader.open_session, path, fallback))
+
+    def _once_on_screen(self, load: Callable[[], None]) -> None:
+        """Start ``load`` once the window is on screen: after its first paint if it is being
+        shown (at most ``FIRST_PAINT_WAIT_MS`` later), else in the next turn of the event loop.
+        Loading imports torch on the loader's thread, which shares Python's lock with the GUI
+        thread: started together, the window's first paint came 0.4 s later."""
+        if self._painted:
+            load()
+            return
+        self._waiting_loads.append(load)
+        if len(self._waiting_loads) == 1:
+            QTimer.singleShot(0, self._start_loads_unless_painting)
+            QTimer.singleShot(FIRST_PAINT_WAIT_MS, self._start_waiting_loads)
+
+    def _start_loads_unless_painting(self) -> None:
+        if not self.isVisible():
+            self._start_waiting_loads()  # else the first paint starts them
+
+    def _on_first_paint(self) -> None:
+        self._painted = True
+        self._start_waiting_loads()
+        self._build_map()
+
+    def _start_waiting_loads(self) -> None:
+        loads, self._waiting_loads = self._waiting_loads, []
+        for load in loads:
+            load()
 
     def _show_opening(self, text: str) -> None:
         self.show_status(text)
         if self.explorer.loaded is None:  # the map and the image have nothing else to show
             self.image_view.set_placeholder(text)
-            self.map_view.set_placeholder(text)
+            self._set_map_placeholder(text)
 
     def install_model(self, loaded: LoadedModel, message: str) -> bool:
         """Make a model built in the app (not read from a file) the open one, prepared on the
@@ -230,6 +297,7 @@ class MainWindow(QMainWindow):
 
     def _install(self, opened: OpenedModel, session: Session | None, notice: str) -> None:
         """Make ``opened`` the open model: a new worker, a fresh Explorer state, the views."""
+        self._build_map()  # a window never painted (a script's) has none yet
         if self.worker is not None:
             self.worker.stop()  # its jobs end as cancelled (attach below); it goes when it ends
         self.worker = ModelWorker(opened.loaded)
@@ -280,7 +348,7 @@ class MainWindow(QMainWindow):
         self.show_status(f"Could not open {Path(path).name}")
         if self.explorer.loaded is None:
             self.image_view.set_placeholder("No model open: File ▸ Open model… (Ctrl+O)")
-            self.map_view.set_placeholder("No model open")
+            self._set_map_placeholder("No model open")
             self.files.offer_instead(path, message)
         else:
             self.show_error("Cannot open the file", f"{path}\n\n{message}")

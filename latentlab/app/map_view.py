@@ -12,13 +12,15 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QKeyEvent, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
-from latentlab.app.charts import Placeholder, show_view_grid
+from latentlab.app.charts import show_view_grid
+from latentlab.app.placeholder import Placeholder
 from latentlab.app.qimage import to_qpixmap
+from latentlab.explore.plane import framing
 
 if TYPE_CHECKING:  # for annotations only (untyped: Any to mypy)
     from pyqtgraph.GraphicsScene.mouseEvents import HoverEvent, MouseClickEvent, MouseDragEvent
 
-__all__ = ["ImageMarker", "MapView", "framing"]
+__all__ = ["ImageMarker", "MapView"]
 
 _THUMBNAIL_PIXELS = 96
 _MARKER_PIXELS = 40
@@ -132,19 +134,6 @@ class SelectionMarks(pg.ScatterPlotItem):
 
     def mouseClickEvent(self, ev: MouseClickEvent) -> None:
         ev.ignore()
-
-
-def framing(points: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The x and y ranges of a map of ``points`` (``N, 2``): the middle 98% of them on each
-    axis, padded (a few outliers, which a flow's latents have, would otherwise shrink the
-    bulk); -3 to 3 without points. The point of a new model starts at its centre."""
-    points = points[np.isfinite(points).all(axis=1)]
-    if len(points):
-        low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
-    else:
-        low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
-    pad = 0.08 * max(float((high - low).max()), 1e-3)
-    return (low[0] - pad, high[0] + pad), (low[1] - pad, high[1] + pad)
 
 
 class MapView(pg.PlotWidget):

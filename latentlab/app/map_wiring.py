@@ -19,6 +19,7 @@ from latentlab.explore.user_images import UserImages
 
 if TYPE_CHECKING:
     from latentlab.app.main_window import MainWindow
+    from latentlab.app.map_view import MapView
     from latentlab.explore.ops import EncodedImages
     from latentlab.explore.posterior_ellipse import PosteriorEllipses
 
@@ -38,6 +39,7 @@ class MapWiring(QObject):
     imagesEncoded = Signal(int)
     planeShown = Signal(str)
     ellipsesShown = Signal(str)
+    view: MapView  # attached once the window has built it
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
@@ -46,16 +48,20 @@ class MapWiring(QObject):
         self._ellipse_jobs: dict[str, Job] = {}  # whose -> the job computing them
         self._stale: set[str] = set()  # whose ellipses changed while their job ran
         self.explorer.model_changed.connect(self._on_model_opened)
-        self.view, self.controls = window.map_view, window.map_controls
-        self.view.handleMoved.connect(self.explorer.move_to)
-        self.view.imagePicked.connect(self.explorer.pick_user_image)
-        self.view.imageDragged.connect(self.explorer.drag_user_image)
+        self.controls = window.map_controls
         self.controls.planeChosen.connect(self.choose_plane)
         self.controls.colourChosen.connect(self.colour_by)
         self.explorer.plane_changed.connect(self._on_model_plane_changed)
         self.explorer.user_images_changed.connect(self._on_model_user_images_changed)
         self.explorer.directions_changed.connect(self._on_model_directions_changed)
         window.imageDisplayed.connect(lambda _seq: self.update_ellipses("current"))
+
+    def attach(self, view: MapView) -> None:
+        """The map view, once the window has built it (before any model is installed)."""
+        self.view = view
+        view.handleMoved.connect(self.explorer.move_to)
+        view.imagePicked.connect(self.explorer.pick_user_image)
+        view.imageDragged.connect(self.explorer.drag_user_image)
 
     def _on_model_opened(self, opened: OpenedModel) -> None:
         """Offer the new model's planes and colourings, and draw it on its starting plane."""

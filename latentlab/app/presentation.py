@@ -3,11 +3,13 @@ bar hidden, the image given most of its column, and the keyboard on the map."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QWidget
 
-from latentlab.app.charts import scale_axes
-from latentlab.app.map_view import MapView
+if TYPE_CHECKING:  # the map is built once the window is on screen, with pyqtgraph
+    from latentlab.app.map_view import MapView
 
 __all__ = ["Presentation"]
 
@@ -21,10 +23,12 @@ class Presentation(QObject):
     panels below keep room for a readable table or chart at the larger text size)."""
 
     def __init__(
-        self, window: QMainWindow, column: QSplitter, map_view: MapView, hidden: list[QWidget]
+        self, window: QMainWindow, column: QSplitter, map_area: QWidget, hidden: list[QWidget]
     ) -> None:
         super().__init__(window)
-        self.window, self.column, self.map_view, self.hidden = window, column, map_view, hidden
+        self.window, self.column, self.hidden = window, column, hidden
+        self.map_area = map_area  # what the keyboard goes to: the map, or what stands for it
+        self.map_view: MapView | None = None  # once built
         self._normal_sizes: list[int] = []
         self.on = False
         self._settle = QTimer(self)
@@ -50,17 +54,32 @@ class Presentation(QObject):
         self.window.installEventFilter(self)
         self._settle.start()
         central.setFont(font)
-        scale_axes(self.map_view, on)
+        self._scale_map_axes()
         for widget in (*self.hidden, self.window.menuBar()):
             widget.setVisible(not on)
         if on:
             total = sum(self._normal_sizes)
             self.column.setSizes([total * 3 // 5, total - total * 3 // 5])
             self.window.showFullScreen()
-            self.map_view.setFocus()
+            self.map_area.setFocus()
         else:
             self.column.setSizes(self._normal_sizes)
             self.window.showNormal()
+
+    def show_map(self, view: MapView) -> None:
+        """The map, built where ``map_area`` stood: its axes follow the mode from now on."""
+        had_focus = self.map_area.hasFocus()
+        self.map_area = self.map_view = view
+        if self.on:
+            self._scale_map_axes()
+        if had_focus:
+            view.setFocus()
+
+    def _scale_map_axes(self) -> None:
+        if self.map_view is not None:
+            from latentlab.app.charts import scale_axes  # loaded with the map
+
+            scale_axes(self.map_view, self.on)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.window and event.type() == QEvent.Type.Resize:

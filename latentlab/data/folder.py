@@ -24,25 +24,9 @@ import numpy as np
 
 from latentlab.data.dataset import DataError, ImageDataset
 from latentlab.data.images import load_image_levels
+from latentlab.suffixes import IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "FolderImages", "load_image_folder"]
-
-IMAGE_SUFFIXES = frozenset(
-    {
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".bmp",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".pnm",
-    }
-)
+__all__ = ["FolderImages", "load_image_folder"]
 
 
 @dataclass

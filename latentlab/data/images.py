@@ -43,8 +43,8 @@ MAX_PIXELS = 50_000_000  # of the image as decoded (a JPEG is decoded reduced wh
 # image costs several times its pixel count: the decoded image and the copy that converting
 # it for resizing makes. Every photo of MAX_PIXELS fits; a decompression bomb does not.
 MAX_DECODE_BYTES = 256 * 2**20
-# The formats of folder.IMAGE_SUFFIXES; others (EPS runs Ghostscript, for one) are refused
-# before any decoding.
+# The formats of latentlab.suffixes.IMAGE_SUFFIXES; others (EPS runs Ghostscript, for one) are
+# refused before any decoding.
 _FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # JPEG covers MPO
 _EXIF_ORIENTATION = 0x0112
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}

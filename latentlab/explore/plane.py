@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["PLANE_KINDS", "LatentPlane", "PlaneInputs", "PlaneKind", "make_plane"]
+__all__ = ["PLANE_KINDS", "LatentPlane", "PlaneInputs", "PlaneKind", "framing", "make_plane"]
 
 
 @dataclass(frozen=True)
@@ -256,3 +256,16 @@ def _orthogonal_to(u: np.ndarray) -> np.ndarray:
     v[np.argmin(abs(u))] = 1.0
     v -= (v @ u) * u
     return v / np.linalg.norm(v)
+
+
+def framing(points: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The x and y ranges of a map of ``points`` (``N, 2``): the middle 98% of them on each
+    axis, padded (a few outliers, which a flow's latents have, would otherwise shrink the
+    bulk); -3 to 3 without points. The point of a new model starts at its centre."""
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points):
+        low, high = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
+    else:
+        low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
+    pad = 0.08 * max(float((high - low).max()), 1e-3)
+    return (low[0] - pad, high[0] + pad), (low[1] - pad, high[1] + pad)

@@ -35,16 +35,34 @@ def test_opens_with_handle_at_centre_and_shows_its_decode(open_window, tiny_vae_
 
 
 def test_the_map_says_what_opens_until_its_points_are_shown(qtbot, tiny_vae_path):
-    """Never an empty plot from 0 to 1 while the first model loads (torch may take seconds)."""
+    """Never an empty plot from 0 to 1 while the first model loads (torch may take seconds).
+    The window is painted before the map is built (pyqtgraph takes 0.5-0.7 s to import) and
+    before the model starts loading; what stands for the map says what opens meanwhile."""
     window = create_main_window(tiny_vae_path, device="cpu")
     qtbot.addWidget(window)
     window.show()
+    slot = window.findChild(QLabel, "mapSlotPlaceholder")
+    assert slot.text() == f"Opening {tiny_vae_path.name}…"
+    assert window._map_view is None and not window.loader.busy
+    qtbot.waitUntil(lambda: window._map_view is not None)  # built after the first paint
     placeholder = window.map_view.findChild(QLabel, "mapPlaceholder")
-    assert placeholder.isVisible() and placeholder.geometry() == window.map_view.rect()
+    qtbot.waitUntil(placeholder.isVisible)
+    assert placeholder.geometry() == window.map_view.rect()
     assert placeholder.text() == f"Opening {tiny_vae_path.name}…"
     with qtbot.waitSignals([window.modelOpened, window.imageDisplayed, window.samplesDisplayed]):
         pass
     qtbot.waitUntil(lambda: not placeholder.isVisible())  # the map is drawn a turn later
+
+
+def test_a_window_never_shown_still_opens_its_model(qtbot, tiny_vae_path):
+    """A script's window, never painted, loads at once and builds its map for the model."""
+    window = create_main_window(tiny_vae_path, device="cpu")
+    qtbot.addWidget(window)
+    with qtbot.waitSignals([window.modelOpened, window.imageDisplayed]):
+        pass
+    assert not window.isVisible()
+    assert window._map_view is not None  # built when the model was installed
+    assert window.map_view.handle_position() == pytest.approx(window.explorer.state.point)
 
 
 def test_dragging_the_handle_changes_the_image(open_window, qtbot, tiny_vae_path):
