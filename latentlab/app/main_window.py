@@ -8,6 +8,8 @@ through job handles (:mod:`latentlab.app.jobs`).
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -64,6 +66,8 @@ __all__ = ["MainWindow"]
 
 CHECKPOINT_MS = 300  # the point resting this long ends an action that undo goes back over
 FIRST_PAINT_WAIT_MS = 1000  # the longest a file waits to open for the window's first paint
+MAP_MODULE = "latentlab.app.map_view"  # pyqtgraph's first importer, imported on a thread
+IMPORT_POLL_MS = 20  # how often the GUI thread looks whether that import has ended
 
 
 def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -141,8 +145,11 @@ class MainWindow(QMainWindow):
         self._map_view: MapView | None = None
         self._map_slot = ViewSlot("mapSlot")
         self._map_slot.firstPainted.connect(self._on_first_paint)
-        self._painted = False  # the window's first paint, which starts loading
-        self._waiting_loads: list[Callable[[], None]] = []  # opening files, until it
+        self._map_import: threading.Thread | None = None  # of MAP_MODULE, after the first paint
+        self._map_import_poll = QTimer(self)
+        self._map_import_poll.setInterval(IMPORT_POLL_MS)
+        self._map_import_poll.timeout.connect(self._build_map_once_imported)
+        self._waiting_loads: list[Callable[[], None]] = []  # files to open once it is painted
         self.sample_panel, self.attribute_panel = SamplePanel(), AttributePanel()
         self.interpolation_panel = InterpolationPanel()
         self.tabs = QTabWidget()
@@ -182,7 +189,7 @@ class MainWindow(QMainWindow):
         """Put the map where its slot stood (once): with what the slot said, and its wiring."""
         if self._map_view is not None:
             return
-        from latentlab.app.map_view import MapView
+        from latentlab.app.map_view import MapView  # at once if the thread imported it
 
         view = self._map_view = MapView()
         view.set_placeholder(self._map_slot.placeholder.text())
@@ -192,6 +199,7 @@ class MainWindow(QMainWindow):
         self._map_slot.deleteLater()
         self.presentation.show_map(view)
         self.map.attach(view)
+        self._start_waiting_loads()  # the slot, gone, will not be painted
 
     def _set_map_placeholder(self, text: str) -> None:
         if self._map_view is None:
@@ -254,10 +262,11 @@ class MainWindow(QMainWindow):
 
     def _once_on_screen(self, load: Callable[[], None]) -> None:
         """Start ``load`` once the window is on screen: after its first paint if it is being
-        shown (at most ``FIRST_PAINT_WAIT_MS`` later), else in the next turn of the event loop.
-        Loading imports torch on the loader's thread, which shares Python's lock with the GUI
-        thread: started together, the window's first paint came 0.4 s later."""
-        if self._painted:
+        shown (at most ``FIRST_PAINT_WAIT_MS`` later), else in the next turn of the event loop;
+        at once if the map has been built (the first paint builds it). Loading imports torch on
+        the loader's thread, which shares Python's lock with the GUI thread: started together,
+        the window's first paint came 0.4 s later."""
+        if self._map_view is not None:
             load()
             return
         self._waiting_loads.append(load)
@@ -270,9 +279,20 @@ class MainWindow(QMainWindow):
             self._start_waiting_loads()  # else the first paint starts them
 
     def _on_first_paint(self) -> None:
-        self._painted = True
+        """Start the files waiting to open, and import the map's module on a thread beside
+        them (on the GUI thread, pyqtgraph's import held the window, on screen, for 0.5-0.7 s);
+        the map is built once it has loaded."""
         self._start_waiting_loads()
-        self._build_map()
+        self._map_import = threading.Thread(
+            target=importlib.import_module, args=(MAP_MODULE,), name="map import", daemon=True
+        )
+        self._map_import.start()
+        self._map_import_poll.start()
+
+    def _build_map_once_imported(self) -> None:
+        if self._map_import is None or not self._map_import.is_alive():
+            self._map_import_poll.stop()
+            self._build_map()
 
     def _start_waiting_loads(self) -> None:
         loads, self._waiting_loads = self._waiting_loads, []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMessageBox
 
 from latentlab.app import create_main_window
 from latentlab.app.automation import drag_steps, send_mouse
+from latentlab.app.model_loader import ModelLoader
 from latentlab.explore import ops
 
 
@@ -34,27 +36,32 @@ def test_opens_with_handle_at_centre_and_shows_its_decode(open_window, tiny_vae_
     assert "vae" in window.info_panel.text()
 
 
-def test_the_map_says_what_opens_until_its_points_are_shown(qtbot, tiny_vae_path):
+def test_the_map_says_what_opens_until_its_points_are_shown(qtbot, tiny_vae_path, monkeypatch):
     """Never an empty plot from 0 to 1 while the first model loads (torch may take seconds).
-    The window is painted before the map is built (pyqtgraph takes 0.5-0.7 s to import) and
-    before the model starts loading; what stands for the map says what opens meanwhile."""
+    The window is painted before the model starts loading and before the map is built
+    (pyqtgraph takes 0.5-0.7 s to import, on a thread); meanwhile what stands for the map says
+    what opens, and so does the map once built."""
+    asked: list[Path] = []  # the model stays on its way
+    monkeypatch.setattr(ModelLoader, "open_model", lambda _loader, path: asked.append(path))
     window = create_main_window(tiny_vae_path, device="cpu")
     qtbot.addWidget(window)
     window.show()
     slot = window.findChild(QLabel, "mapSlotPlaceholder")
     assert slot.text() == f"Opening {tiny_vae_path.name}…"
-    assert window._map_view is None and not window.loader.busy
-    qtbot.waitUntil(lambda: window._map_view is not None)  # built after the first paint
+    assert window._map_view is None and not asked  # neither before the first paint
+    qtbot.waitUntil(lambda: window._map_view is not None)
+    assert asked == [tiny_vae_path]
     placeholder = window.map_view.findChild(QLabel, "mapPlaceholder")
     qtbot.waitUntil(placeholder.isVisible)
     assert placeholder.geometry() == window.map_view.rect()
     assert placeholder.text() == f"Opening {tiny_vae_path.name}…"
+    monkeypatch.undo()
     with qtbot.waitSignals([window.modelOpened, window.imageDisplayed, window.samplesDisplayed]):
-        pass
+        window.loader.open_model(tiny_vae_path)
     qtbot.waitUntil(lambda: not placeholder.isVisible())  # the map is drawn a turn later
 
 
-def test_a_window_never_shown_still_opens_its_model(qtbot, tiny_vae_path):
+def test_a_window_never_shown_still_opens_its_model(qtbot, tiny_vae_path, tiny_vae16_path):
     """A script's window, never painted, loads at once and builds its map for the model."""
     window = create_main_window(tiny_vae_path, device="cpu")
     qtbot.addWidget(window)
@@ -63,6 +70,11 @@ def test_a_window_never_shown_still_opens_its_model(qtbot, tiny_vae_path):
     assert not window.isVisible()
     assert window._map_view is not None  # built when the model was installed
     assert window.map_view.handle_position() == pytest.approx(window.explorer.state.point)
+    window.show()  # and then shown: the next file opens at once, not after a wait for a paint
+    window.open_model(tiny_vae16_path)
+    assert window.loader.busy
+    with qtbot.waitSignal(window.modelOpened):
+        pass
 
 
 def test_dragging_the_handle_changes_the_image(open_window, qtbot, tiny_vae_path):
