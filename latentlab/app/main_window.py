@@ -283,6 +283,8 @@ class MainWindow(QMainWindow):
         them (on the GUI thread, pyqtgraph's import held the window, on screen, for 0.5-0.7 s);
         the map is built once it has loaded."""
         self._start_waiting_loads()
+        if self._map_view is not None:  # built meanwhile (asked for, or a model installed)
+            return
         self._map_import = threading.Thread(
             target=importlib.import_module, args=(MAP_MODULE,), name="map import", daemon=True
         )
