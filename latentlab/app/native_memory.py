@@ -11,7 +11,6 @@ threshold, two arenas and the free memory handed back every few seconds: 19 MiB.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 from functools import cache
 
@@ -26,7 +25,7 @@ def _glibc() -> ctypes.CDLL | None:
     if sys.platform != "linux":
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")  # glibc's soname: find_library would run ldconfig
         libc.mallopt, libc.malloc_trim  # noqa: B018 (AttributeError where they are missing)
     except (OSError, AttributeError):
         return None

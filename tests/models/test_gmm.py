@@ -265,6 +265,36 @@ def test_full_statistics_sparse_and_dense_paths_agree():
         torch.testing.assert_close(em._full_statistics(features, resp), direct)
 
 
+def test_the_pruned_full_e_step_equals_the_dense_one(dequantized, monkeypatch):
+    """The full E-step that skips the pairs its bounds put _MARGIN nats below another
+    component gives the dense E-step's log-likelihoods and parameters, iteration by iteration,
+    to float64 rounding; and it does skip most pairs here."""
+    x = dequantized[:1000]
+    seeds = kmeans_plusplus(x, 16, torch.Generator().manual_seed(0))
+    skipped = []
+    joint = em._Bounds.joint
+
+    def counting(self, new, features):
+        out = joint(self, new, features)
+        skipped.append(float(torch.isinf(out).float().mean()))
+        return out
+
+    monkeypatch.setattr(em._Bounds, "joint", counting)
+    fits = {}
+    for pruned_at_most in (0.0, 1.0):  # never pruned (dense), always pruned
+        monkeypatch.setattr(em, "_PRUNED_AT_MOST", pruned_at_most)
+        with pytest.warns(EMConvergenceWarning):
+            fits[pruned_at_most] = fit_em(x, 16, "full", tol=0.0, max_iter=15, init_means=seeds)
+    dense, pruned = fits[0.0], fits[1.0]
+    assert max(skipped[:15]) == 0 and min(skipped[15:]) > 0.5  # dense first, then pruned
+    torch.testing.assert_close(
+        torch.tensor(pruned.history), torch.tensor(dense.history), rtol=1e-13, atol=0
+    )
+    torch.testing.assert_close(pruned.means, dense.means, rtol=0, atol=1e-10)
+    torch.testing.assert_close(pruned.scale, dense.scale, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(pruned.weights, dense.weights, rtol=0, atol=1e-12)
+
+
 def test_fit_em_without_callback_equals_em_steps(dequantized):
     x = dequantized[:300]
     for covariance in COVARIANCES:
