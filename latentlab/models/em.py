@@ -179,9 +179,12 @@ class Mixture:
             out.append(squares.mul_(-0.5).add_(self._const))
         return _cat(out, features.new_zeros(0, k))
 
-    def _pair_norms(self, features: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """("full") |e_nk| = |L_k^-1 (x_n - mu_k)| where ``keep`` (N, K) is True, NaN elsewhere:
-        N, K. Each component whitens only its own rows (one product each)."""
+    def _pair_norms(
+        self, features: torch.Tensor, keep: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """("full") |e_nk| = |L_k^-1 (x_n - mu_k)| for the pairs where ``keep`` (N, K) is True:
+        their flat indices n K + k and the norms, both P. Each component whitens only its own
+        rows (one product each)."""
         inverse, offsets = self._inverse
         k = self.components
         pairs = keep.T.nonzero()  # (k, n), ordered by k
@@ -194,9 +197,7 @@ class Mixture:
             e = torch.addmm(offsets[c].neg(), rows[part], inverse[c].T)  # count, D
             torch.linalg.vector_norm(e, dim=1, out=norms[part])
             start += count
-        out = features.new_full(keep.shape, math.nan)
-        out.view(-1)[pairs[:, 1] * k + pairs[:, 0]] = norms
-        return out
+        return pairs[:, 1] * k + pairs[:, 0], norms
 
     def _whiten(self, x: torch.Tensor) -> torch.Tensor:
         """e_nk = L_k^-1 (x_n - mu_k): N, K, D (for one chunk of rows)."""
@@ -486,19 +487,21 @@ class _Bounds:
         change.diagonal(dim1=1, dim2=2).sub_(1)
         g = torch.linalg.matrix_norm(change)  # K
         shift = torch.linalg.vector_norm(inverse @ (new.means - old.means).unsqueeze(2), dim=(1, 2))
-        lower = (self.lower * (1 - g).clamp(min=0) - shift).clamp_(min=0)
-        upper = self.upper * (1 + g) + shift
         const = new._const
-        worst = (const - 0.5 * upper.square()).amax(1, keepdim=True)  # N, 1
-        keep = const - 0.5 * lower.square() > worst - _MARGIN  # N, K
+        lower = torch.addcmul(shift.neg(), self.lower, (1 - g).clamp(min=0)).clamp_(min=0)
+        upper = torch.addcmul(shift, self.upper, 1 + g)
+        worst = torch.addcmul(const, upper, upper, value=-0.5).amax(1, keepdim=True)  # N, 1
+        keep = torch.addcmul(const, lower, lower, value=-0.5) > worst.sub_(_MARGIN)  # N, K
         if bool(keep.sum() > _PRUNED_AT_MOST * keep.numel()):
             joint = new._joint(features)
             self.lower = self.upper = _norms(new, joint)
             return joint
-        exact = new._pair_norms(features, keep)
-        self.lower = torch.where(keep, exact, lower)
-        self.upper = torch.where(keep, exact, upper)
-        return torch.where(keep, const - 0.5 * exact.square(), -math.inf)
+        pairs, exact = new._pair_norms(features, keep)
+        self.lower = lower.view(-1).index_copy_(0, pairs, exact).view_as(keep)
+        self.upper = upper.view(-1).index_copy_(0, pairs, exact).view_as(keep)
+        joint = torch.full_like(lower, -math.inf)
+        terms = const.repeat(len(keep)).index_select(0, pairs) - 0.5 * exact.square()
+        return joint.view(-1).index_copy_(0, pairs, terms).view_as(keep)
 
 
 def _norms(mixture: Mixture, joint: torch.Tensor) -> torch.Tensor:
