@@ -41,7 +41,12 @@ class SampleWiring(QObject):
         model = opened.loaded.model
         self.panel.set_enabled("sample" in model.capabilities)
         self.panel.set_temperature(model.default_temperature)
-        self.request(self.panel.temperature_value, self.panel.seed.value())
+        # in a later turn: the decode of the current point, asked for once the model is
+        # installed, goes first to the model's worker (a Glow's samples took 0.1 s before it)
+        self.window.turns.add(
+            lambda: self.request(self.panel.temperature_value, self.panel.seed.value()),
+            key="samples",
+        )
 
     def request(self, temperature: float, seed: int) -> None:
         loaded = self.explorer.loaded
