@@ -65,6 +65,15 @@ class RealNVPConfig(ImageConfig):
         "image (RealNVP §3.4), or the copied pixels of each row packed side by side (the "
         "same split and depth for half the convolution work)",
     )
+    channel_split: str = later_variant(
+        "masked",
+        "halves",
+        ("masked", "halves"),
+        "how a channel coupling hands the copied half to its s/t network: every channel, the "
+        "changed ones zeroed (RealNVP §3.4), or the copied channels alone, the network "
+        "returning the changed channels' scale and shift only (the same split, no convolution "
+        "of zeros)",
+    )
 
     def check(self) -> None:
         size = 2**self.scales
@@ -118,7 +127,15 @@ class RealNVP(FlowModel):
 
     @classmethod
     def tiny_config(cls) -> RealNVPConfig:
-        return RealNVPConfig(height=4, width=4, scales=1, blocks=1, hidden=4, checkerboard="packed")
+        return RealNVPConfig(
+            height=4,
+            width=4,
+            scales=1,
+            blocks=1,
+            hidden=4,
+            checkerboard="packed",
+            channel_split="halves",
+        )
 
     def __init__(self, config: RealNVPConfig) -> None:
         super().__init__(config)
@@ -145,6 +162,11 @@ class RealNVP(FlowModel):
         self.flow = MultiScale(Logit(ALPHA), blocks, splits, shapes)
 
     def _coupling(self, kind: str, ch: int, h: int, w: int, parity: int, hidden: int) -> Coupling:
+        if kind == "channel" and self.config.channel_split == "halves":
+            # parity 0 keeps the first ch // 2 channels (Coupling's split by halves)
+            kept = ch // 2 if parity == 0 else ch - ch // 2
+            net = ResNet(kept, 2 * (ch - kept), hidden, self.config.blocks)
+            return Coupling(net, "affine-tanh", ch, parity=parity)
         # the checkerboard is shared by all channels; the channel mask by all pixels
         mask = (
             mask_tensor(kind, 1, h, w, parity)

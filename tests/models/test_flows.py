@@ -258,12 +258,12 @@ MODELS = {
     "realnvp-1-scale-1x8x8": lambda: realnvp(scales=1),
     "realnvp-1-scale-3x4x4": lambda: realnvp(scales=1, **shape(3, 4, 4)),
     "realnvp-2-scales-3x8x8": lambda: realnvp(scales=2, **shape(3, 8, 8)),
-    "realnvp-packed-2-scales-3x8x8": lambda: realnvp(
-        scales=2, checkerboard="packed", **shape(3, 8, 8)
+    "realnvp-packed-halves-2-scales-3x8x8": lambda: realnvp(
+        scales=2, checkerboard="packed", channel_split="halves", **shape(3, 8, 8)
     ),
     # the final scale, 3x3, has an odd width: packed with an extra column
-    "realnvp-packed-2-scales-1x12x12": lambda: realnvp(
-        scales=2, checkerboard="packed", **shape(1, 12, 12)
+    "realnvp-packed-halves-2-scales-1x12x12": lambda: realnvp(
+        scales=2, checkerboard="packed", channel_split="halves", **shape(1, 12, 12)
     ),
     "glow-affine-lu-1x8x8": lambda: glow(scales=2),
     "glow-additive-lu-1x8x8": lambda: glow(scales=2, coupling="additive"),
