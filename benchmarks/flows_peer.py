@@ -179,7 +179,7 @@ def train_for(
     """(images, seconds) of training steps until ``seconds`` have passed."""
     with torch.no_grad():  # data-dependent init, the same images for both
         log_prob(train[:INIT_IMAGES])
-    adam = torch.optim.Adam(model.parameters(), lr=lr)
+    adam = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # as the trainers
     step = gradient_step(CPU, model, adam, lambda _, x: -log_prob(x).mean())
     generator = torch.Generator().manual_seed(seed)
     images, start = 0, time.perf_counter()

@@ -121,8 +121,10 @@ def adversarial_step(
     """One discriminator and one generator update per batch, and the two optimisers (Adam,
     betas (0.5, 0.999), as in the paper). The statistics are the losses, D(x) and D(G(z))."""
     betas = (0.5, 0.999)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=betas)
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas, fused=True)
+    opt_d = torch.optim.Adam(
+        model.discriminator.parameters(), lr=config.lr, betas=betas, fused=True
+    )
     g_net, d_net = run.wrap(model.generator), run.wrap(model.discriminator)  # each averages its own
     bce = nn.BCEWithLogitsLoss()
 

@@ -129,7 +129,7 @@ def train(run: Run, config: FlowTrainConfig) -> None:
     train_images = as_float_tensor(split.train)
     with torch.no_grad():  # data-dependent init (ActNorm); the same batch on every rank
         model.initialize(train_images[: min(512, len(train_images))])
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
 
     def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return -module(x).mean()  # NLL of dequantized data, nats per image

@@ -65,7 +65,7 @@ def train(run: Run, config: PixelRNNTrainConfig) -> None:
     split = load_data(config)
     model = PixelRNN(model_config(config, PixelRNNConfig, split.train))
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
     )
 
     def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -87,7 +87,7 @@ def nll_bound(model: VAE, x: torch.Tensor, k: int) -> float:
 def train(run: Run, config: VAETrainConfig) -> None:
     split = load_data(config)
     model = VAE(model_config(config, VAEConfig, split.train))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
 
     def loss_fn(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         rec, kl = module(x)

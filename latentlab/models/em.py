@@ -49,10 +49,10 @@ _LOG_2PI = math.log(2 * math.pi)
 _NEGLIGIBLE = 1e-17  # see _full_statistics
 # the full E-step skips a component for a sample when bounds show it at least _MARGIN nats
 # below another component (a responsibility under e^-50 = 2e-22 relative: below float64's
-# rounding of the sums it would enter), unless more than _PRUNED_AT_MOST of the pairs remain:
-# then the dense blocked E-step is cheaper (see _Bounds)
+# rounding of the sums it would enter); where more than _DENSE_ABOVE of the pairs remain, the
+# dense blocked E-step is cheaper (see _Bounds)
 _MARGIN = 50.0
-_PRUNED_AT_MOST = 0.5
+_DENSE_ABOVE = 0.5
 _EXP_FLOOR = -708.0  # e^-708 = 3.3e-308, just above float64's smallest normal number
 
 
@@ -471,8 +471,9 @@ class _Bounds:
     L^-1 is large, and bounds from the change of L^-1 alone were two to three times looser).
     The joint log-probability of a pair is at most c_k - |e|^2 / 2 by the lower bound and at
     least that by the upper one; a pair whose best case is ``_MARGIN`` nats below another
-    component's worst case for the same sample is skipped (log joint -inf, responsibility 0),
-    and its bounds keep widening until it is whitened again. The log-likelihood and the
+    component's worst case for the same sample is skipped (log joint -inf: a responsibility
+    of at most 3e-308, see _posterior), and its bounds keep widening until it is whitened
+    again. The log-likelihood and the
     responsibilities are those of the dense E-step to float64 rounding (tested against it)."""
 
     def __init__(self, mixture: Mixture, joint: torch.Tensor) -> None:
@@ -493,7 +494,7 @@ class _Bounds:
         upper = torch.addcmul(shift, self.upper, 1 + g)
         worst = torch.addcmul(const, upper, upper, value=-0.5).amax(1, keepdim=True)  # N, 1
         keep = torch.addcmul(const, lower, lower, value=-0.5) > worst.sub_(_MARGIN)  # N, K
-        if bool(keep.sum() > _PRUNED_AT_MOST * keep.numel()):
+        if bool(keep.sum() > _DENSE_ABOVE * keep.numel()):
             joint = new._joint(features)
             self.lower = self.upper = _norms(new, joint)
             return joint

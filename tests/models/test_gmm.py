@@ -281,10 +281,10 @@ def test_the_pruned_full_e_step_equals_the_dense_one(dequantized, monkeypatch):
 
     monkeypatch.setattr(em._Bounds, "joint", counting)
     fits = {}
-    for pruned_at_most in (0.0, 1.0):  # never pruned (dense), always pruned
-        monkeypatch.setattr(em, "_PRUNED_AT_MOST", pruned_at_most)
+    for dense_above in (0.0, 1.0):  # never pruned (dense), always pruned
+        monkeypatch.setattr(em, "_DENSE_ABOVE", dense_above)
         with pytest.warns(EMConvergenceWarning):
-            fits[pruned_at_most] = fit_em(x, 16, "full", tol=0.0, max_iter=15, init_means=seeds)
+            fits[dense_above] = fit_em(x, 16, "full", tol=0.0, max_iter=15, init_means=seeds)
     dense, pruned = fits[0.0], fits[1.0]
     assert max(skipped[:15]) == 0 and min(skipped[15:]) > 0.5  # dense first, then pruned
     torch.testing.assert_close(
