@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import torch
 import torch.nn.functional as F
@@ -112,11 +112,26 @@ class FlowLayer(nn.Module):
 
 
 def _state_key(module: nn.Module) -> tuple[tuple[int, int], ...]:
-    """Changes whenever a parameter or buffer of ``module`` is replaced or changed in place."""
+    """Changes whenever a parameter or buffer of ``module`` is replaced or changed in place
+    through autograd's version counter (see :class:`_InferenceCache` for what is not)."""
     return tuple((t.data_ptr(), t._version) for t in [*module.parameters(), *module.buffers()])
 
 
-class FlowChain(nn.Module):
+class _InferenceCache(nn.Module):
+    """A module keeping what it derives from its parameters for inference, keyed by
+    :func:`_state_key`. torch's fused optimisers (``Adam(fused=True)``, as the trainers use)
+    update parameters in place without the version counter: so the cache is also dropped
+    whenever the module enters or leaves training mode (a trainer's validation in eval mode
+    had scored a Glow with the 1x1 convolutions of its first validation)."""
+
+    _inference_cache: Any = None
+
+    def train(self, mode: bool = True) -> Self:
+        self._inference_cache = None
+        return super().train(mode)
+
+
+class FlowChain(_InferenceCache):
     """Layers applied in order; the inverse runs them backwards and the log-dets add up.
 
     Without gradients (encoding, decoding, sampling) each run of channel-affine layers (those
@@ -137,7 +152,7 @@ class FlowChain(nn.Module):
             return layers
         affine = [layer for layer in layers if isinstance(layer, _CHANNEL_AFFINE)]
         key = tuple(k for layer in affine for k in _state_key(layer))
-        cached = getattr(self, "_fused", None)
+        cached = self._inference_cache
         if cached is None or cached[0] != key:
             runs: list[FlowLayer | FlowChain | _ChannelAffineRun] = []
             for layer in layers:
@@ -147,7 +162,7 @@ class FlowChain(nn.Module):
                     runs[-1] = _ChannelAffineRun([*runs[-1].layers, layer])
                 else:
                     runs.append(_ChannelAffineRun([layer]))
-            cached = self._fused = (key, runs)
+            cached = self._inference_cache = (key, runs)
         return cached[1]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -356,7 +371,7 @@ class ActNorm(FlowLayer):
         return x, (-y.shape[2] * y.shape[3] * logs.sum()).expand(y.shape[0])
 
 
-class InvConv1x1(FlowLayer):
+class InvConv1x1(_InferenceCache, FlowLayer):
     """Invertible 1x1 convolution (Glow §3.2), log-det H*W*log|det W|, initialised to a random
     rotation. ``lu``: W = P L (U + diag(sign(s) exp(log|s|))) with P and sign(s) fixed, L unit
     lower, U strictly upper (Glow §3.2), log-det H*W*sum(log|s|); otherwise a full W.
@@ -390,7 +405,7 @@ class InvConv1x1(FlowLayer):
         a parameter changes: recomputing them at every layer of every decode was a large part
         of the cost of decoding one image."""
         key = _state_key(self)
-        cached = getattr(self, "_cached", None)
+        cached = self._inference_cache
         if cached is not None and cached[0] == key and not torch.is_grad_enabled():
             return cached[1], cached[2]
         if self.lu:  # W^-1 = U^-1 L^-1 P^T by triangular solves
@@ -403,7 +418,7 @@ class InvConv1x1(FlowLayer):
             w = self.weight.double()
             w_inv = torch.linalg.inv(w)
         if not torch.is_grad_enabled():
-            self._cached = (key, w.detach(), w_inv.detach())
+            self._inference_cache = (key, w.detach(), w_inv.detach())
         return w, w_inv
 
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -546,3 +546,29 @@ def test_bad_configs_raise_config_error(cls, change, message):
     values = {**config_to_dict(cls()), **change}
     with pytest.raises(ConfigError, match=message):
         config_from_dict(cls, values)
+
+
+def test_a_fused_optimisers_update_reaches_the_inference_caches():
+    """Without gradients a Glow applies its ActNorm and 1x1 convolutions from caches keyed by
+    the parameters' version counters, which torch's fused Adam leaves as they were: leaving
+    training mode drops the caches, so an evaluation scores the parameters as they are."""
+    torch.manual_seed(0)
+    model = glow(scales=2)
+    x = torch.rand(8, 1, 8, 8)
+    model.eval()
+    with torch.no_grad():
+        model.log_prob(x)  # the caches filled
+    model.train()
+    adam = torch.optim.Adam(model.parameters(), lr=0.05, fused=True)
+    (-model.log_prob(x).mean()).backward()  # ActNorm initialises here, in training mode
+    versions = [p._version for p in model.parameters()]
+    adam.step()
+    assert [p._version for p in model.parameters()] == versions  # the counters did not move
+    model.eval()
+    fresh = copy.deepcopy(model)  # no caches
+    with torch.no_grad():
+        torch.manual_seed(1)
+        after = model.log_prob(x)
+        torch.manual_seed(1)
+        expected = fresh.log_prob(x)
+    torch.testing.assert_close(after, expected)
