@@ -191,14 +191,11 @@ class Mixture:
         pairs = keep.T.nonzero()  # (k, n), ordered by k
         counts = torch.bincount(pairs[:, 0], minlength=k).tolist()
         rows = features[:, 1:].index_select(0, pairs[:, 1])  # x_n of every pair: P, D
-        norms = rows.new_empty(len(rows))
-        start = 0
-        for c, count in enumerate(counts):
-            part = slice(start, start + count)
-            e = torch.addmm(offsets[c].neg(), rows[part], inverse[c].T)  # count, D
-            torch.linalg.vector_norm(e, dim=1, out=norms[part])
-            start += count
-        return pairs[:, 1] * k + pairs[:, 0], norms
+        norms = [
+            torch.linalg.vector_norm(torch.addmm(offsets[c].neg(), part, inverse[c].T), dim=1)
+            for c, part in enumerate(torch.split(rows, counts))
+        ]
+        return pairs[:, 1] * k + pairs[:, 0], torch.cat(norms)
 
     def _whiten(self, x: torch.Tensor) -> torch.Tensor:
         """e_nk = L_k^-1 (x_n - mu_k): N, K, D (for one chunk of rows)."""
@@ -473,8 +470,8 @@ class _Bounds:
     least that by the upper one; a pair whose best case is ``_MARGIN`` nats below another
     component's worst case for the same sample is skipped (log joint -inf: a responsibility
     of at most 3e-308, see _posterior), and its bounds keep widening until it is whitened
-    again. The log-likelihood and the
-    responsibilities are those of the dense E-step to float64 rounding (tested against it)."""
+    again. The log-likelihood and the responsibilities are those of the dense E-step to
+    float64 rounding (tested against it)."""
 
     def __init__(self, mixture: Mixture, joint: torch.Tensor) -> None:
         self.mixture = mixture
@@ -502,7 +499,7 @@ class _Bounds:
         self.lower = lower.view(-1).index_copy_(0, pairs, exact).view_as(keep)
         self.upper = upper.view(-1).index_copy_(0, pairs, exact).view_as(keep)
         joint = torch.full_like(lower, -math.inf)
-        terms = const.repeat(len(keep)).index_select(0, pairs) - 0.5 * exact.square()
+        terms = const.index_select(0, pairs % len(const)) - 0.5 * exact.square()
         return joint.view(-1).index_copy_(0, pairs, terms).view_as(keep)
 
 
