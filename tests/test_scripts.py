@@ -18,6 +18,7 @@ from latentlab.modelfile import read_metadata
 from latentlab.resources import bundled_models
 
 ROOT = Path(__file__).resolve().parent.parent
+CRASH_TRAIL = {"PYTHONFAULTHANDLER": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def run(script: str, *args: str) -> str:
@@ -25,7 +26,8 @@ def run(script: str, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         cwd=ROOT,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        # a crash prints every thread's stack, and the output written before it
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **CRASH_TRAIL},
         capture_output=True,
         text=True,
         timeout=240,
