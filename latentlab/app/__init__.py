@@ -45,9 +45,22 @@ def _collect_garbage_on_the_gui_thread() -> None:
         gc.freeze()  # Qt's objects; torch's once it loads (model_code)
 
 
+def _report_crashes() -> None:
+    """A crash in native code (Qt, torch) prints every thread's Python stack to standard error
+    before the process dies, for a bug report, where there is a standard error to write to."""
+    import contextlib
+    import faulthandler
+
+    if not faulthandler.is_enabled():
+        # no standard error (RuntimeError), or one that is not a file
+        with contextlib.suppress(RuntimeError, ValueError, OSError, AttributeError):
+            faulthandler.enable()
+
+
 def _configure() -> None:
     """What every window of the app needs set once (idempotent). pyqtgraph's options are set
     where it is first imported (latentlab.app.charts), once the window is on screen."""
+    _report_crashes()
     _manage_native_memory()
     _collect_garbage_on_the_gui_thread()
 
