@@ -111,14 +111,13 @@ class FlowLayer(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} has no inverse")
 
 
-def _state_key(module: nn.Module) -> tuple[tuple[int, int], ...]:
-    """Changes whenever a parameter or buffer of ``module``, a layer without submodules, is
-    replaced or changed in place through autograd's version counter (see
-    :class:`_InferenceCache` for what is not). Read from the module's own dictionaries:
+def _state_key(*modules: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Changes whenever a parameter or buffer of ``modules`` (their own, not their
+    submodules') is replaced or changed in place through autograd's version counter (see
+    :class:`_InferenceCache` for what is not). Read from the modules' own dictionaries:
     ``parameters()`` walks submodules through generators: 7.1 microseconds a key against 2.0,
-    and a Glow's decode reads 24 keys."""
-    assert not module._modules, f"{type(module).__name__} has submodules"
-    tensors = [*module._parameters.values(), *module._buffers.values()]
+    and a Glow's decode reads 38 keys."""
+    tensors = [t for m in modules for t in (*m._parameters.values(), *m._buffers.values())]
     return tuple((t.data_ptr(), t._version) for t in tensors if t is not None)
 
 
@@ -491,9 +490,13 @@ class Permute(FlowLayer):
         return y[:, torch.argsort(self.order)], y.new_zeros(y.shape[0])
 
 
-class ZeroConv2d(nn.Module):
+class ZeroConv2d(_InferenceCache):
     """3x3 convolution with zero-initialised weights and bias and a learned per-channel output
-    gain exp(3 g), g = 0 at init (openai/glow ``conv2d_zeros``): outputs start at exactly 0."""
+    gain exp(3 g), g = 0 at init (openai/glow ``conv2d_zeros``): outputs start at exactly 0.
+    The gain scales the weights and bias rather than the output: fewer values to multiply
+    (a 24 x 96 x 3 x 3 kernel against 24 x 16 x 16 outputs per image), and when decoding none,
+    as the scaled kernel is kept (two of a Glow coupling's few ops: the default Glow's decode
+    took 2-10% less time, four pairs of runs)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -503,8 +506,22 @@ class ZeroConv2d(nn.Module):
         nn.init.zeros_(self.conv.bias)
         self.gain = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
 
+    def scaled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The convolution's weight and bias times the gain; without gradients (decoding,
+        sampling) kept until a parameter changes."""
+        key = None if torch.is_grad_enabled() else _state_key(self, self.conv)
+        cached = self._inference_cache
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        assert self.conv.bias is not None
+        gain = (3 * self.gain).exp().view(-1)
+        scaled = (self.conv.weight * gain.view(-1, 1, 1, 1), self.conv.bias * gain)
+        if key is not None:
+            self._inference_cache = (key, scaled)
+        return scaled
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x) * (3 * self.gain).exp()
+        return F.conv2d(x, *self.scaled(), padding=1)
 
 
 class Coupling(FlowLayer):

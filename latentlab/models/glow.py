@@ -93,8 +93,7 @@ class OnePaddedZeroConv2d(ZeroConv2d):
     constant input. Same parameters and state-dict names as :class:`ZeroConv2d`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(x, [1, 1, 1, 1], value=1.0)
-        return F.conv2d(padded, self.conv.weight, self.conv.bias) * (3 * self.gain).exp()
+        return F.conv2d(F.pad(x, [1, 1, 1, 1], value=1.0), *self.scaled())
 
 
 def zero_conv(in_channels: int, out_channels: int, padding: str = "zeros") -> ZeroConv2d:

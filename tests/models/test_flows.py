@@ -32,7 +32,7 @@ from latentlab.models.flow_layers import (
     ZeroConv2d,
     mask_tensor,
 )
-from latentlab.models.glow import CouplingNet, Glow, GlowConfig
+from latentlab.models.glow import CouplingNet, Glow, GlowConfig, zero_conv
 from latentlab.models.nice import NICE, NICEConfig
 from latentlab.models.realnvp import RealNVP, RealNVPConfig, ResNet
 
@@ -546,6 +546,29 @@ def test_bad_configs_raise_config_error(cls, change, message):
     values = {**config_to_dict(cls()), **change}
     with pytest.raises(ConfigError, match=message):
         config_from_dict(cls, values)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "ones"])
+def test_a_zero_convolutions_kept_kernel_follows_its_parameters(padding):
+    """Decoding, the gain is folded into a kept kernel: it must be the convolution's output
+    times exp(3 g) after every change of the weight, bias or gain, and carry gradients when
+    training."""
+    torch.manual_seed(0)
+    layer = zero_conv(4, 6, padding)
+    x = torch.randn(2, 4, 5, 5)
+
+    def expected() -> torch.Tensor:
+        padded = F.pad(x, [1, 1, 1, 1], value=1.0 if padding == "ones" else 0.0)
+        return F.conv2d(padded, layer.conv.weight, layer.conv.bias) * (3 * layer.gain).exp()
+
+    with torch.no_grad():
+        for parameter in (layer.conv.weight, layer.conv.bias, layer.gain):
+            parameter.add_(0.3 * torch.randn_like(parameter))  # in place, as an optimiser does
+            torch.testing.assert_close(layer(x), expected(), rtol=1e-5, atol=1e-5)
+        layer.load_state_dict({k: v + 0.3 for k, v in layer.state_dict().items()})
+        torch.testing.assert_close(layer(x), expected(), rtol=1e-5, atol=1e-5)
+    layer(x).square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.parameters())
 
 
 def test_a_fused_optimisers_update_reaches_the_inference_caches():
