@@ -554,7 +554,7 @@ def test_a_zero_convolutions_kept_kernel_follows_its_parameters(padding):
     times exp(3 g) after every change of the weight, bias or gain, and carry gradients when
     training."""
     torch.manual_seed(0)
-    layer = zero_conv(4, 6, padding)
+    layer = zero_conv(4, 6, padding).eval()
     x = torch.randn(2, 4, 5, 5)
 
     def expected() -> torch.Tensor:
