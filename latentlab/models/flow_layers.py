@@ -495,7 +495,7 @@ class ZeroConv2d(_InferenceCache):
     gain exp(3 g), g = 0 at init (openai/glow ``conv2d_zeros``): outputs start at exactly 0.
     The gain scales the kernel and bias rather than the output, so that when decoding the
     scaled kernel is kept and the output needs no product at all (two of a Glow coupling's few
-    ops: the default Glow's decode took 2-10% less time, four pairs of runs; a training step
+    ops: the default Glow's decode took 2-12% less time over seven pairs of runs; a training step
     takes as long either way)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
