@@ -18,8 +18,8 @@ Glow (Kingma & Dhariwal 2018) and its code (openai/glow); docs/families.md, Flow
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any, Self, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Self, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -121,18 +121,33 @@ def _state_key(*modules: nn.Module) -> tuple[tuple[int, int], ...]:
     return tuple((t.data_ptr(), t._version) for t in tensors if t is not None)
 
 
+_Kept = TypeVar("_Kept")
+
+
 class _InferenceCache(nn.Module):
-    """A module keeping what it derives from its parameters for inference, keyed by
-    :func:`_state_key`. torch's fused optimisers (``Adam(fused=True)``, as the trainers use)
-    update parameters in place without the version counter: so the cache is also dropped
-    whenever the module enters or leaves training mode (a trainer's validation in eval mode
-    had scored a Glow with the 1x1 convolutions of its first validation)."""
+    """A module keeping what it derives from its parameters for inference (:meth:`_kept`),
+    keyed by :func:`_state_key`, only in evaluation mode: torch's fused optimisers
+    (``Adam(fused=True)``, as the trainers use) update parameters in place without the version
+    counter, so the cache is also dropped whenever the module enters or leaves training mode (a
+    trainer's validation in eval mode had scored a Glow with the 1x1 convolutions of its first
+    validation)."""
 
     _inference_cache: Any = None
 
     def train(self, mode: bool = True) -> Self:
         self._inference_cache = None
         return super().train(mode)
+
+    def _kept(self, modules: Sequence[nn.Module], make: Callable[[], _Kept]) -> _Kept:
+        """``make()``, kept in evaluation mode without gradients (decoding, sampling) until a
+        parameter or buffer of ``modules`` changes; made afresh otherwise."""
+        if torch.is_grad_enabled() or self.training:
+            return make()
+        key = _state_key(*modules)
+        cached = self._inference_cache
+        if cached is None or cached[0] != key:
+            cached = self._inference_cache = (key, make())
+        return cached[1]
 
 
 class FlowChain(_InferenceCache):
@@ -155,19 +170,7 @@ class FlowChain(_InferenceCache):
         if torch.is_grad_enabled() or self.training:  # training mode: ActNorm may initialise
             return layers
         affine = [layer for layer in layers if isinstance(layer, _CHANNEL_AFFINE)]
-        key = tuple(k for layer in affine for k in _state_key(layer))
-        cached = self._inference_cache
-        if cached is None or cached[0] != key:
-            runs: list[FlowLayer | FlowChain | _ChannelAffineRun] = []
-            for layer in layers:
-                if not isinstance(layer, _CHANNEL_AFFINE):
-                    runs.append(layer)
-                elif runs and isinstance(runs[-1], _ChannelAffineRun):
-                    runs[-1] = _ChannelAffineRun([*runs[-1].layers, layer])
-                else:
-                    runs.append(_ChannelAffineRun([layer]))
-            cached = self._inference_cache = (key, runs)
-        return cached[1]
+        return self._kept(affine, lambda: _fused_runs(layers))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logdet = x.new_zeros(x.shape[0])
@@ -182,6 +185,21 @@ class FlowChain(_InferenceCache):
             y, ld = layer.inverse(y)
             logdet = logdet + ld
         return y, logdet
+
+
+def _fused_runs(
+    layers: Sequence[FlowLayer | FlowChain],
+) -> list[FlowLayer | FlowChain | _ChannelAffineRun]:
+    """``layers`` with each run of consecutive channel-affine layers made one."""
+    runs: list[FlowLayer | FlowChain | _ChannelAffineRun] = []
+    for layer in layers:
+        if not isinstance(layer, _CHANNEL_AFFINE):
+            runs.append(layer)
+        elif runs and isinstance(runs[-1], _ChannelAffineRun):
+            runs[-1] = _ChannelAffineRun([*runs[-1].layers, layer])
+        else:
+            runs.append(_ChannelAffineRun([layer]))
+    return runs
 
 
 class _ChannelAffineRun:
@@ -405,13 +423,12 @@ class InvConv1x1(_InferenceCache, FlowLayer):
         self.log_s = nn.Parameter(torch.empty(c) if log_s is None else log_s)
 
     def _matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """W and W^-1 in float64. Without gradients (sampling, dragging) they are cached until
-        a parameter changes: recomputing them at every layer of every decode was a large part
-        of the cost of decoding one image."""
-        key = _state_key(self)
-        cached = self._inference_cache
-        if cached is not None and cached[0] == key and not torch.is_grad_enabled():
-            return cached[1], cached[2]
+        """W and W^-1 in float64. In evaluation mode without gradients (sampling, dragging)
+        they are kept until a parameter changes: recomputing them at every layer of every
+        decode was a large part of the cost of decoding one image."""
+        return self._kept([self], self._computed_matrices)
+
+    def _computed_matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.lu:  # W^-1 = U^-1 L^-1 P^T by triangular solves
             p, lower, upper = self._factors()
             w = p @ lower @ upper
@@ -421,8 +438,6 @@ class InvConv1x1(_InferenceCache, FlowLayer):
         else:
             w = self.weight.double()
             w_inv = torch.linalg.inv(w)
-        if not torch.is_grad_enabled():
-            self._inference_cache = (key, w.detach(), w_inv.detach())
         return w, w_inv
 
     def _factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -509,17 +524,12 @@ class ZeroConv2d(_InferenceCache):
     def scaled(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The convolution's weight and bias times the gain; in evaluation mode without
         gradients (decoding, sampling) kept until a parameter changes."""
-        training = torch.is_grad_enabled() or self.training
-        key = None if training else _state_key(self, self.conv)
-        cached = self._inference_cache
-        if key is not None and cached is not None and cached[0] == key:
-            return cached[1]
-        assert self.conv.bias is not None
+        return self._kept([self, self.conv], self._computed_scaled)
+
+    def _computed_scaled(self) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.conv.bias is not None  # nn.Conv2d has a bias unless bias=False
         gain = (3 * self.gain).exp().view(-1)
-        scaled = (self.conv.weight * gain.view(-1, 1, 1, 1), self.conv.bias * gain)
-        if key is not None:
-            self._inference_cache = (key, scaled)
-        return scaled
+        return self.conv.weight * gain.view(-1, 1, 1, 1), self.conv.bias * gain
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, *self.scaled(), padding=1)

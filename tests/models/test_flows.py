@@ -595,3 +595,24 @@ def test_a_fused_optimisers_update_reaches_the_inference_caches():
         torch.manual_seed(1)
         expected = fresh.log_prob(x)
     torch.testing.assert_close(after, expected)
+
+
+def test_an_evaluation_in_training_mode_sees_a_fused_optimisers_update():
+    """Without gradients but in training mode (a trainer's ActNorm initialisation runs so)
+    nothing is kept: a fused update, which leaves the version counters as they were, shows in
+    the next evaluation without a change of mode."""
+    torch.manual_seed(0)
+    model = glow(scales=2)
+    x = torch.rand(8, 1, 8, 8)
+    with torch.no_grad():
+        model.log_prob(x)  # ActNorm initialises here
+    adam = torch.optim.Adam(model.parameters(), lr=0.05, fused=True)
+    (-model.log_prob(x).mean()).backward()
+    adam.step()
+    fresh = copy.deepcopy(model)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        after = model.log_prob(x)
+        torch.manual_seed(1)
+        expected = fresh.log_prob(x)
+    torch.testing.assert_close(after, expected)
