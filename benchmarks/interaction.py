@@ -14,9 +14,9 @@ imported 64x64 models), the in-app decode at most 1.15x the bare one, no stall o
 The bare decode is timed twice, after the drag: back to back, and at the drag's pace (one
 decode started every 1/hz seconds, the process idle in between, as the drag asks for them).
 The target compares the app with the latter: on the 2-core development machine a decode at
-60 Hz took 5.8-6.2 ms against 4.9-5.3 ms back to back in a bare script, with no app around
-(caches and the core's state after each idle wait), a cost the app cannot remove. Both ratios
-are printed.
+60 Hz took 5.8-6.2 ms against 4.9-5.3 ms back to back in a bare script, with no app around (a
+cost the app cannot remove; why was not measured, likely the caches and the core's state after
+each idle wait). Both ratios are printed.
 ``--imported`` opens a foreign checkpoint at its format's default size, randomly initialised:
 the pytorch/examples DCGAN generator (nz 100, ngf 64, 3x64x64) or a rosinality glow-pytorch
 Glow (4 blocks of 32 flows, 512 channels, additive coupling, LU, 64x64, 5 bits), written by the
