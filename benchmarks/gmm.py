@@ -14,6 +14,8 @@ is kept (the machine may be busy). scikit-learn's own initialisation is set
 to ``random_from_data`` (cheap; its result is replaced by the given start) so that neither side
 times a k-means it does not use. The log-likelihood is the mean log p(x) of the final
 parameters on the fitted data, nats per sample (``score``); ratio = torch time / sklearn time.
+First it prints the speed of EM's main float64 products through torch's BLAS and through
+NumPy's, which EM uses on the CPU.
 
 K = 10 and 32, full and diagonal covariances. The target (issue 14): torch in at most a third
 of scikit-learn's time (ratio <= 0.33) at equal log-likelihood.
@@ -95,6 +97,30 @@ def best_times(fns, repeats: int) -> tuple[list[float], list]:
     return best, results
 
 
+def product_speeds() -> list[str]:
+    """GFLOPS of EM's main float64 products on the CPU through torch's BLAS and through NumPy's,
+    which EM uses (latentlab.models.em._matmul): one line per shape."""
+    generator = torch.Generator().manual_seed(0)
+    # both operands' shapes as EM stores them, and whether it multiplies the first's transpose
+    shapes = {
+        "full E-step, one component's pairs": ((2500, 64), (64, 64), False),
+        "full M-step, one component's sums": ((2500, 65), (2500, 65), True),
+        "diagonal E-step": ((129, 10), (129, 7188), True),
+    }
+    lines = []
+    for name, (a_shape, b_shape, transpose_a) in shapes.items():
+        a = torch.randn(*a_shape, dtype=torch.float64, generator=generator)
+        b = torch.randn(*b_shape, dtype=torch.float64, generator=generator)
+        a = a.T if transpose_a else a
+        flops = 2 * a.shape[0] * a.shape[1] * b.shape[1]
+        best, _ = best_times([lambda a=a, b=b: a @ b, lambda a=a, b=b: a.numpy() @ b.numpy()], 20)
+        lines.append(
+            f"  {name} ({a.shape[0]} x {a.shape[1]} by {b.shape[0]} x {b.shape[1]}): torch "
+            f"{flops / best[0] / 1e9:.1f}, NumPy {flops / best[1] / 1e9:.1f} GFLOPS"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -136,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=threads):
         pools = ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info())
         print(f"threads: torch {torch.get_num_threads()}; scikit-learn's pools: {pools}")
+        print("float64 products (EM multiplies through NumPy's BLAS on the CPU):")
+        print("\n".join(product_speeds()))
         print(
             f"torch {torch.__version__}, scikit-learn {__import__('sklearn').__version__}; "
             f"reg_covar={REG_COVAR:g} tol={TOL:g} max_iter={MAX_ITER}; float64; best of "

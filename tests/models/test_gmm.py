@@ -481,3 +481,20 @@ def test_from_mixture_checks_the_image_size(dequantized):
     with pytest.raises(ValueError, match="16 dimensions"):
         GMM.from_mixture(fit, (1, 8, 8), 17)
     assert GMM.from_mixture(fit, (1, 4, 4), 17).latent_dim == 2 + 16
+
+
+def test_products_through_numpys_blas_are_torchs_products():
+    # EM multiplies float64 CPU tensors through NumPy's BLAS; anything else through torch's
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(40, 9, dtype=torch.float64, generator=generator)
+    b = torch.randn(9, 6, dtype=torch.float64, generator=generator)
+    torch.testing.assert_close(em._matmul(a, b), a @ b)
+    torch.testing.assert_close(em._matmul(a.T.contiguous().T, b.T.contiguous().T), a @ b)
+    out = torch.empty(3, 40, 6, dtype=torch.float64)
+    assert em._matmul(a, b, out=out[1]).data_ptr() == out[1].data_ptr()
+    torch.testing.assert_close(out[1], a @ b)
+    single = em._matmul(a.float(), b.float())
+    assert single.dtype == torch.float32
+    a.requires_grad_(True)
+    em._matmul(a, b).sum().backward()  # gradients still flow where they are asked for
+    torch.testing.assert_close(a.grad, b.sum(1).expand(40, 9))
