@@ -125,9 +125,10 @@ def product_speeds() -> list[str]:
 
 def least_work_ms(x: torch.Tensor, seeds: torch.Tensor, covariance: str, iterations: int) -> float:
     """The mean time per iteration, in ms, of the work no exact EM iteration can leave out,
-    timed along our own fit (each part the fastest of 5): the M-step's sums and the posterior,
-    and for the E-step the diagonal product, or for full covariances whitening only the pairs
-    (sample, component) within the E-step's margin of the sample's best component."""
+    timed along our own fit with EM's own code for each part (the fastest of 5 calls): the
+    M-step's sums, the posterior, and for the E-step the diagonal product or, for full
+    covariances, whitening only the pairs (sample, component) within the E-step's margin of
+    the sample's best component."""
     from latentlab.models import em
 
     def fastest(fn) -> float:
