@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
+from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm import tqdm
 
@@ -159,8 +160,9 @@ def setup(config: TrainConfig) -> Run:
         if torch.cuda.is_bf16_supported():
             autocast_dtype = torch.bfloat16
     else:
-        threads = config.threads or (os.cpu_count() or 1) // world_size
-        torch.set_num_threads(max(1, threads))
+        threads = max(1, config.threads or (os.cpu_count() or 1) // world_size)
+        torch.set_num_threads(threads)
+        threadpool_limits(threads)  # NumPy's BLAS too: EM multiplies through it
     if world_size > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(config.seed)

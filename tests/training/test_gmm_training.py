@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 from trainer_families import train
 
 from latentlab.explore import ops
@@ -93,3 +94,11 @@ def one_component(converged: bool = False) -> Mixture:
 def test_the_budget_ends_em_only_when_em_would_go_on(budget, step, seconds, ends):
     config = gmm.parse(["--out", "x.safetensors", "--max-iter", "5", "--time-budget", budget])
     assert gmm.budget_ends(config, step, seconds) is ends
+
+
+def test_the_thread_option_bounds_numpys_blas_as_it_bounds_torch(tmp_path):
+    # EM multiplies through NumPy's BLAS: --threads 1 (the smoke preset's) must reach it too
+    with threadpool_limits(2, user_api="blas"):
+        assert train("gmm", tmp_path / "model.safetensors") == 0
+        blas = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    assert blas == {1}
