@@ -22,6 +22,7 @@ __all__ = [
     "device_label",
     "place_model",
     "resolve_device",
+    "use_cpu_threads",
 ]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -102,3 +103,14 @@ def place_model(model: torch.nn.Module, device: torch.device) -> tuple[torch.dev
         model.to(cpu)  # what had moved before the failure comes back
         return cpu, f"Moving the model to {device} failed ({one_line(exc)}); it runs on the CPU"
     return device, ""
+
+
+def use_cpu_threads(threads: int) -> None:
+    """Run torch's CPU operations and NumPy's BLAS (EM multiplies through it) on ``threads``
+    threads each, for the rest of the process (torch's setting is process-wide; the BLAS
+    libraries loaded by now are limited)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
-from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm import tqdm
 
@@ -30,6 +29,7 @@ from latentlab.data.fashion import load_fashion_split
 from latentlab.data.folder import load_image_folder
 from latentlab.data.mnist import load_mnist
 from latentlab.data.synthfaces import MAX_SIZE, MIN_SIZE, synthfaces_split
+from latentlab.device import use_cpu_threads
 from latentlab.modelfile import MAX_ATTRIBUTES, Reference, build_metadata, save_model
 from latentlab.models import GenerativeModel
 from latentlab.models.base import ConfigError, config_from_dict
@@ -160,9 +160,7 @@ def setup(config: TrainConfig) -> Run:
         if torch.cuda.is_bf16_supported():
             autocast_dtype = torch.bfloat16
     else:
-        threads = max(1, config.threads or (os.cpu_count() or 1) // world_size)
-        torch.set_num_threads(threads)
-        threadpool_limits(threads)  # NumPy's BLAS too: EM multiplies through it
+        use_cpu_threads(max(1, config.threads or (os.cpu_count() or 1) // world_size))
     if world_size > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(config.seed)

@@ -12,6 +12,8 @@ import os
 import sys
 import threading
 
+from latentlab.device import use_cpu_threads
+
 __all__ = ["freeze_late_imports", "load_model_code"]
 
 _lock = threading.Lock()
@@ -25,10 +27,7 @@ def load_model_code() -> None:
     with _lock:
         if _loaded:
             return
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        # the rest of the model code too: here, rather than on the GUI thread at first use
+        # the model code, torch first (seconds): here, rather than on the GUI thread at first use
         import latentlab.explore.ops
         import latentlab.importers.dispatch  # noqa: F401
 
@@ -36,9 +35,7 @@ def load_model_code() -> None:
         # on two cores two of them made drag latency spike tenfold (benchmarks/interaction.py).
         # NumPy's BLAS threads too: on a busy machine two of them made the PCA plane of a model
         # opening eight times slower (4.7 s instead of 0.6 s for an SVD of 2,000 x 814).
-        threads = max(1, (os.cpu_count() or 1) - 1)
-        torch.set_num_threads(threads)  # for every thread: ATen's setting is process-wide
-        threadpool_limits(threads)  # for the rest of the process
+        use_cpu_threads(max(1, (os.cpu_count() or 1) - 1))
         # What the libraries made on import (torch alone: 145,000 objects) lives as long as the
         # app; a full collection walking it held the GUI thread for up to 280 ms
         # (scripts/soak.py). Frozen, collections walk only what came after. The window open
