@@ -7,6 +7,7 @@ torch (``latentlab --help`` and usage errors answer at once); the choice is reso
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -106,11 +107,13 @@ def place_model(model: torch.nn.Module, device: torch.device) -> tuple[torch.dev
 
 
 def use_cpu_threads(threads: int) -> None:
-    """Run torch's CPU operations and NumPy's BLAS (EM multiplies through it) on ``threads``
-    threads each, for the rest of the process (torch's setting is process-wide; the BLAS
-    libraries loaded by now are limited)."""
+    """Run torch's CPU operations and the BLAS libraries' (NumPy's: EM multiplies through it;
+    SciPy's, which scikit-learn loads when first used) on ``threads`` threads each, for the rest
+    of the process: torch's setting is process-wide, the libraries loaded by now are limited at
+    once, and OpenBLAS reads ``OPENBLAS_NUM_THREADS`` when it loads later."""
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
     threadpool_limits(threads)
+    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)

@@ -128,3 +128,19 @@ def test_importing_the_module_does_not_import_torch():
     # the command line parses --device at once; torch comes only with a model
     code = "import sys, latentlab.device; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_cpu_thread_count_reaches_blas_libraries_loaded_later():
+    # in a fresh process: SciPy's OpenBLAS (scikit-learn's) loads after the count is set
+    code = (
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from latentlab.device import use_cpu_threads\n"
+        "use_cpu_threads(1)\n"
+        "import scipy.linalg\n"
+        "import torch\n"
+        "blas = [p for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "assert len(blas) == 2 and all(p['num_threads'] == 1 for p in blas), blas\n"
+        "assert torch.get_num_threads() == 1\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
