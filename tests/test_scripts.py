@@ -94,8 +94,15 @@ def test_interaction():
     assert "20 drag steps" in out
     measured = re.search(r"drag-to-displayed latency: median [\d.]+ ms.*\((\d+) of 20 moves", out)
     assert measured and int(measured.group(1)) > 0, out
-    assert "longest GUI-thread stall" in out
+    assert re.search(r"longest GUI-thread stall: .* the GUI thread on a CPU for [\d.]+", out)
+    assert re.search(r"of which off a CPU \(waiting\): median -?[\d.]+ ms$", out, re.M), out
     assert len(re.findall(r"^target .*: [\d.]+( ms|x), (met|missed)$", out, re.M)) == 3, out
+
+
+def test_interaction_control_sleeps_instead_of_decoding():
+    out = run("benchmarks/interaction.py", "--quick", "--sleeping-decode")
+    assert re.search(r"\[control: a [\d.]+ ms sleep, not a decode\]", out), out
+    assert "target" not in out, out
 
 
 def test_lab():
