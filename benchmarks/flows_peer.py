@@ -1,6 +1,8 @@
 """Image-flow training throughput beside a peer: RealNVP and Glow, ours as ``python -m
 training.flow --arch X --data fashion`` builds them, side by side with the normflows library
-at equal depth, width and batch, each trained for the same wall-clock time.
+at equal depth, width and batch, each trained for the same wall-clock time in nine
+alternating turns (the development machine's speed drifts over minutes: a model trained
+wholly after the other would meet another machine).
 
     python benchmarks/flows_peer.py [--seconds 60] [--threads 1] [--test-images 1000] [--quick]
 
@@ -70,6 +72,7 @@ from training.loop import LoopState, gradient_step
 TARGET_RATIO = 1.2  # ours / theirs images/s
 BPD_TOLERANCE = 0.02  # bits/dim ours may be above theirs and still count as equal
 INIT_IMAGES = 512  # ActNorm's data-dependent init, as training.flow does
+SLICES = 9  # turns each model trains for, alternating
 TEST_SEED = 1234  # the dequantization noise of the test evaluation, the same for both
 EVAL_BATCH = 256
 CPU = Run(torch.device("cpu"))
@@ -167,26 +170,25 @@ def parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def train_for(
-    model: nn.Module,
-    log_prob: LogProb,
-    lr: float,
-    train: torch.Tensor,
-    batch: int,
-    seconds: float,
-    seed: int,
-) -> tuple[int, float]:
-    """(images, seconds) of training steps until ``seconds`` have passed."""
+def trainer(
+    model: nn.Module, log_prob: LogProb, lr: float, train: torch.Tensor, batch: int, seed: int
+) -> Callable[[float], tuple[int, float]]:
+    """A function that trains ``model`` for about the seconds it is given, from where its last
+    call stopped, and returns (images, seconds) of the steps it took."""
     with torch.no_grad():  # data-dependent init, the same images for both
         log_prob(train[:INIT_IMAGES])
     adam = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # as the trainers
     step = gradient_step(CPU, model, adam, lambda _, x: -log_prob(x).mean())
     generator = torch.Generator().manual_seed(seed)
-    images, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        step(train[torch.randint(len(train), (batch,), generator=generator)], LoopState())
-        images += batch
-    return images, time.perf_counter() - start
+
+    def train_for(seconds: float) -> tuple[int, float]:
+        images, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            step(train[torch.randint(len(train), (batch,), generator=generator)], LoopState())
+            images += batch
+        return images, time.perf_counter() - start
+
+    return train_for
 
 
 @torch.no_grad()
@@ -205,6 +207,7 @@ def compare(
     test: torch.Tensor,
     have_normflows: bool,
     seconds: float,
+    slices: int,
 ) -> None:
     ours, config = build_ours(arch, split, data)
     options = " ".join(f"{k}={v}" for k, v in config.model.items())
@@ -215,13 +218,22 @@ def compare(
         torch.manual_seed(config.seed)
         theirs = build(ours.config)
         contenders.append(("normflows", theirs, their_log_prob(theirs, ours.levels)))
+    trained = {name: (0, 0.0) for name, _, _ in contenders}  # images, seconds
+    for model in (model for _, model, _ in contenders):
+        model.train()
+    trainers = {
+        name: trainer(model, log_prob, config.lr, train, config.batch_size, config.seed)
+        for name, model, log_prob in contenders
+    }
+    # in turns, so that both meet the same load: the machine's speed drifts over minutes
+    for _ in range(slices):
+        for name, train_for in trainers.items():
+            images, elapsed = train_for(seconds / slices)
+            trained[name] = (trained[name][0] + images, trained[name][1] + elapsed)
     rates, bpds = {}, {}
     for name, model, log_prob in contenders:
-        model.train()
-        images, elapsed = train_for(
-            model, log_prob, config.lr, train, config.batch_size, seconds, config.seed
-        )
         model.eval()
+        images, elapsed = trained[name]
         rates[name], bpds[name] = images / elapsed, test_bits_per_dim(log_prob, test)
         print(
             f"  {name:9s} {parameters(model):9,d} parameters {rates[name]:8.1f} images/s "
@@ -271,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.__version__}, {torch.get_num_threads()} thread(s), load average {load}"
     )
     for arch in ("realnvp", "glow"):
-        compare(arch, split, data, train, test, have_normflows, args.seconds)
+        slices = 1 if args.quick else SLICES
+        compare(arch, split, data, train, test, have_normflows, args.seconds, slices)
     if not have_normflows:
         print(
             "\nnormflows is not installed: only ours was measured "
