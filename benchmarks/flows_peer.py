@@ -219,7 +219,7 @@ def compare(
         theirs = build(ours.config)
         contenders.append(("normflows", theirs, their_log_prob(theirs, ours.levels)))
     trained = {name: (0, 0.0) for name, _, _ in contenders}  # images, seconds
-    for model in (model for _, model, _ in contenders):
+    for _, model, _ in contenders:
         model.train()
     trainers = {
         name: trainer(model, log_prob, config.lr, train, config.batch_size, config.seed)

@@ -95,7 +95,8 @@ def timed_decodes(record: list[tuple[float, float]], sleep_s: float | None) -> N
         if sleep_s is None:
             image = _decode(model, z)
         else:
-            first[:] = first or [_decode(model, z)]
+            if not first:
+                first.append(_decode(model, z))
             time.sleep(sleep_s)
             image = first[0].copy()
         record.append((1e3 * (time.perf_counter() - wall), 1e3 * (time.thread_time() - cpu)))
