@@ -174,19 +174,22 @@ def trainer(
     model: nn.Module, log_prob: LogProb, lr: float, train: torch.Tensor, batch: int, seed: int
 ) -> Callable[[float], tuple[int, float]]:
     """A function that trains ``model`` for about the seconds it is given, from where its last
-    call stopped, and returns (images, seconds) of the steps it took."""
+    call stopped, and returns the (images, seconds) of training so far, all its calls together."""
     with torch.no_grad():  # data-dependent init, the same images for both
         log_prob(train[:INIT_IMAGES])
     adam = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # as the trainers
     step = gradient_step(CPU, model, adam, lambda _, x: -log_prob(x).mean())
     generator = torch.Generator().manual_seed(seed)
+    images, elapsed = 0, 0.0
 
     def train_for(seconds: float) -> tuple[int, float]:
-        images, start = 0, time.perf_counter()
+        nonlocal images, elapsed
+        start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             step(train[torch.randint(len(train), (batch,), generator=generator)], LoopState())
             images += batch
-        return images, time.perf_counter() - start
+        elapsed += time.perf_counter() - start
+        return images, elapsed
 
     return train_for
 
@@ -218,7 +221,6 @@ def compare(
         torch.manual_seed(config.seed)
         theirs = build(ours.config)
         contenders.append(("normflows", theirs, their_log_prob(theirs, ours.levels)))
-    trained = {name: (0, 0.0) for name, _, _ in contenders}  # images, seconds
     for _, model, _ in contenders:
         model.train()
     trainers = {
@@ -227,9 +229,7 @@ def compare(
     }
     # in turns, so that both meet the same load: the machine's speed drifts over minutes
     for _ in range(slices):
-        for name, train_for in trainers.items():
-            images, elapsed = train_for(seconds / slices)
-            trained[name] = (trained[name][0] + images, trained[name][1] + elapsed)
+        trained = {name: train_for(seconds / slices) for name, train_for in trainers.items()}
     rates, bpds = {}, {}
     for name, model, log_prob in contenders:
         model.eval()

@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     sleep_s: float | None = None  # the control's decode time
     if args.sleeping_decode:
         explorer = window.explorer
-        sleep_s = bare_decode_ms(explorer.loaded.model, explorer.state.latent, 1 / args.hz, 50)
-        sleep_s /= 1000
+        model, latent = explorer.loaded.model, explorer.state.latent
+        sleep_s = bare_decode_ms(model, latent, 1 / args.hz, 50) / 1000
     # A slow model's first slopes for previews (none come for a fast one), as after a look
     waited = QElapsedTimer()
     waited.start()
