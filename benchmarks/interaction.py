@@ -1,7 +1,8 @@
 """Drag latency in the real window: 200 drag steps at 60 Hz on the default model.
 
     python benchmarks/interaction.py [--model FILE | --imported dcgan|glow] [--steps 200]
-                                     [--hz 60] [--sleeping-decode] [--quick]
+                                     [--hz 60] [--window normal|maximised|presentation]
+                                     [--sleeping-decode] [--quick]
 
 Prints the median and p99 latency from a mouse move to the first paint of an image decoded at
 or after it, or of a linear preview of it (for a slow model, from its last decode: see
@@ -30,7 +31,10 @@ stalls remain are the GUI thread's own work (no targets are judged on it).
 the pytorch/examples DCGAN generator (nz 100, ngf 64, 3x64x64) or a rosinality glow-pytorch
 Glow (4 blocks of 32 flows, 512 channels, additive coupling, LU, 64x64, 5 bits), written by the
 test suite's replicas of those architectures and converted as the app converts any such file.
-Runs offscreen unless a display is set. ``--quick`` is a smoke run of 20 drag steps (too few
+``--window`` shows the window as it opens (1280x760, the default), maximised, or maximised
+in presentation mode (full screen, as at a talk: larger text, a larger image to scale and
+paint). Runs offscreen unless a display is set; under a display (Xvfb at 1920x1080, say) the
+window is painted as a person sees it. ``--quick`` is a smoke run of 20 drag steps (too few
 for a p99 to mean much).
 """
 
@@ -126,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--hz", type=float, default=60.0, help="mouse events per second")
     parser.add_argument(
+        "--window",
+        choices=("normal", "maximised", "presentation"),
+        default="normal",
+        help="how the window is shown (%(default)s)",
+    )
+    parser.add_argument(
         "--sleeping-decode",
         action="store_true",
         help="control: the app's decode replaced by a sleep as long as the bare decode",
@@ -139,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     folder = tempfile.TemporaryDirectory()
     model = imported_checkpoint(args.imported, Path(folder.name)) if args.imported else args.model
     window = create_main_window(model)
-    window.show()
+    if args.window == "normal":
+        window.show()
+    else:
+        window.showMaximized()
+        window.set_presentation(args.window == "presentation")
     clock = QElapsedTimer()
     clock.start()
     now = lambda: clock.nsecsElapsed() / 1e6  # noqa: E731 (milliseconds)
@@ -238,12 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     model, latent = window.explorer.loaded.model, window.explorer.state.latent
     decode_ms = bare_decode_ms(model, latent)
     paced_ms = bare_decode_ms(model, latent, pace_s=1 / args.hz)
+    size, image_size = window.size(), window.image_view.size()
     window.close()
 
     print(
         f"model: {window.explorer.loaded.name} ({window.explorer.loaded.model.family}), "
         f"{len(sent)} drag steps at {args.hz:.0f} Hz, {os.cpu_count()} cores, "
-        f"torch threads {torch.get_num_threads()}"
+        f"torch threads {torch.get_num_threads()}; window {size.width()}x{size.height()} "
+        f"({args.window}), image view {image_size.width()}x{image_size.height()}"
     )
     print(
         f"drag-to-displayed latency: median {np.median(lat):.1f} ms, "

@@ -91,7 +91,7 @@ def test_faces_samples():
 
 def test_interaction():
     out = run("benchmarks/interaction.py", "--quick")
-    assert "20 drag steps" in out
+    assert "20 drag steps" in out and "(normal)" in out
     measured = re.search(r"drag-to-displayed latency: median [\d.]+ ms.*\((\d+) of 20 moves", out)
     assert measured and int(measured.group(1)) > 0, out
     assert re.search(r"longest GUI-thread stall: .* the GUI thread on a CPU for [\d.]+", out)
@@ -99,9 +99,12 @@ def test_interaction():
     assert len(re.findall(r"^target .*: [\d.]+( ms|x), (met|missed)$", out, re.M)) == 3, out
 
 
-def test_interaction_control_sleeps_instead_of_decoding():
-    out = run("benchmarks/interaction.py", "--quick", "--sleeping-decode")
+def test_interaction_control_in_presentation_mode():
+    out = run(
+        "benchmarks/interaction.py", "--quick", "--sleeping-decode", "--window", "presentation"
+    )
     assert re.search(r"\[control: a [\d.]+ ms sleep, not a decode\]", out), out
+    assert re.search(r"; window \d+x\d+ \(presentation\), image view \d+x\d+$", out, re.M), out
     assert "target" not in out, out
 
 
