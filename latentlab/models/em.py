@@ -62,11 +62,20 @@ class EMConvergenceWarning(UserWarning):
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """a @ b (into ``out`` if given). On the CPU through NumPy's BLAS: on the development
-    machine's AMD processor torch's (MKL) ran EM's float64 products at 0.5-0.9 of the speed of
-    NumPy's (OpenBLAS), and the larger fits took 10-17% less time through NumPy's
-    (benchmarks/gmm.py prints both speeds)."""
-    if a.device.type != "cpu" or a.dtype != torch.float64 or a.requires_grad or b.requires_grad:
+    """a @ b (into ``out`` if given). On the CPU with torch on one thread, through NumPy's BLAS:
+    on the development machine's AMD processor torch's (MKL) ran EM's float64 products at
+    0.5-0.9 of the speed of NumPy's (OpenBLAS), and the fits took 19% less time through NumPy's
+    (benchmarks/gmm.py prints both speeds). With more threads, through torch's: NumPy's BLAS
+    threads, woken for each small product between torch's operations, made the same fits on two
+    threads 10x slower than on one, where torch's own ran them in 0.6-0.7 of the one-thread time.
+    NumPy's BLAS is taken to run as many threads as torch (``use_cpu_threads`` sets both)."""
+    if (
+        a.device.type != "cpu"
+        or a.dtype != torch.float64
+        or a.requires_grad
+        or b.requires_grad
+        or torch.get_num_threads() > 1
+    ):
         return torch.matmul(a, b, out=out)
     if out is None:
         return torch.from_numpy(a.numpy() @ b.numpy())

@@ -483,8 +483,19 @@ def test_from_mixture_checks_the_image_size(dequantized):
     assert GMM.from_mixture(fit, (1, 4, 4), 17).latent_dim == 2 + 16
 
 
-def test_products_through_numpys_blas_are_torchs_products():
-    # EM multiplies float64 CPU tensors through NumPy's BLAS; anything else through torch's
+@pytest.mark.parametrize("threads", [1, 2])
+def test_products_through_numpys_blas_are_torchs_products(threads):
+    # With torch on one thread EM multiplies float64 CPU tensors through NumPy's BLAS; on more,
+    # and anything else, through torch's
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _check_products()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_products() -> None:
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(40, 9, dtype=torch.float64, generator=generator)
     b = torch.randn(9, 6, dtype=torch.float64, generator=generator)
