@@ -67,7 +67,7 @@ def _matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -
     0.5-0.9 of the speed of NumPy's (OpenBLAS), and the fits took 19% less time through NumPy's
     (benchmarks/gmm.py prints both speeds). With more threads, through torch's: NumPy's BLAS
     threads, woken for each small product between torch's operations, made the same fits on two
-    threads 10x slower than on one, where torch's own ran them in 0.6-0.7 of the one-thread time.
+    threads 10x slower than on one, where torch's own ran them in 0.6-0.75 of the one-thread time.
     NumPy's BLAS is taken to run as many threads as torch (``use_cpu_threads`` sets both)."""
     if (
         a.device.type != "cpu"
