@@ -55,6 +55,7 @@ _NEGLIGIBLE = 1e-17  # see _full_statistics
 _MARGIN = 50.0
 _DENSE_ABOVE = 0.5
 _EXP_FLOOR = -708.0  # e^-708 = 3.3e-308, just above float64's smallest normal number
+_NUMPY_ROWS = 12_000  # with torch on several threads, products this long go through NumPy's BLAS
 
 
 class EMConvergenceWarning(UserWarning):
@@ -65,16 +66,19 @@ def _matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -
     """a @ b (into ``out`` if given). On the CPU with torch on one thread, through NumPy's BLAS:
     on the development machine's AMD processor torch's (MKL) ran EM's float64 products at
     0.5-0.9 of the speed of NumPy's (OpenBLAS), and the fits took 19% less time through NumPy's
-    (benchmarks/gmm.py prints both speeds). With more threads, through torch's: NumPy's BLAS
-    threads, woken for each small product between torch's operations, made the same fits on two
-    threads 10x slower than on one, where torch's own ran them in 0.6-0.75 of the one-thread time.
-    NumPy's BLAS is taken to run as many threads as torch (``use_cpu_threads`` sets both)."""
+    (benchmarks/gmm.py prints both speeds). With more threads, through torch's unless a side of
+    the product has ``_NUMPY_ROWS`` or more: NumPy's BLAS threads, woken for each small product
+    between torch's operations, made the benchmark's fits on two threads 10x slower than on one
+    (torch's ran them in 0.6-0.75 of the one-thread time), while on 16,000 to 55,000 rows of
+    Fashion-MNIST pixels NumPy's took 0.80-0.93 of the time of torch's (torch's 0.43-0.81 of
+    NumPy's up to 8,000 rows; equal at 11,000). NumPy's BLAS is taken to run as many threads as
+    torch (``use_cpu_threads`` sets both)."""
     if (
         a.device.type != "cpu"
         or a.dtype != torch.float64
         or a.requires_grad
         or b.requires_grad
-        or torch.get_num_threads() > 1
+        or (torch.get_num_threads() > 1 and max(*a.shape, *b.shape) < _NUMPY_ROWS)
     ):
         return torch.matmul(a, b, out=out)
     if out is None:

@@ -484,28 +484,29 @@ def test_from_mixture_checks_the_image_size(dequantized):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_products_through_numpys_blas_are_torchs_products(threads):
+@pytest.mark.parametrize("rows", [40, em._NUMPY_ROWS])
+def test_products_through_numpys_blas_are_torchs_products(threads, rows):
     # With torch on one thread EM multiplies float64 CPU tensors through NumPy's BLAS; on more,
-    # and anything else, through torch's
+    # through torch's but for long products; anything else through torch's
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        _check_products()
+        _check_products(rows)
     finally:
         torch.set_num_threads(before)
 
 
-def _check_products() -> None:
+def _check_products(rows: int) -> None:
     generator = torch.Generator().manual_seed(0)
-    a = torch.randn(40, 9, dtype=torch.float64, generator=generator)
+    a = torch.randn(rows, 9, dtype=torch.float64, generator=generator)
     b = torch.randn(9, 6, dtype=torch.float64, generator=generator)
     torch.testing.assert_close(em._matmul(a, b), a @ b)
     torch.testing.assert_close(em._matmul(a.T.contiguous().T, b.T.contiguous().T), a @ b)
-    out = torch.empty(3, 40, 6, dtype=torch.float64)
+    out = torch.empty(3, rows, 6, dtype=torch.float64)
     assert em._matmul(a, b, out=out[1]).data_ptr() == out[1].data_ptr()
     torch.testing.assert_close(out[1], a @ b)
     single = em._matmul(a.float(), b.float())
     assert single.dtype == torch.float32
     a.requires_grad_(True)
     em._matmul(a, b).sum().backward()  # gradients still flow where they are asked for
-    torch.testing.assert_close(a.grad, b.sum(1).expand(40, 9))
+    torch.testing.assert_close(a.grad, b.sum(1).expand(rows, 9))
