@@ -109,7 +109,8 @@ def best_times(fns, repeats: int, pause: float = 0.0) -> tuple[list[float], list
 
 def product_speeds(pause: float) -> list[str]:
     """GFLOPS of EM's main float64 products on the CPU through torch's BLAS and through NumPy's
-    (latentlab.models.em._matmul uses NumPy's with torch on one thread): one line per shape,
+    (latentlab.models.em._matmul uses NumPy's with torch on one thread, and on more for long
+    products only): one line per shape,
     each side's calls back to back after ``pause`` seconds idle."""
     generator = torch.Generator().manual_seed(0)
     # both operands' shapes as EM stores them, and whether it multiplies the first's transpose
@@ -212,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         pools = ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info())
         print(f"threads: torch {torch.get_num_threads()}; scikit-learn's pools: {pools}")
         print(
-            "float64 products (EM multiplies through NumPy's BLAS with torch on one thread, "
-            "through torch's on more):"
+            "float64 products (EM multiplies through NumPy's BLAS with torch on one thread; on "
+            "more, through torch's but for products with a side of 12,000 or more):"
         )
         print("\n".join(product_speeds(pause)))
         print(

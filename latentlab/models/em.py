@@ -55,7 +55,7 @@ _NEGLIGIBLE = 1e-17  # see _full_statistics
 _MARGIN = 50.0
 _DENSE_ABOVE = 0.5
 _EXP_FLOOR = -708.0  # e^-708 = 3.3e-308, just above float64's smallest normal number
-_NUMPY_ROWS = 12_000  # with torch on several threads, products this long go through NumPy's BLAS
+_NUMPY_ROWS = 12_000  # with torch on several threads, products with a side this long: see _matmul
 
 
 class EMConvergenceWarning(UserWarning):
