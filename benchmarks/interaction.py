@@ -2,7 +2,7 @@
 
     python benchmarks/interaction.py [--model FILE | --imported dcgan|glow] [--steps 200]
                                      [--hz 60] [--window normal|maximised|presentation]
-                                     [--sleeping-decode] [--quick]
+                                     [--sleeping-decode] [--shared-cores] [--quick]
 
 Prints the median and p99 latency from a mouse move to the first paint of an image decoded at
 or after it, or of a linear preview of it (for a slow model, from its last decode: see
@@ -21,11 +21,14 @@ each idle wait). Both ratios are printed.
 
 Where the time goes: each decode in the app is also timed in CPU time of the thread running it,
 and each tick of the 1 ms timer in CPU time of the GUI thread; the difference is time spent
-off a CPU, waiting (for Python's global interpreter lock, which the GUI thread's Python and
-the decode's Python take turns holding, or for a core). ``--sleeping-decode`` is the control:
-the worker's decode is replaced by a sleep as long as the model's bare decode at the drag's
-pace (measured first), which holds no lock, and returns the model's image of the start; what
-stalls remain are the GUI thread's own work (no targets are judged on it).
+off a CPU, waiting: for a core (runnable, in a core's queue: Linux's schedstat, printed
+apart) or asleep (for Python's global interpreter lock, which the GUI thread's Python and the
+decode's Python take turns holding, mostly). As the app does, the GUI thread gets a core of its
+own and the model worker the others (``latentlab.cores``); ``--shared-cores`` is the control
+without. ``--sleeping-decode`` is the control for the lock: the worker's decode is replaced by a
+sleep as long as the model's bare decode at the drag's pace (measured first), which holds no
+lock, and returns the model's image of the start; what stalls remain are the GUI thread's own
+work (no targets are judged on it).
 
 ``--imported`` opens a foreign checkpoint at its format's default size, randomly initialised:
 the pytorch/examples DCGAN generator (nz 100, ngf 64, 3x64x64) or a rosinality glow-pytorch
@@ -41,6 +44,7 @@ for a p99 to mean much).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -60,6 +64,7 @@ from PySide6.QtWidgets import QApplication
 
 from latentlab.app import create_main_window
 from latentlab.app.automation import circle_path, drag_steps
+from latentlab.cores import reserve_gui_core
 from latentlab.explore import ops
 
 _decode = ops.decode
@@ -87,15 +92,27 @@ def bare_decode_ms(
     return 1000 * float(np.median(times))
 
 
-def timed_decodes(record: list[tuple[float, float]], sleep_s: float | None) -> None:
-    """Make the app's decodes (those off the GUI thread) append (wall ms, thread CPU ms) to
-    ``record``; with ``sleep_s``, each sleeps that long instead and returns the first image."""
+def run_delay_ms() -> float:
+    """How long the calling thread has been runnable but waiting for a CPU, in ms, since it
+    started (Linux's /proc schedstat; NaN elsewhere). Time off a CPU that is not spent waiting
+    for one is time asleep: for a lock (Python's), an event or a timer."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat", "rb") as stat:
+            return int(stat.read().split()[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
+def timed_decodes(record: list[tuple[float, float, float]], sleep_s: float | None) -> None:
+    """Make the app's decodes (those off the GUI thread) append (wall ms, thread CPU ms, ms
+    waiting for a CPU) to ``record``; with ``sleep_s``, each sleeps that long instead and
+    returns the first image."""
     first: list[np.ndarray] = []
 
     def decode(model, z: np.ndarray) -> np.ndarray:
         if threading.current_thread() is threading.main_thread():
             return _decode(model, z)
-        wall, cpu = time.perf_counter(), time.thread_time()
+        wall, cpu, queued = time.perf_counter(), time.thread_time(), run_delay_ms()
         if sleep_s is None:
             image = _decode(model, z)
         else:
@@ -103,7 +120,13 @@ def timed_decodes(record: list[tuple[float, float]], sleep_s: float | None) -> N
                 first.append(_decode(model, z))
             time.sleep(sleep_s)
             image = first[0].copy()
-        record.append((1e3 * (time.perf_counter() - wall), 1e3 * (time.thread_time() - cpu)))
+        record.append(
+            (
+                1e3 * (time.perf_counter() - wall),
+                1e3 * (time.thread_time() - cpu),
+                run_delay_ms() - queued,
+            )
+        )
         return image
 
     ops.decode = decode  # the worker looks it up at each decode
@@ -140,12 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="control: the app's decode replaced by a sleep as long as the bare decode",
     )
+    parser.add_argument(
+        "--shared-cores",
+        action="store_true",
+        help="control: the GUI thread gets no core of its own (the app reserves one on Linux)",
+    )
     parser.add_argument("--quick", action="store_true", help="20 drag steps, for a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps = 20
 
     _app = QApplication.instance() or QApplication([])  # kept alive until the end
+    gui_core = None if args.shared_cores else reserve_gui_core()  # as the app does (run_app)
     folder = tempfile.TemporaryDirectory()
     model = imported_checkpoint(args.imported, Path(folder.name)) if args.imported else args.model
     window = create_main_window(model)
@@ -181,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     while window.preview is None and waited.elapsed() < PREVIEW_WAIT_MS:
         QTimer.singleShot(50, loop.quit)
         loop.exec()
-    in_app: list[tuple[float, float]] = []  # the worker's decodes while dragging: wall, CPU
+    # the worker's decodes while dragging: wall, CPU, waiting for a CPU (ms)
+    in_app: list[tuple[float, float, float]] = []
     timed_decodes(in_app, sleep_s)
 
     # Time of the first paint showing each decode or preview: wrap the view's paintEvent.
@@ -200,10 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     view.paintEvent = timed_paint
 
     # Longest stall of the GUI thread: the largest gap between ticks of a 1 ms timer.
-    ticks: list[tuple[float, float]] = []  # wall ms, the GUI thread's CPU ms
+    # wall ms, the GUI thread's CPU ms and its ms waiting for a CPU
+    ticks: list[tuple[float, float, float]] = []
     ticker = QTimer()
     ticker.setInterval(1)
-    ticker.timeout.connect(lambda: ticks.append((now(), 1e3 * time.thread_time())))
+    ticker.timeout.connect(lambda: ticks.append((now(), 1e3 * time.thread_time(), run_delay_ms())))
     ticker.start()
 
     start = window.map_view.handle_scene_position()
@@ -247,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lat, lat_decoded = latencies(False), latencies(True)
     previews = sum(not exact for _, _, exact in painted)
-    gaps = np.diff(np.array(ticks), axis=0)  # wall, CPU between ticks
+    gaps = np.diff(np.array(ticks), axis=0)  # wall, CPU, waiting for a CPU between ticks
     gaps[:, 0] -= 1.0
     model, latent = window.explorer.loaded.model, window.explorer.state.latent
     decode_ms = bare_decode_ms(model, latent)
@@ -258,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"model: {window.explorer.loaded.name} ({window.explorer.loaded.model.family}), "
         f"{len(sent)} drag steps at {args.hz:.0f} Hz, {os.cpu_count()} cores, "
-        f"torch threads {torch.get_num_threads()}; window {size.width()}x{size.height()} "
+        f"torch threads {torch.get_num_threads()}, GUI thread's own core: {gui_core}; "
+        f"window {size.width()}x{size.height()} "
         f"({args.window}), image view {image_size.width()}x{image_size.height()}"
     )
     print(
@@ -271,8 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  of which linear previews: {previews} images; drag-to-decoded latency alone: "
             f"median {np.median(lat_decoded):.1f} ms, p99 {np.percentile(lat_decoded, 99):.1f} ms"
         )
-    in_app_ms = float(np.median([wall for wall, _ in in_app]))
-    off_cpu_ms = float(np.median([wall - cpu for wall, cpu in in_app]))
+    in_app_ms = float(np.median([wall for wall, _, _ in in_app]))
+    off_cpu_ms = float(np.median([wall - cpu for wall, cpu, _ in in_app]))
+    queued_ms = float(np.median([queued for _, _, queued in in_app]))
     ratio = in_app_ms / paced_ms
     longest = gaps[np.argsort(gaps[:, 0])[-5:]]  # the five longest stalls, shortest first
     p99, stall = float(np.percentile(lat, 99)), float(longest[-1, 0])
@@ -281,15 +314,17 @@ def main(argv: list[str] | None = None) -> int:
         f"pace (one every {1000 / args.hz:.1f} ms); in the app while dragging: median "
         f"{in_app_ms:.2f} ms = {ratio:.2f}x the bare decode at that pace "
         f"({in_app_ms / decode_ms:.2f}x back to back), of which off a CPU (waiting): median "
-        f"{off_cpu_ms:.2f} ms"
+        f"{off_cpu_ms:.2f} ms, {queued_ms:.2f} ms of it for a CPU"
         + (f" [control: a {1e3 * sleep_s:.2f} ms sleep, not a decode]" if sleep_s else "")
     )
     print(
         f"longest GUI-thread stall: {stall:.1f} ms; the five longest "
-        + ", ".join(f"{wall:.1f}" for wall, _ in longest)
+        + ", ".join(f"{wall:.1f}" for wall, _, _ in longest)
         + " ms, the GUI thread on a CPU for "
-        + ", ".join(f"{cpu:.1f}" for _, cpu in longest)
-        + " ms of them"
+        + ", ".join(f"{cpu:.1f}" for _, cpu, _ in longest)
+        + " ms of them and waiting for a CPU for "
+        + ", ".join(f"{queued:.1f}" for _, _, queued in longest)
+        + " ms (the rest asleep: for Python's lock, mostly)"
     )
     if sleep_s is not None:
         return 0

@@ -44,6 +44,8 @@ sys.path.insert(0, {root!r})
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
+from latentlab.cores import reserve_gui_core
+reserve_gui_core()  # as run_app does
 from latentlab.app import create_main_window
 marks = {{}}
 class FirstPaint(QObject):  # the turn of the event loop after the window's first paint

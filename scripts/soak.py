@@ -81,6 +81,7 @@ from latentlab.app.pixelrnn_panel import PixelRNNPanel  # noqa: E402
 from latentlab.app.posterior_panel import PosteriorPanel  # noqa: E402
 from latentlab.app.run_button import RunButton  # noqa: E402
 from latentlab.app.worker import ModelWorker, live_workers  # noqa: E402
+from latentlab.cores import reserve_gui_core  # noqa: E402
 from latentlab.explore.painting import MASK_PRESETS  # noqa: E402
 from latentlab.explore.plane import PLANE_KINDS  # noqa: E402
 from latentlab.modelfile import LoadedModel  # noqa: E402
@@ -1140,6 +1141,7 @@ def main(argv: list[str] | None = None) -> int:
         if QApplication.instance() is None and os.environ.get("QT_QPA_PLATFORM") == "offscreen":
             use_screen(Path(folder) / "screen.json", args.screen)
         app = QApplication.instance() or QApplication([])
+        reserve_gui_core()  # as run_app does
         figures = Soak(args, Path(folder)).run()
     del app
     return 1 if figures.failures() else 0

@@ -94,8 +94,11 @@ def test_interaction():
     assert "20 drag steps" in out and "(normal)" in out
     measured = re.search(r"drag-to-displayed latency: median [\d.]+ ms.*\((\d+) of 20 moves", out)
     assert measured and int(measured.group(1)) > 0, out
-    assert re.search(r"longest GUI-thread stall: .* the GUI thread on a CPU for [\d.]+", out)
-    assert re.search(r"of which off a CPU \(waiting\): median -?[\d.]+ ms$", out, re.M), out
+    assert re.search(r"GUI thread's own core: (\d+|None); window", out), out
+    stall = r"longest GUI-thread stall: .* on a CPU for [\d.]+.* waiting for a CPU for (nan|[\d.]+)"
+    assert re.search(stall, out), out
+    decode = r"off a CPU \(waiting\): median -?[\d.]+ ms, (nan|-?[\d.]+) ms of it for a CPU$"
+    assert re.search(decode, out, re.M), out
     assert len(re.findall(r"^target .*: [\d.]+( ms|x), (met|missed)$", out, re.M)) == 3, out
 
 

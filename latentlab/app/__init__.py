@@ -102,10 +102,12 @@ def run_app(
     from PySide6.QtCore import QStandardPaths
     from PySide6.QtWidgets import QApplication
 
+    from latentlab.cores import reserve_gui_core
     from latentlab.fileio import remove_stale_temporaries
     from latentlab.suffixes import SESSION_SUFFIX
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    reserve_gui_core()  # before the model loader and workers start (see latentlab.cores)
     app.setApplicationName("LatentLab")
     app.setOrganizationName("LatentLab")
     config = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
@@ -141,6 +143,9 @@ def run_lab() -> int:
     """Start the 2-D lab on its own and run the event loop; returns the exit code."""
     from PySide6.QtWidgets import QApplication
 
+    from latentlab.cores import reserve_gui_core
+
+    reserve_gui_core()  # before its workers and process start (see latentlab.cores)
     window = create_lab_window()
     app = QApplication.instance()
     assert app is not None  # made by create_lab_window

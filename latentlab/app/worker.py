@@ -28,6 +28,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from latentlab.app.model_code import freeze_late_imports, load_model_code
+from latentlab.cores import leave_gui_core
 from latentlab.device import DeviceError, device_label, place_model, resolve_device
 from latentlab.errors import one_line
 from latentlab.explore.preview import linearise
@@ -103,6 +104,8 @@ class Worker(QObject):
         self._waiting: dict[int, Generator[Any, None, Any]] = {}  # long jobs that yielded None
         self._thread = QThread()
         self._thread.setObjectName(name)
+        # first thing on the new thread: off the GUI thread's core, if it has one of its own
+        self._thread.started.connect(leave_gui_core, Qt.ConnectionType.DirectConnection)
         self.moveToThread(self._thread)
         self._job_submitted.connect(self._run_job)
         self._resume_wanted.connect(self._resume, Qt.ConnectionType.QueuedConnection)

@@ -19,11 +19,14 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
+from latentlab.cores import leave_gui_core
+
 __all__ = ["main", "serve"]
 
 
 def main() -> None:
     """Serve over the socket whose file descriptor is the first argument."""
+    leave_gui_core()  # started by the GUI thread, on its core (see latentlab.cores)
     # Ctrl+C in a terminal reaches the whole process group: the app decides when this one ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(int(sys.argv[1])))
