@@ -14,9 +14,8 @@ that runs models or loads files (:class:`latentlab.app.worker.Worker`) and every
 app starts for models (the 2-D lab's) calls :func:`leave_gui_core` first. Other threads made by
 the GUI thread later share its core: Qt's own, and the map's import at start-up, which would
 otherwise take the other core from torch's import for the first image while the GUI thread,
-its window painted, has little to do. Elsewhere (macOS,
-Windows, one core, or a library user who never calls :func:`reserve_gui_core`), both do
-nothing. No Qt, no torch here.
+its window painted, has little to do. Elsewhere (macOS, Windows, one core, or a library user
+who never calls :func:`reserve_gui_core`), both do nothing. No Qt, no torch here.
 """
 
 from __future__ import annotations

@@ -73,18 +73,39 @@ def _matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -
     Fashion-MNIST pixels NumPy's took 0.80-0.93 of the time of torch's (torch's 0.43-0.81 of
     NumPy's up to 8,000 rows; equal at 11,000). NumPy's BLAS is taken to run as many threads as
     torch (``use_cpu_threads`` sets both)."""
-    if (
-        a.device.type != "cpu"
-        or a.dtype != torch.float64
-        or a.requires_grad
-        or b.requires_grad
-        or (torch.get_num_threads() > 1 and max(*a.shape, *b.shape) < _NUMPY_ROWS)
-    ):
+    if not _numpy_blas(a, b):
         return torch.matmul(a, b, out=out)
     if out is None:
         return torch.from_numpy(a.numpy() @ b.numpy())
     numpy.matmul(a.numpy(), b.numpy(), out=out.numpy())
     return out
+
+
+def _numpy_blas(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether a product of ``a`` and ``b`` goes through NumPy's BLAS (see _matmul)."""
+    return (
+        a.device.type == "cpu"
+        and a.dtype == torch.float64
+        and not (a.requires_grad or b.requires_grad)
+        and (torch.get_num_threads() == 1 or max(*a.shape, *b.shape) >= _NUMPY_ROWS)
+    )
+
+
+def _times_lower_t(rows: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
+    """rows L^T for a lower-triangular L; ``rows`` may be overwritten. Where _matmul would use
+    NumPy's BLAS, through BLAS's triangular product (dtrmm, SciPy's), which skips the zeros:
+    1.3x as fast as a full product for EM's whitening (D = 64) on the development machine, and
+    whole full-covariance fits with K = 10 on 7,188 digits and on Fashion-MNIST took 0.89-0.91
+    of the time (nine fits each way, alternated)."""
+    if not _numpy_blas(rows, lower):
+        return _matmul(rows, lower.T)
+    import scipy.linalg.blas  # here, at the first fit: 0.24 s that the app's start need not pay
+
+    # BLAS sees rows^T (D, n, column-major: the same memory) and computes L rows^T in place
+    done = scipy.linalg.blas.dtrmm(
+        1.0, lower.numpy(), rows.numpy().T, side=0, lower=1, overwrite_b=1
+    )
+    return torch.from_numpy(done.T)
 
 
 def _rows(n: int, per_row: int, chunk: int = _CHUNK) -> list[slice]:
@@ -219,7 +240,7 @@ class Mixture:
         counts = torch.bincount(pairs[:, 0], minlength=k).tolist()
         rows = features[:, 1:].index_select(0, pairs[:, 1])  # x_n of every pair: P, D
         norms = [
-            torch.linalg.vector_norm(_matmul(part, inverse[c].T).sub_(offsets[c]), dim=1)
+            torch.linalg.vector_norm(_times_lower_t(part, inverse[c]).sub_(offsets[c]), dim=1)
             for c, part in enumerate(torch.split(rows, counts))
         ]
         return pairs[:, 1] * k + pairs[:, 0], torch.cat(norms)

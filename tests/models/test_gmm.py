@@ -500,6 +500,10 @@ def _check_products(rows: int) -> None:
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(rows, 9, dtype=torch.float64, generator=generator)
     b = torch.randn(9, 6, dtype=torch.float64, generator=generator)
+    # the whitening's product with a lower-triangular matrix's transpose, on a slice of rows
+    lower = torch.randn(9, 9, dtype=torch.float64, generator=generator).tril()
+    expected = a[2:] @ lower.T
+    torch.testing.assert_close(em._times_lower_t(a.clone()[2:], lower), expected)
     torch.testing.assert_close(em._matmul(a, b), a @ b)
     torch.testing.assert_close(em._matmul(a.T.contiguous().T, b.T.contiguous().T), a @ b)
     out = torch.empty(3, rows, 6, dtype=torch.float64)
