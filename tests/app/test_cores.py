@@ -20,11 +20,23 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(code: str) -> str:
+# the start of a child that reserves the GUI core as run_app does, with Qt's core application
+WITH_APP = """
+import os
+from PySide6.QtCore import QCoreApplication
+from latentlab.cores import reserve_gui_core
+
+app = QCoreApplication([])
+everything = os.sched_getaffinity(0)
+gui = reserve_gui_core()
+"""
+
+
+def run(code: str, start: str = "") -> str:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("LATENTLAB_COMPUTE_CORES", None)
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", start + textwrap.dedent(code)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -81,14 +93,9 @@ def test_without_a_reservation_nothing_moves():
 def test_a_worker_runs_its_jobs_off_the_gui_core():
     out = run(
         """
-        import os
-        from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+        from PySide6.QtCore import QEventLoop, QTimer
         from latentlab.app.worker import Worker, stop_all_workers
-        from latentlab.cores import reserve_gui_core
 
-        app = QCoreApplication([])
-        everything = os.sched_getaffinity(0)
-        gui = reserve_gui_core()
         worker = Worker("test worker")
         results = []
         loop = QEventLoop()
@@ -99,7 +106,8 @@ def test_a_worker_runs_its_jobs_off_the_gui_core():
         stop_all_workers()
         assert results == [everything - {gui}], (results, gui)
         print("ok")
-        """
+        """,
+        WITH_APP,
     )
     assert out == "ok"
 
@@ -107,14 +115,9 @@ def test_a_worker_runs_its_jobs_off_the_gui_core():
 def test_the_lab_process_leaves_the_gui_core():
     out = run(
         """
-        import os, time
-        from PySide6.QtCore import QCoreApplication
+        import time
         from latentlab.app.lab_process import end_lab_process, lab_process
-        from latentlab.cores import reserve_gui_core
 
-        app = QCoreApplication([])
-        everything = os.sched_getaffinity(0)
-        gui = reserve_gui_core()
         child = lab_process()
         # started by the GUI thread, the child begins on its core and moves itself first thing
         deadline = time.monotonic() + 60
@@ -123,6 +126,7 @@ def test_the_lab_process_leaves_the_gui_core():
             time.sleep(0.01)
         end_lab_process()
         print("ok")
-        """
+        """,
+        WITH_APP,
     )
     assert out == "ok"
