@@ -2,7 +2,7 @@
 run models: on Linux, where a process may run on two or more cores.
 
 Why: the GUI thread and the model worker hand Python's lock to each other hundreds of times a
-decode, and Linux wakes a thread on the core of the thread that woke it. On the 2-core
+decode, each hand-off a wake-up, and Linux tends to wake a thread on the waker's core. On the 2-core
 development machine the two ran on the same core in 88-98% of 1 ms samples while the other
 core idled, and each GUI turn that fell during a decode waited 4-6 ms in that core's queue
 (benchmarks/interaction.py prints that wait). Pinning only one of the two did not help: the
