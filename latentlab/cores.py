@@ -2,11 +2,11 @@
 run models: on Linux, where a process may run on two or more cores.
 
 Why: the GUI thread and the model worker hand Python's lock to each other hundreds of times a
-decode, each hand-off a wake-up, and Linux tends to wake a thread on the waker's core. On the 2-core
-development machine the two ran on the same core in 88-98% of 1 ms samples while the other
-core idled, and each GUI turn that fell during a decode waited 4-6 ms in that core's queue
-(benchmarks/interaction.py prints that wait). Pinning only one of the two did not help: the
-scheduler brought the other over. With both pinned, apart, a thread ticking like the GUI's
+decode, each hand-off a wake-up, and Linux tends to wake a thread on the waker's core. On the
+2-core development machine the two ran on the same core in 88-98% of 1 ms samples while the
+other core idled, and a GUI turn that fell during a decode waited up to 4-7 ms in that core's
+queue (benchmarks/interaction.py prints that wait). Pinning only one of the two did not help:
+the scheduler brought the other over. With both pinned, apart, a thread ticking like the GUI's
 waited in a queue for 11-16 ms in 5 s instead of 640-690 ms (docs/performance.md).
 
 The app calls :func:`reserve_gui_core` on its GUI thread before any worker starts; every thread
