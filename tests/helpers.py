@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import torch
+from PySide6.QtCore import QEvent, QObject
 
 from latentlab.modelfile import Reference, build_metadata, save_model
 from latentlab.models.vae import VAE, VAEConfig
@@ -68,6 +69,19 @@ def write_untrained(path, model, dataset: str = "digits"):
     )
     save_model(path, model, meta)
     return path
+
+
+class PaintCounter(QObject):
+    """Counts the paint events of the widgets it is installed on as an event filter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
 
 
 def show_plane(qtbot, window, kind: str, x: str = "", y: str = "") -> None:

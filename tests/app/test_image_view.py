@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject
+from helpers import PaintCounter
 from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
 from latentlab.app.image_view import ImageView
-
-
-class PaintCounter(QObject):
-    def __init__(self) -> None:
-        super().__init__()
-        self.paints = 0
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            self.paints += 1
-        return False
 
 
 def test_a_new_image_does_not_repaint_the_panel_behind_the_view(qtbot):
