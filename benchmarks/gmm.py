@@ -110,8 +110,8 @@ def best_times(fns, repeats: int, pause: float = 0.0) -> tuple[list[float], list
 def product_speeds(pause: float) -> list[str]:
     """GFLOPS of EM's main float64 products on the CPU through torch's BLAS and through NumPy's
     (latentlab.models.em._matmul uses NumPy's with torch on one thread, and on more for long
-    products only): one line per shape,
-    each side's calls back to back after ``pause`` seconds idle."""
+    products only): one line per shape, each side's calls back to back after ``pause`` seconds
+    idle."""
     generator = torch.Generator().manual_seed(0)
     # both operands' shapes as EM stores them, and whether it multiplies the first's transpose
     shapes = {

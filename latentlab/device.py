@@ -108,10 +108,10 @@ def place_model(model: torch.nn.Module, device: torch.device) -> tuple[torch.dev
 
 def use_cpu_threads(threads: int) -> None:
     """Run torch's CPU operations and the BLAS libraries' (NumPy's: EM multiplies through it,
-    on more threads only its long products; SciPy's, which scikit-learn loads when first used) on
-    ``threads`` threads each, for the rest of the process: torch's setting is process-wide, the
-    libraries loaded by now are limited at once, and OpenBLAS reads ``OPENBLAS_NUM_THREADS`` when
-    it loads later."""
+    on more threads only its long products; SciPy's, which EM's triangular products and
+    scikit-learn load when first used) on ``threads`` threads each, for the rest of the
+    process: torch's setting is process-wide, the libraries loaded by now are limited at once,
+    and OpenBLAS reads ``OPENBLAS_NUM_THREADS`` when it loads later."""
     import torch
     from threadpoolctl import threadpool_limits
 

@@ -96,9 +96,10 @@ def _times_lower_t(rows: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
     NumPy's BLAS, through BLAS's triangular product (dtrmm, SciPy's), which skips the zeros:
     1.3x as fast as a full product for EM's whitening (D = 64) on the development machine, and
     whole full-covariance fits with K = 10 on 7,188 digits and on Fashion-MNIST took 0.89-0.91
-    of the time (nine fits each way, alternated)."""
+    of the time (nine fits each way, alternated). SciPy's BLAS, like NumPy's, is taken to run
+    as many threads as torch (``use_cpu_threads`` sets them all)."""
     if not _numpy_blas(rows, lower):
-        return _matmul(rows, lower.T)
+        return torch.matmul(rows, lower.T)
     import scipy.linalg.blas  # here, at the first fit: 0.24 s that the app's start need not pay
 
     # BLAS sees rows^T (D, n, column-major: the same memory) and computes L rows^T in place
