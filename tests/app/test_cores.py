@@ -115,15 +115,20 @@ def test_a_worker_runs_its_jobs_off_the_gui_core():
 def test_the_lab_process_leaves_the_gui_core():
     out = run(
         """
-        import time
+        from PySide6.QtCore import QEventLoop, QTimer
         from latentlab.app.lab_process import end_lab_process, lab_process
 
         child = lab_process()
-        # started by the GUI thread, the child begins on its core and moves itself first thing
-        deadline = time.monotonic() + 60
-        while os.sched_getaffinity(child.pid) != everything - {gui}:
-            assert time.monotonic() < deadline, os.sched_getaffinity(child.pid)
-            time.sleep(0.01)
+        # started by the GUI thread, the child begins on its core and moves itself first thing:
+        # the event loop checks at each tick of a timer until it has (as qtbot.waitUntil)
+        moved = lambda: os.sched_getaffinity(child.pid) == everything - {gui}
+        loop = QEventLoop()
+        check = QTimer(interval=10)
+        check.timeout.connect(lambda: moved() and loop.quit())
+        check.start()
+        QTimer.singleShot(60_000, loop.quit)
+        loop.exec()
+        assert moved(), os.sched_getaffinity(child.pid)
         end_lab_process()
         print("ok")
         """,
