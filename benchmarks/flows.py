@@ -70,7 +70,7 @@ def encode_decode(model: GenerativeModel, repeats: int, large_batch: int) -> Non
 
 def training_throughput(model: GenerativeModel, repeats: int, batch: int = 64) -> float:
     model = model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-5, fused=True)
     x = random_images(model, batch)
 
     def step() -> None:
@@ -116,10 +116,12 @@ def training_step(
     if isinstance(config, dcgan.DCGANTrainConfig):
         step = dcgan.adversarial_step(CPU, config, model)[0]
     elif isinstance(config, pixelrnn.PixelRNNTrainConfig):
-        adamw = torch.optim.AdamW(model.parameters(), config.lr, weight_decay=config.weight_decay)
+        adamw = torch.optim.AdamW(
+            model.parameters(), config.lr, weight_decay=config.weight_decay, fused=True
+        )
         step = gradient_step(CPU, model, adamw, pixelrnn_loss)
-    else:
-        adam = torch.optim.Adam(model.parameters(), lr=config.lr)
+    else:  # fused, as the trainers make them
+        adam = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
         step = gradient_step(CPU, model, adam, LOSSES[family])
     return lambda x: step(x, LoopState())
 

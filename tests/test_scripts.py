@@ -136,6 +136,18 @@ def test_flows_peer():
         assert len(verdicts) == 2, out
 
 
+def test_thin_conv():
+    out = run("benchmarks/thin_conv.py", "--quick")
+    lines = re.findall(
+        r"^ +\d+ -> +\d+ at .* conv2d +[\d.]+ ms +transposed +[\d.]+ ms +[\d.]+x$", out, re.M
+    )
+    assert len(lines) == 10, out
+    for arch in ("realnvp", "glow"):
+        assert re.search(
+            rf"^  {arch} +plain +[\d.]+ ms +thin layers transposed +[\d.]+ ms", out, re.M
+        )
+
+
 def test_startup():
     out = run("benchmarks/startup.py", "--quick")
     for name in ("latentlab --help", "missing file (info)", "import torch", "app: first image"):

@@ -44,6 +44,7 @@ from latentlab.models.flow_layers import (
     Split,
     Squeeze,
     ZeroConv2d,
+    conv3x3,
     store_channels_last,
 )
 
@@ -93,7 +94,7 @@ class OnePaddedZeroConv2d(ZeroConv2d):
     constant input. Same parameters and state-dict names as :class:`ZeroConv2d`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, [1, 1, 1, 1], value=1.0), *self.scaled())
+        return conv3x3(F.pad(x, [1, 1, 1, 1], value=1.0), *self.scaled(), padding=0)
 
 
 def zero_conv(in_channels: int, out_channels: int, padding: str = "zeros") -> ZeroConv2d:

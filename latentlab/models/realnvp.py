@@ -36,6 +36,7 @@ from latentlab.models.flow_layers import (
     Logit,
     Split,
     Squeeze,
+    conv3x3,
     mask_tensor,
     store_channels_last,
 )
@@ -114,8 +115,9 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x.contiguous(memory_format=torch.channels_last))
         for block in self.blocks:
-            h = h + block(h)
-        return self.out(torch.relu(h)).contiguous()  # back to NCHW for the coupling
+            h = block(h).add_(h)  # in place: a convolution's backward needs no output of it
+        h = conv3x3(torch.relu(h), self.out.weight, self.out.bias)
+        return h.contiguous()  # back to NCHW for the coupling
 
 
 class RealNVP(FlowModel):

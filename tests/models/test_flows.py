@@ -30,6 +30,7 @@ from latentlab.models.flow_layers import (
     Split,
     Squeeze,
     ZeroConv2d,
+    conv3x3,
     mask_tensor,
 )
 from latentlab.models.glow import CouplingNet, Glow, GlowConfig, zero_conv
@@ -227,6 +228,29 @@ def test_channels_last_coupling_nets_match_plain_convolutions(name):
     expected_grads = torch.autograd.grad((expected * weights).sum(), [x, *net.parameters()])
     for a, b in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("out_channels", [2, 8, 9])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_conv3x3_is_the_convolution_and_trains_thin_ones_transposed(out_channels, padding):
+    """conv3x3 gives F.conv2d's outputs and gradients; a trained convolution to at most eight
+    channels runs as a transposed convolution, any other as a plain one."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 7, 6).to(memory_format=torch.channels_last).requires_grad_()
+    weight = torch.randn(out_channels, 5, 3, 3, requires_grad=True)
+    bias = torch.randn(out_channels, requires_grad=True)
+    out = conv3x3(x, weight, bias, padding)
+    expected = F.conv2d(x, weight, bias, padding=padding)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert out.grad_fn._saved_transposed == (out_channels <= 8)
+    weights = torch.randn(out.shape)
+    grads = torch.autograd.grad((out * weights).sum(), [x, weight, bias])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [x, weight, bias])
+    for a, b in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # decoding: the plain convolution
+        torch.testing.assert_close(conv3x3(x, weight, bias, padding), expected.detach())
+    assert conv3x3(x, weight.detach(), bias, padding).grad_fn._saved_transposed is False
 
 
 # ----------------------------------------------------------------------------------------------
