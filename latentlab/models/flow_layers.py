@@ -110,8 +110,8 @@ def conv3x3(
     (a coupling network's last layer) runs as the equal transposed convolution: the kernel
     flipped, its channel axes swapped, ``2 - padding`` padding. The outputs and gradients are
     the same, but oneDNN's forward and backward pass of a convolution to 2-8 channels took
-    1.04-1.7x as long as the transposed one's (one thread; a RealNVP training step 2-3% less
-    time, a Glow's 9%: docs/performance.md)."""
+    1.04-1.7x as long as the transposed one's (one thread; a RealNVP training step 2-4% less
+    time, a Glow's 8-10%: benchmarks/thin_conv.py, docs/performance.md)."""
     trained = weight.requires_grad and torch.is_grad_enabled()
     if trained and weight.shape[0] <= THIN_OUTPUT and x.device.type == "cpu":
         return F.conv_transpose2d(x, weight.flip(2, 3).transpose(0, 1), bias, padding=2 - padding)
