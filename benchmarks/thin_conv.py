@@ -34,11 +34,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from flows import CPU, GREY_28, median_ms  # a sibling benchmark: this folder is on the path
+
 from latentlab.models import flow_layers
 from latentlab.models.base import config_from_dict
 from latentlab.models.flow import FlowModel
 from training import flow
-from training.common import Run
 from training.loop import LoopState, gradient_step
 
 BATCH = 64
@@ -53,18 +54,6 @@ SHAPES = [
     (64, 8, 7, 7),
     *((64, out, 14, 14) for out in (2, 8, 12, 16, 32)),
 ]
-GREY_28 = {"channels": 1, "height": 28, "width": 28, "levels": 256}
-CPU = Run(torch.device("cpu"))
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
 
 
 def transposed(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
