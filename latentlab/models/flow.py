@@ -8,7 +8,7 @@ docs/families.md, Dequantization and Flows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import torch
@@ -67,22 +67,36 @@ class MultiScale(nn.Module):
         return torch.cat(parts, dim=1), logdet  # N, D
 
     def inverse(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logdet = z.new_zeros(z.shape[0])
+
+        def step(layer: FlowLayer | FlowChain, h: torch.Tensor) -> torch.Tensor:
+            nonlocal logdet
+            h, ld = layer.inverse(h)
+            logdet = logdet + ld
+            return h
+
+        return self._backwards(z, step), logdet
+
+    def invert(self, z: torch.Tensor) -> torch.Tensor:
+        """``inverse(z)[0]`` without the log-dets (decoding)."""
+        return self._backwards(z, lambda layer, h: layer.invert(h))
+
+    def _backwards(
+        self, z: torch.Tensor, step: Callable[[FlowLayer | FlowChain, torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """The flat latent ``z`` taken back through the flow, each layer by ``step``."""
         blocks, splits = self._stages()
         n = z.shape[0]
         parts = torch.split(z, self.part_sizes, dim=1)
         h = parts[-1].reshape(n, *self.shapes[-1])  # N, C_top, H, W
-        logdet = z.new_zeros(n)
         if self.top is not None:
-            h, logdet = self.top.inverse(h)
+            h = step(self.top, h)
         for i in reversed(range(len(blocks))):
             if i < len(splits):
                 out = parts[i].reshape(n, *self.shapes[i])  # N, C_out, H, W
-                h, ld = splits[i].inverse(torch.cat([h, out], dim=1))
-                logdet = logdet + ld
-            h, ld = blocks[i].inverse(h)
-            logdet = logdet + ld
-        x, ld = self.pre.inverse(h)
-        return x, logdet + ld
+                h = step(splits[i], torch.cat([h, out], dim=1))
+            h = step(blocks[i], h)
+        return step(self.pre, h)
 
 
 class FlowModel(GenerativeModel):
@@ -146,7 +160,7 @@ class FlowModel(GenerativeModel):
         return self.flow(self.dequantize(x, noise=False))[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        x_tilde = self.flow.inverse(z.to(self._like().dtype))[0]
+        x_tilde = self.flow.invert(z.to(self._like().dtype))
         return level_bins(x_tilde, self.levels) / (self.levels - 1)
 
     @torch.no_grad()

@@ -59,6 +59,7 @@ def check_flow(
         y = torch.randn_like(out) if y is None else y
         x2, logdet2_inv = layer.inverse(y)
         assert x2.shape == x.shape
+        assert torch.equal(layer.invert(y), x2), "invert(y) != inverse(y)[0]"
         y_back, logdet2 = layer(x2)
         assert (y_back - y).abs().max().item() < atol, "forward(inverse(y)) != y"
         torch.testing.assert_close(logdet2_inv, -logdet2, rtol=1e-5, atol=1e-4)
