@@ -22,15 +22,15 @@ gradients with forward-shaped convolutions. Two parts, one torch thread:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -56,23 +56,28 @@ SHAPES = [
 ]
 
 
-def transposed(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    return F.conv_transpose2d(x, weight.flip(2, 3).transpose(0, 1), bias, padding=1)
+@contextlib.contextmanager
+def transposed_up_to(channels: int) -> Iterator[None]:
+    """``conv3x3`` trains convolutions to at most ``channels`` channels transposed (0: none)."""
+    limit = flow_layers.THIN_OUTPUT
+    flow_layers.THIN_OUTPUT = channels
+    try:
+        yield
+    finally:
+        flow_layers.THIN_OUTPUT = limit
 
 
-def plain(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    return F.conv2d(x, weight, bias, padding=1)
-
-
-def convolution_ms(shape: tuple[int, int, int, int], conv: Callable, repeats: int) -> float:
-    """Median forward + backward milliseconds of ``conv`` on random channels-last tensors."""
+def convolution_ms(shape: tuple[int, int, int, int], transposed: bool, repeats: int) -> float:
+    """Median forward + backward milliseconds of ``conv3x3`` on random channels-last tensors,
+    plain or transposed."""
     cin, cout, height, width = shape
     last = torch.channels_last
     x = torch.randn(BATCH, cin, height, width).to(memory_format=last).requires_grad_()
     weight = torch.randn(cout, cin, 3, 3).to(memory_format=last).requires_grad_()
     bias = torch.randn(cout, requires_grad=True)
     grad = torch.randn(BATCH, cout, height, width)
-    return median_ms(lambda: conv(x, weight, bias).backward(grad), repeats)
+    with transposed_up_to(cout if transposed else 0):
+        return median_ms(lambda: flow_layers.conv3x3(x, weight, bias).backward(grad), repeats)
 
 
 def paired_steps(arch: str, steps: int) -> tuple[float, float]:
@@ -91,18 +96,14 @@ def paired_steps(arch: str, steps: int) -> tuple[float, float]:
         model.initialize(x)
         adam = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
         step_fns.append(gradient_step(CPU, model, adam, lambda m, b: -m.log_prob(b).mean()))
-    thin = flow_layers.THIN_OUTPUT
     times: list[list[float]] = [[], []]
-    try:
-        for i in range(steps + 1):  # the first step of each warms up
-            for which in (0, 1) if i % 2 else (1, 0):
-                flow_layers.THIN_OUTPUT = thin if which else 0
+    for i in range(steps + 1):  # the first step of each warms up
+        for which in (0, 1) if i % 2 else (1, 0):
+            with transposed_up_to(flow_layers.THIN_OUTPUT if which else 0):
                 start = time.perf_counter()
                 step_fns[which](x, LoopState())
-                if i:
-                    times[which].append(time.perf_counter() - start)
-    finally:
-        flow_layers.THIN_OUTPUT = thin
+            if i:
+                times[which].append(time.perf_counter() - start)
     plain_ms, transposed_ms = (1000 * float(np.median(t)) for t in times)
     return plain_ms, transposed_ms
 
@@ -123,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     print("3x3 convolution, forward + backward, channels-last (in -> out channels, HxW):")
     for shape in SHAPES:
         cin, cout, height, width = shape
-        a = convolution_ms(shape, plain, args.repeats)
-        b = convolution_ms(shape, transposed, args.repeats)
+        a = convolution_ms(shape, False, args.repeats)
+        b = convolution_ms(shape, True, args.repeats)
         print(
             f"  {cin:3d} -> {cout:2d} at {height:2d}x{width:<2d}  conv2d {a:7.2f} ms   "
             f"transposed {b:7.2f} ms   {a / b:.2f}x"
