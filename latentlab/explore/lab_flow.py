@@ -397,7 +397,7 @@ class FlowLab:
             outputs = flow.forward_layers(torch.cat([shown, self._grid.reshape(-1, 2)]))
             after = outputs[layer][0]
             latent = outputs[-1][0][:n]
-            samples = flow.inverse(self._noise)[0]
+            samples = flow.invert(self._noise)
             known = self._numbers
             if numbers or known is None or not known.read_at(cursor, layer):
                 reading = None if cursor is None else jacobian_at(flow, cursor, layer)

@@ -132,6 +132,10 @@ class Flow2D(nn.Module):
         x, logdet = self.chain.inverse(z.reshape(-1, 2, 1, 1))
         return x.reshape(-1, 2), logdet
 
+    def invert(self, z: torch.Tensor) -> torch.Tensor:
+        """``inverse(z)[0]`` without the log-dets (sampling)."""
+        return self.chain.invert(z.reshape(-1, 2, 1, 1)).reshape(-1, 2)
+
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) in nats per point (N) by the change of variables."""
         z, logdet = self(x)
@@ -140,7 +144,7 @@ class Flow2D(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` points x = G(z), z ~ N(0, I): N, 2."""
         z = torch.randn(n, 2, generator=generator, device=self._device(), dtype=self._dtype())
-        return self.inverse(z)[0]
+        return self.invert(z)
 
     def forward_layers(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The output (N, 2) and log-det (N) after each leaf layer: index i is after layer i

@@ -40,6 +40,7 @@ def test_round_trip_and_log_dets_add_up(kind, layers):
         back, inverse_logdet = flow.inverse(z)
         torch.testing.assert_close(back, x, atol=1e-4, rtol=0)
         torch.testing.assert_close(inverse_logdet, -logdet, atol=1e-4, rtol=1e-5)
+        assert torch.equal(flow.invert(z), back)
         outputs = flow.forward_layers(x)
     assert len(outputs) == len(flow.steps)
     torch.testing.assert_close(outputs[-1][0], z)
