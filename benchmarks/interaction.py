@@ -15,8 +15,10 @@ window is dragged twice: the latency and the decode are timed in the first drag,
 the second, whose 1 ms timer runs Python on the GUI thread a thousand times a second and so
 competes with the decode for the lock (docs/performance.md).
 
-The bare decode is timed twice, after the drag: back to back, and at the drag's pace (one
-decode started every 1/hz seconds, the process idle in between, as the drag asks for them).
+The bare decode is timed back to back after the drags, and at the drag's pace (one decode
+started every 1/hz seconds, the process idle in between, as the drag asks for them), half
+before the drags and half after, as the machine's speed drifts during a run; both on a thread
+of their own on the cores kept for models, as the app's worker decodes.
 The target compares the app with the latter: on the 2-core development machine a decode at
 60 Hz took 5.8-6.2 ms against 4.9-5.3 ms back to back in a bare script, with no app around (a
 cost the app cannot remove; why was not measured, likely the caches and the core's state after
@@ -67,7 +69,7 @@ from PySide6.QtWidgets import QApplication
 
 from latentlab.app import create_main_window
 from latentlab.app.automation import circle_path, drag_steps
-from latentlab.cores import reserve_gui_core
+from latentlab.cores import leave_gui_core, reserve_gui_core
 from latentlab.explore import ops
 
 _decode = ops.decode
@@ -80,19 +82,27 @@ TARGET_P99_IMPORTED_MS = 100.0  # a 64x64 model: responsive, if not within a fra
 
 def bare_decode_ms(
     model, z: np.ndarray, pace_s: float = 0.0, repeats: int = 200, budget_s: float = 20.0
-) -> float:
-    """The median decode time of ``repeats`` decodes, or of as many as fit in ``budget_s``
-    (at least 5: a 64x64 Glow takes about a second a decode); back to back, or one started
-    every ``pace_s`` seconds with the process idle in between."""
+) -> list[float]:
+    """The times in ms of ``repeats`` decodes, or of as many as fit in ``budget_s`` (at least
+    5: a 64x64 Glow takes about a second a decode); back to back, or one started every
+    ``pace_s`` seconds with the process idle in between. They run as the app's decodes do: on
+    a thread other than the GUI thread, on the cores kept for models (the GUI thread waits)."""
     times: list[float] = []
-    due = time.perf_counter()
-    while len(times) < repeats and (len(times) < 5 or sum(times) < budget_s):
-        time.sleep(max(0.0, due - time.perf_counter()))
-        start = time.perf_counter()
-        ops.decode(model, z[None])
-        times.append(time.perf_counter() - start)
-        due = start + pace_s
-    return 1000 * float(np.median(times))
+
+    def decode_on_model_cores() -> None:
+        leave_gui_core()
+        due = time.perf_counter()
+        while len(times) < repeats and (len(times) < 5 or sum(times) < budget_s):
+            time.sleep(max(0.0, due - time.perf_counter()))
+            start = time.perf_counter()
+            _decode(model, z[None])
+            times.append(time.perf_counter() - start)
+            due = start + pace_s
+
+    thread = threading.Thread(target=decode_on_model_cores, name="bare decode")
+    thread.start()
+    thread.join()
+    return [1000 * t for t in times]
 
 
 def run_delay_ms() -> float:
@@ -107,14 +117,12 @@ def run_delay_ms() -> float:
 
 
 def timed_decodes(record: list[tuple[float, float, float]], sleep_s: float | None) -> None:
-    """Make the app's decodes (those off the GUI thread) append (wall ms, thread CPU ms, ms
-    waiting for a CPU) to ``record``; with ``sleep_s``, each sleeps that long instead and
-    returns the first image."""
+    """Make the app's decodes append (wall ms, thread CPU ms, ms waiting for a CPU) to
+    ``record``; with ``sleep_s``, each sleeps that long instead and returns the first image.
+    (The bare decodes call the original ``_decode``.)"""
     first: list[np.ndarray] = []
 
     def decode(model, z: np.ndarray) -> np.ndarray:
-        if threading.current_thread() is threading.main_thread():
-            return _decode(model, z)
         wall, cpu, queued = time.perf_counter(), time.thread_time(), run_delay_ms()
         if sleep_s is None:
             image = _decode(model, z)
@@ -202,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the model did not open: {failed[0]}")
         return 1
     window.samplesDisplayed.disconnect(loop.quit)
-    sleep_s: float | None = None  # the control's decode time
-    if args.sleeping_decode:
-        explorer = window.explorer
-        model, latent = explorer.loaded.model, explorer.state.latent
-        sleep_s = bare_decode_ms(model, latent, 1 / args.hz, 50) / 1000
+    # the bare decodes at the drag's pace, half before the drags and half after them: the
+    # machine's speed drifts within a run (docs/performance.md)
+    model, latent = window.explorer.loaded.model, window.explorer.state.latent
+    paced_before = bare_decode_ms(model, latent, 1 / args.hz, 100, budget_s=10)
+    # the control's decode time
+    sleep_s = float(np.median(paced_before)) / 1000 if args.sleeping_decode else None
     # A slow model's first slopes for previews (none come for a fast one), as after a look
     waited = QElapsedTimer()
     waited.start()
@@ -296,9 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     previews = sum(not exact for _, _, exact in first_painted)
     gaps = np.diff(np.array(ticks), axis=0)  # wall, CPU, waiting for a CPU between ticks
     gaps[:, 0] -= 1.0
-    model, latent = window.explorer.loaded.model, window.explorer.state.latent
-    decode_ms = bare_decode_ms(model, latent)
-    paced_ms = bare_decode_ms(model, latent, pace_s=1 / args.hz)
+    decode_ms = float(np.median(bare_decode_ms(model, latent)))
+    paced_after = bare_decode_ms(model, latent, 1 / args.hz, 100, budget_s=10)
+    paced_ms = float(np.median(paced_before + paced_after))
     size, image_size = window.size(), window.image_view.size()
     window.close()
 
@@ -327,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     p99, stall = float(np.percentile(lat, 99)), float(longest[-1, 0])
     print(
         f"bare decode: median {decode_ms:.2f} ms back to back, {paced_ms:.2f} ms at the drag's "
-        f"pace (one every {1000 / args.hz:.1f} ms); in the app while dragging: median "
+        f"pace (one every {1000 / args.hz:.1f} ms; {np.median(paced_before):.2f} ms before the "
+        f"drags, {np.median(paced_after):.2f} ms after); in the app while dragging: median "
         f"{in_app_ms:.2f} ms = {ratio:.2f}x the bare decode at that pace "
         f"({in_app_ms / decode_ms:.2f}x back to back), of which off a CPU (waiting): median "
         f"{off_cpu_ms:.2f} ms, {queued_ms:.2f} ms of it for a CPU"
