@@ -368,10 +368,10 @@ def test_the_stall_watchdog_sees_a_blocked_event_loop(qtbot, gui_stall_watchdog)
 def test_long_messages_never_change_the_layout(open_window, qtbot, tiny_vae_path):
     window = open_window(tiny_vae_path)
     window.resize(1280, 760)
-    qtbot.wait(50)
+    QApplication.sendPostedEvents()  # the layout requests, handled now rather than after a wait
     sizes, size = window.centralWidget().sizes(), window.size()
     window.show_status("a very long status line " * 80)
     window.notify("a very long notice " * 80)
-    qtbot.wait(50)
+    QApplication.sendPostedEvents()
     assert window.centralWidget().sizes() == sizes and window.size() == size
     assert len(window.notices.text.text()) < 400  # elided; the whole text is in the tooltip
