@@ -9,8 +9,9 @@ Training throughput uses the bundled configurations (Glow 3x32x32 on faces, Real
 28x28 section times the training step of NICE, RealNVP, Glow, the VAE, DCGAN and PixelRNN as
 ``python -m training.X --data fashion`` builds it for Fashion-MNIST's 1x28x28 images with 256
 levels: the trainer's default options, batch size, optimiser, loss and gradient clipping
-(DCGAN's step updates both networks), on random images. ``--quick`` times each once at batch 8
-(a smoke run: the figures are rough).
+(DCGAN's step updates both networks) and precision (``--precision auto`` on this processor:
+bfloat16 coupling networks for the flows where it multiplies bfloat16 natively), on random
+images. ``--quick`` times each once at batch 8 (a smoke run: the figures are rough).
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from latentlab.models.base import config_from_dict, to_levels
 from latentlab.models.flow import FlowModel
 from latentlab.resources import bundled_models, default_model_path
 from training import dcgan, flow, pixelrnn, vae
-from training.common import Run
+from training.common import Run, autocast_dtype
 from training.config import GradientConfig
 from training.loop import LoopState, gradient_step
 
 GREY_28 = {"channels": 1, "height": 28, "width": 28, "levels": 256}  # Fashion-MNIST's images
-CPU = Run(torch.device("cpu"))
+CPU = torch.device("cpu")
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -110,36 +111,40 @@ def trainer_config(family: str) -> GradientConfig:
 
 
 def training_step(
-    family: str, config: GradientConfig, model: GenerativeModel
+    family: str, config: GradientConfig, model: GenerativeModel, run: Run
 ) -> Callable[[torch.Tensor], object]:
     """One update on a batch as ``family``'s trainer makes it."""
     if isinstance(config, dcgan.DCGANTrainConfig):
-        step = dcgan.adversarial_step(CPU, config, model)[0]
+        step = dcgan.adversarial_step(run, config, model)[0]
     elif isinstance(config, pixelrnn.PixelRNNTrainConfig):
         adamw = torch.optim.AdamW(
             model.parameters(), config.lr, weight_decay=config.weight_decay, fused=True
         )
-        step = gradient_step(CPU, model, adamw, pixelrnn_loss)
+        step = gradient_step(run, model, adamw, pixelrnn_loss)
     else:  # fused, as the trainers make them
         adam = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-        step = gradient_step(CPU, model, adam, LOSSES[family])
+        step = gradient_step(run, model, adam, LOSSES[family])
     return lambda x: step(x, LoopState())
 
 
 def grey_28_throughput(family: str, repeats: int, batch: int | None) -> str:
     """A line: training images/s of ``family`` at its trainer's 28x28 configuration, at the
-    trainer's batch size unless ``batch`` is given, and that configuration."""
+    trainer's batch size unless ``batch`` is given and at its precision on this processor,
+    and that configuration."""
     config = trainer_config(family)
     cls = FAMILIES[family]
     model = cls(config_from_dict(cls.config_class, {**config.model, **GREY_28})).train()
     batch = batch or config.batch_size
     x = random_images(model, batch)
+    run = Run(CPU, autocast_dtype=autocast_dtype(config, CPU))
     if isinstance(model, FlowModel):
         model.initialize(x)  # ActNorm's data-dependent init, as the trainer does first
-    step = training_step(family, config, model)
+        model.train_networks_in(run.autocast_dtype)  # as training/flow.py
+    step = training_step(family, config, model, run)
     rate = batch / (median_ms(lambda: step(x), repeats) / 1000)
+    precision = "bfloat16" if run.autocast_dtype else "float32"
     options = " ".join(f"{k}={v}" for k, v in config.model.items())
-    return f"  {family:9s} {rate:8.1f} images/s   batch {batch:3d}, {options}"
+    return f"  {family:9s} {rate:8.1f} images/s   batch {batch:3d}, {precision}, {options}"
 
 
 def main(argv: list[str] | None = None) -> int:

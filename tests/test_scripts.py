@@ -53,7 +53,8 @@ def test_flows():
     for name in ("glow-synthfaces", "nice-digits", "realnvp-digits"):
         assert re.search(rf"{name} +\d+ images/s", out), out
     for family in ("nice", "realnvp", "glow", "vae", "dcgan", "pixelrnn"):  # at 1x28x28
-        assert re.search(rf"^  {family} +[\d.]+ images/s", out, re.MULTILINE), out
+        line = rf"^  {family} +[\d.]+ images/s +batch +\d+, (float32|bfloat16), "
+        assert re.search(line, out, re.MULTILINE), out
 
 
 def test_gmm():
@@ -128,6 +129,10 @@ def test_flows_peer():
         assert re.search(rf"^{arch}: .*; batch \d+, Adam lr", out, re.M), out
     ours = re.findall(r"^  ours +[\d,]+ parameters +[\d.]+ images/s .* bits/dim [\d.]+$", out, re.M)
     assert len(ours) == 2, out
+    precisions = re.findall(r"^  ours: (bfloat16|float32) coupling networks", out, re.M)
+    assert len(precisions) == 2, out
+    if precisions[0] == "bfloat16":  # and ours in float32 beside it
+        assert len(re.findall(r"^  ours fp32 +[\d,]+ parameters .* bits/dim", out, re.M)) == 2
     if importlib.util.find_spec("normflows") is None:  # CI lacks it: ours alone, and a hint
         assert "pip install normflows -c constraints.txt" in out, out
     else:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from latentlab.models.base import GenerativeModel, dequantize, level_bins
-from latentlab.models.flow_layers import ActNorm, FlowChain, FlowLayer, Split
+from latentlab.models.flow_layers import ActNorm, Coupling, FlowChain, FlowLayer, Split
 
 __all__ = ["FlowModel", "MultiScale"]
 
@@ -144,9 +144,20 @@ class FlowModel(GenerativeModel):
         return dequantize(x, self.levels, noise, self._like().dtype)
 
     def log_density(self, x_tilde: torch.Tensor) -> torch.Tensor:
-        """log p(x~) of the continuous model in nats per image (change of variables)."""
-        z, logdet = self.flow(x_tilde)
-        return self.prior_log_prob(z) + logdet
+        """log p(x~) of the continuous model in nats per image (change of variables). In full
+        precision even under an autocast (a trainer's): a 1x1 convolution rounded to bfloat16
+        would no longer match its log-det; see :meth:`train_networks_in`."""
+        with torch.autocast(x_tilde.device.type, enabled=False):
+            z, logdet = self.flow(x_tilde)
+            return self.prior_log_prob(z) + logdet
+
+    def train_networks_in(self, dtype: torch.dtype | None) -> None:
+        """While training, run the coupling layers' networks in ``dtype`` (``torch.bfloat16``:
+        autocast), or in the model's own dtype (None). Only the networks: every invertible step
+        and its log-det stays in full precision, and inference is unaffected."""
+        for layer in self.modules():
+            if isinstance(layer, Coupling):
+                layer.network_dtype = dtype
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Dequantization bound on log P(x) in nats per image: log p(x~) - D log(levels)."""

@@ -18,6 +18,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from trainer_families import FAMILIES, GRADIENT, smoke_args, train
 
 from latentlab.modelfile import load_model
+from training import common
 from training.config import describe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +116,32 @@ def test_half_precision_stores_16_bit_weights_and_scores_them(family, tmp_path):
     assert loaded.meta["training"]["config"]["half_precision"] is True
     metric = loaded.meta["training"]["test_metric"]["value"]
     assert math.isfinite(metric)
+
+
+@pytest.mark.parametrize("family", GRADIENT)
+def test_bfloat16_precision_trains_every_gradient_family(family, tmp_path, capsys):
+    out = tmp_path / f"{family}.safetensors"
+    assert train(family, out, "--precision", "bfloat16") == 0
+    assert "  device       cpu, bfloat16 autocast, 1 process(es)" in capsys.readouterr().err
+    training = load_model(out).meta["training"]
+    assert training["precision"] == "bfloat16"
+    assert math.isfinite(training["test_metric"]["value"])
+    for p in load_model(out).model.parameters():
+        assert p.dtype != torch.bfloat16  # only the products were rounded, never the weights
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_precision_takes_bfloat16_on_a_cpu_only_for_the_flows(native, tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "cpu_has_native_bfloat16", lambda: native)
+    cpu = torch.device("cpu")
+    for family in FAMILIES:
+        config = FAMILIES[family].module.parse(smoke_args(family, tmp_path / "m.safetensors"))
+        flow = family in ("nice", "realnvp", "glow")
+        assert common.autocast_dtype(config, cpu) == (torch.bfloat16 if native and flow else None)
+        for choice, dtype in (("float32", None), ("bfloat16", torch.bfloat16)):
+            if family in GRADIENT:
+                chosen = dataclasses.replace(config, precision=choice)
+                assert common.autocast_dtype(chosen, cpu) == dtype
 
 
 @pytest.mark.parametrize("family", GRADIENT)
