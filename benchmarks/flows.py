@@ -41,7 +41,7 @@ from training.config import GradientConfig
 from training.loop import LoopState, gradient_step
 
 GREY_28 = {"channels": 1, "height": 28, "width": 28, "levels": 256}  # Fashion-MNIST's images
-CPU = torch.device("cpu")
+CPU = Run(torch.device("cpu"))
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -136,7 +136,7 @@ def grey_28_throughput(family: str, repeats: int, batch: int | None) -> str:
     model = cls(config_from_dict(cls.config_class, {**config.model, **GREY_28})).train()
     batch = batch or config.batch_size
     x = random_images(model, batch)
-    run = Run(CPU, autocast_dtype=autocast_dtype(config, CPU))
+    run = Run(CPU.device, autocast_dtype=autocast_dtype(config, CPU.device))
     if isinstance(model, FlowModel):
         model.initialize(x)  # ActNorm's data-dependent init, as the trainer does first
         model.train_networks_in(run.autocast_dtype)  # as training/flow.py

@@ -171,26 +171,22 @@ def setup(config: TrainConfig) -> Run:
 
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     """The dtype of the networks' products for ``--precision`` on ``device``: bfloat16, or
-    None for float32 (EM's trainer has no such option: float32)."""
+    None for float32 (EM's trainer has no such option)."""
     if not isinstance(config, GradientConfig) or config.precision == "float32":
         return None
-    choice = config.precision
-    if device.type == "cuda":
-        if not torch.cuda.is_bf16_supported():
-            if choice == "bfloat16":
-                raise TrainingError("--precision bfloat16, but this GPU has no bfloat16 support")
-            return None
-        return torch.bfloat16
-    if choice == "bfloat16":
-        return torch.bfloat16
-    native = config.AUTO_BFLOAT16_ON_CPU and cpu_has_native_bfloat16()
-    return torch.bfloat16 if native else None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if config.precision == "bfloat16":
+            raise TrainingError("--precision bfloat16, but this GPU has no bfloat16 support")
+        return None
+    if config.precision == "auto" and device.type != "cuda":
+        return None
+    return torch.bfloat16
 
 
 def cpu_has_native_bfloat16() -> bool:
-    """Whether this processor multiplies bfloat16 numbers natively (AVX512-BF16 or AMX). There,
+    """Whether this processor multiplies bfloat16 numbers natively (AVX512-BF16 or AMX). There
     oneDNN's bfloat16 convolutions took about half the time of float32 ones; elsewhere it
-    emulates them."""
+    emulates them, slower."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own checks
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
@@ -214,6 +210,11 @@ def run_main(
             precision = "bfloat16 autocast" if run.autocast_dtype else "float32"
             run.log(describe(config))
             run.log(f"  {'device':<13}{run.device}, {precision}, {run.world_size} process(es)")
+            if run.autocast_dtype and run.device.type == "cpu" and not cpu_has_native_bfloat16():
+                run.log(
+                    "  this processor has no native bfloat16 products (AVX512-BF16 or AMX): "
+                    "bfloat16 is likely slower than float32 here"
+                )
             train(run, config)
     except TrainingError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from latentlab.models.base import ConfigError, config_from_dict
 
@@ -119,10 +119,6 @@ class TrainConfig:
 class GradientConfig(TrainConfig):
     """What a trainer that fits by gradient descent is asked too: optimisation and its loop."""
 
-    # whether --precision auto picks bfloat16 on a processor with native bfloat16 products: only
-    # for the families whose training was measured there (the flows, docs/performance.md)
-    AUTO_BFLOAT16_ON_CPU: ClassVar[bool] = False
-
     # optimisation
     epochs: int = option(100, "epochs", group="optimisation", low=1, high=10**6)
     batch_size: int = option(
@@ -154,9 +150,8 @@ class GradientConfig(TrainConfig):
     precision: str = option(
         "auto",
         "float32, or bfloat16 for the networks' convolutions and matrix products (autocast; "
-        "the weights, the optimiser and evaluation stay float32); auto: bfloat16 on a CUDA GPU "
-        "that supports it and, for the flows, on a processor with native bfloat16 products "
-        "(AVX512-BF16 or AMX), float32 elsewhere",
+        "the weights, the optimiser and evaluation stay float32; a flow's bijections and "
+        "log-dets too); auto: bfloat16 on a CUDA GPU that supports it, float32 elsewhere",
         group="optimisation",
         choices=("auto", "float32", "bfloat16"),
     )

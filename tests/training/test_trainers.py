@@ -130,18 +130,23 @@ def test_bfloat16_precision_trains_every_gradient_family(family, tmp_path, capsy
         assert p.dtype != torch.bfloat16  # only the products were rounded, never the weights
 
 
-@pytest.mark.parametrize("native", [False, True])
-def test_auto_precision_takes_bfloat16_on_a_cpu_only_for_the_flows(native, tmp_path, monkeypatch):
-    monkeypatch.setattr(common, "cpu_has_native_bfloat16", lambda: native)
+def test_auto_precision_is_float32_on_a_cpu_and_bfloat16_is_asked_for(tmp_path):
     cpu = torch.device("cpu")
     for family in FAMILIES:
         config = FAMILIES[family].module.parse(smoke_args(family, tmp_path / "m.safetensors"))
-        flow = family in ("nice", "realnvp", "glow")
-        assert common.autocast_dtype(config, cpu) == (torch.bfloat16 if native and flow else None)
-        for choice, dtype in (("float32", None), ("bfloat16", torch.bfloat16)):
-            if family in GRADIENT:
+        assert common.autocast_dtype(config, cpu) is None
+        if family in GRADIENT:
+            for choice, dtype in (("float32", None), ("bfloat16", torch.bfloat16)):
                 chosen = dataclasses.replace(config, precision=choice)
                 assert common.autocast_dtype(chosen, cpu) == dtype
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bfloat16_on_a_processor_without_it_says_so(native, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(common, "cpu_has_native_bfloat16", lambda: native)
+    assert train("nice", tmp_path / "nice.safetensors", "--precision", "bfloat16") == 0
+    said = "this processor has no native bfloat16 products" in capsys.readouterr().err
+    assert said == (not native)
 
 
 @pytest.mark.parametrize("family", GRADIENT)
