@@ -9,9 +9,8 @@ Training throughput uses the bundled configurations (Glow 3x32x32 on faces, Real
 28x28 section times the training step of NICE, RealNVP, Glow, the VAE, DCGAN and PixelRNN as
 ``python -m training.X --data fashion`` builds it for Fashion-MNIST's 1x28x28 images with 256
 levels: the trainer's default options, batch size, optimiser, loss and gradient clipping
-(DCGAN's step updates both networks) and precision (``--precision auto`` on this processor:
-bfloat16 coupling networks for the flows where it multiplies bfloat16 natively), on random
-images. ``--quick`` times each once at batch 8 (a smoke run: the figures are rough).
+(DCGAN's step updates both networks) and precision (``--precision auto``: float32 on a CPU),
+on random images. ``--quick`` times each once at batch 8 (a smoke run: the figures are rough).
 """
 
 from __future__ import annotations
@@ -129,8 +128,8 @@ def training_step(
 
 def grey_28_throughput(family: str, repeats: int, batch: int | None) -> str:
     """A line: training images/s of ``family`` at its trainer's 28x28 configuration, at the
-    trainer's batch size unless ``batch`` is given and at its precision on this processor,
-    and that configuration."""
+    trainer's batch size unless ``batch`` is given and at its default precision, and that
+    configuration."""
     config = trainer_config(family)
     cls = FAMILIES[family]
     model = cls(config_from_dict(cls.config_class, {**config.model, **GREY_28})).train()
