@@ -39,6 +39,7 @@ from latentlab.models.flow_layers import (
     DiagonalAffine,
     FlowChain,
     FlowLayer,
+    FullPrecisionConv2d,
     InvConv1x1,
     Permute,
     Split,
@@ -112,7 +113,7 @@ class CouplingNet(nn.Module):
     ) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, padding=1),
+            FullPrecisionConv2d(in_channels, hidden, 3, padding=1),
             nn.ReLU(),
             nn.Conv2d(hidden, hidden, 1),
             nn.ReLU(),

@@ -32,6 +32,7 @@ from latentlab.models.flow_layers import (
     Flatten,
     FlowChain,
     FlowLayer,
+    FullPrecisionLinear,
     mask_values,
 )
 
@@ -73,7 +74,7 @@ class PartitionMLP(nn.Module):
         # from Python lists, not nonzero(): this must build on the meta device too
         self.register_buffer("keep", torch.tensor(keep, dtype=torch.int64), persistent=False)
         self.register_buffer("change", torch.tensor(change, dtype=torch.int64), persistent=False)
-        layers: list[nn.Module] = [nn.Linear(len(keep), hidden), nn.ReLU()]
+        layers: list[nn.Module] = [FullPrecisionLinear(len(keep), hidden), nn.ReLU()]
         for _ in range(depth - 1):
             layers += [nn.Linear(hidden, hidden), nn.ReLU()]
         last = nn.Linear(hidden, len(change))

@@ -33,6 +33,7 @@ from latentlab.models.flow_layers import (
     Coupling,
     FlowChain,
     FlowLayer,
+    FullPrecisionConv2d,
     Logit,
     Split,
     Squeeze,
@@ -96,7 +97,7 @@ class ResNet(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, hidden: int, blocks: int) -> None:
         super().__init__()
-        self.inp = nn.Conv2d(in_channels, hidden, 3, padding=1)
+        self.inp = FullPrecisionConv2d(in_channels, hidden, 3, padding=1)
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.ReLU(),

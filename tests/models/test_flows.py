@@ -24,6 +24,8 @@ from latentlab.models.flow_layers import (
     Flatten,
     FlowChain,
     FlowLayer,
+    FullPrecisionConv2d,
+    FullPrecisionLinear,
     InvConv1x1,
     Logit,
     Permute,
@@ -488,8 +490,19 @@ def test_bfloat16_networks_keep_the_flow_exact_while_training(name):
     with torch.no_grad():
         assert torch.equal(model.log_density(x), full)  # eval mode: full precision
     model.train()
+    dtypes: dict[str, set[torch.dtype]] = {"first": set(), "others": set()}
+    for layer in model.modules():
+        if isinstance(layer, nn.Conv2d | nn.Linear):
+            kind = (
+                "first"
+                if isinstance(layer, FullPrecisionConv2d | FullPrecisionLinear)
+                else "others"
+            )
+            layer.register_forward_hook(lambda m, i, out, kind=kind: dtypes[kind].add(out.dtype))
     z, logdet = model.flow(x)
     assert z.dtype == torch.float32
+    # the layers that read the data stay float32, the rest of each network runs in bfloat16
+    assert dtypes == {"first": {torch.float32}, "others": {torch.bfloat16}}
     back, inverse_logdet = model.flow.inverse(z)
     torch.testing.assert_close(back, x, atol=1e-4, rtol=0)
     torch.testing.assert_close(inverse_logdet, -logdet, atol=1e-3, rtol=1e-5)
