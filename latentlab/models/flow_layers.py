@@ -114,7 +114,7 @@ class _FullPrecisionInput(nn.Module):
     bfloat16")."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.is_autocast_enabled(x.device.type):
+        if not torch.is_autocast_enabled(x.device.type):  # decoding: no context to enter
             return super().forward(x)
         with torch.autocast(x.device.type, enabled=False):
             return super().forward(x)
