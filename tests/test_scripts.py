@@ -136,9 +136,9 @@ def test_flows_peer():
         assert len(re.findall(r"^  normflows +[\d,]+ parameters .* bits/dim", out, re.M)) == 2
         verdicts = re.findall(r"^  ours/normflows [\d.]+x images/s.*: (met|missed)$", out, re.M)
         assert len(verdicts) == 2, out
-        if cpu_has_native_bfloat16():  # and ours with --precision bfloat16 beside them
-            bf16 = r"^  ours bf16/normflows [\d.]+x .*\(bfloat16 coupling .*: (met|missed)$"
-            assert len(re.findall(bf16, out, re.M)) == 2, out
+        if cpu_has_native_bfloat16():  # auto takes bfloat16; float32 beside it
+            fp32 = r"^  ours fp32/normflows [\d.]+x .*\(float32 coupling .*: (met|missed)$"
+            assert len(re.findall(fp32, out, re.M)) == 2, out
 
 
 def test_thin_conv():

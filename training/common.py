@@ -179,7 +179,9 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
             raise TrainingError("--precision bfloat16, but this GPU has no bfloat16 support")
         return None
     if config.precision == "auto" and device.type != "cuda":
-        return None
+        return (
+            torch.bfloat16 if config.bfloat16_pays_on_cpu() and cpu_has_native_bfloat16() else None
+        )
     return torch.bfloat16
 
 

@@ -130,11 +130,16 @@ def test_bfloat16_precision_trains_every_gradient_family(family, tmp_path, capsy
         assert p.dtype != torch.bfloat16  # only the products were rounded, never the weights
 
 
-def test_auto_precision_is_float32_on_a_cpu_and_bfloat16_is_asked_for(tmp_path):
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_precision_on_a_cpu_is_bfloat16_for_conv_flows_where_it_is_native(
+    native, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(common, "cpu_has_native_bfloat16", lambda: native)
     cpu = torch.device("cpu")
     for family in FAMILIES:
         config = FAMILIES[family].module.parse(smoke_args(family, tmp_path / "m.safetensors"))
-        assert common.autocast_dtype(config, cpu) is None
+        auto = torch.bfloat16 if native and family in ("realnvp", "glow") else None
+        assert common.autocast_dtype(config, cpu) == auto, family
         if family in GRADIENT:
             for choice, dtype in (("float32", None), ("bfloat16", torch.bfloat16)):
                 chosen = dataclasses.replace(config, precision=choice)
