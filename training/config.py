@@ -168,7 +168,7 @@ class GradientConfig(TrainConfig):
 
     def bfloat16_pays_on_cpu(self) -> bool:
         """Whether ``--precision auto`` takes bfloat16 on a processor that multiplies it
-        natively: only where it was measured to train faster to the same quality."""
+        natively: only where it was measured to reach a given quality sooner."""
         return False
 
 
