@@ -234,9 +234,10 @@ def compare(
     contenders: list[tuple[str, FlowModel | nn.Module, LogProb]] = [("ours", ours, ours.log_prob)]
     if cpu_has_native_bfloat16():  # the same weights to start from
         other = build_ours(arch, split, data)[0]
-        name = "ours fp32" if default == torch.bfloat16 else "ours bf16"
+        dtype = None if default else torch.bfloat16
+        name = f"ours {'bf16' if dtype else 'fp32'}"
         contenders.append((name, other, other.log_prob))
-        precisions[name] = None if default == torch.bfloat16 else torch.bfloat16
+        precisions[name] = dtype
     if have_normflows:
         build = their_glow if arch == "glow" else their_realnvp
         torch.manual_seed(config.seed)
