@@ -363,6 +363,9 @@ class MapView(pg.PlotWidget):
 
     def set_handle(self, a: float, b: float) -> None:
         """Move the handle without emitting ``handleMoved``."""
+        position = self.handle.pos()
+        if position.x() == a and position.y() == b:
+            return  # already there: a drag put it there (a move of pyqtgraph's handle costs Python)
         self._silent = True
         try:
             self.handle.setPos(QPointF(a, b))
