@@ -141,6 +141,15 @@ def test_flows_peer():
             assert len(re.findall(fp32, out, re.M)) == 2, out
 
 
+def test_decode_process():
+    out = run("benchmarks/decode_process.py", "--quick")
+    assert re.search(r"^20 requests at 60 Hz; GUI thread's own core: ", out, re.M), out
+    for way in ("thread", "process"):
+        line = rf"^Python 0.70 ms, round 1, {way} +request to image +[\d.]+ ms +decode +[\d.]+ ms"
+        assert re.search(line, out, re.M), out
+    assert re.search(r"^the decoding process: started in [\d.]+ s, peak memory \d+ MiB$", out, re.M)
+
+
 def test_thin_conv():
     out = run("benchmarks/thin_conv.py", "--quick")
     lines = re.findall(
