@@ -32,7 +32,7 @@ from latentlab.data.synthfaces import MAX_SIZE, MIN_SIZE, synthfaces_split
 from latentlab.device import use_cpu_threads
 from latentlab.modelfile import MAX_ATTRIBUTES, Reference, build_metadata, save_model
 from latentlab.models import GenerativeModel
-from latentlab.models.base import ConfigError, config_from_dict
+from latentlab.models.base import ConfigError, bits_per_dim, config_from_dict
 from training.config import IMAGE_FIELDS, GradientConfig, TrainConfig, describe
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = [
     "batched",
     "cpu_has_native_bfloat16",
     "describe_split",
+    "evaluate_bits_per_dim",
     "finish",
     "load_data",
     "load_split",
@@ -370,12 +371,38 @@ def batched(
 
 
 @torch.no_grad()
+def nll_per_image(
+    model: GenerativeModel, x: torch.Tensor, desc: str | None = None, batch: int = 256
+) -> torch.Tensor:
+    """Negative log-likelihood (``model.log_prob``) of each of images ``x`` in nats, float64;
+    computed in batches, with a progress bar if ``desc`` is given."""
+    return -batched(model.log_prob, x, desc, batch).double()
+
+
 def mean_nll(
     model: GenerativeModel, x: torch.Tensor, desc: str | None = None, batch: int = 256
 ) -> float:
-    """Mean negative log-likelihood (``model.log_prob``) of images ``x``, nats per image,
-    averaged in float64; computed in batches, with a progress bar if ``desc`` is given."""
-    return -batched(model.log_prob, x, desc, batch).double().mean().item()
+    """Mean negative log-likelihood of images ``x``, nats per image, averaged in float64."""
+    return nll_per_image(model, x, desc, batch).mean().item()
+
+
+def evaluate_bits_per_dim(
+    run: Run, model: GenerativeModel, images: torch.Tensor, batch: int = 256
+) -> torch.Tensor:
+    """The bits/dim of each test image (a progress bar meanwhile, batches of ``batch``), after
+    logging how they
+    spread: their mean is the published metric, but one image far outside what the model
+    learned moves it by more than hours of training do (a Glow's 4.285 test bits/dim had a
+    median of 3.561: one of 10,000 test images scored 7,190)."""
+    nats = nll_per_image(model, images, "test bits/dim", batch)
+    bits = nats * bits_per_dim(1.0, model.image_shape)
+    median, p99 = torch.quantile(bits, bits.new_tensor([0.5, 0.99])).tolist()
+    worst = int(bits.argmax())
+    run.log(
+        f"test bits/dim per image: median {median:.3f}, 99th percentile {p99:.3f}, "
+        f"worst {bits[worst].item():.3f} (test image {worst})"
+    )
+    return bits
 
 
 @torch.no_grad()

@@ -32,7 +32,6 @@ from latentlab.explore.attributes import (
     mean_difference_direction,
 )
 from latentlab.models import GenerativeModel
-from latentlab.models.base import bits_per_dim
 from latentlab.models.glow import Glow
 from latentlab.models.nice import NICE
 from latentlab.models.realnvp import RealNVP
@@ -40,6 +39,7 @@ from training.common import (
     Run,
     as_float_tensor,
     batched,
+    evaluate_bits_per_dim,
     finish,
     load_data,
     mean_nll,
@@ -160,8 +160,7 @@ def train(run: Run, config: FlowTrainConfig) -> None:
         return
     model = model.cpu()
     torch.manual_seed(config.seed)
-    nats = mean_nll(model, as_float_tensor(split.test), "test bits/dim")
-    bpd = bits_per_dim(nats, model.image_shape)
+    bpd = evaluate_bits_per_dim(run, model, as_float_tensor(split.test)).mean().item()
     directions = None
     n = config.attribute_samples
     labelled = split.train.subset(slice(0, n))

@@ -39,6 +39,7 @@ from training.common import (
     Run,
     TrainingError,
     as_float_tensor,
+    evaluate_bits_per_dim,
     finish,
     load_data,
     mean_nll,
@@ -171,7 +172,7 @@ def train(run: Run, config: GMMTrainConfig) -> None:
         f"{', converged' if mixture.converged else ''}; train {train_bpd:.4f} bits/dim, "
         f"validation {validation:.4f} bits/dim"
     )
-    test = bits_per_dim_of(model, split.test, "test bits/dim")
+    test = evaluate_bits_per_dim(run, model, as_float_tensor(split.test), 1024).mean().item()
     iterations = LoopState(  # an EM iteration is the model file's epoch and step
         epoch=mixture.n_iter,
         step=mixture.n_iter,

@@ -29,6 +29,7 @@ from latentlab.models.pixelrnn import PixelRNN, PixelRNNConfig
 from training.common import (
     Run,
     as_float_tensor,
+    evaluate_bits_per_dim,
     finish,
     load_data,
     mean_nll,
@@ -87,8 +88,8 @@ def train(run: Run, config: PixelRNNTrainConfig) -> None:
     )
     if run.main:
         model = model.cpu()
-        nats = mean_nll(model, as_float_tensor(split.test), "test bits/dim")
-        bpd = bits_per_dim(nats, model.image_shape)
+        bpd = evaluate_bits_per_dim(run, model, as_float_tensor(split.test)).mean().item()
+        nats = bpd / bits_per_dim(1.0, model.image_shape)
         run.log(
             f"test NLL: {nats:.2f} nats per image, {bpd:.4f} bits/dim "
             f"(uniform: {math.log2(model.levels):.3f} bits/dim)"

@@ -51,5 +51,13 @@ def finished_bars(err: str) -> dict[str, str]:
 )
 def test_evaluation_shows_its_progress(family, extra, bars, tmp_path, capsys):
     assert train(family, tmp_path / "model.safetensors", *extra) == 0
-    shown = finished_bars(capsys.readouterr().err)
+    err = capsys.readouterr().err
+    shown = finished_bars(err)
     assert {desc: n for desc, n in shown.items() if not desc.startswith("epoch ")} == bars
+    # and how the likelihood models' test bits/dim spread over the images
+    number = r"[\d.]+"
+    spread = (
+        rf"^test bits/dim per image: median {number}, 99th percentile {number}, "
+        rf"worst {number} \(test image \d+\)$"
+    )
+    assert len(re.findall(spread, err, re.M)) == ("test bits/dim" in bars), err
