@@ -16,9 +16,10 @@ the second, whose 1 ms timer runs Python on the GUI thread a thousand times a se
 competes with the decode for the lock (docs/performance.md).
 
 The bare decode is timed back to back after the drags, and at the drag's pace (one decode
-started every 1/hz seconds, the process idle in between, as the drag asks for them), half
-before the drags and half after, as the machine's speed drifts during a run; both on a thread
-of their own on the cores kept for models, as the app's worker decodes.
+started every 1/hz seconds, the process idle in between, as the drag asks for them) in blocks
+before the first drag and after each of its four parts, as the machine's speed drifts during a
+run (blocks before and after the two drags once differed by half: 4.51 and 6.87 ms); both on a
+thread of their own on the cores kept for models, as the app's worker decodes.
 The target compares the app with the latter: on the 2-core development machine a decode at
 60 Hz took 5.8-6.2 ms against 4.9-5.3 ms back to back in a bare script, with no app around (a
 cost the app cannot remove; why was not measured, likely the caches and the core's state after
@@ -49,6 +50,7 @@ for a p99 to mean much).
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import sys
@@ -64,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QPointF, QTimer
 from PySide6.QtWidgets import QApplication
 
 from latentlab.app import create_main_window
@@ -78,6 +80,9 @@ TARGET_P99_MS, TARGET_RATIO, TARGET_STALL_MS = 16.7, 1.15, 8.0
 SETTLE_MS = 60_000  # the longest wait for the last decode after the drag
 PREVIEW_WAIT_MS = 10_000  # the longest wait for a slow model's slopes before the drag
 TARGET_P99_IMPORTED_MS = 100.0  # a 64x64 model: responsive, if not within a frame
+PARTS = 4  # the first drag's parts, with blocks of bare decodes before, between and after them
+BLOCK = 40  # bare decodes at the drag's pace in each block (or as many as fit in BLOCK_S)
+BLOCK_S = 4.0
 
 
 def bare_decode_ms(
@@ -213,9 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     # the bare decodes at the drag's pace, half before the drags and half after them: the
     # machine's speed drifts within a run (docs/performance.md)
     model, latent = window.explorer.loaded.model, window.explorer.state.latent
-    paced_before = bare_decode_ms(model, latent, 1 / args.hz, 100, budget_s=10)
+    paced: list[list[float]] = []  # the blocks of bare decodes at the drag's pace
+
+    def paced_block() -> None:
+        paced.append(bare_decode_ms(model, latent, 1 / args.hz, BLOCK, budget_s=BLOCK_S))
+
+    paced_block()
     # the control's decode time
-    sleep_s = float(np.median(paced_before)) / 1000 if args.sleeping_decode else None
+    sleep_s = float(np.median(paced[0])) / 1000 if args.sleeping_decode else None
     # A slow model's first slopes for previews (none come for a fast one), as after a look
     waited = QElapsedTimer()
     waited.start()
@@ -241,10 +251,12 @@ def main(argv: list[str] | None = None) -> int:
 
     view.paintEvent = timed_paint
 
-    def drag(ticks: list[tuple[float, float, float]] | None) -> list[tuple[float, int]]:
-        """One drag around a circle from the handle; the (time, request) of each move. With
-        ``ticks``, a 1 ms timer appends (wall ms, the GUI thread's CPU ms, its ms waiting for
-        a CPU) at each tick: the longest gaps are the GUI thread's stalls."""
+    def drag(
+        path: list[QPointF], ticks: list[tuple[float, float, float]] | None = None
+    ) -> list[tuple[float, int]]:
+        """One drag along ``path`` (the handle under its start); the (time, request) of each
+        move. With ``ticks``, a 1 ms timer appends (wall ms, the GUI thread's CPU ms, its ms
+        waiting for a CPU) at each tick: the longest gaps are the GUI thread's stalls."""
         ticker = QTimer()
         ticker.setInterval(1)
         if ticks is not None:
@@ -252,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: ticks.append((now(), 1e3 * time.thread_time(), run_delay_ms()))
             )
             ticker.start()
-        start = window.map_view.handle_scene_position()
-        steps = drag_steps(window.map_view, circle_path(start, 120, args.steps, turns=2))
+        steps = drag_steps(window.map_view, path)
         sent: list[tuple[float, int]] = []
 
         def step() -> None:
@@ -282,11 +293,19 @@ def main(argv: list[str] | None = None) -> int:
 
     # Two drags: the first times latency and the decode; the second the stalls, with a 1 ms
     # timer whose Python, run a thousand times a second, competes for the lock with the decode
-    # (with it the decode took 1.15-1.25x the bare decode, 1.11-1.18x without: three pairs)
-    sent = drag(None)
+    # (with it the decode took 1.15-1.25x the bare decode, 1.11-1.18x without: three pairs).
+    # The first, two turns of a circle from the handle, goes in parts with a block of bare
+    # decodes after each, so that both see the machine at the same speed.
+    path = circle_path(window.map_view.handle_scene_position(), 120, args.steps, turns=2)
+    ends = np.linspace(0, args.steps, PARTS + 1).round().astype(int)
+    sent, part_ends = [], []  # part_ends: how many decodes the app had made after each part
+    for start, end in itertools.pairwise(ends):
+        sent += drag(path[start : end + 1])
+        part_ends.append(len(in_app))
+        paced_block()
     decodes, first_painted = len(in_app), list(painted)
     ticks: list[tuple[float, float, float]] = []
-    drag(ticks)
+    drag(circle_path(window.map_view.handle_scene_position(), 120, args.steps, turns=2), ticks)
     in_app = in_app[:decodes]
 
     def latencies(decodes_only: bool) -> np.ndarray:
@@ -306,8 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     gaps = np.diff(np.array(ticks), axis=0)  # wall, CPU, waiting for a CPU between ticks
     gaps[:, 0] -= 1.0
     decode_ms = float(np.median(bare_decode_ms(model, latent)))
-    paced_after = bare_decode_ms(model, latent, 1 / args.hz, 100, budget_s=10)
-    paced_ms = float(np.median(paced_before + paced_after))
+    paced_ms = float(np.median(np.concatenate(paced)))
     size, image_size = window.size(), window.image_view.size()
     window.close()
 
@@ -332,13 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     off_cpu_ms = float(np.median([wall - cpu for wall, cpu, _ in in_app]))
     queued_ms = float(np.median([queued for _, _, queued in in_app]))
     ratio = in_app_ms / paced_ms
+    by_part = [in_app[a:b] for a, b in itertools.pairwise([0, *part_ends])]
     longest = gaps[np.argsort(gaps[:, 0])[-5:]]  # the five longest stalls, shortest first
     p99, stall = float(np.percentile(lat, 99)), float(longest[-1, 0])
     print(
         f"bare decode: median {decode_ms:.2f} ms back to back, {paced_ms:.2f} ms at the drag's "
-        f"pace (one every {1000 / args.hz:.1f} ms; {np.median(paced_before):.2f} ms before the "
-        f"drags, {np.median(paced_after):.2f} ms after); in the app while dragging: median "
-        f"{in_app_ms:.2f} ms = {ratio:.2f}x the bare decode at that pace "
+        f"pace (one every {1000 / args.hz:.1f} ms; in blocks before and after each of the "
+        f"first drag's {PARTS} parts: {', '.join(f'{np.median(b):.2f}' for b in paced)} ms); "
+        f"in the app while dragging: by part "
+        + ", ".join(f"{np.median([wall for wall, _, _ in part]):.2f}" for part in by_part if part)
+        + f" ms, median {in_app_ms:.2f} ms = {ratio:.2f}x the bare decode at that pace "
         f"({in_app_ms / decode_ms:.2f}x back to back), of which off a CPU (waiting): median "
         f"{off_cpu_ms:.2f} ms, {queued_ms:.2f} ms of it for a CPU"
         + (f" [control: a {1e3 * sleep_s:.2f} ms sleep, not a decode]" if sleep_s else "")
