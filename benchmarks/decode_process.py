@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,10 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from latentlab.cores import compute_cores, leave_gui_core, reserve_gui_core
 
+if TYPE_CHECKING:
+    from latentlab.models import GenerativeModel
+
 STOP = b"stop"
 
 
-def load(path: str | None):
+def load(path: str | None) -> GenerativeModel:
     """The model of ``path`` (the default model if None), torch on the cores kept for models."""
     import torch
 
