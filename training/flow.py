@@ -160,7 +160,7 @@ def train(run: Run, config: FlowTrainConfig) -> None:
         return
     model = model.cpu()
     torch.manual_seed(config.seed)
-    bpd = evaluate_bits_per_dim(run, model, as_float_tensor(split.test)).mean().item()
+    bpd = evaluate_bits_per_dim(run, model, as_float_tensor(split.test))
     directions = None
     n = config.attribute_samples
     labelled = split.train.subset(slice(0, n))

@@ -172,7 +172,7 @@ def train(run: Run, config: GMMTrainConfig) -> None:
         f"{', converged' if mixture.converged else ''}; train {train_bpd:.4f} bits/dim, "
         f"validation {validation:.4f} bits/dim"
     )
-    test = evaluate_bits_per_dim(run, model, as_float_tensor(split.test), 1024).mean().item()
+    test = evaluate_bits_per_dim(run, model, as_float_tensor(split.test), 1024)
     iterations = LoopState(  # an EM iteration is the model file's epoch and step
         epoch=mixture.n_iter,
         step=mixture.n_iter,

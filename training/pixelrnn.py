@@ -88,7 +88,7 @@ def train(run: Run, config: PixelRNNTrainConfig) -> None:
     )
     if run.main:
         model = model.cpu()
-        bpd = evaluate_bits_per_dim(run, model, as_float_tensor(split.test)).mean().item()
+        bpd = evaluate_bits_per_dim(run, model, as_float_tensor(split.test))
         nats = bpd / bits_per_dim(1.0, model.image_shape)
         run.log(
             f"test NLL: {nats:.2f} nats per image, {bpd:.4f} bits/dim "
