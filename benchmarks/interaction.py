@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the model did not open: {failed[0]}")
         return 1
     window.samplesDisplayed.disconnect(loop.quit)
-    # the bare decodes at the drag's pace, half before the drags and half after them: the
-    # machine's speed drifts within a run (docs/performance.md)
+    # the bare decodes at the drag's pace, in blocks before the first drag and after each of
+    # its parts: the machine's speed drifts within a run (docs/performance.md)
     model, latent = window.explorer.loaded.model, window.explorer.state.latent
     paced: list[list[float]] = []  # the blocks of bare decodes at the drag's pace
 
@@ -291,12 +291,16 @@ def main(argv: list[str] | None = None) -> int:
         ticker.stop()
         return sent
 
+    def circle() -> list[QPointF]:
+        """Two turns of a circle through the handle, in ``args.steps`` moves."""
+        return circle_path(window.map_view.handle_scene_position(), 120, args.steps, turns=2)
+
     # Two drags: the first times latency and the decode; the second the stalls, with a 1 ms
     # timer whose Python, run a thousand times a second, competes for the lock with the decode
     # (with it the decode took 1.15-1.25x the bare decode, 1.11-1.18x without: three pairs).
     # The first, two turns of a circle from the handle, goes in parts with a block of bare
     # decodes after each, so that both see the machine at the same speed.
-    path = circle_path(window.map_view.handle_scene_position(), 120, args.steps, turns=2)
+    path = circle()
     ends = np.linspace(0, args.steps, PARTS + 1).round().astype(int)
     sent, part_ends = [], []  # part_ends: how many decodes the app had made after each part
     for start, end in itertools.pairwise(ends):
@@ -305,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         paced_block()
     decodes, first_painted = len(in_app), list(painted)
     ticks: list[tuple[float, float, float]] = []
-    drag(circle_path(window.map_view.handle_scene_position(), 120, args.steps, turns=2), ticks)
+    drag(circle(), ticks)
     in_app = in_app[:decodes]
 
     def latencies(decodes_only: bool) -> np.ndarray:
