@@ -11,12 +11,13 @@ averages gradients, every rank sees its own shard.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ __all__ = [
     "as_float_tensor",
     "autocast_dtype",
     "batched",
+    "checkpoint_path",
     "cpu_has_native_bfloat16",
     "describe_split",
     "evaluate_bits_per_dim",
@@ -73,6 +75,13 @@ class Run:
     rank: int = 0
     world_size: int = 1
     autocast_dtype: torch.dtype | None = None  # bfloat16 or None (float32): --precision
+    # what the checkpoint that --resume continues says its run trained in, if it says
+    resumed_precision: str | None = None
+
+    @property
+    def precision(self) -> str:
+        """ "bfloat16" (autocast) or "float32": the name checkpoints and model files record."""
+        return "bfloat16" if self.autocast_dtype else "float32"
 
     @property
     def distributed(self) -> bool:
@@ -162,12 +171,39 @@ def setup(config: TrainConfig) -> Run:
         torch.cuda.set_device(device)
     else:
         use_cpu_threads(max(1, config.threads or (os.cpu_count() or 1) // world_size))
-    dtype = autocast_dtype(config, device)
+    resumed, precision_of = None, config
+    if _resumes(config):
+        resumed = recorded_precision(checkpoint_path(config))
+        if resumed is not None and config.precision == "auto":
+            # a resumed run goes on as it trained, whatever auto would pick here now
+            precision_of = dataclasses.replace(config, precision=resumed)
+    dtype = autocast_dtype(precision_of, device)
     if world_size > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    return Run(device, rank, world_size, dtype)
+    return Run(device, rank, world_size, dtype, resumed)
+
+
+def checkpoint_path(config: TrainConfig) -> Path:
+    """Where a run's checkpoint lies: beside its --out."""
+    return config.out.with_suffix(".ckpt")
+
+
+def _resumes(config: TrainConfig) -> TypeGuard[GradientConfig]:
+    return isinstance(config, GradientConfig) and config.resume
+
+
+def recorded_precision(path: Path) -> str | None:
+    """The precision a checkpoint says its run trained in ("float32" or "bfloat16"), or None
+    where it says none (written before checkpoints recorded it) or cannot be read: resuming
+    reports an unreadable checkpoint itself. Memory-mapped, so the weights stay on disk."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        precision = saved.get("precision") if isinstance(saved, dict) else None
+    except Exception:  # whatever an untrusted or missing file makes torch.load raise
+        return None
+    return precision if precision in ("float32", "bfloat16") else None
 
 
 def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -194,6 +230,15 @@ def cpu_has_native_bfloat16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
+def _resumed_precision_note(run: Run, config: TrainConfig) -> str:
+    """How the precision of a resumed run relates to its checkpoint's, for the log."""
+    if run.resumed_precision is None:
+        return f"records no precision; going on in {run.precision}"
+    if run.resumed_precision == run.precision:
+        return f"trained in {run.precision}; going on in it"
+    return f"trained in {run.resumed_precision}; going on in {run.precision}, as --precision asks"
+
+
 C = TypeVar("C", bound=TrainConfig)
 
 
@@ -213,6 +258,8 @@ def run_main(
             precision = "bfloat16 autocast" if run.autocast_dtype else "float32"
             run.log(describe(config))
             run.log(f"  {'device':<13}{run.device}, {precision}, {run.world_size} process(es)")
+            if _resumes(config) and checkpoint_path(config).exists():
+                run.log(f"  {'checkpoint':<13}{_resumed_precision_note(run, config)}")
             if run.autocast_dtype and run.device.type == "cpu" and not cpu_has_native_bfloat16():
                 run.log(
                     "  this processor has no native bfloat16 products (AVX512-BF16 or AMX): "
@@ -459,7 +506,7 @@ def finish(
             "steps": trained.step,
             "seconds": round(trained.seconds, 1),
             "device": str(run.device),
-            "precision": "bfloat16" if run.autocast_dtype else "float32",
+            "precision": run.precision,
             "world_size": run.world_size,
             "test_metric": {"name": test_metric[0], "value": round(test_metric[1], 4)},
             **({"stopped": trained.stopped} if trained.stopped else {}),

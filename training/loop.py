@@ -29,7 +29,7 @@ from tqdm import tqdm
 from latentlab.fileio import atomic_write_bytes
 from latentlab.models import GenerativeModel
 from latentlab.models.base import later_variant_defaults
-from training.common import Run, TrainingError, round_to_stored_precision
+from training.common import Run, TrainingError, checkpoint_path, round_to_stored_precision
 from training.config import GradientConfig
 
 __all__ = [
@@ -108,10 +108,6 @@ def epoch_batches(n: int, batch_size: int, epoch: int, seed: int, run: Run) -> l
     per_rank = max(1, batch_size // run.world_size)
     steps = n // (per_rank * run.world_size)
     return [order[(s * run.world_size + run.rank) * per_rank :][:per_rank] for s in range(steps)]
-
-
-def checkpoint_path(config: GradientConfig) -> Path:
-    return config.out.with_suffix(".ckpt")
 
 
 ESTIMATE_STEPS = 5  # steps timed, after a first one that warms up, to estimate a run's length
@@ -258,7 +254,7 @@ def fit(
                 or state.epoch == config.epochs
                 or state.stopped
             ):
-                save_checkpoint(checkpoint, model, optimizers, state, config)
+                save_checkpoint(checkpoint, model, optimizers, state, config, run.precision)
     _log_stop(run, config, state, score_name)
     model.load_state_dict(state.best_weights)
     round_to_stored_precision(config, model)
@@ -341,9 +337,11 @@ def save_checkpoint(
     optimizers: Mapping[str, torch.optim.Optimizer],
     state: LoopState,
     config: GradientConfig,
+    precision: str,
 ) -> None:
-    """Weights, every optimiser's state, the loop state and the config, written atomically:
-    tensors and plain values only."""
+    """Weights, every optimiser's state, the loop state, the config and the precision the run
+    trained in (``--precision auto`` resolved: a resumed run goes on in it), written
+    atomically: tensors and plain values only."""
     buffer = io.BytesIO()
     torch.save(
         {
@@ -353,6 +351,7 @@ def save_checkpoint(
             "best_weights": state.best_weights,
             "config": config.to_dict(),
             "model_options": dict(config.model),
+            "precision": precision,
         },
         buffer,
     )

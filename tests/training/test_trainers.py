@@ -328,3 +328,40 @@ def test_faces_of_a_size_they_cannot_be_drawn_at_are_one_line(preset, tmp_path, 
     assert last_line(capsys) == (
         "error: synthetic faces are drawn at 16 to 128 pixels, not 8 (--image-size)"
     )
+
+
+def test_a_resumed_run_goes_on_in_the_precision_its_checkpoint_trained_in(
+    tmp_path, capsys, monkeypatch
+):
+    """--precision auto picks bfloat16 for RealNVP only on a processor that multiplies it
+    natively: a run begun in float32 and resumed where auto would pick bfloat16 stays float32,
+    unless --precision says otherwise."""
+    out = tmp_path / "run.safetensors"
+    checkpoint = out.with_suffix(".ckpt")
+    monkeypatch.setattr(common, "cpu_has_native_bfloat16", lambda: False)
+    assert train("realnvp", out) == 0
+    assert torch.load(checkpoint, weights_only=True)["precision"] == "float32"
+    capsys.readouterr()
+
+    monkeypatch.setattr(common, "cpu_has_native_bfloat16", lambda: True)
+    assert train("realnvp", out, "--resume", "--epochs", "3") == 0
+    err = capsys.readouterr().err
+    assert "  device       cpu, float32, 1 process(es)" in err
+    assert "  checkpoint   trained in float32; going on in it" in err
+    assert load_model(out).meta["training"]["precision"] == "float32"
+
+    assert train("realnvp", out, "--resume", "--epochs", "4", "--precision", "bfloat16") == 0
+    err = capsys.readouterr().err
+    assert "  device       cpu, bfloat16 autocast, 1 process(es)" in err
+    assert "trained in float32; going on in bfloat16, as --precision asks" in err
+    assert torch.load(checkpoint, weights_only=True)["precision"] == "bfloat16"
+
+    # a checkpoint from before they recorded it: auto decides as for a new run
+    saved = torch.load(checkpoint, weights_only=True)
+    del saved["precision"]
+    torch.save(saved, checkpoint)
+    monkeypatch.setattr(common, "cpu_has_native_bfloat16", lambda: False)
+    assert train("realnvp", out, "--resume", "--epochs", "5") == 0
+    err = capsys.readouterr().err
+    assert "  device       cpu, float32, 1 process(es)" in err
+    assert "  checkpoint   records no precision; going on in float32" in err
