@@ -105,7 +105,28 @@ class ImageMarker(pg.GraphicsObject):
         self.view.imageDragged.emit(self.index, pos.x(), pos.y())
 
 
-class ReferencePoints(pg.ScatterPlotItem):
+class Scatter(pg.ScatterPlotItem):
+    """pyqtgraph's scatter, its bounding rectangle kept between changes. pyqtgraph computes it
+    anew at every call (its data bounds and the pixel size of its spots: about 40 µs of Python),
+    and a paint of the map asks each scatter for it twice, while a drag's decode waits for the
+    lock that Python holds. It changes only where pyqtgraph starts a new ``bounds`` list (new
+    data, spot sizes or view transform), so it is kept for as long as that list is the same."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self._rect: tuple[list[object] | None, QRectF] = (None, QRectF())
+        super().__init__(*args, **kwargs)
+
+    def boundingRect(self) -> QRectF:
+        kept_for, rect = self._rect
+        if kept_for is not self.bounds:
+            rect = super().boundingRect()
+            # before it is first shown it has no pixel size, and so no margin for its spots yet
+            if self.pixelVectors()[0] is not None:
+                self._rect = (self.bounds, rect)
+        return QRectF(rect)
+
+
+class ReferencePoints(Scatter):
     """The map's reference points, hit-tested by index. pyqtgraph's own hit tests
     (``pointsAt``, and its click handling) make a SpotItem for every point of the map, objects in
     reference cycles that piled up by the ten thousand between full garbage collections, which
@@ -129,7 +150,7 @@ class ReferencePoints(pg.ScatterPlotItem):
             ev.ignore()
 
 
-class SelectionMarks(pg.ScatterPlotItem):
+class SelectionMarks(Scatter):
     """Rings around the selected reference points; clicks go through them to the points."""
 
     def mouseClickEvent(self, ev: MouseClickEvent) -> None:

@@ -1,0 +1,64 @@
+"""The map's scatters keep their bounding rectangle between changes, and it is always the one
+pyqtgraph would compute: after new points, a new selection, a zoom and a resize."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from latentlab.app.map_view import MapView
+
+
+def _fresh(item: pg.ScatterPlotItem):
+    return pg.ScatterPlotItem.boundingRect(item)
+
+
+def _check(view: MapView, qtbot) -> None:
+    qtbot.wait(20)  # let the view's range and transforms settle
+    for item in (view.scatter, view.selection_marks):
+        assert item.boundingRect() == _fresh(item)
+
+
+def test_the_kept_rectangle_is_pyqtgraphs_after_every_change(qtbot):
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    points = np.random.default_rng(0).normal(size=(50, 2))
+    view.set_reference(points, np.arange(50) % 3, None, ["a", "b", "c"])
+    _check(view, qtbot)
+    view._on_point_clicked(3)  # a ring around a point
+    view._on_point_clicked(40)
+    _check(view, qtbot)
+    view.set_reference(points * 10 + 5, None, None, [])  # wider, elsewhere
+    _check(view, qtbot)
+    view.getPlotItem().vb.scaleBy((0.5, 0.25))  # zoom in: the spots' margins shrink
+    _check(view, qtbot)
+    view.resize(700, 500)
+    _check(view, qtbot)
+    view.scatter.setSize(15)  # larger spots: a wider margin
+    _check(view, qtbot)
+
+
+def test_the_rectangle_is_computed_once_between_changes(qtbot, monkeypatch):
+    view = MapView()
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_reference(np.random.default_rng(1).normal(size=(20, 2)), None, None, [])
+    qtbot.wait(20)
+    computed = []
+    original = pg.ScatterPlotItem.boundingRect
+
+    def counted(item):
+        computed.append(item)
+        return original(item)
+
+    monkeypatch.setattr(pg.ScatterPlotItem, "boundingRect", counted)
+    first = view.scatter.boundingRect()
+    assert [view.scatter.boundingRect() for _ in range(5)] == [first] * 5
+    assert len(computed) <= 1
+    view.scatter.setData(pos=np.array([[0.0, 0.0], [30.0, 40.0]]))
+    assert view.scatter.boundingRect() != first
+    assert computed[-1] is view.scatter
