@@ -80,7 +80,7 @@ class Run:
 
     @property
     def precision(self) -> str:
-        """ "bfloat16" (autocast) or "float32": the name checkpoints and model files record."""
+        """The name checkpoints and model files record: "bfloat16" (autocast) or "float32"."""
         return "bfloat16" if self.autocast_dtype else "float32"
 
     @property
@@ -173,7 +173,7 @@ def setup(config: TrainConfig) -> Run:
         use_cpu_threads(max(1, config.threads or (os.cpu_count() or 1) // world_size))
     resumed, precision_of = None, config
     if _resumes(config):
-        resumed = recorded_precision(checkpoint_path(config))
+        resumed = _recorded_precision(checkpoint_path(config))
         if resumed is not None and config.precision == "auto":
             # a resumed run goes on as it trained, whatever auto would pick here now
             precision_of = dataclasses.replace(config, precision=resumed)
@@ -194,7 +194,7 @@ def _resumes(config: TrainConfig) -> TypeGuard[GradientConfig]:
     return isinstance(config, GradientConfig) and config.resume
 
 
-def recorded_precision(path: Path) -> str | None:
+def _recorded_precision(path: Path) -> str | None:
     """The precision a checkpoint says its run trained in ("float32" or "bfloat16"), or None
     where it says none (written before checkpoints recorded it) or cannot be read: resuming
     reports an unreadable checkpoint itself. Memory-mapped, so the weights stay on disk."""
@@ -230,7 +230,7 @@ def cpu_has_native_bfloat16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
-def _resumed_precision_note(run: Run, config: TrainConfig) -> str:
+def _resumed_precision_note(run: Run) -> str:
     """How the precision of a resumed run relates to its checkpoint's, for the log."""
     if run.resumed_precision is None:
         return f"records no precision; going on in {run.precision}"
@@ -259,7 +259,7 @@ def run_main(
             run.log(describe(config))
             run.log(f"  {'device':<13}{run.device}, {precision}, {run.world_size} process(es)")
             if _resumes(config) and checkpoint_path(config).exists():
-                run.log(f"  {'checkpoint':<13}{_resumed_precision_note(run, config)}")
+                run.log(f"  {'checkpoint':<13}{_resumed_precision_note(run)}")
             if run.autocast_dtype and run.device.type == "cpu" and not cpu_has_native_bfloat16():
                 run.log(
                     "  this processor has no native bfloat16 products (AVX512-BF16 or AMX): "
