@@ -1,11 +1,15 @@
-"""The map's scatters keep their bounding rectangle between changes, and it is always the one
-pyqtgraph would compute: after new points, a new selection, a zoom and a resize."""
+"""The map's paint during a drag runs little Python, which would hold the lock the model
+worker's decode needs: its points, axes and handle are redrawn from pixmaps, and its scatters
+keep their bounding rectangle between changes, always the one pyqtgraph would compute (after
+new points, a new selection, a zoom and a resize)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QPointF
 
+from latentlab.app.automation import drag_steps
 from latentlab.app.map_view import MapView
 
 
@@ -62,3 +66,35 @@ def test_the_rectangle_is_computed_once_between_changes(qtbot, monkeypatch):
     view.scatter.setData(pos=np.array([[0.0, 0.0], [30.0, 40.0]]))
     assert view.scatter.boundingRect() != first
     assert computed[-1] is view.scatter
+
+
+def test_a_drag_paints_the_moving_handle_from_its_pixmap(qtbot, monkeypatch):
+    # patched before the view exists: PySide looks up an object's Python overrides once
+    painted: list[str] = []
+    for cls in (pg.TargetItem, pg.ScatterPlotItem, pg.AxisItem):
+        original = cls.paint
+
+        def counted(item, *args, _original=original, _name=cls.__name__):
+            painted.append(_name)
+            return _original(item, *args)
+
+        monkeypatch.setattr(cls, "paint", counted)
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_reference(np.random.default_rng(2).normal(size=(200, 2)), None, None, [])
+    qtbot.wait(50)
+    assert "ScatterPlotItem" in painted and "TargetItem" in painted  # painted once, at least
+    painted.clear()
+    start = view.handle_scene_position()
+    path = [start + QPointF(3 * i, 2 * i) for i in range(31)]
+    moved = []
+    view.handleMoved.connect(lambda a, b: moved.append((a, b)))
+    for _ in drag_steps(view, path):
+        qtbot.wait(5)  # the event loop runs: the map repaints, as between mouse moves
+    assert len(moved) >= 10  # the drag went through (pyqtgraph passes on some of the moves)
+    # painted once at most, when hovering changed its colour: not at every step
+    assert painted.count("TargetItem") <= 2, painted
+    assert painted.count("ScatterPlotItem") + painted.count("AxisItem") <= 2, painted
