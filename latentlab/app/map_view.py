@@ -237,6 +237,10 @@ class MapView(pg.PlotWidget):
         axes = (plot.getAxis("left"), plot.getAxis("bottom"))
         for item in (self.scatter, self.selection_marks, self.handle, *axes):
             item.setCacheMode(item.CacheMode.DeviceCoordinateCache)
+        # The plot and its view box draw nothing themselves (the box's border pen is NoPen):
+        # flagged so, Qt no longer calls their Python rectangles and paint at every repaint
+        for item in (plot, plot.vb):
+            item.setFlag(item.GraphicsItemFlag.ItemHasNoContents)
 
     # -- data ----------------------------------------------------------------------------------
 

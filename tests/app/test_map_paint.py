@@ -1,5 +1,6 @@
 """The map's paint during a drag runs little Python, which would hold the lock the model
-worker's decode needs: its points, axes and handle are redrawn from pixmaps, and its scatters
+worker's decode needs: its points, axes and handle are redrawn from pixmaps, its view box is
+not painted at all, and its scatters
 keep their bounding rectangle between changes, always the one pyqtgraph would compute (after
 new points, a new selection, a zoom and a resize)."""
 
@@ -68,10 +69,10 @@ def test_the_rectangle_is_computed_once_between_changes(qtbot, monkeypatch):
     assert computed[-1] is view.scatter
 
 
-def test_a_drag_paints_the_moving_handle_from_its_pixmap(qtbot, monkeypatch):
+def test_a_drag_runs_no_python_paint_at_each_step(qtbot, monkeypatch):
     # patched before the view exists: PySide looks up an object's Python overrides once
     painted: list[str] = []
-    for cls in (pg.TargetItem, pg.ScatterPlotItem, pg.AxisItem):
+    for cls in (pg.TargetItem, pg.ScatterPlotItem, pg.AxisItem, pg.ViewBox):
         original = cls.paint
 
         def counted(item, *args, _original=original, _name=cls.__name__):
@@ -98,3 +99,4 @@ def test_a_drag_paints_the_moving_handle_from_its_pixmap(qtbot, monkeypatch):
     # painted once at most, when hovering changed its colour: not at every step
     assert painted.count("TargetItem") <= 2, painted
     assert painted.count("ScatterPlotItem") + painted.count("AxisItem") <= 2, painted
+    assert "ViewBox" not in painted  # it draws nothing, and says so
