@@ -1,8 +1,7 @@
 """The map's paint during a drag runs little Python, which would hold the lock the model
 worker's decode needs: its points, axes and handle are redrawn from pixmaps, its view box is
-not painted at all, and its scatters
-keep their bounding rectangle between changes, always the one pyqtgraph would compute (after
-new points, a new selection, a zoom and a resize)."""
+not painted at all, and its scatters keep their bounding rectangle between changes, always the
+one pyqtgraph would compute (after new points, a new selection, a zoom and a resize)."""
 
 from __future__ import annotations
 
