@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import gc
 
+import pyqtgraph as pg
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
@@ -69,6 +70,16 @@ def questions(monkeypatch):
 
     monkeypatch.setattr(QMessageBox, "question", question)
     return recorded
+
+
+@pytest.fixture
+def every_mouse_move():
+    """pyqtgraph drops moves above 100 per second; a synthetic drag sends them faster, so let
+    every one through (more work for Qt than a real hand gives it)."""
+    rate = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOption("mouseRateLimit", -1)
+    yield
+    pg.setConfigOption("mouseRateLimit", rate)
 
 
 @pytest.fixture

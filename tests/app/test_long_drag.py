@@ -7,24 +7,12 @@ iterations while a pyqtgraph view was dragged; this keeps the pinned Qt honest.
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
-import pytest
 from PySide6.QtWidgets import QApplication
 
 from latentlab.app.automation import circle_path, drag_steps
 from latentlab.explore import ops
 
 STEPS = 4000
-
-
-@pytest.fixture
-def every_mouse_move():
-    """pyqtgraph drops moves above 100 per second; a synthetic drag sends them faster, so let
-    every one through (more work for Qt than a real hand gives it)."""
-    rate = pg.getConfigOption("mouseRateLimit")
-    pg.setConfigOption("mouseRateLimit", -1)
-    yield
-    pg.setConfigOption("mouseRateLimit", rate)
 
 
 def test_long_drag_survives_and_image_follows(open_window, qtbot, tiny_vae_path, every_mouse_move):

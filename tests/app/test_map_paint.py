@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QApplication
 
 from latentlab.app.automation import drag_steps
 from latentlab.app.map_view import MapView
@@ -18,9 +19,9 @@ def _fresh(item: pg.ScatterPlotItem):
 
 
 def _check(view: MapView, qtbot) -> None:
-    qtbot.wait(20)  # let the view's range and transforms settle
+    """Each scatter's kept rectangle is pyqtgraph's, once the view's range has settled."""
     for item in (view.scatter, view.selection_marks):
-        assert item.boundingRect() == _fresh(item)
+        qtbot.waitUntil(lambda item=item: item.boundingRect() == _fresh(item))
 
 
 def test_the_kept_rectangle_is_pyqtgraphs_after_every_change(qtbot):
@@ -51,7 +52,7 @@ def test_the_rectangle_is_computed_once_between_changes(qtbot, monkeypatch):
     view.show()
     qtbot.waitExposed(view)
     view.set_reference(np.random.default_rng(1).normal(size=(20, 2)), None, None, [])
-    qtbot.wait(20)
+    _check(view, qtbot)
     computed = []
     original = pg.ScatterPlotItem.boundingRect
 
@@ -68,7 +69,7 @@ def test_the_rectangle_is_computed_once_between_changes(qtbot, monkeypatch):
     assert computed[-1] is view.scatter
 
 
-def test_a_drag_runs_no_python_paint_at_each_step(qtbot, monkeypatch):
+def test_a_drag_runs_no_python_paint_at_each_step(qtbot, monkeypatch, every_mouse_move):
     # patched before the view exists: PySide looks up an object's Python overrides once
     painted: list[str] = []
     for cls in (pg.TargetItem, pg.ScatterPlotItem, pg.AxisItem, pg.ViewBox):
@@ -85,16 +86,15 @@ def test_a_drag_runs_no_python_paint_at_each_step(qtbot, monkeypatch):
     view.show()
     qtbot.waitExposed(view)
     view.set_reference(np.random.default_rng(2).normal(size=(200, 2)), None, None, [])
-    qtbot.wait(50)
-    assert "ScatterPlotItem" in painted and "TargetItem" in painted  # painted once, at least
+    qtbot.waitUntil(lambda: "ScatterPlotItem" in painted and "TargetItem" in painted)
     painted.clear()
     start = view.handle_scene_position()
     path = [start + QPointF(3 * i, 2 * i) for i in range(31)]
     moved = []
     view.handleMoved.connect(lambda a, b: moved.append((a, b)))
     for _ in drag_steps(view, path):
-        qtbot.wait(5)  # the event loop runs: the map repaints, as between mouse moves
-    assert len(moved) >= 10  # the drag went through (pyqtgraph passes on some of the moves)
+        QApplication.processEvents()  # the map repaints, as between mouse moves
+    assert len(moved) == len(path) - 2  # every move after the first, which starts the drag
     # painted once at most, when hovering changed its colour: not at every step
     assert painted.count("TargetItem") <= 2, painted
     assert painted.count("ScatterPlotItem") + painted.count("AxisItem") <= 2, painted
