@@ -84,8 +84,9 @@ class PartitionMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(1)  # N, D
-        m = self.mlp(flat.index_select(1, self.keep))  # N, |I2|
-        out = flat.new_zeros(flat.shape).index_copy(1, self.change, m)  # N, D
+        m = self.mlp(flat.index_select(1, self.keep))  # N, |I2|; bfloat16 under autocast
+        # the coupling adds in the input's precision (CUDA's index_copy wants equal dtypes)
+        out = flat.new_zeros(flat.shape).index_copy(1, self.change, m.to(flat.dtype))  # N, D
         return out.view_as(x)  # N, C, H, W
 
 

@@ -477,11 +477,25 @@ BFLOAT16_MODELS = [
 ]
 
 
+def index_copy_of_equal_dtypes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``Tensor.index_copy`` refuse a source of another dtype, as it does on a CUDA GPU:
+    there autocast does not widen its operands, as the CPU's autocast does."""
+    index_copy = torch.Tensor.index_copy
+
+    def strict(self: torch.Tensor, dim: int, index: torch.Tensor, source: torch.Tensor):
+        assert self.dtype == source.dtype, f"index_copy of {source.dtype} into {self.dtype}"
+        return index_copy(self, dim, index, source)
+
+    monkeypatch.setattr(torch.Tensor, "index_copy", strict)
+
+
 @pytest.mark.parametrize("name", BFLOAT16_MODELS)
-def test_bfloat16_networks_keep_the_flow_exact_while_training(name):
+def test_bfloat16_networks_keep_the_flow_exact_while_training(name, monkeypatch):
     """With the coupling networks in bfloat16, a training pass is still a bijection whose
     log-det matches its inverse's (only the networks' outputs are rounded), gradients reach
-    the float32 weights, and evaluation is untouched."""
+    the float32 weights, and evaluation is untouched. Mixed dtypes that a GPU refuses are
+    refused here too (NICE's coupling once failed so on one, not on the CPU)."""
+    index_copy_of_equal_dtypes(monkeypatch)
     model = trained_looking(name)
     x = torch.rand(4, *model.image_shape) * 0.98 + 0.01
     with torch.no_grad():
