@@ -45,6 +45,7 @@ __all__ = [
     "as_float_tensor",
     "autocast_dtype",
     "batched",
+    "bfloat16_is_native",
     "checkpoint_path",
     "cpu_has_native_bfloat16",
     "describe_split",
@@ -215,11 +216,21 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
         if config.precision == "bfloat16":
             raise TrainingError("--precision bfloat16, but this GPU has no bfloat16 support")
         return None
-    if config.precision == "auto" and device.type != "cuda":
-        return (
-            torch.bfloat16 if config.bfloat16_pays_on_cpu() and cpu_has_native_bfloat16() else None
-        )
+    if config.precision == "auto":
+        # On a GPU every family's training step at the trainers' sizes took longer in bfloat16
+        # (an H200: 0.73-0.90 of float32's images/s; the steps wait on kernel launches, not on
+        # products, and autocast adds casts): benchmarks/flows.py --device cuda
+        pays = device.type == "cpu" and config.bfloat16_pays_on_cpu()
+        return torch.bfloat16 if pays and cpu_has_native_bfloat16() else None
     return torch.bfloat16
+
+
+def bfloat16_is_native(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 natively: a CUDA GPU that supports it, or a
+    processor with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bfloat16()
 
 
 def cpu_has_native_bfloat16() -> bool:

@@ -151,9 +151,9 @@ class GradientConfig(TrainConfig):
         "auto",
         "float32, or bfloat16 for the networks' convolutions and matrix products (autocast; "
         "the weights, the optimiser and evaluation stay float32; a flow's bijections and "
-        "log-dets too); auto: bfloat16 on a CUDA GPU that supports it and, for RealNVP and "
-        "Glow, on a processor that multiplies it natively (AVX512-BF16 or AMX); float32 "
-        "elsewhere",
+        "log-dets too); auto: bfloat16 for RealNVP and Glow on a processor that multiplies "
+        "it natively (AVX512-BF16 or AMX); float32 elsewhere, a GPU included (at the "
+        "trainers' sizes bfloat16 was slower there)",
         group="optimisation",
         choices=("auto", "float32", "bfloat16"),
     )
