@@ -2,15 +2,19 @@
 training throughput (forward + backward + Adam step) of each flow architecture, and training
 throughput of every gradient-trained family on 28x28 greyscale images.
 
-    python benchmarks/flows.py [--model FILE] [--repeats 20] [--batch 64] [--quick]
+    python benchmarks/flows.py [--model FILE] [--repeats 20] [--batch 64] [--device cpu]
+                               [--quick]
 
 Training throughput uses the bundled configurations (Glow 3x32x32 on faces, RealNVP and NICE
 1x8x8 on digits) with random images on the level grid; data loading is not included. The
 28x28 section times the training step of NICE, RealNVP, Glow, the VAE, DCGAN and PixelRNN as
 ``python -m training.X --data fashion`` builds it for Fashion-MNIST's 1x28x28 images with 256
 levels: the trainer's default options, batch size, optimiser, loss and gradient clipping
-(DCGAN's step updates both networks) and precision (``--precision auto``: float32 on a CPU),
-on random images. ``--quick`` times each once at batch 8 (a smoke run: the figures are rough).
+(DCGAN's step updates both networks) and precision (``--precision auto``), on random images;
+where bfloat16 is native (a CUDA GPU, or a processor with AVX512-BF16 or AMX), in the other
+precision too. ``--device`` times all of it there (``auto`` takes a GPU if there is one), each
+time until the device has finished.
+``--quick`` times each once at batch 8 (a smoke run: the figures are rough).
 """
 
 from __future__ import annotations
@@ -29,33 +33,42 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from latentlab.device import device_label, resolve_device
 from latentlab.modelfile import load_model
 from latentlab.models import FAMILIES, GenerativeModel
 from latentlab.models.base import config_from_dict, to_levels
 from latentlab.models.flow import FlowModel
 from latentlab.resources import bundled_models, default_model_path
 from training import dcgan, flow, pixelrnn, vae
-from training.common import Run, autocast_dtype
+from training.common import Run, autocast_dtype, bfloat16_is_native
 from training.config import GradientConfig
 from training.loop import LoopState, gradient_step
 
 GREY_28 = {"channels": 1, "height": 28, "width": 28, "levels": 256}  # Fashion-MNIST's images
-CPU = Run(torch.device("cpu"))
+DEVICE = torch.device("cpu")  # --device
+
+
+def finished() -> None:
+    """Wait for the device's queued work (a GPU's runs ahead of Python)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 def median_ms(fn, repeats: int) -> float:
     fn()  # warm up
+    finished()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        finished()
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
 
 
 def random_images(model: GenerativeModel, n: int) -> torch.Tensor:
     levels = torch.randint(0, model.levels, (n, *model.image_shape))
-    return levels.float() / (model.levels - 1)
+    return (levels.float() / (model.levels - 1)).to(DEVICE)
 
 
 @torch.inference_mode()
@@ -69,7 +82,7 @@ def encode_decode(model: GenerativeModel, repeats: int, large_batch: int) -> Non
 
 
 def training_throughput(model: GenerativeModel, repeats: int, batch: int = 64) -> float:
-    model = model.train()
+    model = model.train().to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5, fused=True)
     x = random_images(model, batch)
 
@@ -126,24 +139,29 @@ def training_step(
     return lambda x: step(x, LoopState())
 
 
-def grey_28_throughput(family: str, repeats: int, batch: int | None) -> str:
+def grey_28_throughput(
+    family: str, repeats: int, batch: int | None, precision: torch.dtype | str | None = "auto"
+) -> str:
     """A line: training images/s of ``family`` at its trainer's 28x28 configuration, at the
-    trainer's batch size unless ``batch`` is given and at its default precision, and that
-    configuration."""
+    trainer's batch size unless ``batch`` is given and at its default precision unless
+    ``precision`` is given (bfloat16, or None for float32), and that configuration."""
     config = trainer_config(family)
     cls = FAMILIES[family]
     model = cls(config_from_dict(cls.config_class, {**config.model, **GREY_28})).train()
+    model.to(DEVICE)
     batch = batch or config.batch_size
     x = random_images(model, batch)
-    run = Run(CPU.device, autocast_dtype=autocast_dtype(config, CPU.device))
+    dtype = autocast_dtype(config, DEVICE) if precision == "auto" else precision
+    assert not isinstance(dtype, str)
+    run = Run(DEVICE, autocast_dtype=dtype)
     if isinstance(model, FlowModel):
         model.initialize(x)  # ActNorm's data-dependent init, as the trainer does first
         model.train_networks_in(run.autocast_dtype)  # as training/flow.py
     step = training_step(family, config, model, run)
     rate = batch / (median_ms(lambda: step(x), repeats) / 1000)
-    precision = "bfloat16" if run.autocast_dtype else "float32"
+    how = run.precision + ("" if precision == "auto" else " (not the default)")
     options = " ".join(f"{k}={v}" for k, v in config.model.items())
-    return f"  {family:9s} {rate:8.1f} images/s   batch {batch:3d}, {precision}, {options}"
+    return f"  {family:9s} {rate:8.1f} images/s   batch {batch:3d}, {how}, {options}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,13 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--batch", type=int, default=64, help="the larger batch size")
+    parser.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N (cpu)")
     parser.add_argument("--quick", action="store_true", help="one repeat at batch 8")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.batch = 1, 8
+    global DEVICE
+    DEVICE = resolve_device(args.device)
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load}; "
+        f"on {device_label(DEVICE)}"
+    )
     loaded = load_model(args.model)
+    loaded.model.to(DEVICE)
     print(f"{loaded.name} ({loaded.model.family}, {'x'.join(map(str, loaded.model.image_shape))}):")
     encode_decode(loaded.model, args.repeats, args.batch)
     print(f"training throughput, batch {args.batch}:")
@@ -171,7 +196,12 @@ def main(argv: list[str] | None = None) -> int:
             )
     print("training throughput at 1x28x28, 256 levels (python -m training.X --data fashion):")
     for family in ("nice", "realnvp", "glow", "vae", "dcgan", "pixelrnn"):
-        print(grey_28_throughput(family, args.repeats, args.batch if args.quick else None))
+        batch = args.batch if args.quick else None
+        print(grey_28_throughput(family, args.repeats, batch), flush=True)
+        if bfloat16_is_native(DEVICE):  # the other precision too
+            default = autocast_dtype(trainer_config(family), DEVICE)
+            other = None if default else torch.bfloat16
+            print(grey_28_throughput(family, args.repeats, batch, other), flush=True)
     return 0
 
 

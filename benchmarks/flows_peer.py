@@ -4,7 +4,8 @@ at equal depth, width and batch, each trained for the same wall-clock time in ni
 alternating turns (the development machine's speed drifts over minutes: a model trained
 wholly after the other would meet another machine).
 
-    python benchmarks/flows_peer.py [--seconds 60] [--threads 1] [--test-images 1000] [--quick]
+    python benchmarks/flows_peer.py [--seconds 60] [--threads 1] [--test-images 1000]
+                                    [--device cpu] [--quick]
 
 normflows is optional and only for this benchmark (it is no dependency of LatentLab):
 ``.venv/bin/pip install normflows -c constraints.txt``. Without it, ours is printed alone.
@@ -44,6 +45,10 @@ but for their first layers, the rest of the flow in float32; elsewhere all in fl
 a processor ours also trains in float32 (``--precision float32``) from the same weights, a
 third contender in the same turns.
 
+``--device`` trains all of them on a GPU instead (``auto`` takes one if there is one), with the
+data on it; each turn ends when the device has finished its queued steps. There ours trains in
+bfloat16 by default (``--precision auto``), and in float32 as the third contender.
+
 Target (issue 14): ours at least 1.2x their images/s at equal or better bits/dim (within
 ``BPD_TOLERANCE``). ``--quick`` trains each for half a second and tests on 64 images (a smoke run:
 the figures mean nothing).
@@ -67,6 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from latentlab.data.dataset import DataError, Split
 from latentlab.data.digits import load_digits_split
 from latentlab.data.fashion import load_fashion_split
+from latentlab.device import device_label, resolve_device
 from latentlab.models.base import bits_per_dim, dequantize
 from latentlab.models.flow import FlowModel
 from latentlab.models.glow import GlowConfig
@@ -76,7 +82,7 @@ from training.common import (
     Run,
     as_float_tensor,
     autocast_dtype,
-    cpu_has_native_bfloat16,
+    bfloat16_is_native,
     model_config,
 )
 from training.loop import LoopState, gradient_step
@@ -87,7 +93,6 @@ INIT_IMAGES = 512  # ActNorm's data-dependent init, as training.flow does
 SLICES = 9  # turns each model trains for, alternating
 TEST_SEED = 1234  # the dequantization noise of the test evaluation, the same for both
 EVAL_BATCH = 256
-CPU = Run(torch.device("cpu"))
 
 LogProb = Callable[[torch.Tensor], torch.Tensor]
 
@@ -182,15 +187,24 @@ def parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def finished(device: torch.device) -> None:
+    """Wait for the device's queued work (a GPU's runs ahead of Python)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def trainer(
     model: nn.Module, log_prob: LogProb, lr: float, train: torch.Tensor, batch: int, seed: int
 ) -> Callable[[float], tuple[int, float]]:
-    """A function that trains ``model`` for about the seconds it is given, from where its last
-    call stopped, and returns the (images, seconds) of training so far, all its calls together."""
+    """A function that trains ``model`` (on the device ``train`` is on) for about the seconds it
+    is given, from where its last call stopped, and returns the (images, seconds) of training
+    so far, all its calls together."""
+    run = Run(train.device)
+    model.to(run.device)
     with torch.no_grad():  # data-dependent init, the same images for both
         log_prob(train[:INIT_IMAGES])
     adam = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # as the trainers
-    step = gradient_step(CPU, model, adam, lambda _, x: -log_prob(x).mean())
+    step = gradient_step(run, model, adam, lambda _, x: -log_prob(x).mean())
     generator = torch.Generator().manual_seed(seed)
     images, elapsed = 0, 0.0
 
@@ -198,8 +212,10 @@ def trainer(
         nonlocal images, elapsed
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
-            step(train[torch.randint(len(train), (batch,), generator=generator)], LoopState())
+            drawn = torch.randint(len(train), (batch,), generator=generator)
+            step(train[drawn.to(run.device)], LoopState())
             images += batch
+        finished(run.device)
         elapsed += time.perf_counter() - start
         return images, elapsed
 
@@ -229,10 +245,10 @@ def compare(
     print(f"\n{arch}: {options}; batch {config.batch_size}, Adam lr {config.lr:g}")
     # ours with --precision auto and, where this processor multiplies bfloat16 natively, with
     # the other precision too
-    default = autocast_dtype(config, CPU.device)
+    default = autocast_dtype(config, train.device)
     precisions = {"ours": default}
     contenders: list[tuple[str, FlowModel | nn.Module, LogProb]] = [("ours", ours, ours.log_prob)]
-    if cpu_has_native_bfloat16():  # the same weights to start from
+    if bfloat16_is_native(train.device):  # the same weights to start from
         other = build_ours(arch, split, data)[0]
         dtype = None if default else torch.bfloat16
         name = f"ours {'bf16' if dtype else 'fp32'}"
@@ -287,8 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="per model (%(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
     parser.add_argument("--test-images", type=int, default=1000, help="(%(default)s)")
+    parser.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N (cpu)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: rough figures")
     args = parser.parse_args(argv)
+    device = resolve_device(args.device)
     if args.quick:
         args.seconds, args.test_images = 0.5, 64
     torch.set_num_threads(args.threads)
@@ -300,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         have_normflows = False
     split, name = load_images()
     data = "fashion" if name == "Fashion-MNIST" else "digits"
-    train, test = as_float_tensor(split.train), as_float_tensor(split.test)[: args.test_images]
+    train = as_float_tensor(split.train).to(device)
+    test = as_float_tensor(split.test)[: args.test_images].to(device)
     levels = split.train.levels
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
@@ -310,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"both: x~ = (k + u) / {levels}, u ~ U[0, 1); bits/dim = (NLL of x~ in nats + "
         f"D ln {levels}) / (D ln 2); {args.seconds:g} s of training each; torch "
-        f"{torch.__version__}, {torch.get_num_threads()} thread(s), load average {load}"
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s), load average {load}; on "
+        f"{device_label(device)}"
     )
     for arch in ("realnvp", "glow"):
         slices = 1 if args.quick else SLICES

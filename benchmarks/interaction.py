@@ -71,8 +71,11 @@ from PySide6.QtWidgets import QApplication
 
 from latentlab.app import create_main_window
 from latentlab.app.automation import circle_path, drag_steps
-from latentlab.cores import leave_gui_core, reserve_gui_core
+from latentlab.cores import reserve_gui_core
 from latentlab.explore import ops
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decoding import bare_decode_ms, imported_checkpoint
 
 _decode = ops.decode
 
@@ -83,31 +86,6 @@ TARGET_P99_IMPORTED_MS = 100.0  # a 64x64 model: responsive, if not within a fra
 PARTS = 4  # the first drag's parts, with blocks of bare decodes before, between and after them
 BLOCK = 40  # bare decodes at the drag's pace in each block (or as many as fit in BLOCK_S)
 BLOCK_S = 4.0
-
-
-def bare_decode_ms(
-    model, z: np.ndarray, pace_s: float = 0.0, repeats: int = 200, budget_s: float = 20.0
-) -> list[float]:
-    """The times in ms of ``repeats`` decodes, or of as many as fit in ``budget_s`` (at least
-    5: a 64x64 Glow takes about a second a decode); back to back, or one started every
-    ``pace_s`` seconds with the process idle in between. They run as the app's decodes do: on
-    a thread other than the GUI thread, on the cores kept for models (the GUI thread waits)."""
-    times: list[float] = []
-
-    def decode_on_model_cores() -> None:
-        leave_gui_core()
-        due = time.perf_counter()
-        while len(times) < repeats and (len(times) < 5 or sum(times) < budget_s):
-            time.sleep(max(0.0, due - time.perf_counter()))
-            start = time.perf_counter()
-            _decode(model, z[None])
-            times.append(time.perf_counter() - start)
-            due = start + pace_s
-
-    thread = threading.Thread(target=decode_on_model_cores, name="bare decode")
-    thread.start()
-    thread.join()
-    return [1000 * t for t in times]
 
 
 def run_delay_ms() -> float:
@@ -146,18 +124,6 @@ def timed_decodes(record: list[tuple[float, float, float]], sleep_s: float | Non
         return image
 
     ops.decode = decode  # the worker looks it up at each decode
-
-
-def imported_checkpoint(kind: str, folder: Path) -> Path:
-    """A foreign checkpoint of ``kind`` at its format's default size, randomly initialised."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "importers"))
-    from foreign import net_g, save_state
-    from rosinality import glow
-
-    if kind == "dcgan":
-        return save_state(folder / "netG_epoch_0.pth", net_g(nz=100, ngf=64, nc=3))
-    model = glow(in_channel=3, n_flow=32, n_block=4, filter_size=512, affine=False)
-    return save_state(folder / "model_000001.pt", model)
 
 
 def main(argv: list[str] | None = None) -> int:

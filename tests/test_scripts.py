@@ -113,6 +113,14 @@ def test_interaction_control_in_presentation_mode():
     assert "target" not in out, out
 
 
+def test_devices():
+    out = run("benchmarks/devices.py", "--quick")
+    device = r"device: (CPU|CUDA: .+|Apple MPS) \(--device auto\)$"
+    assert re.search(rf"^torch .+, \d+ CPU threads, .*; {device}", out, re.M), out
+    rows = re.findall(r"^(\S+) +\d+x\d+x\d+ +[\d.]+ +[\d.]+ +[\d.]+", out, re.M)
+    assert rows == list(bundled_models())[:2], out
+
+
 def test_lab():
     out = run("benchmarks/lab.py", "--quick")
     assert "reference: held-out NLL" in out and re.search(r"^ours\s+0\s+\d+", out, re.M)
@@ -191,8 +199,16 @@ def test_screenshots(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in shipped.glob("*.png")} == before
 
 
-@pytest.mark.parametrize("script", sorted(ROOT.glob("benchmarks/*.py")), ids=lambda p: p.name)
+BENCHMARKS = [p for p in sorted(ROOT.glob("benchmarks/*.py")) if "__main__" in p.read_text()]
+
+
+def test_the_benchmarks_are_found():
+    assert {"interaction.py", "devices.py", "flows_peer.py"} <= {p.name for p in BENCHMARKS}
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
 def test_every_benchmark_has_a_quick_run(script):
-    """A new benchmark gets a ``--quick`` smoke run and a test above."""
+    """A new benchmark (a script; ``decoding.py`` is a module they share) gets a ``--quick``
+    smoke run and a test above."""
     assert "--quick" in script.read_text()
     assert f"def test_{script.stem}(" in Path(__file__).read_text()
