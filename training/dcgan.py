@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from latentlab.explore.ops import model_generator
 from latentlab.metrics.mmd import median_distance, mmd2
 from latentlab.modelfile import Reference
 from latentlab.models.dcgan import DCGAN, DCGANConfig, init_weights
@@ -107,8 +108,8 @@ def nearest_distances(
 @torch.no_grad()
 def eval_samples(model: DCGAN, n: int, config: DCGANTrainConfig, seed: int) -> torch.Tensor:
     """``n`` eval-mode samples from fixed latents (``seed``) after recalibrating BatchNorm."""
-    model.recalibrate(config.recalibrate_batches, 128, torch.Generator().manual_seed(seed))
-    z = model.sample_latent(n, generator=torch.Generator().manual_seed(seed + 1))
+    model.recalibrate(config.recalibrate_batches, 128, model_generator(model, seed))
+    z = model.sample_latent(n, generator=model_generator(model, seed + 1))
     return torch.cat([model.decode(b) for b in z.split(256)])
 
 
@@ -214,7 +215,7 @@ def train(run: Run, config: DCGANTrainConfig) -> None:
     )
     with torch.no_grad():
         z = model.sample_latent(
-            config.reference_size, generator=torch.Generator().manual_seed(config.seed + 3)
+            config.reference_size, generator=model_generator(model, config.seed + 3)
         )
         thumbnails = (model.decode(z) * 255).round().to(torch.uint8)
     finish(

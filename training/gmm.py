@@ -154,7 +154,7 @@ def train(run: Run, config: GMMTrainConfig) -> None:
             f"{gmm.components} components need at least as many training images "
             f"(there are {len(split.train)})"
         )
-    noise = torch.Generator().manual_seed(config.seed)
+    noise = torch.Generator("cpu").manual_seed(config.seed)  # the data is on the CPU here
     x = dequantize(as_float_tensor(split.train), gmm.levels, generator=noise)  # N, D
     start = time.perf_counter()
     mixture, stopped = fit_mixture(run, config, gmm, x.to(run.device))

@@ -26,7 +26,7 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, scale: float) -> float:
 
     def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         d2 = torch.cdist(a, b).square()
-        widths = torch.tensor([0.5, 1.0, 2.0], dtype=d2.dtype) * scale
+        widths = torch.tensor([0.5, 1.0, 2.0], dtype=d2.dtype, device=d2.device) * scale
         return torch.exp(-d2[..., None] / (2 * widths**2)).sum(-1)
 
     def mean_off_diagonal(k: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@ its config stored, resume, the NaN guard, torchrun, and the one-line errors of t
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import math
@@ -158,6 +159,22 @@ def test_auto_precision_on_a_gpu_is_float32(native, tmp_path, monkeypatch):
         assert common.autocast_dtype(config, gpu) is None, family
         asked = dataclasses.replace(config, precision="bfloat16")
         assert common.autocast_dtype(asked, gpu) == torch.bfloat16, family
+
+
+def test_every_generator_of_the_trainers_names_its_device():
+    """A generator draws on its own device, and a model on a GPU refuses a CPU one: DCGAN's
+    validation failed so on a CUDA GPU (an H200) with ``torch.Generator()``. The tests run on
+    the CPU, so the trainers' source is read instead."""
+    unnamed = []
+    for path in sorted((ROOT / "training").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func) == "torch.Generator"
+                and not (node.args or node.keywords)
+            ):
+                unnamed.append(f"{path.name}:{node.lineno}")
+    assert unnamed == []
 
 
 @pytest.mark.parametrize("native", [False, True])
