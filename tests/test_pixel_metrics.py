@@ -29,3 +29,19 @@ def test_precision_counts_samples_like_real_images_and_recall_the_variety_reache
     assert precision_recall(real, far) == (0.0, 0.0)
     with pytest.raises(ValueError, match="more than k"):
         precision_recall(real[:3], same)
+
+
+def test_the_metrics_make_their_tensors_on_the_images_device():
+    """As the app's jobs (tests/explore/test_on_device.py): with "meta" as the default device, a
+    tensor made without ``device=`` lands there and fails against the CPU images, as it failed
+    against a GPU's (MMD's kernel widths did, validating a DCGAN trained on an H200)."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(60, 1, 4, 4, generator=g), torch.rand(50, 1, 4, 4, generator=g)
+
+    def metrics():
+        scale = median_distance(a)
+        return scale, mmd2(a, b, scale), precision_recall(a, b, k=3)
+
+    expected = metrics()
+    with torch.device("meta"):
+        assert metrics() == expected

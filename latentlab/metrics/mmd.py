@@ -14,7 +14,8 @@ __all__ = ["median_distance", "mmd2"]
 def median_distance(x: torch.Tensor) -> float:
     """Median pairwise Euclidean distance of images ``x`` (the kernel-width heuristic)."""
     d = torch.cdist(x.flatten(1).double(), x.flatten(1).double())
-    return d[torch.triu_indices(len(x), len(x), offset=1).unbind()].median().item()
+    pairs = torch.triu_indices(len(x), len(x), offset=1, device=d.device)
+    return d[pairs.unbind()].median().item()
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, scale: float) -> float:
