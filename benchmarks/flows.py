@@ -48,20 +48,20 @@ GREY_28 = {"channels": 1, "height": 28, "width": 28, "levels": 256}  # Fashion-M
 DEVICE = torch.device("cpu")  # --device
 
 
-def finished() -> None:
-    """Wait for the device's queued work (a GPU's runs ahead of Python)."""
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize(DEVICE)
+def finished(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (a GPU's runs ahead of Python)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def median_ms(fn, repeats: int) -> float:
     fn()  # warm up
-    finished()
+    finished(DEVICE)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
-        finished()
+        finished(DEVICE)
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
 

@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from decoding import bare_decode_ms, imported_checkpoint  # a sibling: this folder is on the path
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QPointF, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -73,9 +74,6 @@ from latentlab.app import create_main_window
 from latentlab.app.automation import circle_path, drag_steps
 from latentlab.cores import reserve_gui_core
 from latentlab.explore import ops
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from decoding import bare_decode_ms, imported_checkpoint
 
 _decode = ops.decode
 
