@@ -96,7 +96,7 @@ def _add_device(parser: argparse.ArgumentParser, default: str) -> None:
         default=default,
         metavar="DEV",
         help="where models run: auto, cpu, cuda, cuda:N or mps; auto takes a CUDA GPU, then "
-        "Apple's MPS, then the CPU (default: auto)",
+        "Apple's MPS, then the CPU, but keeps PixelRNN on the CPU (default: auto)",
     )
 
 
@@ -357,10 +357,10 @@ def _load(args: argparse.Namespace, *needs: str) -> LoadedModel:
     stderr), check that it can do each of ``needs``, and move it to ``args.device`` (read on
     the CPU; if the move fails, it stays there, with a notice)."""
     path = _resolve_model(args.model)  # before the imports below, which bring torch
-    from latentlab.device import place_model, resolve_device
+    from latentlab.device import device_for, place_model, resolve_device
     from latentlab.importers import load_any
 
-    device = resolve_device(args.device)  # an unavailable device fails before the file is read
+    resolve_device(args.device)  # an unavailable device fails before the file is read
     loaded, notice = load_any(path)
     if notice:
         print(f"{PROG}: {notice}", file=sys.stderr)
@@ -369,9 +369,10 @@ def _load(args: argparse.Namespace, *needs: str) -> LoadedModel:
         raise CliError(
             f"{loaded.name}: a {loaded.model.family} model cannot {' or '.join(missing)}"
         )
+    device, why = device_for(args.device, loaded.model.family)
     _, notice = place_model(loaded.model, device)
-    if notice:
-        print(f"{PROG}: {notice}", file=sys.stderr)
+    if notice or why:
+        print(f"{PROG}: {notice or why}", file=sys.stderr)
     return loaded
 
 

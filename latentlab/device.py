@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "CPU_FAMILIES",
     "DEVICE_CHOICES",
     "DeviceError",
     "device_choice",
+    "device_for",
     "device_label",
     "place_model",
     "resolve_device",
@@ -70,6 +72,25 @@ def resolve_device(name: str) -> torch.device:
         why = _built_without("MPS", torch.backends.mps.is_built())
         raise DeviceError(f"--device mps: this machine has no Apple MPS device{why}")
     return device
+
+
+# The families that ``auto`` keeps on the CPU, and why: PixelRNN samples one pixel at a time, a
+# few small GPU kernels each, and sampled at 0.45 of the images/s of the 16-core processor
+# beside an NVIDIA H200 (at half of a 2-core one's: benchmarks/devices.py)
+CPU_FAMILIES = {"pixelrnn": "PixelRNN runs on the CPU, where it samples faster"}
+
+
+def device_for(name: str, family: str) -> tuple[torch.device, str]:
+    """The device ``name`` (a :func:`device_choice`) stands for, for a model of ``family``, and
+    a notice ("" for none). ``auto`` keeps the :data:`CPU_FAMILIES` on the CPU, with a notice
+    saying why where it would otherwise have taken a GPU; an explicit device is obeyed."""
+    import torch
+
+    device = resolve_device(name)
+    why = CPU_FAMILIES.get(family)
+    if why and device.type != "cpu" and device_choice(name) == "auto":
+        return torch.device("cpu"), f"{why} (--device {device.type} for the GPU)"
+    return device, ""
 
 
 def _built_without(backend: str, built: bool) -> str:

@@ -515,6 +515,20 @@ def test_a_failed_move_runs_on_the_cpu_with_a_notice(tiny_vae_path, tmp_path, mo
     assert "wrote 16 samples" in captured.out
 
 
+def test_auto_samples_a_pixelrnn_on_the_cpu_beside_a_gpu(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    out = tmp_path / "x.png"
+    assert main(["sample", "pixelrnn-digits", "-n", "2", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "latentlab: PixelRNN runs on the CPU, where it samples faster (--device cuda for the GPU)\n"
+    )
+    assert "wrote 2 samples" in captured.out and out.exists()
+
+
 def test_device_help_needs_no_torch(tmp_path):
     result, messages, imports = run_command(tmp_path, "sample", "--help")
     assert result.returncode == 0 and messages == [], result.stderr

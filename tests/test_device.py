@@ -10,8 +10,10 @@ import torch
 from helpers import make_tiny_vae
 
 from latentlab.device import (
+    CPU_FAMILIES,
     DeviceError,
     device_choice,
+    device_for,
     device_label,
     place_model,
     resolve_device,
@@ -52,6 +54,26 @@ def test_auto_on_this_machine_is_the_cpu():
 def test_auto_takes_cuda_then_mps_then_the_cpu(machine, cuda, mps, expected):
     machine.cuda, machine.mps = cuda, mps
     assert resolve_device("auto").type == expected
+
+
+@pytest.mark.parametrize("gpu", ["cuda", "mps"])
+def test_auto_keeps_pixelrnn_on_the_cpu_and_says_why(machine, gpu):
+    """PixelRNN sampled at 0.45 of the CPU's images/s on a GPU (benchmarks/devices.py)."""
+    setattr(machine, gpu, True)
+    assert CPU_FAMILIES.keys() == {"pixelrnn"}
+    device, notice = device_for("auto", "pixelrnn")
+    assert device == torch.device("cpu")
+    assert (
+        notice == f"PixelRNN runs on the CPU, where it samples faster (--device {gpu} for the GPU)"
+    )
+    assert device_for(gpu, "pixelrnn") == (torch.device(gpu), "")  # asked for, it goes there
+    for family in ("vae", "glow", "gmm", "dcgan", "nice", "realnvp"):
+        assert device_for("auto", family) == (torch.device(gpu), ""), family
+
+
+def test_pixelrnn_on_a_machine_without_a_gpu_needs_no_notice(machine):
+    assert device_for("auto", "pixelrnn") == (torch.device("cpu"), "")
+    assert device_for("cpu", "pixelrnn") == (torch.device("cpu"), "")
 
 
 def test_cuda_without_cuda_names_what_is_missing(machine):

@@ -29,7 +29,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from latentlab.app.model_code import freeze_late_imports, load_model_code
 from latentlab.cores import leave_gui_core
-from latentlab.device import DeviceError, device_label, place_model, resolve_device
+from latentlab.device import DeviceError, device_for, device_label, place_model
 from latentlab.errors import one_line
 from latentlab.explore.preview import linearise
 
@@ -254,11 +254,12 @@ class ModelWorker(Worker):
         import torch  # loaded by now: the model is
 
         try:
-            device = resolve_device(name)
+            device, why = device_for(name, self._model().family)
         except (DeviceError, ValueError) as exc:  # the command line checks first; the app not
             device, notice = torch.device("cpu"), f"{exc}; the model runs on the CPU"
         else:
             device, notice = place_model(self._model(), device)
+            notice = notice or why
         self.placed.emit(device_label(device), notice)
 
     def _on_thread_ended(self) -> None:

@@ -7,9 +7,10 @@ import pytest
 import torch
 from PySide6.QtCore import QObject
 
-import latentlab.app.worker
+import latentlab.device
 from latentlab.app.worker import ModelWorker
 from latentlab.modelfile import load_model
+from latentlab.resources import bundled_models
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_a_failed_move_falls_back_to_the_cpu_with_a_notice(qtbot, worker, monkey
         return real_to(device)
 
     monkeypatch.setattr(model, "to", to)
-    monkeypatch.setattr(latentlab.app.worker, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(latentlab.device, "resolve_device", lambda name: torch.device("cuda"))
     label, notice = place(qtbot, worker, "cuda")
     assert asked == ["cuda", "cpu"] and label == "CPU"
     assert notice == (
@@ -118,3 +119,15 @@ def test_the_app_on_a_device_this_machine_lacks(qtbot, tiny_vae_path, no_gpu):
     assert window.device_label.text() == "device: CPU"
     (_, notice), *_ = window.notices.notices
     assert notice.startswith("--device cuda: this machine has no CUDA device")
+
+
+def test_auto_keeps_a_pixelrnn_on_the_cpu_beside_a_gpu(qtbot, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    worker = ModelWorker(load_model(bundled_models()["pixelrnn-digits"]))
+    try:
+        label, notice = place(qtbot, worker, "auto")
+        assert label == "CPU" and notice.startswith("PixelRNN runs on the CPU")
+        assert devices(worker) == {torch.device("cpu")}
+    finally:
+        worker.stop()
