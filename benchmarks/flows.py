@@ -140,26 +140,25 @@ def training_step(
 
 
 def grey_28_throughput(
-    family: str, repeats: int, batch: int | None, precision: torch.dtype | str | None = "auto"
+    family: str, repeats: int, batch: int | None, dtype: torch.dtype | None, default: bool
 ) -> str:
     """A line: training images/s of ``family`` at its trainer's 28x28 configuration, at the
-    trainer's batch size unless ``batch`` is given and at its default precision unless
-    ``precision`` is given (bfloat16, or None for float32), and that configuration."""
+    trainer's batch size unless ``batch`` is given, with its networks' products in ``dtype``
+    (bfloat16, or None for float32; ``default``: the trainer's own on this device), and that
+    configuration."""
     config = trainer_config(family)
     cls = FAMILIES[family]
     model = cls(config_from_dict(cls.config_class, {**config.model, **GREY_28})).train()
     model.to(DEVICE)
     batch = batch or config.batch_size
     x = random_images(model, batch)
-    dtype = autocast_dtype(config, DEVICE) if precision == "auto" else precision
-    assert not isinstance(dtype, str)
     run = Run(DEVICE, autocast_dtype=dtype)
     if isinstance(model, FlowModel):
         model.initialize(x)  # ActNorm's data-dependent init, as the trainer does first
         model.train_networks_in(run.autocast_dtype)  # as training/flow.py
     step = training_step(family, config, model, run)
     rate = batch / (median_ms(lambda: step(x), repeats) / 1000)
-    how = run.precision + ("" if precision == "auto" else " (not the default)")
+    how = run.precision + ("" if default else " (not the default)")
     options = " ".join(f"{k}={v}" for k, v in config.model.items())
     return f"  {family:9s} {rate:8.1f} images/s   batch {batch:3d}, {how}, {options}"
 
@@ -197,11 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     print("training throughput at 1x28x28, 256 levels (python -m training.X --data fashion):")
     for family in ("nice", "realnvp", "glow", "vae", "dcgan", "pixelrnn"):
         batch = args.batch if args.quick else None
-        print(grey_28_throughput(family, args.repeats, batch), flush=True)
+        default = autocast_dtype(trainer_config(family), DEVICE)
+        dtypes = [default]
         if bfloat16_is_native(DEVICE):  # the other precision too
-            default = autocast_dtype(trainer_config(family), DEVICE)
-            other = None if default else torch.bfloat16
-            print(grey_28_throughput(family, args.repeats, batch, other), flush=True)
+            dtypes.append(None if default else torch.bfloat16)
+        for dtype in dtypes:
+            line = grey_28_throughput(family, args.repeats, batch, dtype, dtype is dtypes[0])
+            print(line, flush=True)
     return 0
 
 

@@ -360,7 +360,7 @@ def _load(args: argparse.Namespace, *needs: str) -> LoadedModel:
     from latentlab.device import device_for, place_model, resolve_device
     from latentlab.importers import load_any
 
-    resolve_device(args.device)  # an unavailable device fails before the file is read
+    device = resolve_device(args.device)  # an unavailable device fails before the file is read
     loaded, notice = load_any(path)
     if notice:
         print(f"{PROG}: {notice}", file=sys.stderr)
@@ -369,7 +369,7 @@ def _load(args: argparse.Namespace, *needs: str) -> LoadedModel:
         raise CliError(
             f"{loaded.name}: a {loaded.model.family} model cannot {' or '.join(missing)}"
         )
-    device, why = device_for(args.device, loaded.model.family)
+    device, why = device_for(device, args.device, loaded.model.family)
     _, notice = place_model(loaded.model, device)
     if notice or why:
         print(f"{PROG}: {notice or why}", file=sys.stderr)

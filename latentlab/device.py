@@ -80,13 +80,13 @@ def resolve_device(name: str) -> torch.device:
 CPU_FAMILIES = {"pixelrnn": "PixelRNN runs on the CPU, where it samples faster"}
 
 
-def device_for(name: str, family: str) -> tuple[torch.device, str]:
-    """The device ``name`` (a :func:`device_choice`) stands for, for a model of ``family``, and
-    a notice ("" for none). ``auto`` keeps the :data:`CPU_FAMILIES` on the CPU, with a notice
-    saying why where it would otherwise have taken a GPU; an explicit device is obeyed."""
+def device_for(device: torch.device, name: str, family: str) -> tuple[torch.device, str]:
+    """Where a model of ``family`` runs when the choice ``name`` (a :func:`device_choice`)
+    resolved to ``device``, and a notice ("" for none). ``auto`` keeps the
+    :data:`CPU_FAMILIES` on the CPU, with a notice saying why where it would otherwise have
+    taken a GPU; an explicit device is obeyed."""
     import torch
 
-    device = resolve_device(name)
     why = CPU_FAMILIES.get(family)
     if why and device.type != "cpu" and device_choice(name) == "auto":
         return torch.device("cpu"), f"{why} (--device {device.type} for the GPU)"

@@ -56,24 +56,30 @@ def test_auto_takes_cuda_then_mps_then_the_cpu(machine, cuda, mps, expected):
     assert resolve_device("auto").type == expected
 
 
+def placed(name: str, family: str) -> tuple[torch.device, str]:
+    """Where a model of ``family`` runs for the ``--device`` choice ``name``, as the app and
+    the command line place it."""
+    return device_for(resolve_device(name), name, family)
+
+
 @pytest.mark.parametrize("gpu", ["cuda", "mps"])
 def test_auto_keeps_pixelrnn_on_the_cpu_and_says_why(machine, gpu):
     """PixelRNN sampled at 0.45 of the CPU's images/s on a GPU (benchmarks/devices.py)."""
     setattr(machine, gpu, True)
     assert CPU_FAMILIES.keys() == {"pixelrnn"}
-    device, notice = device_for("auto", "pixelrnn")
+    device, notice = placed("auto", "pixelrnn")
     assert device == torch.device("cpu")
     assert (
         notice == f"PixelRNN runs on the CPU, where it samples faster (--device {gpu} for the GPU)"
     )
-    assert device_for(gpu, "pixelrnn") == (torch.device(gpu), "")  # asked for, it goes there
+    assert placed(gpu, "pixelrnn") == (torch.device(gpu), "")  # asked for, it goes there
     for family in ("vae", "glow", "gmm", "dcgan", "nice", "realnvp"):
-        assert device_for("auto", family) == (torch.device(gpu), ""), family
+        assert placed("auto", family) == (torch.device(gpu), ""), family
 
 
 def test_pixelrnn_on_a_machine_without_a_gpu_needs_no_notice(machine):
-    assert device_for("auto", "pixelrnn") == (torch.device("cpu"), "")
-    assert device_for("cpu", "pixelrnn") == (torch.device("cpu"), "")
+    assert placed("auto", "pixelrnn") == (torch.device("cpu"), "")
+    assert placed("cpu", "pixelrnn") == (torch.device("cpu"), "")
 
 
 def test_cuda_without_cuda_names_what_is_missing(machine):

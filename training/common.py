@@ -212,7 +212,7 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
     None for float32 (EM's trainer has no such option)."""
     if not isinstance(config, GradientConfig) or config.precision == "float32":
         return None
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and not bfloat16_is_native(device):
         if config.precision == "bfloat16":
             raise TrainingError("--precision bfloat16, but this GPU has no bfloat16 support")
         return None
@@ -221,7 +221,7 @@ def autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | N
         # (an H200: 0.73-0.90 of float32's images/s; the steps wait on kernel launches, not on
         # products, and autocast adds casts): benchmarks/flows.py --device cuda
         pays = device.type == "cpu" and config.bfloat16_pays_on_cpu()
-        return torch.bfloat16 if pays and cpu_has_native_bfloat16() else None
+        return torch.bfloat16 if pays and bfloat16_is_native(device) else None
     return torch.bfloat16
 
 

@@ -29,7 +29,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from latentlab.app.model_code import freeze_late_imports, load_model_code
 from latentlab.cores import leave_gui_core
-from latentlab.device import DeviceError, device_for, device_label, place_model
+from latentlab.device import DeviceError, device_for, device_label, place_model, resolve_device
 from latentlab.errors import one_line
 from latentlab.explore.preview import linearise
 
@@ -254,7 +254,7 @@ class ModelWorker(Worker):
         import torch  # loaded by now: the model is
 
         try:
-            device, why = device_for(name, self._model().family)
+            device, why = device_for(resolve_device(name), name, self._model().family)
         except (DeviceError, ValueError) as exc:  # the command line checks first; the app not
             device, notice = torch.device("cpu"), f"{exc}; the model runs on the CPU"
         else:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PySide6.QtCore import QObject
 
-import latentlab.device
+import latentlab.app.worker
 from latentlab.app.worker import ModelWorker
 from latentlab.modelfile import load_model
 from latentlab.resources import bundled_models
@@ -83,7 +83,7 @@ def test_a_failed_move_falls_back_to_the_cpu_with_a_notice(qtbot, worker, monkey
         return real_to(device)
 
     monkeypatch.setattr(model, "to", to)
-    monkeypatch.setattr(latentlab.device, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(latentlab.app.worker, "resolve_device", lambda name: torch.device("cuda"))
     label, notice = place(qtbot, worker, "cuda")
     assert asked == ["cuda", "cpu"] and label == "CPU"
     assert notice == (
