@@ -5,7 +5,7 @@ alternating turns (the development machine's speed drifts over minutes: a model 
 wholly after the other would meet another machine).
 
     python benchmarks/flows_peer.py [--seconds 60] [--threads 1] [--test-images 1000]
-                                    [--device cpu] [--quick]
+                                    [--device cpu] [--compile] [--quick]
 
 normflows is optional and only for this benchmark (it is no dependency of LatentLab):
 ``.venv/bin/pip install normflows -c constraints.txt``. Without it, ours is printed alone.
@@ -18,6 +18,7 @@ NLL of x~ in nats + D ln(levels) per image), the same update (``training.loop.gr
 Adam at the trainer's learning rate, gradient norm clipped at 100) and the same torch threads.
 Before training, each model sees the same 512 training images once: both libraries' ActNorm
 initialises from the first batch it sees (ours as ``FlowModel.initialize`` does in the trainer).
+Each then takes one untimed training step.
 
 Bits/dim = (NLL of x~ in nats + D ln(levels)) / (D ln 2) on the first ``--test-images`` test
 images, after the budget, with the same dequantization noise for both (seeded).
@@ -44,6 +45,10 @@ bfloat16 products (AVX512-BF16 or AMX) the coupling networks' products in bfloat
 but for their first layers, the rest of the flow in float32; elsewhere all in float32. On such
 a processor ours also trains in float32 (``--precision float32``) from the same weights, a
 third contender in the same turns.
+
+``--compile`` adds ours once more, from the same weights at the default precision, its training
+pass compiled with ``torch.compile`` (the trainers do not compile): a measurement of what
+compiling would gain; the compilation happens in the untimed step.
 
 ``--device`` trains all of them on a GPU instead (``auto`` takes one if there is one), with the
 data on it; each turn ends when the device has finished its queued steps. There ours trains in
@@ -93,6 +98,7 @@ TARGET_RATIO = 1.2  # ours / theirs images/s
 BPD_TOLERANCE = 0.02  # bits/dim ours may be above theirs and still count as equal
 INIT_IMAGES = 512  # ActNorm's data-dependent init, as training.flow does
 SLICES = 9  # turns each model trains for, alternating
+COMPILED = "ours compiled"  # the contender of --compile
 TEST_SEED = 1234  # the dequantization noise of the test evaluation, the same for both
 EVAL_BATCH = 256
 
@@ -190,22 +196,36 @@ def parameters(model: nn.Module) -> int:
 
 
 def trainer(
-    model: nn.Module, log_prob: LogProb, lr: float, train: torch.Tensor, batch: int, seed: int
+    model: nn.Module,
+    log_prob: LogProb,
+    lr: float,
+    train: torch.Tensor,
+    batch: int,
+    seed: int,
+    compiled: bool = False,
 ) -> Callable[[float], tuple[int, float]]:
     """A function that trains ``model`` (on the device ``train`` is on) for about the seconds it
     is given, from where its last call stopped, and returns the (images, seconds) of training
-    so far, all its calls together."""
+    so far, all its calls together. Its first call first takes one untimed step, in which a
+    ``compiled`` model (``torch.compile`` of ``log_prob``) compiles its training pass."""
     run = Run(train.device)
     model.to(run.device)
     with torch.no_grad():  # data-dependent init, the same images for both
         log_prob(train[:INIT_IMAGES])
+    # compiled after the init, so that ActNorm's first-batch branch is not traced
+    loss_of = torch.compile(log_prob) if compiled else log_prob
     adam = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # as the trainers
-    step = gradient_step(run, model, adam, lambda _, x: -log_prob(x).mean())
+    step = gradient_step(run, model, adam, lambda _, x: -loss_of(x).mean())
     generator = torch.Generator().manual_seed(seed)
-    images, elapsed = 0, 0.0
+    images, elapsed, warm = 0, 0.0, False
 
     def train_for(seconds: float) -> tuple[int, float]:
-        nonlocal images, elapsed
+        nonlocal images, elapsed, warm
+        if not warm:  # the untimed step
+            warm = True
+            drawn = torch.randint(len(train), (batch,), generator=generator)
+            step(train[drawn.to(run.device)], LoopState())
+            finished(run.device)
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             drawn = torch.randint(len(train), (batch,), generator=generator)
@@ -235,6 +255,7 @@ def compare(
     have_normflows: bool,
     seconds: float,
     slices: int,
+    compiled: bool = False,
 ) -> None:
     ours, config = build_ours(arch, split, data)
     options = " ".join(f"{k}={v}" for k, v in config.model.items())
@@ -250,6 +271,10 @@ def compare(
         name = f"ours {'bf16' if dtype else 'fp32'}"
         contenders.append((name, other, other.log_prob))
         precisions[name] = dtype
+    if compiled:  # ours at the default precision, its training pass compiled
+        other = build_ours(arch, split, data)[0]
+        contenders.append((COMPILED, other, other.log_prob))
+        precisions[COMPILED] = default
     if have_normflows:
         build = their_glow if arch == "glow" else their_realnvp
         torch.manual_seed(config.seed)
@@ -258,7 +283,9 @@ def compare(
     for _, model, _ in contenders:
         model.train()
     trainers = {
-        name: trainer(model, log_prob, config.lr, train, config.batch_size, config.seed)
+        name: trainer(
+            model, log_prob, config.lr, train, config.batch_size, config.seed, name == COMPILED
+        )
         for name, model, log_prob in contenders
     }
     for name, model, _ in contenders:
@@ -273,7 +300,7 @@ def compare(
         images, elapsed = trained[name]
         rates[name], bpds[name] = images / elapsed, test_bits_per_dim(log_prob, test)
         print(
-            f"  {name:9s} {parameters(model):9,d} parameters {rates[name]:8.1f} images/s "
+            f"  {name:13s} {parameters(model):9,d} parameters {rates[name]:8.1f} images/s "
             f"({images // config.batch_size} steps in {elapsed:.1f} s)   "
             f"test bits/dim {bpds[name]:.4f}"
         )
@@ -283,7 +310,10 @@ def compare(
         ratio = rates[name] / rates["normflows"]
         met = ratio >= TARGET_RATIO and bpds[name] <= bpds["normflows"] + BPD_TOLERANCE
         precision = "bfloat16" if dtype else "float32"
-        how = "the trainer's default" if name == "ours" else f"--precision {precision}"
+        how = {
+            "ours": "the trainer's default",
+            COMPILED: "the trainer's default, compiled",
+        }.get(name, f"--precision {precision}")
         print(
             f"  {name}/normflows {ratio:.2f}x images/s, bits/dim difference "
             f"{bpds[name] - bpds['normflows']:+.4f} ({precision} "
@@ -300,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
     parser.add_argument("--test-images", type=int, default=1000, help="(%(default)s)")
     parser.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N (cpu)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also ours with its training pass compiled (torch.compile), at the default precision",
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: rough figures")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
@@ -330,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for arch in ("realnvp", "glow"):
         slices = 1 if args.quick else SLICES
-        compare(arch, split, data, train, test, have_normflows, args.seconds, slices)
+        compare(arch, split, data, train, test, have_normflows, args.seconds, slices, args.compile)
     if not have_normflows:
         print(
             "\nnormflows is not installed: only ours was measured "

@@ -25,7 +25,7 @@ faces=resources/images
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
     step "$python" benchmarks/devices.py --device cuda
-    step "$python" benchmarks/flows_peer.py --device cuda --seconds "${PEER_SECONDS:-20}"
+    step "$python" benchmarks/flows_peer.py --device cuda --seconds "${PEER_SECONDS:-20}" --compile
     step "$python" benchmarks/flows.py --device cuda
     for trainer in vae dcgan pixelrnn gmm "flow --arch nice" "flow --arch realnvp" \
         "flow --arch glow"; do
