@@ -279,11 +279,13 @@ class MainWindow(QMainWindow):
             self._start_waiting_loads()  # else the first paint starts them
 
     def _on_first_paint(self) -> None:
-        """Start the files waiting to open, and import the map's module on a thread beside
-        them (on the GUI thread, pyqtgraph's import held the window, on screen, for 0.5-0.7 s);
-        the map is built once it has loaded."""
-        self._start_waiting_loads()
+        """Import the map's module on a thread (on the GUI thread, pyqtgraph's import held the
+        window, on screen, for 0.5-0.7 s); once it has loaded, build the map and start the
+        files waiting to open. Not both at once: PySide's import hook, which runs at every
+        import, crashed the app once (a segmentation fault) with pyqtgraph imported on one
+        thread and the loader's modules on another. The first image came 0.1 s later."""
         if self._map_view is not None:  # built meanwhile (asked for, or a model installed)
+            self._start_waiting_loads()
             return
         self._map_import = threading.Thread(
             target=importlib.import_module, args=(MAP_MODULE,), name="map import", daemon=True
@@ -295,8 +297,11 @@ class MainWindow(QMainWindow):
         if self._map_import is None or not self._map_import.is_alive():
             self._map_import_poll.stop()
             self._build_map()
+            self._start_waiting_loads()
 
     def _start_waiting_loads(self) -> None:
+        if self._map_import is not None and self._map_import.is_alive():
+            return  # started once the map's module has loaded (see _on_first_paint)
         loads, self._waiting_loads = self._waiting_loads, []
         for load in loads:
             load()

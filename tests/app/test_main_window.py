@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import importlib
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -59,6 +62,34 @@ def test_the_map_says_what_opens_until_its_points_are_shown(qtbot, tiny_vae_path
     with qtbot.waitSignals([window.modelOpened, window.imageDisplayed, window.samplesDisplayed]):
         window.loader.open_model(tiny_vae_path)
     qtbot.waitUntil(lambda: not placeholder.isVisible())  # the map is drawn a turn later
+
+
+def test_the_model_loads_only_once_the_maps_module_has_loaded(qtbot, tiny_vae_path, monkeypatch):
+    """Never two threads importing at once: the map's module (pyqtgraph) loads on a thread,
+    and the model, which imports its own modules on the loader's thread, starts after it.
+    Imports on two threads at once crashed the app once, in PySide's import hook."""
+    from latentlab.app import main_window
+
+    importing = threading.Event()
+    imported = threading.Event()
+
+    def slow_import(name: str) -> object:
+        importing.set()
+        imported.wait(10)
+        return importlib.import_module(name)
+
+    monkeypatch.setattr(main_window, "importlib", SimpleNamespace(import_module=slow_import))
+    asked: list[Path] = []
+    monkeypatch.setattr(ModelLoader, "open_model", lambda _loader, path: asked.append(path))
+    window = create_main_window(tiny_vae_path, device="cpu")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(importing.is_set)
+    qtbot.wait(main_window.FIRST_PAINT_WAIT_MS + 200)  # past the wait for a first paint too
+    assert not asked and window._map_view is None
+    imported.set()
+    qtbot.waitUntil(lambda: asked == [tiny_vae_path])
+    assert window._map_view is not None
 
 
 def test_a_window_never_shown_still_opens_its_model(qtbot, tiny_vae_path, tiny_vae16_path):
