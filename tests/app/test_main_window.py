@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import gc
 import importlib
 import threading
@@ -90,6 +91,14 @@ def test_the_model_loads_only_once_the_maps_module_has_loaded(qtbot, tiny_vae_pa
     imported.set()
     qtbot.waitUntil(lambda: asked == [tiny_vae_path])
     assert window._map_view is not None
+
+
+def test_the_app_imports_without_pysides_feature_hook(open_window, tiny_vae_path):
+    """Shiboken's hook for PySide's ``__feature__`` switches, which read every imported module's
+    source, is gone once a window exists; its lazy import of Qt's modules stays."""
+    open_window(tiny_vae_path)
+    assert builtins.__import__.__name__ == "__lazy_import__"
+    assert builtins.__import__ is builtins.__orig_import__
 
 
 def test_a_window_never_shown_still_opens_its_model(qtbot, tiny_vae_path, tiny_vae16_path):
