@@ -7,9 +7,9 @@
 The loss is the negative log-likelihood of uniformly dequantized data in nats per image; the
 test metric is bits per dimension on the test split at the data's number of levels
 (docs/families.md). With ``--precision bfloat16`` (``auto`` takes it for RealNVP and Glow on a
-processor that multiplies bfloat16 natively) the coupling
-networks' convolutions run in bfloat16, but for the first layer of each, which reads the data,
-while the flow's bijections and log-dets stay float32. With attribute labels
+processor that multiplies bfloat16 natively) the coupling networks' convolutions run in
+bfloat16, but for the first layer of each, which reads the data, while the flow's bijections
+and log-dets stay float32. With attribute labels
 (synthetic faces) the model file also gets one direction per attribute: the difference of mean
 latents with and without it (Glow §5.4), or the normal of a linear classifier's boundary
 (InterFaceGAN) with --direction-method classifier. Data with class labels and no attributes

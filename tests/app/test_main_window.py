@@ -86,7 +86,7 @@ def test_the_model_loads_only_once_the_maps_module_has_loaded(qtbot, tiny_vae_pa
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(importing.is_set)
-    qtbot.wait(main_window.FIRST_PAINT_WAIT_MS + 200)  # past the wait for a first paint too
+    window._start_waiting_loads()  # what the wait for a first paint calls when it runs out
     assert not asked and window._map_view is None
     imported.set()
     qtbot.waitUntil(lambda: asked == [tiny_vae_path])
