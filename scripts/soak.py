@@ -164,6 +164,8 @@ class Figures:
             reasons.append(f"{len(self.long_stalls())} stall(s) over {LONG_STALL_MS:.0f} ms")
         if self.threads_left or self.workers_left:
             reasons.append("threads left running")
+        if any(self.leftovers.values()):
+            reasons.append("objects alive after the last window closed")
         return reasons
 
     def as_json(self) -> dict[str, Any]:
@@ -192,7 +194,14 @@ def rss_mib() -> float:
 
 def count_leftovers() -> dict[str, int]:
     """Python objects of the app still alive after the last window closed (memory that a
-    closed window or a model switched away from should have given back)."""
+    closed window or a model switched away from should have given back).
+
+    The app freezes what exists once torch has loaded (``gc.freeze``, latentlab.app.model_code),
+    the first window with it, since in the app closing it ends the process. The collector never
+    frees frozen cycles, so that window and the model it last showed would count here; the
+    freeze is undone first, and any object counted is one no window gave back."""
+    gc.unfreeze()
+    gc.collect()
     kinds = (MainWindow, LoadedModel, ModelWorker, Job)
     counts = Counter(type(o).__name__ for o in gc.get_objects() if type(o) in kinds)
     return {kind.__name__: counts[kind.__name__] for kind in kinds}
@@ -675,7 +684,7 @@ class Soak:
         self._sampler.join()
         faulthandler.cancel_dump_traceback_later()
         main = threading.main_thread()
-        gc.collect()  # a worker let go of just now (its thread ended last) may be in a cycle
+        # after the threads: a worker let go of just now (its thread ended last) may be in a cycle
         self.figures.leftovers = count_leftovers()
         # A QThread that ran Python gets a "dummy" Thread, alive forever: the workers' own
         # threads are counted above, from Qt

@@ -43,5 +43,7 @@ def test_a_one_minute_soak_of_the_window_finds_nothing(tmp_path: Path) -> None:
     worst = figures["worst_stall"]
     assert worst is None or worst["ms"] < 1000, said
     assert figures["threads_left"] == [] and figures["workers_left"] == [], said
+    # every window's objects and models given back once the last one closed (no leak)
+    assert not any(figures["leftovers"].values()), said
     assert figures["done"] >= 250, said
     assert result.returncode in (0, 1), said  # 1: the soak's own verdict, stalls over 250 ms
