@@ -24,11 +24,13 @@ step() {  # run a command; say how it ended and how long it took, and go on eith
 faces=resources/images
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-    step "$python" benchmarks/devices.py --device cuda
+    # first what no GPU has measured yet (a machine's time may run out): the compiled training
+    # step beside normflows, and DCGAN's trainer since its validation's last device fix
     step "$python" benchmarks/flows_peer.py --device cuda --seconds "${PEER_SECONDS:-20}" --compile
+    step "$python" -m training.dcgan --preset smoke --device cuda --out "$out/smoke/dcgan.safetensors"
+    step "$python" benchmarks/devices.py --device cuda
     step "$python" benchmarks/flows.py --device cuda
-    for trainer in vae dcgan pixelrnn gmm "flow --arch nice" "flow --arch realnvp" \
-        "flow --arch glow"; do
+    for trainer in vae pixelrnn gmm "flow --arch nice" "flow --arch realnvp" "flow --arch glow"; do
         # shellcheck disable=SC2086  # the trainer's module and its options
         step "$python" -m training.$trainer --preset smoke --device cuda \
             --out "$out/smoke/${trainer##* }.safetensors"
