@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from latentlab.app.worker import ModelWorker
@@ -78,6 +78,9 @@ class JobRunner(QObject):
         if self.worker is not None:
             for signal, slot in self._connections(self.worker):
                 signal.disconnect(slot)
+        # Whatever their cancellation's handlers submit is about the old model too: with no
+        # worker meanwhile, it ends as cancelled (see submit)
+        self.worker = None
         for job in list(self._jobs.values()):
             self._end(job.seq).cancelled.emit()
         self.worker = worker
@@ -96,18 +99,35 @@ class JobRunner(QObject):
 
     def submit(self, job: Callable[..., Any], *args: Any, watched: bool = False) -> Job:
         """Run ``job(model, *args)`` on the model worker. A ``watched`` job is one the user waits
-        for (an export, a fit): its failure is shown in a dialog."""
-        assert self.worker is not None, "no model is open"
+        for (an export, a fit): its failure is shown in a dialog. With no model open (the
+        window closing, or another model on its way in), the job ends as cancelled, unrun."""
         handle = self._track(watched)
-        self.worker.submit_model_job(handle.seq, job, *args)
+        if self.worker is None:
+            self._cancel_unrun(handle)
+        else:
+            self.worker.submit_model_job(handle.seq, job, *args)
         return handle
 
     def call(self, function: Callable[..., Any], *args: Any) -> Job:
-        """Run ``function(*args)`` (no model) on the model worker, off the GUI thread."""
-        assert self.worker is not None, "no model is open"
+        """Run ``function(*args)`` (no model) on the model worker, off the GUI thread; with no
+        model open, as :meth:`submit`."""
         handle = self._track(False)
-        self.worker.submit(handle.seq, lambda: function(*args))
+        if self.worker is None:
+            self._cancel_unrun(handle)
+        else:
+            self.worker.submit(handle.seq, lambda: function(*args))
         return handle
+
+    def _cancel_unrun(self, handle: Job) -> None:
+        """End ``handle`` as cancelled in a later turn of the event loop, as the worker's
+        answers come, so that what connects to it right after submitting hears it."""
+        seq = handle.seq
+
+        def cancel() -> None:
+            if seq in self._jobs:
+                self._end(seq).cancelled.emit()
+
+        QTimer.singleShot(0, self, cancel)
 
     def _track(self, watched: bool) -> Job:
         handle = Job(self, next(_numbers), watched)

@@ -121,7 +121,12 @@ class Worker(QObject):
         return not self._thread.wait(0)
 
     def submit(self, seq: int, job: Callable[[], Any]) -> None:
-        """Queue ``job`` (called with no arguments on the worker thread). GUI thread."""
+        """Queue ``job`` (called with no arguments on the worker thread). GUI thread. Once the
+        worker is stopped, jobs are dropped unrun and unanswered: one queued after its thread
+        had ended would wait there for good, holding the worker and its arguments."""
+        with self._cancel_lock:
+            if self._closing:
+                return
         self._job_submitted.emit(seq, job)
 
     def cancel(self, seq: int) -> None:

@@ -173,6 +173,76 @@ def test_a_stopped_worker_is_freed_with_the_jobs_it_never_ran(qtbot, tiny_vae_pa
     assert [ref() for ref in freed] == [None, None]
 
 
+def test_a_job_submitted_after_the_workers_thread_ended_is_dropped_and_frees_it(
+    qtbot, tiny_vae_path
+):
+    import gc
+    import weakref
+
+    import numpy as np
+
+    from latentlab.app.worker import ModelWorker
+    from latentlab.modelfile import load_model
+
+    worker, ran = ModelWorker(load_model(tiny_vae_path)), []
+    worker.stop()
+    assert worker.wait(5000)
+    argument = np.zeros(1000)
+    # a job posted to the ended thread would wait there for good, holding both (soak, seed 51)
+    worker.submit_model_job(1, lambda _model, x: ran.append(x), argument)
+    freed = weakref.ref(worker), weakref.ref(argument)
+    del worker, argument
+    qtbot.waitUntil(lambda: not live_workers(), timeout=1000)
+    qtbot.wait(50)
+    gc.collect()
+    assert [ref() for ref in freed] == [None, None]
+    assert ran == []
+
+
+def test_a_job_submitted_as_the_old_models_jobs_end_is_cancelled_not_sent_anywhere(qtbot):
+    from latentlab.app.jobs import JobRunner
+    from latentlab.app.worker import Worker
+
+    class Recorder(Worker):
+        def __init__(self) -> None:
+            super().__init__("recording worker")
+            self.asked: list[int] = []
+
+        def submit_model_job(self, seq, job, *args) -> None:
+            self.asked.append(seq)  # never run: the test follows the handles only
+
+    old, new = Recorder(), Recorder()
+    try:
+        runner = JobRunner()
+        runner.attach(old)
+        first, later, heard = runner.submit(print), [], []
+
+        def ask_again() -> None:  # as the map's ellipses do when their request went stale
+            job = runner.submit(print)
+            job.cancelled.connect(lambda: heard.append(job.seq))  # connected after submitting
+            later.append(job.seq)
+
+        first.cancelled.connect(ask_again)
+        runner.attach(new)
+        assert len(later) == 1 and old.asked == [first.seq] and new.asked == []
+        qtbot.waitUntil(lambda: heard == later, timeout=1000)
+        assert runner._jobs == {}
+    finally:
+        for worker in (old, new):
+            worker.stop()
+            assert worker.wait(5000)
+
+
+def test_a_job_submitted_with_no_model_open_ends_as_cancelled(qtbot):
+    from latentlab.app.jobs import JobRunner
+
+    runner, heard = JobRunner(), []
+    job = runner.call(print, "never")
+    job.cancelled.connect(lambda: heard.append("cancelled"))
+    qtbot.waitUntil(lambda: heard == ["cancelled"], timeout=1000)
+    assert runner._jobs == {}
+
+
 EXIT_WITHOUT_CLOSING = """
 import sys
 from PySide6.QtCore import QEventLoop, QTimer

@@ -114,6 +114,25 @@ def test_the_map_shows_the_posterior_ellipses_of_the_current_and_user_images(vae
         np.testing.assert_allclose(np.nanmin(piece, axis=0), m - s, rtol=1e-4)
 
 
+def test_the_ellipses_still_follow_after_a_switch_while_they_were_computed(vae_window, qtbot):
+    """Ellipses asked again while their job ran (stale) asked the model going away, which
+    never answered: the map waited for that job for good and showed no ellipses again."""
+    import threading
+
+    window, go, shown = vae_window, threading.Event(), []
+    window.map.update_ellipses("current")  # shown, after any asked before, before going on
+    _wait_for_ellipses(qtbot, window, "current")
+    window.jobs.submit(lambda _model: go.wait(5))  # holds the worker: what follows waits
+    window.map.update_ellipses("current")
+    window.map.update_ellipses("current")  # stale: asked again once the first one ends
+    window.map.ellipsesShown.connect(lambda whose: shown.append(window.explorer.loaded.name))
+    window.open_model(bundled_models()["vae-digits-latent16"])
+    try:
+        qtbot.waitUntil(lambda: "vae-digits-latent16" in shown, timeout=5000)
+    finally:
+        go.set()
+
+
 def test_the_mixture_beside_the_vae(vae_window, qtbot):
     panel = vae_window.family_panel
     assert panel.compare_button.isEnabled()
