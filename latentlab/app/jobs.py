@@ -101,37 +101,29 @@ class JobRunner(QObject):
         """Run ``job(model, *args)`` on the model worker. A ``watched`` job is one the user waits
         for (an export, a fit): its failure is shown in a dialog. With no model open (the
         window closing, or another model on its way in), the job ends as cancelled, unrun."""
-        handle = self._track(watched)
-        if self.worker is None:
-            self._cancel_unrun(handle)
-        else:
-            self.worker.submit_model_job(handle.seq, job, *args)
-        return handle
+        return self._send(watched, lambda worker, seq: worker.submit_model_job(seq, job, *args))
 
     def call(self, function: Callable[..., Any], *args: Any) -> Job:
         """Run ``function(*args)`` (no model) on the model worker, off the GUI thread; with no
         model open, as :meth:`submit`."""
-        handle = self._track(False)
-        if self.worker is None:
-            self._cancel_unrun(handle)
-        else:
-            self.worker.submit(handle.seq, lambda: function(*args))
-        return handle
+        return self._send(False, lambda worker, seq: worker.submit(seq, lambda: function(*args)))
 
-    def _cancel_unrun(self, handle: Job) -> None:
-        """End ``handle`` as cancelled in a later turn of the event loop, as the worker's
-        answers come, so that what connects to it right after submitting hears it."""
+    def _send(self, watched: bool, send: Callable[[ModelWorker, int], None]) -> Job:
+        """A new handle, its job handed to the worker by ``send(worker, seq)``; with no worker,
+        it ends as cancelled in a later turn of the event loop, as the worker's answers come,
+        so that what connects to it right after submitting hears it."""
+        handle = Job(self, next(_numbers), watched)
         seq = handle.seq
+        self._jobs[seq] = handle
+        if self.worker is not None:
+            send(self.worker, seq)
+            return handle
 
         def cancel() -> None:
             if seq in self._jobs:
                 self._end(seq).cancelled.emit()
 
         QTimer.singleShot(0, self, cancel)
-
-    def _track(self, watched: bool) -> Job:
-        handle = Job(self, next(_numbers), watched)
-        self._jobs[handle.seq] = handle
         return handle
 
     def cancel(self, job: Job) -> None:

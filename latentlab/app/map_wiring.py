@@ -189,7 +189,7 @@ class MapWiring(QObject):
         loaded, state = self.explorer.loaded, self.explorer.state
         if loaded is None or state is None or loaded.model.family != "vae":
             return None
-        if self.window.jobs.worker is None:  # the window is closing: its model is gone
+        if self.window.jobs.worker is None:  # closing, or changing models: this one is gone
             return None
         if whose == "user":
             user = self.explorer.user_images
